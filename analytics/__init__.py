@@ -1,0 +1,1 @@
+"""Detectors over numpy arrays, the savings plan and the CO2 engine."""

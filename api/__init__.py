@@ -1,0 +1,1 @@
+"""REST API, reports and dashboard for energy managers."""

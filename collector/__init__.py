@@ -1,0 +1,1 @@
+"""Protocol inputs (Modbus TCP/RTU, MQTT), the durable buffer and the sinks."""

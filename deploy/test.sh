@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian machine (root) and run the whole suite.
+# Extra arguments go to pytest, e.g. `bash deploy/test.sh -k co2`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+missing=$(for p in $(grep -v '^#' deploy/apt-packages.txt); do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+# the Debian packages start their services; the tests run their own on free ports
+for s in mosquitto influxdb victoria-metrics collectd; do
+    $SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
+done
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+exec .venv/bin/python -m pytest -n 2 "$@"

@@ -1,0 +1,82 @@
+"""The `mieruka` command.
+
+Subcommands are loaded lazily (one module each in `mieruka.commands`) so that
+`mieruka --help` and light commands start fast on a small gateway.  Errors
+worded for people (`MierukaError`) end with one line on stderr and exit code 2;
+never a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from . import __version__
+from .errors import MierukaError
+
+# name -> (module in mieruka.commands, one-line help shown in `mieruka --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "Run the whole demo on the embedded store: simulate, collect, analyse, report."),
+    "check": ("check", "Validate a site config and print what it describes."),
+    "co2": ("co2", "CO2 and cost sheet (Scope 1/2, fiscal year) from a CSV of energy amounts."),
+    "simulate": ("simulate", "Serve a simulated factory over Modbus TCP, or write a recording with ground truth."),
+    "collect": ("collect", "Poll the site's meters (Modbus, MQTT) into the store."),
+    "export": ("export", "Write readings from the store as a recording (CSV, format v1)."),
+    "analyze": ("analyze", "Find standby waste, air leaks, baseline gaps and compressor profiles."),
+    "replay": ("replay", "Load a recording into the store, analyse it and write the report (auditors)."),
+    "serve": ("serve", "Serve the REST API, reports and dashboard."),
+    "status": ("status", "Show collector health at the gateway."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"mieruka.commands.{COMMANDS[name][0]}")
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # list the one-line help without importing every command module
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, h) for n, (_, h) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mieruka")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """mieruka (見える化): meter a factory's utilities, find the energy it wastes,
+    and put every finding in kWh, yen and t-CO2."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rv = cli.main(args=argv, prog_name="mieruka", standalone_mode=False)
+    except MierukaError as e:
+        click.echo(f"error: {e}", err=True)
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return 2 if e.exit_code == 1 else e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

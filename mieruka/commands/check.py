@@ -1,0 +1,27 @@
+"""`mieruka check`: validate a site config and summarise it."""
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..site import load_site
+
+
+@click.command("check")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Site config (TOML).")
+def command(config_path: str) -> int:
+    """Validate a site config (env variables expanded) and print its meters and channels."""
+    cfg = load_site(config_path)
+    con = Console()
+    con.print(f"[bold]{cfg.site.name}[/bold]  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
+              f"store {cfg.storage.backend} at {cfg.data_dir}")
+    t = Table("meter", "protocol", "address", "channel", "quantity", "tags")
+    for m, c in cfg.channels():
+        addr = f"{m.host}:{m.port}#{m.unit_id}" if m.protocol == "modbus_tcp" else (m.serial_port or m.topic or "")
+        tags = ", ".join(f"{k}={v}" for k, v in (("breaker", c.breaker), ("process", c.process),
+                                                   ("equipment", c.equipment), ("system", c.system)) if v)
+        t.add_row(m.id, m.protocol, addr, c.id, c.quantity, tags)
+    con.print(t)
+    con.print("config OK")
+    return 0

@@ -1,0 +1,420 @@
+"""The site config: one TOML file describing a factory, validated at start.
+
+Every part of mieruka (collectors, simulators, analytics, API) reads the same
+:class:`SiteConfig`.  :func:`load_site` parses the file, expands `${VAR}` /
+`${VAR:-default}` from the environment, validates it with pydantic and turns
+any problem into a :class:`~mieruka.errors.ConfigError` naming the file, the
+key and what is wrong.
+
+Japanese key names are accepted beside English ones where people write them
+(`工程` for `process`, `設備` for `equipment`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from .envsubst import MissingVariable, expand
+from .errors import ConfigError
+from .quantities import QUANTITIES
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_ID = re.compile(r"^[A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+
+def _check_id(v: str) -> str:
+    if not _ID.match(v):
+        raise ValueError("use letters, digits, Japanese characters and _ . : - only")
+    return v
+
+
+# --------------------------------------------------------------------------- site
+class SiteSection(_Model):
+    name: str = Field(min_length=1)
+    timezone: str = "Asia/Tokyo"
+    language: Literal["ja", "en"] = "ja"
+    data_dir: Path = Path("./mieruka-data")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Tokyo)") from None
+        return v
+
+
+# ----------------------------------------------------------------------- calendar
+class CompanyHoliday(_Model):
+    """A company holiday: one `date`, or a yearly range `from`/`to` given as MM-DD
+    (a range may cross the new year, like 年末年始 12-29..01-03), or a dated range."""
+
+    name: str = "company holiday"
+    date: dt.date | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "CompanyHoliday":
+        if (self.date is None) == (self.from_ is None):
+            raise ValueError("give either `date` or `from` and `to`")
+        if self.from_ is not None:
+            if self.to is None:
+                raise ValueError("`from` needs `to`")
+            for v in (self.from_, self.to):
+                if not re.match(r"^(\d{4}-)?\d{2}-\d{2}$", v):
+                    raise ValueError(f"{v!r} is not MM-DD or YYYY-MM-DD")
+            if (len(self.from_) == 5) != (len(self.to) == 5):
+                raise ValueError("`from` and `to` must both be MM-DD or both YYYY-MM-DD")
+        return self
+
+
+class CalendarSection(_Model):
+    holidays: str = Field(default="JP", description="country code for the `holidays` library, or 'none'")
+    subdivision: str | None = None
+    shifts: dict[str, list[str]] = Field(default_factory=lambda: {
+        d: (["08:00-12:00", "13:00-17:00"] if d not in ("sat", "sun") else []) for d in WEEKDAYS})
+    company_holidays: list[CompanyHoliday] = Field(default_factory=list)
+    workdays: list[dt.date] = Field(default_factory=list, description="dates worked although holidays")
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        if v.lower() == "none":
+            return "none"
+        import holidays as hol
+        if v.upper() not in hol.list_supported_countries():
+            raise ValueError(f"{v!r} is not a country code the holidays library knows (e.g. JP, KR, US, DE)")
+        return v.upper()
+
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        out = {d: [] for d in WEEKDAYS}
+        for day, ranges in v.items():
+            key = day.lower()[:3]
+            if key not in out:
+                raise ValueError(f"{day!r} is not a weekday (mon..sun)")
+            for r in ranges:
+                m = _HHMM_RANGE.match(r)
+                if not m:
+                    raise ValueError(f"{day}: {r!r} is not HH:MM-HH:MM")
+                if r.split("-")[0] == r.split("-")[1]:
+                    raise ValueError(f"{day}: {r!r} is empty")
+            out[key] = list(ranges)
+        return out
+
+
+# ------------------------------------------------------------------------ tariffs
+class TimeOfUseBand(_Model):
+    name: str
+    hours: str = Field(description="HH:MM-HH:MM in site time, may cross midnight")
+    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS))
+    holidays_too: bool = True
+    electricity_jpy_per_kwh: float = Field(ge=0)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        if not _HHMM_RANGE.match(v):
+            raise ValueError(f"{v!r} is not HH:MM-HH:MM")
+        return v
+
+
+class FuelPrice(_Model):
+    jpy_per_unit: float = Field(ge=0)
+    unit: str
+
+
+class TariffsSection(_Model):
+    electricity_jpy_per_kwh: float = Field(default=25.0, ge=0)
+    gas_jpy_per_m3: float | None = Field(default=None, ge=0)
+    fuel_jpy_per_l: float | None = Field(default=None, ge=0)
+    prices: dict[str, FuelPrice] = Field(default_factory=dict,
+                                         description="energy name -> price per unit, e.g. kerosene = {jpy_per_unit=110, unit='L'}")
+    time_of_use: list[TimeOfUseBand] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- contracts
+class Contract(_Model):
+    """An electricity (or gas) supply contract: whose factor applies and for which year."""
+
+    id: str
+    energy: str = "electricity"
+    retailer: str | None = None
+    menu: str = "company_wide"
+    results_fiscal_year: int | None = Field(default=None, description="fiscal year of the factor list entry to use")
+    meters: list[str] = Field(default_factory=list, description="meter ids on this contract (empty: all)")
+    _check = field_validator("id")(_check_id)
+
+
+class CO2Section(_Model):
+    factor_set: str = "shk_2023"
+    factor_files: list[Path] = Field(default_factory=list, description="extra factor files (user's own)")
+    base_fiscal_year: int | None = None
+    base_year_t_co2: float | None = Field(default=None, ge=0)
+    production_unit: str | None = None
+
+
+# ------------------------------------------------------------------------ storage
+class InfluxSection(_Model):
+    url: str
+    token: str | None = None
+    org: str | None = None
+    bucket: str | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = None
+    api: Literal["auto", "v1", "v2"] = "auto"
+    measurement: str = "energy"
+    batch_size: int = Field(default=5000, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class BufferSection(_Model):
+    max_mb: float = Field(default=512.0, gt=0)
+    when_full: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+
+
+class StorageSection(_Model):
+    backend: Literal["embedded", "influxdb"] = "embedded"
+    retention_days: float = Field(default=0, ge=0, description="0 keeps everything")
+    influxdb: InfluxSection | None = None
+    buffer: BufferSection = Field(default_factory=BufferSection)
+
+    @model_validator(mode="after")
+    def _influx(self) -> "StorageSection":
+        if self.backend == "influxdb" and self.influxdb is None:
+            raise ValueError("backend = 'influxdb' needs a [storage.influxdb] table with at least `url`")
+        return self
+
+
+# ------------------------------------------------------------------ meters/channels
+class Channel(_Model):
+    id: str
+    quantity: str
+    register: str | None = Field(default=None, description="field name in the meter's register map")
+    field: str | None = Field(default=None, description="field in a message (MQTT decoders)")
+    unit: str | None = None
+    scale: float = 1.0
+    equipment_kind: str | None = None
+    breaker: str | None = None
+    process: str | None = Field(default=None, validation_alias=AliasChoices("process", "工程"))
+    equipment: str | None = Field(default=None, validation_alias=AliasChoices("equipment", "設備"))
+    system: str | None = None
+    standby_allowance_kw: float = Field(default=0.0, ge=0, description="necessary load outside production (emergency lighting, refrigeration)")
+    min_value: float | None = None
+    max_value: float | None = None
+    rated_power_kw: float | None = Field(default=None, gt=0)
+    capacity_m3_per_min: float | None = Field(default=None, gt=0)
+    _check = field_validator("id")(_check_id)
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity(cls, v: str) -> str:
+        if v not in QUANTITIES:
+            raise ValueError(f"unknown quantity {v!r}; one of: {', '.join(QUANTITIES)}")
+        return v
+
+
+class Meter(_Model):
+    id: str
+    name: str | None = None
+    protocol: Literal["modbus_tcp", "modbus_rtu", "mqtt"] = "modbus_tcp"
+    model: str | None = Field(default=None, description="register map: a name in config/registers or a path")
+    host: str = "127.0.0.1"
+    port: int = Field(default=502, ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=0, le=247)
+    serial_port: str | None = None
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=1.0, gt=0)
+    retries: int = Field(default=2, ge=0)
+    max_registers_per_read: int = Field(default=125, ge=1, le=125)
+    fill_holes: int = Field(default=8, ge=0, description="read through gaps of up to this many unused registers")
+    enabled: bool = True
+    topic: str | None = Field(default=None, description="MQTT meters: topic filter")
+    decoder: str | None = Field(default=None, description="MQTT meters: shelly | tasmota | json")
+    channels: list[Channel] = Field(default_factory=list)
+    _check = field_validator("id")(_check_id)
+
+    @model_validator(mode="after")
+    def _protocol_fields(self) -> "Meter":
+        if self.protocol.startswith("modbus") and not self.model:
+            raise ValueError("Modbus meters need `model` (the register map)")
+        if self.protocol == "modbus_rtu" and not self.serial_port:
+            raise ValueError("modbus_rtu meters need `serial_port`")
+        return self
+
+
+# ---------------------------------------------------------------------- the site
+class SiteConfig(_Model):
+    site: SiteSection
+    calendar: CalendarSection = Field(default_factory=CalendarSection)
+    tariffs: TariffsSection = Field(default_factory=TariffsSection)
+    contracts: list[Contract] = Field(default_factory=list)
+    co2: CO2Section = Field(default_factory=CO2Section)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    meters: list[Meter] = Field(default_factory=list)
+    # Sections owned by other parts; each part validates its own table with
+    # `validate_section` so that errors keep the same file/key shape.
+    simulation: dict[str, Any] | None = None
+    mqtt: dict[str, Any] | None = None
+    api: dict[str, Any] | None = None
+    collector: dict[str, Any] | None = None
+
+    # set by load_site: where the file is, for relative paths and error messages
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "SiteConfig":
+        seen: set[str] = set()
+        for m in self.meters:
+            if m.id in seen:
+                raise ValueError(f"meter id {m.id!r} is used twice")
+            seen.add(m.id)
+        seen.clear()
+        for m in self.meters:
+            for c in m.channels:
+                if c.id in seen:
+                    raise ValueError(f"channel id {c.id!r} is used twice")
+                seen.add(c.id)
+        return self
+
+    # -- helpers every part uses
+    def channels(self) -> list[tuple[Meter, Channel]]:
+        return [(m, c) for m in self.meters for c in m.channels]
+
+    def channel(self, channel_id: str) -> Channel:
+        for _, c in self.channels():
+            if c.id == channel_id:
+                return c
+        raise KeyError(channel_id)
+
+    def resolve_path(self, p: Path | str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(p)
+        if p.is_absolute() or self.source is None:
+            return p
+        return (self.source.parent / p).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve_path(self.site.data_dir)
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.site.timezone)
+
+
+# -------------------------------------------------------------------- loading
+def format_validation_error(err: ValidationError, where: str, data: Any = None, prefix: str = "") -> str:
+    """One line per problem: `FILE: key.path: what is wrong`.  List items are shown
+    with their `id` where they have one (`meters[pm1].channels[0].quantity`)."""
+    lines = []
+    for e in err.errors():
+        loc = _loc_text(e["loc"], data)
+        if prefix:
+            loc = f"{prefix}.{loc}" if loc else prefix
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see config/examples/)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{where}: {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def _loc_text(loc: tuple[Any, ...], data: Any) -> str:
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            label = str(part)
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) and "id" in node[part]:
+                label = f"{part}:{node[part]['id']}"
+            out += f"[{label}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            if str(part).startswith("function-after") or str(part).startswith("function-"):
+                continue
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str] | None = None,
+               source: Path | None = None) -> SiteConfig:
+    """Validate an already-parsed TOML document (env vars are expanded here)."""
+    try:
+        data = expand(data, env)
+    except MissingVariable as e:
+        raise ConfigError(f"{where}: {e.path}: {e}") from None
+    try:
+        cfg = SiteConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, where, data)) from None
+    cfg.source = source
+    _check_cross_references(cfg, where)
+    return cfg
+
+
+def load_site(path: str | Path, env: dict[str, str] | None = None) -> SiteConfig:
+    """Read, expand and validate a site config file; raise ConfigError worded for people."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    return parse_site(data, str(path), env, path.resolve())
+
+
+def validate_section(model: type[BaseModel], cfg: SiteConfig, section: str) -> BaseModel | None:
+    """Validate one of the sections other parts own (`simulation`, `mqtt`, `api`,
+    `collector`) with that part's model, keeping the file/key error shape."""
+    data = getattr(cfg, section)
+    if data is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, str(cfg.source or "<config>"), data, prefix=section)) from None
+
+
+def _check_cross_references(cfg: SiteConfig, where: str) -> None:
+    meter_ids = {m.id for m in cfg.meters}
+    for i, c in enumerate(cfg.contracts):
+        for m in c.meters:
+            if m not in meter_ids:
+                raise ConfigError(f"{where}: contracts[{i}:{c.id}].meters: no meter with id {m!r}")
+    for i, m in enumerate(cfg.meters):
+        if m.protocol.startswith("modbus"):
+            for j, c in enumerate(m.channels):
+                if not c.register:
+                    raise ConfigError(f"{where}: meters[{i}:{m.id}].channels[{j}:{c.id}].register: "
+                                      f"required for Modbus meters (a field of register map {m.model!r})")

@@ -1,0 +1,1 @@
+"""Simulated factory: scenario engine, Modbus servers, recordings with ground truth."""
