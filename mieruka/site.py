@@ -31,7 +31,8 @@ _ID = re.compile(r"^[A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False,
+                              protected_namespaces=())
 
 
 def _check_id(v: str) -> str:
@@ -206,7 +207,9 @@ class StorageSection(_Model):
 class Channel(_Model):
     id: str
     quantity: str
-    register: str | None = Field(default=None, description="field name in the meter's register map")
+    # `register` in the file; the attribute is renamed because BaseModel has a `register` method
+    register_field: str | None = Field(default=None, alias="register",
+                                       description="field name in the meter's register map")
     field: str | None = Field(default=None, description="field in a message (MQTT decoders)")
     unit: str | None = None
     scale: float = 1.0
@@ -415,6 +418,6 @@ def _check_cross_references(cfg: SiteConfig, where: str) -> None:
     for i, m in enumerate(cfg.meters):
         if m.protocol.startswith("modbus"):
             for j, c in enumerate(m.channels):
-                if not c.register:
+                if not c.register_field:
                     raise ConfigError(f"{where}: meters[{i}:{m.id}].channels[{j}:{c.id}].register: "
                                       f"required for Modbus meters (a field of register map {m.model!r})")

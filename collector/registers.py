@@ -1,0 +1,219 @@
+"""Register maps: one TOML file per meter model in `config/registers/`, and the
+codec between register words and values.
+
+Used by both sides of the wire: the Modbus collector decodes, the simulator
+encodes, so a map file is the single statement of how a meter lays out its data.
+
+A map file::
+
+    [meter]
+    model = "sdm630"
+    title = "Eastron SDM630 three-phase power meter"
+    source = "Eastron SDM630 Modbus protocol V1.8"
+    addressing = 0          # 0: addresses are protocol addresses (manual 30001 = 0)
+                            # 1: addresses are 1-based register numbers
+                            # "modicon": 3xxxx/4xxxx numbers (30001 = input 0, 40001 = holding 0)
+    table = "input"         # default register table: input (FC 04) or holding (FC 03)
+    word_order = "big"      # big: high word first (ABCD); little: low word first (CDAB)
+    byte_order = "big"      # big: high byte first in each word; little swaps bytes (BADC / DCBA)
+    max_registers_per_read = 125
+
+    [fields.total_power]
+    address = 0x34
+    type = "float32"        # int16 uint16 int32 uint32 int64 uint64 float32 float64
+    scale = 0.001           # value = raw * scale + offset
+    unit = "kW"             # unit after scaling
+    quantity = "power_kw"
+    counter = false         # a running total (energy, volume): wrap/reset handled by the collector
+    min = -1e6              # plausibility bounds after scaling; outside -> OUT_OF_RANGE
+    max = 1e6
+"""
+from __future__ import annotations
+
+import struct
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from mieruka.config import REGISTERS_DIR
+from mieruka.errors import ConfigError
+
+TYPES: dict[str, tuple[int, str]] = {   # name -> (registers, struct code)
+    "int16": (1, "h"), "uint16": (1, "H"),
+    "int32": (2, "i"), "uint32": (2, "I"),
+    "int64": (4, "q"), "uint64": (4, "Q"),
+    "float32": (2, "f"), "float64": (4, "d"),
+}
+TABLES = {"input": 4, "holding": 3}     # table -> Modbus function code
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    address: int              # 0-based protocol address
+    type: str
+    table: str                # input | holding
+    word_order: str
+    byte_order: str
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = None
+    quantity: str | None = None
+    counter: bool = False
+    min: float | None = None
+    max: float | None = None
+    description: str = ""
+
+    @property
+    def count(self) -> int:
+        return TYPES[self.type][0]
+
+    @property
+    def function_code(self) -> int:
+        return TABLES[self.table]
+
+    @property
+    def wrap_raw(self) -> int | None:
+        """For integer counters: the raw value at which the counter wraps to zero."""
+        if self.type.startswith("uint"):
+            return 1 << (16 * self.count)
+        if self.type.startswith("int"):
+            return 1 << (16 * self.count - 1)
+        return None
+
+    def decode(self, words: list[int] | tuple[int, ...]) -> float:
+        """Register words (as read, in address order) -> scaled value."""
+        return decode_raw(words, self.type, self.word_order, self.byte_order) * self.scale + self.offset
+
+    def encode(self, value: float) -> list[int]:
+        """Scaled value -> register words in address order (for simulators)."""
+        return encode_raw((value - self.offset) / self.scale, self.type, self.word_order, self.byte_order)
+
+
+def _order_words(words: list[int], word_order: str, byte_order: str) -> bytes:
+    ws = list(words) if word_order == "big" else list(reversed(words))
+    if byte_order == "big":
+        return b"".join(w.to_bytes(2, "big") for w in ws)
+    return b"".join(w.to_bytes(2, "little") for w in ws)
+
+
+def decode_raw(words, type_: str, word_order: str = "big", byte_order: str = "big") -> float:
+    n, code = TYPES[type_]
+    if len(words) != n:
+        raise ValueError(f"{type_} needs {n} registers, got {len(words)}")
+    return struct.unpack(">" + code, _order_words([int(w) & 0xFFFF for w in words], word_order, byte_order))[0]
+
+
+def encode_raw(raw: float, type_: str, word_order: str = "big", byte_order: str = "big") -> list[int]:
+    n, code = TYPES[type_]
+    if code in "fd":
+        data = struct.pack(">" + code, float(raw))
+    else:
+        iv = int(round(raw))
+        bits = 16 * n
+        if code.isupper():
+            iv %= 1 << bits                      # counters wrap like the real device
+        else:
+            iv = (iv + (1 << (bits - 1))) % (1 << bits) - (1 << (bits - 1))
+        data = struct.pack(">" + code, iv)
+    words = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+    if byte_order != "big":
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    return words if word_order == "big" else list(reversed(words))
+
+
+@dataclass(frozen=True)
+class RegisterMap:
+    model: str
+    title: str
+    source: str
+    fields: dict[str, Field]
+    max_registers_per_read: int = 125
+    path: Path | None = None
+
+    def field(self, name: str) -> Field:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise ConfigError(f"{self.path}: register map {self.model!r} has no field {name!r}; "
+                              f"it has: {', '.join(self.fields)}") from None
+
+
+def _to_address(raw: int, addressing: int | str, table: str, where: str) -> int:
+    if addressing == 0:
+        addr = raw
+    elif addressing == 1:
+        addr = raw - 1
+    elif addressing == "modicon":
+        base = {"input": 30001, "holding": 40001}[table]
+        addr = raw - base
+    else:
+        raise ConfigError(f"{where}: addressing must be 0, 1 or \"modicon\", not {addressing!r}")
+    if not 0 <= addr <= 65535:
+        raise ConfigError(f"{where}: address {raw} is outside 0..65535 with addressing = {addressing!r}")
+    return addr
+
+
+def parse_register_map(data: dict, path: Path) -> RegisterMap:
+    where = str(path)
+    meter = data.get("meter")
+    if not isinstance(meter, dict) or "model" not in meter:
+        raise ConfigError(f"{where}: [meter] table with `model` is missing")
+    addressing = meter.get("addressing", 0)
+    table = meter.get("table", "input")
+    word_order = meter.get("word_order", "big")
+    byte_order = meter.get("byte_order", "big")
+    for key, val, allowed in (("table", table, TABLES), ("word_order", word_order, ("big", "little")),
+                              ("byte_order", byte_order, ("big", "little"))):
+        if val not in allowed:
+            raise ConfigError(f"{where}: meter.{key}: {val!r} is not one of {', '.join(allowed)}")
+    fields: dict[str, Field] = {}
+    known = {"address", "type", "table", "word_order", "byte_order", "scale", "offset", "unit", "quantity",
+             "counter", "min", "max", "description"}
+    for name, f in (data.get("fields") or {}).items():
+        fw = f"{where}: fields.{name}"
+        if not isinstance(f, dict):
+            raise ConfigError(f"{fw}: must be a table")
+        unknown = set(f) - known
+        if unknown:
+            raise ConfigError(f"{fw}.{sorted(unknown)[0]}: unknown key")
+        if "address" not in f or "type" not in f:
+            raise ConfigError(f"{fw}: `address` and `type` are required")
+        if f["type"] not in TYPES:
+            raise ConfigError(f"{fw}.type: {f['type']!r} is not one of {', '.join(TYPES)}")
+        ftable = f.get("table", table)
+        if ftable not in TABLES:
+            raise ConfigError(f"{fw}.table: {ftable!r} is not input or holding")
+        addr = _to_address(int(f["address"]), addressing, ftable, f"{fw}.address")
+        if addr + TYPES[f["type"]][0] - 1 > 65535:
+            raise ConfigError(f"{fw}.address: {f['type']} at {addr} runs past register 65535")
+        fields[name] = Field(
+            name=name, address=addr, type=f["type"], table=ftable,
+            word_order=f.get("word_order", word_order), byte_order=f.get("byte_order", byte_order),
+            scale=float(f.get("scale", 1.0)), offset=float(f.get("offset", 0.0)), unit=f.get("unit"),
+            quantity=f.get("quantity"), counter=bool(f.get("counter", False)),
+            min=f.get("min"), max=f.get("max"), description=f.get("description", ""))
+    if not fields:
+        raise ConfigError(f"{where}: no [fields.*] defined")
+    return RegisterMap(model=meter["model"], title=meter.get("title", meter["model"]), source=meter.get("source", ""),
+                       fields=fields, max_registers_per_read=int(meter.get("max_registers_per_read", 125)), path=path)
+
+
+@lru_cache(maxsize=64)
+def load_register_map(name_or_path: str, base_dir: str | None = None) -> RegisterMap:
+    """A register map by model name (`sdm630` -> config/registers/sdm630.toml) or by path
+    (relative paths are taken from `base_dir`, the site config's folder)."""
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        p = REGISTERS_DIR / f"{name_or_path}.toml"
+    elif not p.is_absolute() and base_dir:
+        p = Path(base_dir) / p
+    try:
+        data = tomllib.loads(p.read_text("utf-8"))
+    except FileNotFoundError:
+        shipped = ", ".join(sorted(x.stem for x in REGISTERS_DIR.glob("*.toml")))
+        raise ConfigError(f"register map {name_or_path!r} not found ({p}); shipped maps: {shipped}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML: {e}") from None
+    return parse_register_map(data, p)
