@@ -143,28 +143,26 @@ def read_recording(path: str | Path) -> Recording:
     if bad.any():
         raise InputError(f"{path}: line {int(np.argmax(bad)) + 2}: field `value` is not a finite number")
 
-    # group rows by channel without a Python loop over rows
-    ch = table["channel"].dictionary_encode().combine_chunks()
-    names = ch.dictionary.to_pylist()
-    ch_idx = ch.indices.to_numpy(zero_copy_only=False)
+    # group rows by channel without a Python loop over rows; text columns stay
+    # dictionary-encoded (small integer codes), never millions of Python strings
+    ch_idx, names = _codes(table["channel"])
+    meta = {c: _codes(table[c]) for c in ("quantity", "equipment_kind", "system", "unit") if c in header}
     rec = Recording(path, sha)
-    meta_cols = {c: table[c].to_numpy(zero_copy_only=False) for c in ("quantity",) + OPTIONAL
-                 if c in header and c != "quality"}
     order = np.argsort(ch_idx, kind="stable")
     bounds = np.searchsorted(ch_idx[order], np.arange(len(names) + 1))
     for k, name in enumerate(names):
         rows = order[bounds[k]:bounds[k + 1]]
         first = int(rows[0])
-        meta = {c: meta_cols[c][first] for c in meta_cols}
-        qty = meta["quantity"]
+        q_codes, q_names = meta["quantity"]
+        qty = q_names[q_codes[first]]
         if qty not in QUANTITIES:
             raise InputError(f"{path}: line {first + 2}: field `quantity`: unknown quantity {qty!r} "
                              f"(one of {', '.join(QUANTITIES)})")
-        differs = meta_cols["quantity"][rows] != qty
+        differs = q_codes[rows] != q_codes[first]
         if differs.any():
             raise InputError(f"{path}: line {int(rows[np.argmax(differs)]) + 2}: field `quantity`: channel {name!r} "
                              f"was {qty!r} earlier in the file")
-        unit = meta.get("unit")
+        unit = _first_text(meta.get("unit"), rows)
         if unit and unit != QUANTITIES[qty].unit:
             raise InputError(f"{path}: line {first + 2}: field `unit`: {unit!r} does not fit {qty} "
                              f"(expected {QUANTITIES[qty].unit})")
@@ -174,17 +172,25 @@ def read_recording(path: str | Path) -> Recording:
             t, v, q = t[o], v[o], q[o]
         rec.channels[name] = ChannelData(
             ChannelInfo(id=name, quantity=qty, unit=QUANTITIES[qty].unit,
-                        equipment_kind=_first_text(meta_cols.get("equipment_kind"), rows),
-                        system=_first_text(meta_cols.get("system"), rows)), t, v, q)
+                        equipment_kind=_first_text(meta.get("equipment_kind"), rows),
+                        system=_first_text(meta.get("system"), rows)), t, v, q)
     return rec
 
 
-def _first_text(col: np.ndarray | None, rows: np.ndarray) -> str | None:
+def _codes(column) -> tuple[np.ndarray, list]:
+    """A text column as (int codes per row, -1 where empty; the distinct texts)."""
+    enc = column.dictionary_encode().combine_chunks()
+    idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return idx, enc.dictionary.to_pylist()
+
+
+def _first_text(col: tuple[np.ndarray, list] | None, rows: np.ndarray) -> str | None:
+    """The first non-empty text of a channel's rows in a coded column."""
     if col is None:
         return None
-    vals = col[rows]
-    present = vals[vals != None]  # noqa: E711  (object array of str/None)
-    return str(present[0]) if len(present) else None
+    codes, names = col
+    present = codes[rows][codes[rows] >= 0]
+    return str(names[present[0]]) if len(present) and names[present[0]] else None
 
 
 def _parse_quality(text: str, path: Path, table, col: str) -> int:
@@ -253,51 +259,71 @@ def write_recording(path: str | Path, batch: ReadingBatch, infos: dict[str, Chan
     `tz` chooses the offset written in `time` (the site zone reads best for people);
     the instant is the same whatever it is."""
     import pyarrow as pa
-    import pyarrow.csv as pcsv
 
     if isinstance(infos, list):
         infos = {i.id: i for i in infos}
-    path = Path(path)
-    n = len(batch)
-    if n:
-        order = np.lexsort((batch.channel.astype(str), batch.time.astype(np.int64)))
-        t, ch, v, q = batch.time[order], batch.channel[order], batch.value[order], batch.quality[order]
-    else:
-        t, ch, v, q = batch.time, batch.channel, batch.value, batch.quality
-    unknown = set(np.unique(ch.astype(str))) - set(infos) if n else set()
+    enc = pa.array(batch.channel, pa.string()).dictionary_encode()
+    present = enc.dictionary.to_pylist()
+    unknown = set(present) - set(infos)
     if unknown:
         raise ValueError(f"no channel metadata for {sorted(unknown)[:3]}")
     ids = list(infos)
-    pos = {c: i for i, c in enumerate(ids)}
-    idx = np.array([pos[c] for c in ch], dtype=np.int32) if n else np.empty(0, np.int32)
+    remap = np.array([ids.index(c) for c in present], np.int32)
+    codes = remap[enc.indices.to_numpy(zero_copy_only=False)] if len(batch) else np.empty(0, np.int32)
+    return write_columns(path, batch.time, codes, batch.value, batch.quality, [infos[c] for c in ids],
+                         tz, with_quality)
 
-    def column(attr: str) -> pa.Array:
-        vals = [getattr(infos[c], attr) or "" for c in ids]
-        return pa.DictionaryArray.from_arrays(pa.array(idx), pa.array(vals)).cast(pa.string())
 
-    for c in ids:   # written unquoted below: refuse what would break a CSV field
+def write_channels(path: str | Path, data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+                   infos: list[ChannelInfo], tz: str | None = None, with_quality: bool = True) -> int:
+    """Write per-channel arrays {id: (times, values, quality or None)} as one recording
+    (the fast path for simulators: no per-row channel strings are ever built)."""
+    ids = [i.id for i in infos]
+    parts = [(np.asarray(t, TIME_DTYPE), np.full(len(t), ids.index(c), np.int32), np.asarray(v, np.float64),
+              np.zeros(len(t), np.uint8) if q is None else np.asarray(q, np.uint8)) for c, (t, v, q) in data.items()]
+    cols = [np.concatenate([p[k] for p in parts]) if parts else np.empty(0) for k in range(4)]
+    return write_columns(path, cols[0], cols[1], cols[2], cols[3], infos, tz, with_quality)
+
+
+def write_columns(path: str | Path, time: np.ndarray, channel_code: np.ndarray, value: np.ndarray,
+                  quality: np.ndarray, infos: list[ChannelInfo], tz: str | None = None,
+                  with_quality: bool = True) -> int:
+    """Write rows given as columns; `channel_code[i]` indexes `infos`."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    path = Path(path)
+    n = len(time)
+    ti = np.asarray(time).astype(TIME_DTYPE).astype(np.int64)
+    order = np.lexsort((channel_code, ti)) if n else np.empty(0, np.int64)
+    ti, idx = ti[order], np.asarray(channel_code, np.int32)[order]
+    v, q = np.asarray(value, np.float64)[order], np.asarray(quality, np.uint8)[order]
+    for info in infos:   # written unquoted below: refuse what would break a CSV field
         for attr in ("id", "equipment_kind", "system"):
-            val = getattr(infos[c], attr) or ""
+            val = getattr(info, attr) or ""
             if any(x in val for x in ',"\r\n'):
-                raise ValueError(f"channel {c!r}: {attr} {val!r} contains a comma, quote or newline")
+                raise ValueError(f"channel {info.id!r}: {attr} {val!r} contains a comma, quote or newline")
     # format each distinct time once (a time is shared by all channels sampled then)
-    ti = t.astype(np.int64)
     first = np.r_[True, ti[1:] != ti[:-1]] if n else np.empty(0, bool)
     time_idx = np.cumsum(first) - 1
-    time_text = format_times(t[first], tz).astype(str) if n else np.empty(0, str)
-    value = v.astype(np.float64)
+    time_text = format_times(ti[first].astype(TIME_DTYPE), tz).astype(str) if n else np.empty(0, str)
+    pidx = pa.array(idx, pa.int32())
+
+    def coded(texts: list[str]) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pidx, pa.array(texts, pa.string())).cast(pa.string())
+
     cols = {
         "time": pa.DictionaryArray.from_arrays(pa.array(time_idx), pa.array(time_text, pa.string())).cast(pa.string()),
-        "channel": pa.DictionaryArray.from_arrays(pa.array(idx), pa.array(ids)).cast(pa.string()),
-        "quantity": column("quantity"),
-        "value": pa.array(value, mask=~np.isfinite(value)),
-        "equipment_kind": column("equipment_kind"),
-        "system": column("system"),
-        "unit": pa.array([QUANTITIES[infos[c].quantity].unit for c in ids]).take(pa.array(idx)),
+        "channel": coded([i.id for i in infos]),
+        "quantity": coded([i.quantity for i in infos]),
+        "value": pa.array(v, mask=~np.isfinite(v)),
+        "equipment_kind": coded([i.equipment_kind or "" for i in infos]),
+        "system": coded([i.system or "" for i in infos]),
+        "unit": coded([QUANTITIES[i.quantity].unit for i in infos]),
     }
     if with_quality:
-        names = np.array([x.name.lower() for x in Quality])
-        cols["quality"] = pa.array(names[q.astype(np.int64)] if n else [], pa.string())
+        names = [x.name.lower() for x in Quality]
+        cols["quality"] = pa.DictionaryArray.from_arrays(pa.array(q.astype(np.int32)), pa.array(names)).cast(pa.string())
     table = pa.table(cols)
     fd, tmp = tempfile.mkstemp(prefix=".rec-", suffix=".csv", dir=path.parent or ".")
     try:
