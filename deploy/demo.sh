@@ -2,6 +2,10 @@
 # Install mieruka into .venv and run the demo on the embedded store; ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || python3 -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+    # Debian's python3 needs python3-venv for `-m venv`
+    python3 -c 'import ensurepip' 2>/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"; $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv; }
+    python3 -m venv .venv
+fi
 .venv/bin/pip install -q --disable-pip-version-check -e .
 exec .venv/bin/mieruka demo "$@"

@@ -13,6 +13,10 @@ fi
 for s in mosquitto influxdb victoria-metrics collectd; do
     $SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
 done
-[ -x .venv/bin/python ] || python3 -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+    # Debian's python3 needs python3-venv for `-m venv`
+    python3 -c 'import ensurepip' 2>/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"; $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv; }
+    python3 -m venv .venv
+fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 exec .venv/bin/python -m pytest -n 2 "$@"
