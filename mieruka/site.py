@@ -266,6 +266,26 @@ class Meter(_Model):
         return self
 
 
+# ------------------------------------------------------------------------- api
+class ApiToken(_Model):
+    """An API token, kept only as the sha256 hex of the secret
+    (`mieruka serve --hash-token` prints it)."""
+
+    name: str = Field(min_length=1)
+    role: Literal["read", "admin"] = "read"
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="sha256 hex of the token, never the token")
+
+
+class ApiSection(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    tokens: list[ApiToken] = Field(default_factory=list)
+    rate_limit: str = Field(default="50/second;2000/minute",
+                            description="per token (or per client address without one), `limits` notation")
+    max_points: int = Field(default=2000, ge=10, le=100_000, description="most points a readings query returns")
+    findings_days: int = Field(default=30, ge=1, description="default findings range: the last N days of data")
+
+
 # ---------------------------------------------------------------------- the site
 class SiteConfig(_Model):
     site: SiteSection
@@ -279,7 +299,7 @@ class SiteConfig(_Model):
     # `validate_section` so that errors keep the same file/key shape.
     simulation: dict[str, Any] | None = None
     mqtt: dict[str, Any] | None = None
-    api: dict[str, Any] | None = None
+    api: ApiSection = Field(default_factory=ApiSection)
     collector: dict[str, Any] | None = None
 
     # set by load_site: where the file is, for relative paths and error messages
