@@ -148,6 +148,18 @@ class TariffsSection(_Model):
                                          description="energy name -> price per unit, e.g. kerosene = {jpy_per_unit=110, unit='L'}")
     time_of_use: list[TimeOfUseBand] = Field(default_factory=list)
 
+    @field_validator("prices")
+    @classmethod
+    def _price_energies(cls, v: dict[str, FuelPrice]) -> dict[str, FuelPrice]:
+        from .energy import check_unit_fits, normalize_energy   # lazy: keeps config import light
+        from .units import parse_unit
+        for name, p in v.items():
+            try:
+                check_unit_fits(normalize_energy(name), parse_unit(p.unit))
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+        return v
+
 
 # ---------------------------------------------------------------------- contracts
 class Contract(_Model):
@@ -161,6 +173,12 @@ class Contract(_Model):
     meters: list[str] = Field(default_factory=list, description="meter ids on this contract (empty: all)")
     _check = field_validator("id")(_check_id)
 
+    @field_validator("energy")
+    @classmethod
+    def _energy(cls, v: str) -> str:
+        from .energy import normalize_energy   # lazy: keeps config import light
+        return normalize_energy(v)
+
 
 class CO2Section(_Model):
     factor_set: str = "shk_2023"
@@ -168,6 +186,9 @@ class CO2Section(_Model):
     base_fiscal_year: int | None = None
     base_year_t_co2: float | None = Field(default=None, ge=0)
     production_unit: str | None = None
+    scope2_method: Literal["market", "location"] = Field(
+        default="market", description="which Scope 2 figure is the headline total (both are always shown)")
+    fy2013_t_co2: float | None = Field(default=None, ge=0, description="FY2013 emissions, for Japan's -46% path")
 
 
 # ------------------------------------------------------------------------ storage
