@@ -1,0 +1,71 @@
+"""The FastAPI application: `create_app(cfg)`.
+
+Routes: `/healthz` (no auth), `/openapi.json`, `/docs`, `/dashboard` (a static
+page; it asks for data with the token it keeps in the browser tab), and under
+`/api/v1` everything else (bearer token, read or admin role).  All errors are
+RFC 9457 problem+json (see `errors.py`).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..site import SiteConfig
+from ..store.base import Store
+from . import errors
+from .auth import Auth
+from .schemas import Health
+from .service import Context
+
+STATIC = Path(__file__).parent / "static"
+
+
+def site_slug(cfg: SiteConfig) -> str:
+    if cfg.source is not None:
+        s = re.sub(r"[^A-Za-z0-9_-]+", "-", cfg.source.stem).strip("-")
+        if s:
+            return s
+    return "site"
+
+
+def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] | None = None) -> FastAPI:
+    """The API over the site's store (opened from the config unless given)."""
+    if store is None:
+        from ..store.base import open_store
+        store = open_store(cfg)
+    app = FastAPI(title="mieruka API", version=__version__,
+                  description="Meter readings, findings (kWh, yen, t-CO2), the CO2 sheet and the savings plan "
+                              "of one factory. Bearer tokens; errors are RFC 9457 problem+json.",
+                  docs_url="/docs", redoc_url=None)
+    app.state.ctx = Context(cfg, store)
+    app.state.auth = Auth(cfg.api, env)
+    app.state.site_id = site_slug(cfg)
+    app.state.config_path = cfg.source
+    errors.install(app)
+
+    @app.get("/healthz", response_model=Health, summary="Liveness (no token needed)", tags=["meta"])
+    def healthz():
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/dashboard", include_in_schema=False)
+    def dashboard():
+        return FileResponse(STATIC / "dashboard.html", headers=_page_headers())
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    from . import routes_analysis, routes_data
+    app.include_router(routes_data.router, tags=["data"])
+    app.include_router(routes_analysis.router, tags=["analysis"])
+    return app
+
+
+def _page_headers() -> dict[str, str]:
+    # everything the page needs is served here: forbid any other origin
+    return {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                       "script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}

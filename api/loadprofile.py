@@ -1,0 +1,46 @@
+"""Mean daily load profiles per day type (workday, Saturday, Sunday/holiday,
+company holiday) of a channel over a period, from the store's 15-minute means:
+the report's "workdays against holidays" chart and the finding charts."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from ..calendar import DAY_TYPES
+from .timefmt import to_ms
+
+
+def day_type_profiles(ctx, channel: str, start: dt.datetime, end: dt.datetime,
+                      interval_min: int = 15) -> dict[str, np.ndarray]:
+    """{day type: mean per slot (NaN where no data)} for the day types present."""
+    slots = 1440 // interval_min
+    agg = ctx.store.aggregate(channel, to_ms(start), to_ms(end), float(interval_min * 60))
+    if len(agg.time) == 0:
+        return {}
+    lt, day_type, _ = ctx.calendar.classify(agg.time)
+    slot = lt.minute // interval_min
+    key = day_type.astype(np.int64) * slots + slot
+    ok = np.isfinite(agg.mean)
+    s = np.bincount(key[ok], weights=agg.mean[ok], minlength=len(DAY_TYPES) * slots)
+    n = np.bincount(key[ok], minlength=len(DAY_TYPES) * slots)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (s / n).reshape(len(DAY_TYPES), slots)
+    return {DAY_TYPES[k]: mean[k] for k in range(len(DAY_TYPES)) if n.reshape(len(DAY_TYPES), slots)[k].any()}
+
+
+def production_slots(ctx, interval_min: int = 15) -> np.ndarray:
+    """True for the slots of a workday in production (from the shift table of Monday..Friday union)."""
+    same, spill = ctx.calendar._shift_tables
+    minutes = (same[:5].any(axis=0) | spill[:5].any(axis=0))
+    return minutes.reshape(-1, interval_min).any(axis=1)
+
+
+def main_power_channel(infos) -> str | None:
+    """The channel that best stands for the whole site's electricity: the incomer
+    if there is one, else the power channel with the most readings' worth of tags."""
+    power = [i for i in infos.values() if i.quantity == "power_kw"]
+    for i in power:
+        if (i.equipment_kind or "").lower() in ("incomer", "main", "受電"):
+            return i.id
+    return power[0].id if power else None

@@ -1,0 +1,149 @@
+"""The HTML report an energy manager reads (and its PDF through headless Chromium).
+
+Self-contained: charts are inline SVG (see `charts.py`), styles inline, no
+CDN.  Deterministic for the same data: no clock time in it, so a replayed
+report is byte-identical like its JSON.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from . import charts
+from .i18n import T
+from .loadprofile import day_type_profiles, main_power_channel, production_slots
+
+TEMPLATES = Path(__file__).parent / "templates"
+_ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+
+
+def num(v: Any, digits: int = 1) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def money(v: Any) -> str:
+    return num(v, 0)
+
+
+def pct(v: Any) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, input_name: str | None = None) -> str:
+    """The report over an analysis view; the CO2 sheet of fiscal year `fy`
+    (default: the fiscal year of the view's last day)."""
+    from ..calendar import fiscal_year
+    from .analysis import co2_sheet, plan_rows
+    from ..replay import provenance
+    t = T(ctx.cfg.site.language)
+    if fy is None:
+        fy = fiscal_year((view.end - dt.timedelta(seconds=1)).astimezone(ctx.tz))
+    prov = prov or provenance(ctx.cfg, None)
+    co2 = _co2_block(ctx, co2_sheet(ctx, fy), t)
+    plan = plan_rows(view.plan)
+    out_charts: dict[str, str] = {}
+    if co2:
+        out_charts["co2_monthly"] = charts.stacked_bars([t.month(m) for m in co2["months"]],
+                                                        {r["label"]: r["values"] for r in co2["rows"]}, "t-CO2")
+        out_charts["co2_share"] = charts.composition([r["label"] for r in co2["rows"]], [r["total"] for r in co2["rows"]])
+    infos = ctx.infos()
+    chan = main_power_channel({k: v for k, v in infos.items() if not view_channels(view) or k in view_channels(view)})
+    hours = np.arange(96) / 4.0
+    nonprod = ~production_slots(ctx)
+    if chan:
+        prof = day_type_profiles(ctx, chan, view.start, view.end)
+        if prof:
+            out_charts["profile"] = charts.profiles(hours, {t(k): v for k, v in prof.items()}, t("power_kw"), t("hour"),
+                                                    shade=nonprod, shade_label=t("non_production"))
+    finding_charts = []
+    for f in view.findings:
+        if f["kind"] not in ("standby", "air_leak") or f["channel"] not in infos:
+            continue
+        prof = day_type_profiles(ctx, f["channel"], view.start, view.end)
+        if not prof:
+            continue
+        m = f.get("metrics", {})
+        if f["kind"] == "standby":
+            level, ylabel, level_label = m.get("mean_kw"), t("power_kw"), t("standby_level")
+        else:
+            level = m.get("leak_flow_m3min")
+            quantity = infos[f["channel"]].quantity
+            ylabel = t("flow_m3min") if quantity.startswith("air_flow") else t("power_kw")
+            level_label = t.kind("air_leak")
+            if not quantity.startswith("air_flow"):
+                level = m.get("leak_power_kw", None)
+        svg = charts.profiles(hours, {t(k): v for k, v in prof.items()}, ylabel, t("hour"),
+                              level=level, level_label=level_label, shade=nonprod, shade_label=t("non_production"))
+        finding_charts.append({"kind": f["kind"], "title": f"{t.kind(f['kind'])}: {f['channel']}", "svg": svg,
+                               "explanation": f.get("explanation", "")})
+        if len(finding_charts) >= 12:
+            break
+    summary = {"saving_jpy_year": _sum(plan, "jpy"), "saving_kwh_year": _sum(plan, "kwh"),
+               "saving_co2_t_year": _sum(plan, "co2_t")}
+    tz = ctx.tz
+    period_text = f"{view.start.astimezone(tz).isoformat()} – {view.end.astimezone(tz).isoformat()}"
+    cal = prov.get("calendar", {})
+    calendar_text = json.dumps(cal, ensure_ascii=False, sort_keys=True)
+    html = _ENV.get_template("report.html.j2").render(
+        t=t, site=ctx.cfg.site, period_text=period_text, summary=summary, co2=co2, charts=out_charts,
+        profile_channel=chan, findings=view.findings, finding_charts=finding_charts, plan=plan, prov=prov,
+        input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct)
+    return html
+
+
+def view_channels(view) -> set[str]:
+    return set(getattr(view, "channels", None) or [])
+
+
+def _sum(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return float(sum(vals)) if vals else None
+
+
+def _co2_block(ctx, sheet: dict, t: T) -> dict | None:
+    """The CO2 sheet reshaped for the template: one row per energy."""
+    s = sheet.get("sheet") or {}
+    loc = s.get("location_t_co2") or {}
+    if not loc:
+        return None
+    total = float(sum(sum(v for v in vals if v) for vals in loc.values()))
+    rows = []
+    for energy, vals in loc.items():
+        tot = float(sum(v for v in vals if v))
+        rows.append({"label": t.energy(energy), "values": vals, "total": tot, "share": tot / total if total else None})
+    months = sheet["months"]
+    total_loc = [sum((loc[e][i] or 0) for e in loc) for i in range(len(months))]
+    mkt = s.get("market_t_co2") or {}
+    total_mkt = [sum((mkt[e][i] or 0) for e in mkt) for i in range(len(months))] if mkt else None
+    return {"fiscal_year": sheet["fiscal_year"], "months": months, "rows": rows, "total_location": total_loc,
+            "total_location_t_co2": total, "total_market": total_mkt,
+            "total_market_t_co2": float(sum(total_mkt)) if total_mkt else None,
+            "factor_note": s.get("factor_note", ""), "unverified": bool(s.get("unverified"))}
+
+
+# ---------------------------------------------------------------------- PDF
+def html_to_pdf(html_path: Path, pdf_path: Path, timeout_s: float = 120) -> None:
+    """Print a report to PDF with headless Chromium (Debian's `chromium`)."""
+    from ..errors import MierukaError
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        raise MierukaError("PDF needs Chromium (Debian: apt-get install chromium)")
+    with tempfile.TemporaryDirectory(prefix="mieruka-chromium-") as profile:
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}",
+               Path(html_path).resolve().as_uri()]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    if r.returncode != 0 or not Path(pdf_path).is_file() or Path(pdf_path).stat().st_size == 0:
+        raise MierukaError(f"{pdf_path}: Chromium could not print the report (exit {r.returncode})")

@@ -1,0 +1,209 @@
+// mieruka dashboard: live channel values, today's profile against its baseline,
+// open findings.  No libraries, no CDN.
+//
+// The token: open /dashboard#token=YOUR_TOKEN (a URL fragment is never sent to a
+// server, so it is never in an access log) or type it into the form.  It is kept
+// in this tab's sessionStorage only, sent as `Authorization: Bearer`, and the
+// fragment is removed from the address bar at once.
+"use strict";
+
+const LABELS = {
+  ja: {live: "現在値", profile: "本日の負荷曲線とベースライン", findings: "検出されたムダ",
+       kind: "種類", channel: "計測点", kwh: "kWh", jpy: "金額 (円)", co2: "t-CO2", expl: "説明",
+       today: "本日", baseline: "ベースライン", updated: "更新", token: "APIトークン", none: "なし",
+       standby: "待機電力", air_leak: "エア漏れ", baseline_gap: "ベースライン超過",
+       compressor_profile: "コンプレッサー運転", ok: "正常", stale: "更新なし", fault: "異常", no_data: "データなし"},
+  en: {live: "Live values", profile: "Today against its baseline", findings: "Open findings",
+       kind: "Kind", channel: "Channel", kwh: "kWh", jpy: "yen", co2: "t-CO2", expl: "Explanation",
+       today: "today", baseline: "baseline", updated: "updated", token: "API token", none: "none",
+       standby: "Standby power", air_leak: "Air leak", baseline_gap: "Baseline gap",
+       compressor_profile: "Compressor profile", ok: "ok", stale: "stale", fault: "fault", no_data: "no data"},
+};
+let L = LABELS.ja;
+const SVGNS = "http://www.w3.org/2000/svg";
+
+function takeToken() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem("mieruka-token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("mieruka-token");
+}
+
+async function api(path) {
+  const token = sessionStorage.getItem("mieruka-token");
+  const r = await fetch(path, {headers: {"Authorization": "Bearer " + token}, cache: "no-store"});
+  if (r.status === 401) {
+    sessionStorage.removeItem("mieruka-token");
+    showLogin();
+    throw new Error("401");
+  }
+  if (!r.ok) {
+    let detail = r.statusText;
+    try { detail = (await r.json()).detail || detail; } catch (e) { /* not JSON */ }
+    throw new Error(r.status + " " + detail);
+  }
+  return r.json();
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmt(v, digits) {
+  if (v === null || v === undefined) return "–";
+  return Number(v).toLocaleString(undefined, {maximumFractionDigits: digits, minimumFractionDigits: 0});
+}
+
+function applyLabels(lang) {
+  L = LABELS[lang] || LABELS.en;
+  document.documentElement.lang = lang;
+  const set = (id, key) => { document.getElementById(id).textContent = L[key]; };
+  set("h-live", "live"); set("h-profile", "profile"); set("h-findings", "findings");
+  set("th-kind", "kind"); set("th-channel", "channel"); set("th-kwh", "kwh");
+  set("th-jpy", "jpy"); set("th-co2", "co2"); set("th-expl", "expl"); set("token-label", "token");
+}
+
+function renderChannels(items) {
+  const box = document.getElementById("channels");
+  box.replaceChildren();
+  for (const c of items) {
+    const card = el("div", "card " + c.status);
+    card.dataset.channel = c.id;
+    card.title = L[c.status] || c.status;
+    card.append(el("div", "name", c.id));
+    const v = el("span", "value", fmt(c.value, 2));
+    v.id = "value-" + c.id;
+    const line = el("div");
+    line.append(v, el("span", "unit", c.unit || ""));
+    card.append(line);
+    box.append(card);
+  }
+}
+
+function path(xs, ys, sx, sy) {
+  let d = "", pen = false;
+  for (let i = 0; i < xs.length; i++) {
+    if (ys[i] === null) { pen = false; continue; }
+    d += (pen ? "L" : "M") + sx(xs[i]).toFixed(1) + "," + sy(ys[i]).toFixed(1);
+    pen = true;
+  }
+  return d;
+}
+
+function renderProfile(p) {
+  const W = 900, H = 260, ml = 48, mr = 10, mt = 10, mb = 28;
+  const svg = document.createElementNS(SVGNS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.id = "profile-svg";
+  const n = p.slots.length;
+  const vals = p.today.concat(p.baseline).filter(v => v !== null);
+  const ymax = Math.max(1, ...vals) * 1.1;
+  const sx = i => ml + (W - ml - mr) * i / n;
+  const sy = v => H - mb - (H - mt - mb) * v / ymax;
+  const add = (tag, attrs, text) => {
+    const e = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  for (let k = 0; k <= 4; k++) {
+    const v = ymax * k / 4;
+    add("line", {x1: ml, x2: W - mr, y1: sy(v), y2: sy(v), stroke: "#ddd"});
+    add("text", {x: ml - 4, y: sy(v) + 4, "text-anchor": "end", "font-size": 11}, fmt(v, 1));
+  }
+  for (let h = 0; h <= 24; h += 3) {
+    const x = sx(h * n / 24);
+    add("text", {x: x, y: H - 8, "text-anchor": "middle", "font-size": 11}, h + ":00");
+  }
+  const xs = [...Array(n).keys()];
+  add("path", {d: path(xs, p.baseline, sx, sy), fill: "none", stroke: "#999", "stroke-width": 2,
+               "stroke-dasharray": "6 4", class: "baseline"});
+  add("path", {d: path(xs, p.today, sx, sy), fill: "none", stroke: "#1f77b4", "stroke-width": 2.2, class: "today"});
+  add("text", {x: W - mr - 4, y: mt + 12, "text-anchor": "end", "font-size": 12, fill: "#1f77b4"},
+      `${L.today} ${p.date} (${p.day_type})`);
+  add("text", {x: W - mr - 4, y: mt + 28, "text-anchor": "end", "font-size": 12, fill: "#777"},
+      `${L.baseline}: ${p.baseline_days}`);
+  const box = document.getElementById("profile-chart");
+  box.replaceChildren(svg);
+}
+
+function renderFindings(items) {
+  const body = document.querySelector("#findings tbody");
+  body.replaceChildren();
+  if (!items.length) {
+    const tr = el("tr"); const td = el("td", "", L.none); td.colSpan = 6; tr.append(td); body.append(tr);
+    return;
+  }
+  for (const f of items) {
+    const tr = el("tr", "finding");
+    tr.append(el("td", "", L[f.kind] || f.kind), el("td", "", f.channel), el("td", "num", fmt(f.energy_kwh, 0)),
+              el("td", "num", fmt(f.cost_jpy, 0)), el("td", "num", fmt(f.co2_t, 3)), el("td", "", f.explanation));
+    body.append(tr);
+  }
+}
+
+let profileChannel = null;
+
+async function refresh() {
+  try {
+    const [sites, chans] = await Promise.all([api("/api/v1/sites"), api("/api/v1/channels?limit=200")]);
+    const site = sites[0];
+    applyLabels(site.language);
+    document.getElementById("site-name").textContent = site.name;
+    renderChannels(chans.items);
+    const power = chans.items.filter(c => c.quantity === "power_kw");
+    const sel = document.getElementById("profile-channel");
+    if (!sel.options.length) {
+      for (const c of power) sel.append(new Option(c.id, c.id));
+      const main = power.find(c => c.equipment_kind === "incomer") || power[0];
+      profileChannel = main ? main.id : null;
+      if (profileChannel) sel.value = profileChannel;
+    }
+    const jobs = [api("/api/v1/findings?limit=20").catch(e => ({items: [], error: e.message}))];
+    if (profileChannel) jobs.push(api(`/api/v1/channels/${encodeURIComponent(profileChannel)}/profile`));
+    const [findings, profile] = await Promise.all(jobs);
+    renderFindings(findings.items);
+    if (profile) renderProfile(profile);
+    if (findings.error) throw new Error(findings.error);
+    document.getElementById("updated").textContent = `${L.updated} ${new Date().toLocaleTimeString()}`;
+    document.getElementById("error").hidden = true;
+    document.body.dataset.loaded = "yes";
+  } catch (e) {
+    if (e.message !== "401") {
+      const box = document.getElementById("error");
+      box.textContent = e.message;
+      box.hidden = false;
+    }
+  }
+}
+
+function showLogin() {
+  document.getElementById("main").hidden = true;
+  document.getElementById("login").hidden = false;
+}
+
+function start() {
+  document.getElementById("login").hidden = true;
+  document.getElementById("main").hidden = false;
+  refresh();
+  setInterval(refresh, 15000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("login").addEventListener("submit", ev => {
+    ev.preventDefault();
+    sessionStorage.setItem("mieruka-token", document.getElementById("token-input").value.trim());
+    start();
+  });
+  document.getElementById("profile-channel").addEventListener("change", ev => {
+    profileChannel = ev.target.value;
+    refresh();
+  });
+  if (takeToken()) start(); else showLogin();
+});

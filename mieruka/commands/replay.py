@@ -1,0 +1,65 @@
+"""`mieruka replay`: an auditor reproduces a factory's figures from its recording."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("replay")
+@click.argument("recording", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Site config (TOML): store, calendar, tariffs, factor set. Channels may be left out.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), help="Also print the report to PDF (headless Chromium).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="Write the findings as JSON (byte-identical for the same input, factor set and version).")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False), help="Write the Excel workbook (CO2 sheet, findings, plan).")
+@click.option("--fiscal-year", "fy", type=int, default=None, help="Fiscal year of the CO2 sheet (default: that of the last reading).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def command(recording: str, config_path: str, report_path: str | None, pdf_path: str | None, json_path: str | None,
+            xlsx_path: str | None, fy: int | None, no_progress: bool) -> int:
+    """Load RECORDING (CSV, format v1) into the configured store (idempotent), analyse
+    it and write the report. Reports state the input's sha256, the factor set, the
+    software version and the calendar used."""
+    from rich.console import Console
+
+    from ..replay import replay
+    from ..site import load_site
+    from ..store.base import open_store
+    cfg = load_site(config_path)
+    con = Console(stderr=True)
+    store = open_store(cfg)
+    try:
+        res = replay(recording, cfg, store, progress=not no_progress)
+        con.print(f"replayed {res.rows:,} readings of {len(res.recording.channels)} channels "
+                  f"(sha256 {res.recording.sha256[:16]}…); {len(res.channels_added)} channels taken from the recording")
+        con.print(f"{len(res.view.findings)} findings from {res.view.start.isoformat()} to {res.view.end.isoformat()}")
+        if json_path:
+            _write_atomic(Path(json_path), res.findings_json().encode("utf-8"))
+            con.print(f"findings JSON: {json_path}")
+        if report_path or pdf_path:
+            from ..api.report import build_report, html_to_pdf
+            from ..api.service import Context
+            ctx = Context(cfg, store)
+            html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name)
+            out = Path(report_path) if report_path else Path(pdf_path).with_suffix(".html")
+            _write_atomic(out, html.encode("utf-8"))
+            con.print(f"report: {out.resolve()}")
+            if pdf_path:
+                html_to_pdf(out, Path(pdf_path))
+                con.print(f"PDF: {Path(pdf_path).resolve()}")
+        if xlsx_path:
+            from ..api.excel import build_workbook
+            from ..api.service import Context
+            _write_atomic(Path(xlsx_path), build_workbook(Context(cfg, store), res.view, fy, res.provenance))
+            con.print(f"Excel: {xlsx_path}")
+    finally:
+        store.close()
+    return 0
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

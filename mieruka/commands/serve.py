@@ -1,0 +1,67 @@
+"""`mieruka serve`: the REST API, the HTML report and the dashboard on uvicorn."""
+from __future__ import annotations
+
+import logging
+import re
+
+import click
+
+
+class _RedactSecrets(logging.Filter):
+    """Belt and braces: uvicorn's access log prints the request line only (never
+    headers), and the dashboard keeps its token in the URL fragment, which
+    browsers never send; still, a `token=`/`access_token=` query parameter
+    someone types by hand is masked before it reaches a log."""
+
+    _pat = re.compile(r"((?:access_)?token=)[^&\s\"']+", re.I)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(self._pat.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._pat.sub(r"\1***", record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn", "mieruka"):
+        logging.getLogger(name).addFilter(_RedactSecrets())
+
+
+@click.command("serve")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Site config (TOML).")
+@click.option("--host", default=None, help="Address to listen on (default: [api] host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: [api] port, 8080).")
+@click.option("--hash-token", "hash_token", is_flag=True,
+              help="Print a new random token and the sha256 line to put in [[api.tokens]], then exit.")
+@click.option("--no-access-log", is_flag=True, help="Do not log each request.")
+def command(config_path: str | None, host: str | None, port: int | None, hash_token: bool, no_access_log: bool) -> int:
+    """Serve the REST API (/api/v1, /openapi.json, /docs), the report and the dashboard.
+
+    Tokens: `mieruka serve --hash-token` prints a new token and its hash; put the
+    hash in the config under [[api.tokens]] (role "read" or "admin") and give the
+    token to its user. MIERUKA_API_TOKEN grants one read-only token for quick starts.
+    """
+    from ..api.auth import hash_token as _hash, new_token
+    if hash_token:
+        tok = new_token()
+        click.echo(f"token:  {tok}")
+        click.echo("config: [[api.tokens]]")
+        click.echo(f'        name = "CHANGE-ME", role = "read", sha256 = "{_hash(tok)}"')
+        return 0
+    if not config_path:
+        raise click.UsageError("--config is required")
+    import uvicorn
+
+    from ..api.app import create_app
+    from ..site import load_site
+    cfg = load_site(config_path)
+    app = create_app(cfg)
+    if not app.state.auth.configured:
+        click.echo("warning: no API token configured ([[api.tokens]] or MIERUKA_API_TOKEN): "
+                   "every /api/v1 request will get 401", err=True)
+    install_log_redaction()
+    h, p = host or cfg.api.host, port or cfg.api.port
+    click.echo(f"mieruka API on http://{h}:{p}/ (dashboard: /dashboard#token=..., docs: /docs)", err=True)
+    uvicorn.run(app, host=h, port=p, access_log=not no_access_log, log_level="info", server_header=False)
+    return 0
