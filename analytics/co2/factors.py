@@ -89,7 +89,7 @@ class Factor:
     energy: str
     value: float
     unit: FactorUnit
-    set: str                      # factor set id, "supplier" or "default"
+    set: str                      # factor set id, or the stem of the supplier/default file
     title: str
     source: str
     file: str
@@ -174,7 +174,7 @@ class FactorLibrary:
             self.suppliers.append(Supplier(s, f.title, f.source, where))
         for name, e in f.defaults.items():
             energy = self._energy(name, where, f"defaults.{name}")
-            self.defaults[energy] = self._factor(energy, e, "default", f, where, f"defaults.{name}")
+            self.defaults[energy] = self._factor(energy, e, path.stem, f, where, f"defaults.{name}")
 
     def _add_set(self, f: FactorFile, where: str) -> None:
         if f.extends:
@@ -239,7 +239,7 @@ class FactorLibrary:
         """(basic, adjusted-for-menu) factors of a supplier entry; menu None -> company_wide."""
         e = sup.entry
         fu = parse_factor_unit(e.unit)
-        common = dict(energy=e.energy, unit=fu, set="supplier", title=sup.title, source=sup.source, file=sup.file,
+        common = dict(energy=e.energy, unit=fu, set=Path(sup.file).stem, title=sup.title, source=sup.source, file=sup.file,
                       verified=e.verified, supplier=e.name, results_fiscal_year=e.results_fiscal_year)
         notes = " ".join(x for x in (e.note, note) if x) or None
         basic = Factor(value=e.basic, basis="location", note=notes, **common) if e.basic is not None else None
