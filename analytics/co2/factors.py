@@ -220,7 +220,9 @@ class FactorLibrary:
     def supplier(self, energy: str, name: str, results_fy: int | None) -> tuple[Supplier, str | None]:
         """The supplier entry for `name` and the wanted results year: that year, else
         the latest earlier one, else the earliest later one (a note says so)."""
-        cands = [s for s in self.suppliers if s.entry.energy == energy and s.matches(name)]
+        # entries of one supplier share their aliases (a user's file may name it only once)
+        names = {_fold(s.entry.name) for s in self.suppliers if s.entry.energy == energy and s.matches(name)}
+        cands = [s for s in self.suppliers if s.entry.energy == energy and _fold(s.entry.name) in names]
         if not cands:
             known = sorted({s.entry.name for s in self.suppliers if s.entry.energy == energy})
             raise ValueError(f"no {energy} factor for supplier {name!r} (known: {', '.join(known) or 'none'}; "
