@@ -4,7 +4,7 @@ the one CO2 engine, and read the collector's health snapshot."""
 from __future__ import annotations
 
 import datetime as dt
-import time
+import json
 from typing import Any
 
 import numpy as np
@@ -94,53 +94,66 @@ def monthly_amounts(ctx, channel: str, kind: str, months: list[str]) -> list[flo
 
 
 def co2_sheet(ctx, fy: int) -> dict:
-    """The fiscal year's monthly sheet (4月..3月) from metered energy in the store,
-    each month priced by the CO2 engine (location- and market-based side by side)."""
+    """The fiscal year's monthly sheet (4月..3月): metered energy in the store (one
+    row per energy and month) plus the bills CSV given to `serve`/`replay`
+    (`--bills`, the `mieruka co2` format; a bill replaces the metered amount of
+    its energy and month), priced and summed by the CO2 engine, location- and
+    market-based side by side."""
     cached = ctx.memo(("co2", fy))
     if cached is not None:
         return cached
+    from ..analytics.co2.engine import to_date
+    from ..analytics.co2.sheet import PricedRow, build_sheet
     months = fiscal_year_months(fy)
     engine = _engine(ctx.cfg)
     infos = ctx.infos()
-    amounts: dict[str, dict] = {}
-    loc: dict[str, list] = {}
-    mkt: dict[str, list] = {}
-    cost: dict[str, list] = {}
-    factors: dict[str, dict] = {}
+    rows: list = []
+    bills: list = []
+    production: list = []
+    if ctx.bills_path is not None:
+        from ..analytics.co2.inputcsv import read_energy_csv
+        bills, production = read_energy_csv(ctx.bills_path, engine)
+    billed = {(r.priced.energy, f"{r.period.year}-{r.period.month:02d}") for r in bills}
+    channels_used: dict[str, list[str]] = {}
     for energy, chans in metered_channels(infos).items():
         per = [monthly_amounts(ctx, c, kind, months) for c, kind in chans]
-        by_month = [None if all(p[i] is None for p in per) else float(sum(p[i] or 0.0 for p in per))
-                    for i in range(len(months))]
-        if all(v is None for v in by_month):
-            continue
         unit = METERED[infos[chans[0][0]].quantity][1]
-        amounts[energy] = {"unit": unit, "by_month": by_month, "channels": [c for c, _ in chans]}
-        loc[energy], mkt[energy], cost[energy] = [], [], []
-        for month, amount in zip(months, by_month):
-            if amount is None:
-                loc[energy].append(None), mkt[energy].append(None), cost[energy].append(None)
+        for i, month in enumerate(months):
+            if all(p[i] is None for p in per) or (energy, month) in billed:
                 continue
+            amount = float(sum(p[i] or 0.0 for p in per))
             try:
-                p = engine.price(energy, amount, unit, month)
+                rows.append(PricedRow(to_date(month), engine.price(energy, amount, unit, month)))
             except ValueError as e:
                 raise ApiError(422, f"CO2 engine: {e}") from None
-            loc[energy].append(p.t_co2_location)
-            mkt[energy].append(p.t_co2_market)
-            cost[energy].append(p.cost_jpy)
-            for f in (p.factor_location or p.factor_used, p.factor_market or p.factor_used):
-                factors[f"{f['energy']}:{f.get('basis')}:{f['value']}:{f['unit']}"] = f
-    flat = lambda d: float(sum(v for vals in d.values() for v in vals if v is not None))
-    unverified = any(not f.get("verified", True) for f in factors.values())
-    desc = engine.describe()
-    note = "; ".join(f"{f['energy']} {f.get('basis')}: {f['value']} {f['unit']} ({f.get('title') or f.get('set')})"
-                     for f in factors.values())
-    sheet = {"fiscal_year": fy, "months": months, "source": "metered",
-             "sheet": {"factor_set": desc, "amounts": amounts, "location_t_co2": loc, "market_t_co2": mkt,
-                       "cost_jpy": cost, "total_location_t_co2": flat(loc), "total_market_t_co2": flat(mkt),
-                       "factors": list(factors.values()), "unverified": unverified,
-                       "factor_note": f"{desc.get('id')}: {note}" if note else str(desc.get("id"))}}
-    ctx.memo(("co2", fy), sheet)
-    return sheet
+            channels_used[energy] = [c for c, _ in chans]
+    rows += bills
+    source = "+".join(x for x, used in (("metered", bool(channels_used)), ("bills", bool(bills))) if used) or "none"
+    sheet: dict[str, Any] = {"factor_set": engine.describe(), "metered_channels": channels_used}
+    try:
+        sh = build_sheet(rows, engine.describe(), fy, production) if rows else None
+    except ValueError:      # no rows in this fiscal year
+        sh = None
+    if sh is not None:
+        per_e = lambda arr: {e: [float(x) for x in arr[k]] for k, e in enumerate(sh.energies)}
+        sheet.update({
+            "energies": sh.energies, "units": dict(zip(sh.energies, sh.units)),
+            "amount": per_e(sh.amount), "t_co2": per_e(sh.t_co2),
+            "location_t_co2": per_e(sh.t_co2_location), "market_t_co2": per_e(sh.t_co2_market),
+            "cost_jpy": {e: [float(x) if known else None for x, known in zip(sh.cost_jpy[k], sh.cost_known[k])]
+                         for k, e in enumerate(sh.energies)},
+            "total_t_co2": sh.total_t, "scope1_t_co2": sh.scope1_t, "scope2_t_co2": sh.scope2_t,
+            "total_location_t_co2": float(sh.t_co2_location.sum()), "total_market_t_co2": float(sh.t_co2_market.sum()),
+            "by_energy": sh.by_energy, "by_month": sh.by_month, "shares": sh.shares,
+            "factors": sh.factors, "unverified": bool(sh.unverified), "intensity": sh.intensity(),
+        })
+        desc = engine.describe()
+        note = "; ".join(f"{f['energy']} {f.get('basis')}: {f['value']} {f['unit']} ({f.get('supplier') or f.get('title') or f.get('set')})"
+                         for f in sh.factors)
+        sheet["factor_note"] = f"{desc.get('id')}: {note}"
+    out = {"fiscal_year": fy, "months": months, "source": source, "sheet": sheet}
+    ctx.memo(("co2", fy), out)
+    return out
 
 
 # ------------------------------------------------------------------ findings
@@ -176,9 +189,10 @@ def run_analysis(ctx, start: dt.datetime, end: dt.datetime, channels: list[str] 
     infos = ctx.infos()
     ids = [c for c in (channels or list(infos)) if c in infos]
     result = pipeline.analyze_store(ctx.store, [infos[c] for c in ids], ctx.calendar, ctx.cfg, start, end)
-    findings = [f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings]
-    plan = [m.to_dict() if hasattr(m, "to_dict") else m for m in getattr(result, "plan", [])]
-    view = AnalysisView(start, end, result, findings, plan, getattr(result, "summary", {}), result.to_json())
+    text = result.to_json()
+    data = json.loads(text)           # the cleaned form: rounded floats, NaN -> null, ISO times
+    findings = sorted(data.get("findings", []), key=lambda f: -(f.get("cost_jpy") or 0.0))
+    view = AnalysisView(start, end, result, findings, data.get("plan", []), data.get("summary", {}), text)
     view.channels = ids
     return view
 

@@ -70,8 +70,9 @@ class AnalysisView:
 class Context:
     """Everything a request needs: config, store, calendar and the analysis cache."""
 
-    def __init__(self, cfg: SiteConfig, store: Store, cache_ttl_s: float = 300.0):
+    def __init__(self, cfg: SiteConfig, store: Store, cache_ttl_s: float = 300.0, bills_path=None):
         self.cfg = cfg
+        self.bills_path = bills_path      # optional CSV of bills (mieruka co2 format) for the CO2 sheet
         self.store = store
         self.calendar = SiteCalendar.from_config(cfg)
         self.tz = cfg.tz
