@@ -1,0 +1,195 @@
+"""Baseline per day type and hour of day, and the days that stray above it.
+
+A factory's load follows its production calendar far more than the weather,
+so the model borrows the CalTRACK hourly structure (one term per hour of
+week) but indexes it by day type (workday, Saturday, Sunday/holiday, company
+holiday) x hour of day: 4 x 24 = 96 terms.  Each term is the median of that
+hour over the days of that type, so the model is not pulled up by the very
+anomalies it must find (a holiday run, equipment left on); the spread is the
+scaled median absolute deviation.
+
+Fit quality is reported with the ASHRAE Guideline 14 metrics on hourly data,
+computed out of sample: days are split into folds by week, each fold is
+predicted by the model fitted on the other folds (so the metrics are what the
+model achieves on days it has not seen, anomalies included).
+
+    CV(RMSE) = sqrt(sum (y - yhat)^2 / (n - p)) / mean(y)
+    NMBE     = sum (y - yhat) / ((n - p) * mean(y))
+
+with p = the number of fitted terms.  Limits for hourly models: CV(RMSE) <=
+30 %, |NMBE| <= 10 %.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from mieruka.calendar import COMPANY_HOLIDAY, SATURDAY, SUNDAY_HOLIDAY, WORKDAY
+
+MIN_DAYS = 3            # fewer days of a type than this: borrow a related type's profile
+N_FOLDS = 4
+MAD_TO_SIGMA = 1.4826
+HOUR_SIGMAS = 4.0       # an hour is high when above baseline by this many sigmas ...
+HOUR_RELATIVE = 0.15    # ... and by this share of the baseline ...
+HOUR_OF_PEAK = 0.03     # ... and by this share of the channel's typical peak hour
+DAY_MIN_HOURS = 2       # a day needs this many high hours ...
+DAY_OF_MEAN_DAY = 0.04  # ... and this much excess, relative to a mean day's energy
+
+
+@dataclass
+class DayMatrix:
+    """Hourly mean kW of one channel as local days x 24 (NaN: not measured)."""
+
+    kw: np.ndarray            # (days, 24)
+    first_day: int            # local day number of row 0
+    day_type: np.ndarray      # (days,) codes of mieruka.calendar.DAY_TYPES
+
+
+def fallback_order(saturday_works: bool) -> dict[int, tuple[int, ...]]:
+    """Which profiles a day type may borrow when it has too few days of its own."""
+    sat = (SATURDAY, WORKDAY, SUNDAY_HOLIDAY) if saturday_works else (SATURDAY, SUNDAY_HOLIDAY, COMPANY_HOLIDAY)
+    return {
+        WORKDAY: (WORKDAY, SATURDAY, SUNDAY_HOLIDAY),
+        SATURDAY: sat,
+        SUNDAY_HOLIDAY: (SUNDAY_HOLIDAY, COMPANY_HOLIDAY, SATURDAY),
+        COMPANY_HOLIDAY: (COMPANY_HOLIDAY, SUNDAY_HOLIDAY, SATURDAY),
+    }
+
+
+def _nanmedian(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns give NaN, as wanted
+        return np.nanmedian(a, axis=axis)
+
+
+def fit_profiles(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, saturday_works: bool
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Median profile (4, 24) and MAD sigma (4, 24) from the given day rows.
+    Returns also p, the number of profiles fitted from their own days x 24."""
+    prof = np.full((4, 24), np.nan)
+    sig = np.full((4, 24), np.nan)
+    own = np.zeros(4, bool)
+    for t in range(4):
+        sel = rows[day_type[rows] == t]
+        n_days = int(np.count_nonzero(np.isfinite(kw[sel]).any(axis=1))) if sel.size else 0
+        if n_days >= MIN_DAYS:
+            block = kw[sel]
+            prof[t] = _nanmedian(block)
+            sig[t] = MAD_TO_SIGMA * _nanmedian(np.abs(block - prof[t]))
+            own[t] = True
+    order = fallback_order(saturday_works)
+    for t in range(4):
+        if not own[t]:
+            for alt in order[t][1:]:
+                if own[alt]:
+                    prof[t], sig[t] = prof[alt], sig[alt]
+                    break
+    return prof, sig, int(own.sum()) * 24
+
+
+def predict(prof: np.ndarray, day_type: np.ndarray) -> np.ndarray:
+    """Baseline kW for each day row (days, 24)."""
+    return prof[day_type]
+
+
+def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_folds: int = N_FOLDS) -> dict:
+    """ASHRAE Guideline 14 CV(RMSE) and NMBE of the hourly model, out of sample
+    (folds of whole weeks).  Fractions, e.g. 0.12 = 12 %."""
+    n_days = kw.shape[0]
+    week = np.arange(n_days) // 7
+    folds = min(n_folds, int(week.max()) + 1 if n_days else 0)
+    if folds < 2:
+        return {"cv_rmse": None, "nmbe": None, "n_hours": 0, "method": "insufficient data (< 2 weeks)"}
+    pred = np.full(kw.shape, np.nan)
+    p_max = 0
+    for f in range(folds):
+        test = np.nonzero(week % folds == f)[0]
+        train = np.nonzero(week % folds != f)[0]
+        prof, _, p = fit_profiles(kw, day_type, train, saturday_works)
+        p_max = max(p_max, p)
+        pred[test] = predict(prof, day_type[test])
+    ok = np.isfinite(kw) & np.isfinite(pred)
+    n = int(ok.sum())
+    y, r = kw[ok], kw[ok] - pred[ok]
+    dof = max(n - p_max, 1)
+    ybar = float(y.mean()) if n else 0.0
+    if n == 0 or ybar <= 0:
+        return {"cv_rmse": None, "nmbe": None, "n_hours": n, "method": "no positive load"}
+    return {
+        "cv_rmse": float(np.sqrt(np.sum(r * r) / dof) / ybar),
+        "nmbe": float(np.sum(r) / (dof * ybar)),
+        "n_hours": n, "n_parameters": p_max,
+        "method": f"hourly, day type x hour-of-day medians, {folds}-fold by week, out of sample",
+    }
+
+
+@dataclass
+class GapDay:
+    row: int                  # day row in the matrix
+    excess_kwh: float
+    hours: int
+    first_hour: int
+    last_hour: int            # inclusive
+    actual_kwh: float
+    baseline_kwh: float
+    pattern: str              # left_on | holiday_run | night_high | high_day
+
+
+def find_gap_days(kw: np.ndarray, day_type: np.ndarray, prof: np.ndarray, sig: np.ndarray,
+                  production_hours: np.ndarray) -> list[GapDay]:
+    """Days whose consumption rises clearly above the baseline of their day type.
+
+    production_hours: (days, 24) bool, the hour is (mostly) in production.
+    Only excess counts (waste); low days (an unknown company holiday) never are.
+    """
+    base = prof[day_type]
+    s = sig[day_type]
+    typical_peak = float(np.nanpercentile(kw, 95)) if np.isfinite(kw).any() else 0.0
+    # per-type pooled spread as a floor: a cell's MAD over 3 holidays can be ~0
+    pooled = _nanmedian(sig, axis=1)[day_type][:, None]
+    thr = np.fmax(np.fmax(HOUR_SIGMAS * np.fmax(s, 0.5 * pooled), HOUR_RELATIVE * base), HOUR_OF_PEAK * typical_peak)
+    excess = kw - base
+    high = np.nan_to_num(excess > thr, nan=False) & np.isfinite(kw)
+    mean_day_kwh = float(np.nanmean(np.nansum(kw, axis=1))) if kw.size else 0.0
+    day_excess = np.where(high, excess, 0.0).sum(axis=1)
+    n_high = high.sum(axis=1)
+    hits = np.nonzero((n_high >= DAY_MIN_HOURS) & (day_excess >= DAY_OF_MEAN_DAY * mean_day_kwh))[0]
+    out = []
+    for r in hits:
+        hrs = np.nonzero(high[r])[0]
+        worked = production_hours[r].any()
+        if not worked and day_type[r] != WORKDAY:
+            # non-production day: near a workday's level = ran like a workday, else left on
+            work_level = np.nanmean(prof[WORKDAY][hrs]) if np.isfinite(prof[WORKDAY][hrs]).any() else np.inf
+            pattern = "holiday_run" if np.nanmean(kw[r, hrs]) >= 0.7 * work_level else "left_on"
+        elif not production_hours[r, hrs].any():
+            pattern = "night_high"
+        else:
+            pattern = "high_day"
+        ok = np.isfinite(kw[r])
+        out.append(GapDay(int(r), float(day_excess[r]), int(hrs.size), int(hrs[0]), int(hrs[-1]),
+                          float(kw[r, ok].sum()), float(base[r, ok].sum()), pattern))
+    return out
+
+
+def day_matrix(t_ms: np.ndarray, power_kw: np.ndarray, dur_s: np.ndarray, calendar) -> tuple[DayMatrix, np.ndarray]:
+    """Hourly mean kW arranged as local days x 24, with the day types and a
+    (days, 24) mask of production hours (the hour's middle is in production)."""
+    from .resample import MS_PER_HOUR, hourly_mean
+
+    h0 = int(t_ms[0]) // MS_PER_HOUR * MS_PER_HOUR
+    n = int(t_ms[-1] - h0) // MS_PER_HOUR + 1
+    kw_h = hourly_mean(t_ms, power_kw, dur_s, h0, n)
+    mid = (h0 + np.arange(n, dtype=np.int64) * MS_PER_HOUR + MS_PER_HOUR // 2).astype("datetime64[ms]")
+    lt, _, prod = calendar.classify(mid)
+    d0 = int(lt.day.min())
+    n_days = int(lt.day.max()) - d0 + 1
+    row, col = lt.day - d0, lt.minute // 60
+    kw = np.full((n_days, 24), np.nan)
+    kw[row, col] = kw_h
+    prod_h = np.zeros((n_days, 24), bool)
+    prod_h[row, col] = prod
+    types = calendar.day_types(d0, d0 + n_days - 1).astype(np.int64)
+    return DayMatrix(kw, d0, types), prod_h
