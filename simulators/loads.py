@@ -1,0 +1,97 @@
+"""Electrical loads over time: breakers, lighting and air conditioning, with noise.
+
+Pure vectorised functions of a :class:`DayPhase` (what part of the production
+day each sample falls in); levels are mean kW of the sample interval.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+from mieruka.calendar import SATURDAY, WORKDAY, SiteCalendar, _minutes
+
+from .scenario import LoadSpec, ScenarioSection
+
+
+@dataclass
+class DayPhase:
+    """Per-sample calendar facts (all arrays of the sample count)."""
+
+    day: np.ndarray          # local day number
+    minute: np.ndarray       # local minute of day
+    weekday: np.ndarray      # 0 = Monday
+    day_of_year: np.ndarray  # 0..365
+    day_type: np.ndarray     # mieruka.calendar DAY_TYPES code
+    production: np.ndarray   # bool: inside a shift on a working day
+    lunch: np.ndarray        # bool: a break between shifts of a working day
+
+
+def shift_span_tables(cal: SiteCalendar) -> tuple[np.ndarray, np.ndarray]:
+    """First shift start and last shift end (minutes) per weekday; -1 where no shift.
+    Shifts crossing midnight count as ending at 24:00 (their spill is production anyway)."""
+    first = np.full(7, -1, np.int64)
+    last = np.full(7, -1, np.int64)
+    for wd, name in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun")):
+        rs = cal.shifts.get(name, [])
+        if rs:
+            starts = [_minutes(r.split("-")[0]) for r in rs]
+            ends = [_minutes(r.split("-")[1]) if _minutes(r.split("-")[1]) > _minutes(r.split("-")[0]) else 1440
+                    for r in rs]
+            first[wd], last[wd] = min(starts), max(ends)
+    return first, last
+
+
+def day_phase(cal: SiteCalendar, t_ms: np.ndarray) -> DayPhase:
+    lt, day_type, production = cal.classify(t_ms.astype("datetime64[ms]"))
+    first, last = shift_span_tables(cal)
+    works = np.isin(day_type, (WORKDAY, SATURDAY))
+    lunch = works & ~production & (lt.minute >= first[lt.weekday]) & (lt.minute < last[lt.weekday]) & \
+        (first[lt.weekday] >= 0)
+    # day of year from the local day number (days since 1970-01-01)
+    years = lt.day.astype("datetime64[D]").astype("datetime64[Y]")
+    doy = (lt.day.astype("datetime64[D]") - years.astype("datetime64[D]")).astype(np.int64)
+    return DayPhase(lt.day, lt.minute, lt.weekday, doy, day_type, production, lunch)
+
+
+def outdoor_temp_c(ph: DayPhase, sec: ScenarioSection) -> np.ndarray:
+    """Outdoor temperature: seasonal cosine (warmest early August) plus a daily cosine (warmest 14:00)."""
+    season = np.cos(2 * np.pi * (ph.day_of_year - 215) / 365.0)
+    daily = np.cos(2 * np.pi * (ph.minute - 14 * 60) / 1440.0)
+    return sec.outdoor_temp_mean_c + sec.outdoor_temp_season_c * season + sec.outdoor_temp_daily_c * daily
+
+
+def lunch_kw(spec: LoadSpec) -> float:
+    if spec.lunch_kw is not None:
+        return spec.lunch_kw
+    if spec.kind == "hvac":
+        return spec.production_kw
+    return spec.standby_kw + 0.3 * (spec.production_kw - spec.standby_kw)
+
+
+def load_level_kw(spec: LoadSpec, production: np.ndarray, lunch: np.ndarray,
+                  temp_c: np.ndarray | None = None) -> np.ndarray:
+    """Noise-free mean power of a load for each sample (kW)."""
+    if spec.kind == "constant":
+        return np.full(production.shape, spec.production_kw)
+    level = np.where(production, spec.production_kw, np.where(lunch, lunch_kw(spec), spec.standby_kw))
+    if spec.kind == "hvac" and temp_c is not None and spec.hvac_kw_per_degc:
+        # cooling or heating load while the air conditioning runs (production and lunch)
+        level = level + np.where(production | lunch, spec.hvac_kw_per_degc * np.abs(temp_c - spec.comfort_c), 0.0)
+    return level
+
+
+def noise_factor(rng: np.random.Generator, n: int, rel: float, step_s: float, smoothing_s: float,
+                 state: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplicative noise 1 + rel * (white + slow AR(1)) with unit-variance parts;
+    the AR state is carried between chunks.  Returns (factor, new state)."""
+    white = rng.standard_normal(n)
+    slow_e = rng.standard_normal(n)
+    if rel == 0 or n == 0:
+        return np.ones(n), (state if state is not None else np.zeros(1))
+    a = float(np.exp(-step_s / smoothing_s)) if smoothing_s > 0 else 0.0
+    zi = np.array([a * (state[0] if state is not None else rng.standard_normal())])
+    slow, _ = lfilter([np.sqrt(1 - a * a)], [1.0, -a], slow_e, zi=zi)
+    mix = 0.6 * white + 0.8 * slow          # unit variance
+    return np.clip(1.0 + rel * mix, 0.0, None), slow[-1:].copy()

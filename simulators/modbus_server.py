@@ -1,0 +1,328 @@
+"""The simulated meters as a real Modbus server (TCP, or RTU on a serial port).
+
+All meters of a site sit behind one port with one unit id each, like an
+RS-485-to-TCP gateway.  Registers are encoded with the meters' register maps
+(`collector/registers.py`), so simulator and collector share one statement of
+each map.  Faults (timeouts, exceptions, garbage, stuck values) are injected
+per meter.
+
+Why a custom request handler on top of pymodbus's server: pymodbus 3.16's
+`SimDevice` fills registers through an `action` callback but cannot withhold an
+answer (timeout) or delay one without blocking, and its request handler keeps
+only the *last* request of a connection, so a delayed answer would go out with
+the wrong transaction id.  Here each request is handled as its own task with
+its own PDU; framing, transport and serial handling stay pymodbus's.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from contextlib import suppress
+
+import numpy as np
+from pymodbus.exceptions import ModbusIOException
+from pymodbus.pdu import ExceptionResponse
+from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInputRegistersResponse
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
+from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.transaction import TransactionManager
+
+from mieruka.calendar import SiteCalendar
+from mieruka.errors import MierukaError
+from mieruka.site import SiteConfig, load_site
+from mieruka.collector.registers import RegisterMap, encode_raw, load_register_map
+
+from .live import LiveFactory, LiveFaults
+from .scenario import FaultSpec
+from .site_link import meter_field_values, scenario_for_site, simulation_section
+
+log = logging.getLogger(__name__)
+
+ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE, GATEWAY_NO_RESPONSE = 1, 2, 3, 0x0B
+
+
+class SimMeter:
+    """One simulated meter: its register map and how to fill it."""
+
+    def __init__(self, meter, regmap: RegisterMap) -> None:
+        self.meter = meter
+        self.id = meter.id
+        self.regmap = regmap
+        self.tables: dict[int, list] = {}
+        for f in regmap.fields.values():
+            self.tables.setdefault(f.function_code, []).append(f)
+        # readable span per table: from the first mapped register to the end of the last;
+        # holes inside read as 0 (collectors read through small holes), outside -> exception 2
+        self.span = {fc: (min(f.address for f in fs), max(f.address + f.count for f in fs))
+                     for fc, fs in self.tables.items()}
+        self.max_count = min(regmap.max_registers_per_read, 125)
+        self.frozen: dict[int, dict[str, float]] = {}    # stuck faults: values at the fault's first read
+
+    def words(self, fc: int, address: int, count: int, values: dict[str, float],
+              garbage: str | None, rng: np.random.Generator) -> list[int] | int:
+        if fc not in self.tables:
+            return ILLEGAL_FUNCTION
+        if not 1 <= count <= self.max_count:
+            return ILLEGAL_VALUE
+        lo, hi = self.span[fc]
+        if address < lo or address + count > hi:
+            return ILLEGAL_ADDRESS
+        out = [0] * count
+        for f in self.tables[fc]:
+            if f.address + f.count <= address or f.address >= address + count:
+                continue
+            w = _encode(f, values.get(f.name, 0.0), garbage, rng)
+            for k, word in enumerate(w):
+                j = f.address + k - address
+                if 0 <= j < count:
+                    out[j] = word
+        return out
+
+
+def _encode(f, value: float, garbage: str | None, rng: np.random.Generator) -> list[int]:
+    if garbage == "random":
+        return [int(x) for x in rng.integers(0, 65536, f.count)]
+    if garbage is not None:
+        if f.type.startswith("float"):
+            value = float("nan") if garbage == "nan" else 3.0e38 * f.scale
+        else:   # integers cannot hold NaN: the largest raw value, as a broken meter sends
+            bits = 16 * f.count - (0 if f.type.startswith("uint") else 1)
+            return encode_raw((1 << bits) - 1, f.type, f.word_order, f.byte_order)
+    if f.type == "float32" and np.isfinite(value):
+        value = float(np.clip(value, -3.4e38 * f.scale, 3.4e38 * f.scale))
+    return f.encode(value)
+
+
+class Gateway:
+    """All meters behind one address: unit id -> SimMeter, plus the live factory and faults."""
+
+    def __init__(self, cfg: SiteConfig, speed: float = 1.0, faults: list[FaultSpec] | None = None,
+                 scenario_path=None, seed: int | None = None, unknown_unit: str | None = None,
+                 start=None) -> None:
+        sim = simulation_section(cfg)
+        self.cfg = cfg
+        self.scenario = scenario_for_site(cfg, scenario_path)
+        cal = SiteCalendar.from_config(cfg)
+        self.seed = sim.seed if seed is None else seed
+        self.live = LiveFactory(self.scenario, cal, self.seed, speed, start)
+        all_faults = list(self.scenario.faults) + list(sim.faults) + list(faults or [])
+        self.faults = LiveFaults([f for f in all_faults if f.kind != "reset"], cal.tz)
+        self.unknown_unit = unknown_unit or sim.unknown_unit
+        self.rng = np.random.default_rng(self.seed + 1)
+        self.units: dict[int, SimMeter] = {}
+        base = str(cfg.source.parent) if cfg.source else None
+        for m in cfg.meters:
+            if not m.enabled or not m.protocol.startswith("modbus"):
+                continue
+            if m.unit_id in self.units:
+                raise MierukaError(f"meters {self.units[m.unit_id].id!r} and {m.id!r} share unit id {m.unit_id}; "
+                                   f"the simulator serves all meters behind one port")
+            self.units[m.unit_id] = SimMeter(m, load_register_map(m.model, base))
+        known = {m.id for m in cfg.meters}
+        for f in all_faults:
+            if f.meter not in known:
+                raise MierukaError(f"fault {f.kind}: no meter {f.meter!r} in the site config "
+                                   f"(meters: {', '.join(sorted(known))})")
+
+    async def read(self, unit: int, fc: int, address: int, count: int) -> list[int] | int | None:
+        """Registers, an exception code, or None for no answer at all."""
+        sm = self.units.get(unit)
+        if sm is None:
+            return None if self.unknown_unit == "timeout" else GATEWAY_NO_RESPONSE
+        t = self.live.now_ms()
+        active = self.faults.active(sm.id, t)
+        garbage = None
+        stuck = None
+        for f in active:
+            if f.kind in ("timeout", "gap"):
+                if f.delay_s is None:
+                    return None
+                await asyncio.sleep(f.delay_s)
+            elif f.kind == "exception":
+                if f.address is None or address <= f.address < address + count:
+                    return f.exception_code
+            elif f.kind == "garbage":
+                garbage = f.garbage
+            elif f.kind == "stuck":
+                stuck = id(f)
+        if stuck is not None and stuck in sm.frozen:
+            values = sm.frozen[stuck]
+        else:
+            values = meter_field_values(sm.meter, sm.regmap, self.live.values_at(t), self.scenario.scenario, self.rng)
+            if stuck is not None:
+                sm.frozen[stuck] = values
+        return sm.words(fc, address, count, values, garbage, self.rng)
+
+
+class _Handler(ServerRequestHandler):
+    """Handles each request as its own task with its own PDU (see module doc)."""
+
+    def callback_data(self, data: bytes, addr: tuple | None = None) -> int:
+        try:
+            used = TransactionManager.callback_data(self, data, addr)
+        except ModbusIOException as exc:
+            self.server_send(ExceptionResponse(exc.fcode or 0, ILLEGAL_FUNCTION, device_id=exc.dev_id,
+                                               transaction=exc.transaction_id), addr)
+            return len(data)
+        if self.last_pdu:
+            pdu, a = self.last_pdu, self.last_addr
+            self.last_pdu = None
+            task = self.loop.create_task(self._answer(pdu, a))
+            self.server.tasks.add(task)
+            task.add_done_callback(self.server.tasks.discard)
+        return used
+
+    async def _answer(self, pdu, addr) -> None:
+        fc = pdu.function_code
+        if fc in (3, 4):
+            res = await self.server.gateway.read(pdu.dev_id, fc, pdu.address, pdu.count)
+        else:
+            res = ILLEGAL_FUNCTION          # the meters are read-only, as the collector only ever reads
+        if res is None:
+            return
+        if isinstance(res, int):
+            resp = ExceptionResponse(fc, res, device_id=pdu.dev_id, transaction=pdu.transaction_id)
+        else:
+            cls = ReadHoldingRegistersResponse if fc == 3 else ReadInputRegistersResponse
+            resp = cls(registers=res, dev_id=pdu.dev_id, transaction_id=pdu.transaction_id)
+        if self.transport is None:          # the client went away while we were "slow"
+            return
+        with suppress(Exception):
+            self.server_send(resp, addr)
+
+
+class _GatewayMixin:
+    gateway: Gateway
+    tasks: set
+
+    def callback_new_connection(self):
+        return _Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+
+
+class _TcpServer(_GatewayMixin, ModbusTcpServer):
+    pass
+
+
+class _SerialServer(_GatewayMixin, ModbusSerialServer):
+    pass
+
+
+def _placeholder_devices() -> list[SimDevice]:
+    # pymodbus's server wants devices; ours are answered by the Gateway instead
+    return [SimDevice(id=0, simdata=[SimData(0, count=1, values=0, datatype=DataType.REGISTERS)])]
+
+
+class SimServer:
+    """A running simulator server (handle returned by serve_modbus)."""
+
+    def __init__(self, server, gateway: Gateway, host: str | None, port: int | None) -> None:
+        self.server, self.gateway, self.host, self.port = server, gateway, host, port
+
+    async def stop(self) -> None:
+        for t in list(self.server.tasks):
+            t.cancel()
+        await self.server.shutdown()
+
+
+async def serve_modbus(cfg: SiteConfig, host: str = "127.0.0.1", port: int | None = None, speed: float = 1.0,
+                       faults: list[FaultSpec] | None = None, **kw) -> SimServer:
+    """Start serving the site's simulated meters on Modbus TCP; returns once listening.
+
+    port: None takes the first TCP meter's port from the site file; 0 picks a free port
+    (read it from the handle's `.port`).
+    """
+    gw = Gateway(cfg, speed, faults, **kw)
+    if port is None:
+        port = next((m.port for m in cfg.meters if m.protocol == "modbus_tcp"), 502)
+    srv = _TcpServer(_placeholder_devices(), address=(host, port), ignore_missing_devices=True)
+    srv.gateway, srv.tasks = gw, set()
+    if not await srv.listen():
+        raise MierukaError(f"cannot listen on {host}:{port} (in use, or not allowed)")
+    sock = srv.transport.sockets[0]
+    return SimServer(srv, gw, host, sock.getsockname()[1])
+
+
+async def serve_modbus_rtu(cfg: SiteConfig, serial_port: str, baudrate: int = 9600, parity: str = "N",
+                           speed: float = 1.0, faults: list[FaultSpec] | None = None, **kw) -> SimServer:
+    """The same meters as Modbus RTU on a serial port (e.g. one end of a socat pty pair)."""
+    gw = Gateway(cfg, speed, faults, **kw)
+    srv = _SerialServer(_placeholder_devices(), port=serial_port, baudrate=baudrate, parity=parity,
+                        ignore_missing_devices=True)
+    srv.gateway, srv.tasks = gw, set()
+    if not await srv.listen():
+        raise MierukaError(f"cannot open serial port {serial_port}")
+    return SimServer(srv, gw, None, None)
+
+
+class ModbusSimulator:
+    """The simulator in a background thread, for tests and scripts::
+
+        with ModbusSimulator("config/examples/demo-site.toml", port=0) as sim:
+            client = AsyncModbusTcpClient("127.0.0.1", port=sim.port)
+    """
+
+    def __init__(self, cfg: SiteConfig | str, port: int | None = 0, host: str = "127.0.0.1", speed: float = 1.0,
+                 faults: list[FaultSpec] | None = None, serial_port: str | None = None, baudrate: int = 9600,
+                 **kw) -> None:
+        self.cfg = load_site(cfg) if isinstance(cfg, str) else cfg
+        self.host, self.port, self.speed, self.faults = host, port, speed, faults
+        self.serial_port, self.baudrate, self.kw = serial_port, baudrate, kw
+        self.handle: SimServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> "ModbusSimulator":
+        self._thread = threading.Thread(target=self._run, name="modbus-simulator", daemon=True)
+        self._thread.start()
+        self._ready.wait(15)
+        if self._error:
+            raise self._error
+        if self.handle is None:
+            raise RuntimeError("simulator did not start within 15 s")
+        self.port = self.handle.port
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def main():
+            try:
+                if self.serial_port:
+                    self.handle = await serve_modbus_rtu(self.cfg, self.serial_port, self.baudrate,
+                                                         speed=self.speed, faults=self.faults, **self.kw)
+                else:
+                    self.handle = await serve_modbus(self.cfg, self.host, self.port, self.speed, self.faults,
+                                                     **self.kw)
+            except BaseException as e:   # reported to the starting thread
+                self._error = e
+            finally:
+                self._ready.set()
+
+        loop.run_until_complete(main())
+        if self.handle:
+            loop.run_forever()
+        with suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop and self.handle:
+            fut = asyncio.run_coroutine_threadsafe(self.handle.stop(), self._loop)
+            with suppress(Exception):
+                fut.result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(5)
+        self.handle = None
+
+    def __enter__(self) -> "ModbusSimulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

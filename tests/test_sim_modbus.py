@@ -1,0 +1,145 @@
+"""The simulator as a real Modbus TCP server: mbpoll (Debian) and pymodbus clients over sockets."""
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusIOException
+
+from mieruka.collector.registers import load_register_map
+from mieruka.config import EXAMPLES_DIR
+from mieruka.simulators.modbus_server import ModbusSimulator
+from mieruka.simulators.scenario import FaultSpec
+
+DEMO = EXAMPLES_DIR / "demo-site.toml"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+@pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll (Debian package) not installed")
+def test_mbpoll_reads_l1_voltage_from_mieruka_simulate():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "simulate", "--config", str(DEMO), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        wait_port(port)
+        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "3:float", "-B", "-r", "1",
+                              "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+        m = re.search(r"\[1\]:\s+([-\d.]+)", out.stdout)
+        assert m, out.stdout + out.stderr
+        volts = float(m.group(1))
+        assert 110 <= volts <= 121, volts       # 200 V delta plant: about 115 V line-to-neutral
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(10)
+    assert rc == 0, proc.stderr.read().decode()
+
+
+def _decode(regmap, name, regs, start):
+    f = regmap.field(name)
+    return f.decode(regs[f.address - start:f.address - start + f.count])
+
+
+def test_pymodbus_reads_each_meter_model_through_the_register_maps():
+    async def main(port):
+        c = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+        await c.connect()
+        try:
+            sdm = load_register_map("sdm630")
+            r = await c.read_input_registers(0, count=76, device_id=1)
+            assert not r.isError()
+            v1 = _decode(sdm, "voltage_l1", r.registers, 0)
+            p = _decode(sdm, "total_power", r.registers, 0)
+            pl = sum(_decode(sdm, f"power_l{k}", r.registers, 0) for k in (1, 2, 3))
+            i1 = _decode(sdm, "current_l1", r.registers, 0)
+            assert 110 < v1 < 121 and p > 0 and math.isclose(pl, p, rel_tol=1e-5)
+            assert math.isclose(i1, p * 1000 / (3 * v1 * 0.92), rel_tol=0.02)
+            assert _decode(sdm, "frequency", r.registers, 0) == pytest.approx(50, abs=0.2)
+            assert _decode(sdm, "import_energy", r.registers, 0) >= 0
+            omron = load_register_map("omron_km_n1")
+            r = await c.read_holding_registers(0, count=0x14, device_id=3)
+            assert not r.isError()
+            assert 110 < _decode(omron, "voltage", r.registers, 0) < 121
+            assert _decode(omron, "active_power", r.registers, 0) > 0
+            suto = load_register_map("suto_s4xx")
+            r = await c.read_holding_registers(0, count=10, device_id=7)
+            assert not r.isError()
+            pressure = _decode(suto, "pressure", r.registers, 0)
+            flow = _decode(suto, "flow", r.registers, 0)
+            assert 0.45 < pressure < 0.8 and flow > 0
+            # wrong table for the model: illegal function; outside the map: illegal address
+            r = await c.read_holding_registers(0, count=2, device_id=1)
+            assert r.isError() and r.exception_code == 1
+            r = await c.read_input_registers(0x0400, count=2, device_id=1)
+            assert r.isError() and r.exception_code == 2
+            r = await c.read_input_registers(0, count=100, device_id=1)   # SDM630 refuses > 80 registers
+            assert r.isError() and r.exception_code == 3
+        finally:
+            c.close()
+
+    with ModbusSimulator(str(DEMO), port=0) as sim:
+        asyncio.run(main(sim.port))
+
+
+def test_faults_are_visible_over_the_wire():
+    faults = [FaultSpec(meter="pm-hvac", kind="timeout"),
+              FaultSpec(meter="pm-lighting", kind="exception", exception_code=6),
+              FaultSpec(meter="pm-press", kind="garbage"),
+              FaultSpec(meter="pm-machining", kind="timeout", delay_s=0.6),
+              FaultSpec(meter="pm-compressor", kind="exception", exception_code=4, address=0x34)]
+
+    async def main(port):
+        c = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=1.5, retries=0)
+        await c.connect()
+        sdm = load_register_map("sdm630")
+        try:
+            t = time.monotonic()
+            with pytest.raises(ModbusIOException):
+                await c.read_input_registers(0, count=2, device_id=5)
+            assert time.monotonic() - t >= 1.4
+            r = await c.read_input_registers(0, count=2, device_id=4)
+            assert r.isError() and r.exception_code == 6
+            r = await c.read_input_registers(0, count=2, device_id=2)
+            assert math.isnan(sdm.field("voltage_l1").decode(r.registers))
+            t = time.monotonic()
+            r = await c.read_holding_registers(0, count=2, device_id=3)
+            assert not r.isError() and 0.5 < time.monotonic() - t < 1.4
+            # the exception touches one address only: the rest of the meter still reads
+            r = await c.read_input_registers(0x34, count=2, device_id=6)
+            assert r.isError() and r.exception_code == 4
+            r = await c.read_input_registers(0, count=2, device_id=6)
+            assert 110 < sdm.field("voltage_l1").decode(r.registers) < 121
+            # a unit nobody answers for: silence, as behind a gateway
+            with pytest.raises(ModbusIOException):
+                await c.read_input_registers(0, count=2, device_id=42)
+        finally:
+            c.close()
+
+    with ModbusSimulator(str(DEMO), port=0, faults=faults) as sim:
+        asyncio.run(main(sim.port))
