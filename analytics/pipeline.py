@@ -222,7 +222,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
                      "allowance_kw": s.info.standby_allowance_kw or 0.0,
                      "energy_outside_production_kwh": sb.energy_kwh,
                      "share_of_channel_energy": sb.share_of_channel_energy, "days": sb.days}
-                findings.append(_finding("standby", cid, int(s.t_ms[0]), int(s.t_ms[-1]), sb.waste_kwh, m, tz,
+                findings.append(_finding("standby", cid, int(s.t_ms[0]), _end_ms(s), sb.waste_kwh, m, tz,
                                          texts, lang, sb.waste_kwh * per_year))
                 standby_waste[cid] = sb.waste_kwh
         tick(f"standby {cid}")
@@ -303,7 +303,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
                  "unload_energy_kwh": p.unload_share * p.hours * p.unload_power_kw,
                  "pressure_p5_mpa": pres[0] if pres else None, "pressure_p95_mpa": pres[1] if pres else None,
                  "pressure_median_mpa": pres[2] if pres else None, **p.speed_band_shares}
-            findings.append(_finding("compressor_profile", cid, int(s.t_ms[0]), int(s.t_ms[-1]),
+            findings.append(_finding("compressor_profile", cid, int(s.t_ms[0]), _end_ms(s),
                                      m["unload_energy_kwh"], m, tz, texts, lang, m["unload_energy_kwh"] * per_year))
             # measures of this compressor
             prod_e = float(np.dot(s.rate[s.production], s.dur_s[s.production])) / 3600.0 * per_year
@@ -359,7 +359,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
             if r.trend is not None:
                 m.update({"trend_m3min_per_week": r.trend.slope_m3min_per_week, "trend_r2": r.trend.r2,
                           "weekly_m3min": r.trend.weekly_m3min, "growing": r.trend.growing})
-            findings.append(_finding("air_leak", cid, int(ch.t_ms[0]), int(ch.t_ms[-1]), e_period, m, tz, texts,
+            findings.append(_finding("air_leak", cid, int(ch.t_ms[0]), _end_ms(ch), e_period, m, tz, texts,
                                      lang, m["annual_energy_kwh"]))
             if r.trend is not None and r.trend.growing:
                 tr = r.trend
@@ -370,7 +370,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
                 # the energy of the growth: the added flow over the last week vs the first, over the span
                 added = max(tr.weekly_m3min[-1] - tr.weekly_m3min[0], 0.0)
                 e_g = 0.5 * added * 60.0 * period_pressurised_h * sec_used
-                findings.append(_finding("air_leak_growth", cid, int(ch.t_ms[0]), int(ch.t_ms[-1]), e_g, gm, tz,
+                findings.append(_finding("air_leak_growth", cid, int(ch.t_ms[0]), _end_ms(ch), e_g, gm, tz,
                                          texts, lang, added * 60.0 * pressurised_h_year * sec_used))
             hours = 8760.0 * _production_share(ch) if night_stop else pressurised_h_year
             kwh, basis = sav.leak_repair_kwh(r.leak_flow_m3min, cap, hours, sec_used, a)
@@ -460,3 +460,8 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
         t, v = store.read(info.id, start, end)
         chans[info.id] = (info, t, v)
     return analyze(chans, calendar, engine, params, progress)
+
+
+def _end_ms(s: Series) -> int:
+    """End of the last sample's interval."""
+    return int(s.t_ms[-1] + s.dur_s[-1] * 1000.0)

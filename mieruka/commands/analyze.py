@@ -1,0 +1,205 @@
+"""`mieruka analyze`: findings in kWh, yen and t-CO2 from a recording or the store."""
+from __future__ import annotations
+
+import sys
+import zoneinfo
+
+import click
+
+from ..errors import InputError
+
+
+def _calendar(cfg, timezone: str | None, holidays: str | None, shift: str | None):
+    from ..calendar import SiteCalendar, parse_shift_spec
+    from ..site import CalendarSection
+
+    cal = SiteCalendar.from_config(cfg) if cfg is not None else SiteCalendar.from_section(CalendarSection())
+    if timezone:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise InputError(f"--timezone: unknown time zone {timezone!r} (e.g. Asia/Tokyo)") from None
+        cal.timezone = timezone
+        cal.__dict__.pop("tz", None)
+    if holidays:
+        if holidays.lower() != "none":
+            import holidays as hol
+            try:
+                hol.country_holidays(holidays.upper())
+            except NotImplementedError:
+                raise InputError(f"--holidays: no holiday calendar for country {holidays!r} (e.g. JP, KR, none)") \
+                    from None
+        cal.holidays_country = holidays.upper() if holidays.lower() != "none" else "none"
+    if shift:
+        try:
+            cal.shifts = parse_shift_spec(shift)
+        except ValueError as e:
+            raise InputError(f"--shift: {str(e).splitlines()[0]}") from None
+        cal.__dict__.pop("_shift_tables", None)
+    return cal
+
+
+def _engine(cfg):
+    from ..analytics.co2 import CO2Engine
+    from ..site import TariffsSection
+
+    if cfg is not None:
+        return CO2Engine.from_site(cfg)
+    return CO2Engine(tariffs=TariffsSection())      # default flat tariff (25 JPY/kWh) unless --tariff-jpy-per-kwh
+
+
+def _progress(enabled: bool):
+    """A rich progress line on stderr (TTY only); returns (context manager, tick)."""
+    import contextlib
+    if not enabled:
+        return contextlib.nullcontext(), None
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+    task = prog.add_task("analysing", total=None)
+    return prog, lambda msg: prog.update(task, description=f"analysing: {msg}")
+
+
+@click.command("analyze")
+@click.argument("recording", required=False, type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Site config (TOML): calendar, "
+              "tariffs, contracts; without RECORDING, analyse its store.")
+@click.option("--start", help="Start (ISO 8601, site time if no offset); with --config and no RECORDING.")
+@click.option("--end", help="End, exclusive (ISO 8601).")
+@click.option("--timezone", help="Site time zone (default Asia/Tokyo or the config's).")
+@click.option("--holidays", help="National holidays country code (JP, KR, ...; 'none').")
+@click.option("--shift", help='Production shifts, e.g. "mon-fri 08:00-12:00,13:00-17:00; sat 08:00-12:00".')
+@click.option("--tariff-jpy-per-kwh", type=float, help="Flat electricity price (default: the config's tariffs, "
+              "or 25 JPY/kWh).")
+@click.option("--lang", type=click.Choice(["ja", "en"]), help="Explanation language (default: the config's, or ja).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"findings": [...], "plan": [...], "summary": {...}}.')
+def command(recording, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang, as_json) -> int:
+    """Find standby waste, air leaks, baseline gaps and compressor profiles, ranked by yen.
+
+    \b
+    mieruka analyze RECORDING.csv [--holidays JP --shift "mon-fri 08:00-17:00"] [--json]
+    mieruka analyze --config site.toml --start 2026-04-01 --end 2026-05-01
+    """
+    from ..analytics.pipeline import AnalysisParams, analyze, analyze_store, from_recording
+    from ..site import load_site
+    from ..store.base import parse_time
+
+    if recording is None and not config_path:
+        raise click.UsageError("give a RECORDING file, or --config with --start/--end to analyse the store")
+    if tariff_jpy_per_kwh is not None and tariff_jpy_per_kwh < 0:
+        raise InputError("--tariff-jpy-per-kwh must be >= 0")
+    cfg = load_site(config_path) if config_path else None
+    cal = _calendar(cfg, timezone, holidays, shift)
+    engine = _engine(cfg)
+    params = AnalysisParams(language=lang or (cfg.site.language if cfg else "ja"), tariff_jpy_per_kwh=tariff_jpy_per_kwh)
+    try:
+        t0 = parse_time(start, cal.tz) if start else None
+        t1 = parse_time(end, cal.tz) if end else None
+    except ValueError as e:
+        raise InputError(f"--start/--end: {e}") from None
+    ctx, tick = _progress(sys.stderr.isatty() and not as_json)
+    with ctx:
+        if recording is not None:
+            from ..recording import read_recording
+            rec = read_recording(recording)
+            chans = from_recording(rec)
+            if cfg is not None:
+                _merge_config_metadata(chans, cfg)
+            if t0 or t1:
+                chans = {c: _trim(v, t0, t1) for c, v in chans.items()}
+            if not chans:
+                raise InputError(f"{recording}: the recording has no readings")
+            result = analyze(chans, cal, engine, params, tick)
+        else:
+            if not (start and end):
+                raise click.UsageError("analysing the store needs --start and --end")
+            from ..store.base import open_store
+            store = open_store(cfg, readonly=True)
+            try:
+                infos = store.channels()
+                result = analyze_store(store, infos, cal, cfg, t0, t1, params, engine, tick)
+            finally:
+                store.close()
+    if as_json:
+        click.echo(result.to_json(indent=None))
+        return 0
+    print_report(result, params.language)
+    return 0
+
+
+def _merge_config_metadata(chans: dict, cfg) -> None:
+    """A recording carries quantity, equipment_kind and system; the site config may
+    add allowances, rated power and capacities for the same channel ids."""
+    by_id = {c.id: c for _, c in cfg.channels()}
+    for cid, tup in chans.items():
+        c = by_id.get(cid)
+        if c is None:
+            continue
+        info = tup[0]
+        info.standby_allowance_kw = c.standby_allowance_kw or info.standby_allowance_kw
+        info.rated_power_kw = c.rated_power_kw or info.rated_power_kw
+        info.capacity_m3_per_min = c.capacity_m3_per_min or info.capacity_m3_per_min
+        info.equipment_kind = info.equipment_kind or c.equipment_kind
+        info.system = info.system or c.system
+
+
+def _trim(tup, t0, t1):
+    import numpy as np
+    t = tup[1]
+    m = np.ones(len(t), bool)
+    if t0 is not None:
+        m &= t >= np.datetime64(int(t0.timestamp() * 1000), "ms")
+    if t1 is not None:
+        m &= t < np.datetime64(int(t1.timestamp() * 1000), "ms")
+    return tuple(x[m] if hasattr(x, "__len__") and not isinstance(x, str) and i > 0 else x for i, x in enumerate(tup))
+
+
+def _fmt(x, nd=0) -> str:
+    return "-" if x is None else f"{x:,.{nd}f}"
+
+
+def print_report(result, lang: str = "ja") -> None:
+    """Ranked findings and the savings plan as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    if not con.is_terminal:
+        con = Console(width=120)      # files and pipes: wide enough for the plan table
+    s = result.summary
+    per = s.get("period") or {}
+    con.print(f"[bold]mieruka analyze[/bold]  {per.get('start', '?')} .. {per.get('end', '?')}  "
+              f"({per.get('hours', 0) / 24:.1f} days); site {_fmt(s.get('site', {}).get('energy_kwh'))} kWh")
+    t = Table("#", "kind", "channel", "when", "kWh", "JPY", "t-CO2", title="Findings (ranked by yen)")
+    for i, f in enumerate(result.findings, 1):
+        when = f.metrics.get("date") or f"{f.start:%m-%d}..{f.end:%m-%d}"
+        t.add_row(str(i), f.kind, f.channel, when, _fmt(f.energy_kwh), _fmt(f.cost_jpy), _fmt(f.co2_t, 3))
+    con.print(t)
+    for i, f in enumerate(result.findings, 1):
+        con.print(f"{i:>3}. {f.explanation}", highlight=False)
+    p = Table("#", "measure", "kWh/yr", "JPY/yr", "t-CO2/yr", "% CO2", "invest JPY",
+              "payback yr", title="Savings plan (削減計画, per year)")
+    for i, m in enumerate(result.plan, 1):
+        p.add_row(str(i), f"{m.title} [{m.target}]", _fmt(m.energy_kwh_per_year), _fmt(m.cost_jpy_per_year),
+                  _fmt(m.co2_t_per_year, 2), _fmt(m.reduction_contribution_pct, 1), _fmt(m.investment_jpy),
+                  _fmt(m.payback_years, 1))
+    tot = s.get("plan_total", {})
+    p.add_row("", "total", _fmt(tot.get("energy_kwh_per_year")), _fmt(tot.get("cost_jpy_per_year")),
+              _fmt(tot.get("co2_t_per_year"), 2), _fmt(tot.get("reduction_contribution_pct"), 1),
+              _fmt(tot.get("investment_jpy")), "")
+    con.print(p)
+    fits = s.get("baseline", {})
+    if fits:
+        b = Table("channel", "kWh", "CV(RMSE) %", "NMBE %", "ASHRAE G14 hourly",
+                  title="Baseline fit (out of sample, limits CV(RMSE) ≤ 30 %, |NMBE| ≤ 10 %)")
+        for cid in sorted(fits):
+            m = fits[cid]
+            cv, nb = m.get("cv_rmse"), m.get("nmbe")
+            ok = "-" if cv is None else ("pass" if cv <= 0.30 and abs(nb) <= 0.10 else "fail")
+            b.add_row(cid, _fmt(s["energy_kwh"].get(cid)), _fmt(None if cv is None else 100 * cv, 1),
+                      _fmt(None if nb is None else 100 * nb, 1), ok)
+        con.print(b)
+    fs = s.get("factor_set", {})
+    con.print(f"CO2 factors: {fs.get('id')} ({fs.get('scope2_method', '')}); assumptions: see --json summary.assumptions")
