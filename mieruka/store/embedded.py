@@ -1,0 +1,428 @@
+"""The embedded store: one SQLite file in WAL mode holding readings as compact
+per-channel chunks of numpy arrays.
+
+Why chunks and not one row per reading: SQLite hands rows to Python one by one
+(about 1-2 M rows/s at best), far below the 5 M points/s a year of 1-second data
+needs to load quickly.  A chunk is up to `CHUNK_POINTS` readings of one channel
+stored as three BLOBs (int64 ms times, float64 values, uint8 quality) that
+`np.frombuffer` turns into arrays without a Python loop.  SQLite still gives us
+what we need from an engine: atomic, durable transactions (a committed batch
+survives kill -9 and power loss with `synchronous=FULL`), WAL so that readers in
+other processes (the API) never block the collector, and a file people can copy.
+
+Layout (see docs/collector.md "Embedded store"):
+
+- `chunks(channel, t0, t1, n, times, vals, qual)`: the chunks of one channel never
+  overlap in time; times inside are strictly increasing (deduplicated).
+- `staged(channel, t, v, q)`: small writes (a collector flushing a few readings per
+  channel each second) land here as rows, keyed on (channel, t), and are folded
+  into chunks once a channel has `STAGE_POINTS` of them; writing whole chunks each
+  second would rewrite kilobytes per reading.
+- `channels`: channel metadata (quantity, tags) so that readers need no site config.
+- `counter_offsets(channel, t, offset)`: continuous-counter offsets (see
+  `mieruka.collector.counters`): from time t on, continuous = raw + offset.
+
+Every write is idempotent on (channel, time): the newest write of a (channel, time)
+wins, so replaying the same recording twice changes nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
+from .base import Aggregate, TimeLike, to_datetime64
+
+if TYPE_CHECKING:
+    from ..site import SiteConfig
+
+CHUNK_POINTS = 8192      # readings per chunk: big enough that per-chunk overhead vanishes on reads
+STAGE_POINTS = 512       # staged rows per channel before they are folded into chunks
+DIRECT_POINTS = 256      # a write with at least this many points of a channel goes straight to chunks
+DB_NAME = "mieruka.sqlite"
+_MIN, _MAX = -(1 << 62), 1 << 62
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS channel_ids (code INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (id TEXT PRIMARY KEY, quantity TEXT NOT NULL, unit TEXT, equipment_kind TEXT,
+    system TEXT, breaker TEXT, process TEXT, equipment TEXT, meter TEXT, standby_allowance_kw REAL,
+    rated_power_kw REAL, capacity_m3_per_min REAL);
+CREATE TABLE IF NOT EXISTS chunks (channel INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL,
+    n INTEGER NOT NULL, times BLOB NOT NULL, vals BLOB NOT NULL, qual BLOB NOT NULL,
+    PRIMARY KEY (channel, t0)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS staged (channel INTEGER NOT NULL, t INTEGER NOT NULL, v REAL, q INTEGER NOT NULL,
+    PRIMARY KEY (channel, t)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counter_offsets (channel INTEGER NOT NULL, t INTEGER NOT NULL, offset REAL NOT NULL,
+    PRIMARY KEY (channel, t)) WITHOUT ROWID;
+"""
+
+
+def _ms(t: TimeLike, tz, default: int) -> int:
+    v = to_datetime64(t, tz)
+    return default if v is None else int(v.astype(np.int64))
+
+
+def _dedup_last(t: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sort by time (stable) and keep the LAST of equal times: later parts win."""
+    o = np.argsort(t, kind="stable")
+    t = t[o]
+    keep = np.r_[t[1:] != t[:-1], True] if len(t) else np.empty(0, bool)
+    return (t[keep],) + tuple(c[o][keep] for c in cols)
+
+
+class EmbeddedStore:
+    """SQLite (WAL) store of per-channel numpy chunks.  One writer process at a time
+    (the collector or a replay); any number of reader processes."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, retention_days: float = 0, tz=None,
+                 synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.retention_days = retention_days
+        self.tz = tz
+        if readonly:
+            if not self.path.exists():
+                raise ConfigError(f"{self.path}: no embedded store here yet (run `mieruka collect` or `replay` first)")
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None,
+                                      check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.executescript(_SCHEMA)
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self._codes: dict[str, int] = {}
+        self._staged: dict[int, int] = {}
+        if not readonly:
+            self._staged = dict(self.db.execute("SELECT channel, count(*) FROM staged GROUP BY channel"))
+
+    @classmethod
+    def from_site(cls, cfg: "SiteConfig", readonly: bool = False) -> "EmbeddedStore":
+        return cls(cfg.data_dir / DB_NAME, readonly=readonly, retention_days=cfg.storage.retention_days, tz=cfg.tz)
+
+    # ------------------------------------------------------------------ codes
+    def _code(self, channel: str, create: bool = False) -> int | None:
+        c = self._codes.get(channel)
+        if c is None:
+            row = self.db.execute("SELECT code FROM channel_ids WHERE id=?", (channel,)).fetchone()
+            if row is None:
+                if not create:
+                    return None
+                c = self.db.execute("INSERT INTO channel_ids(id) VALUES (?)", (channel,)).lastrowid
+            else:
+                c = row[0]
+            self._codes[channel] = c
+        return c
+
+    # ------------------------------------------------------------------ writing
+    def write(self, batch: ReadingBatch, counter_offsets: list[tuple[str, np.datetime64, float]] | None = None
+              ) -> None:
+        """Store a batch in one transaction (durable on return); idempotent on (channel, time).
+        `counter_offsets` (channel, time, offset) are committed in the same transaction."""
+        if self.readonly:
+            raise RuntimeError("store opened read-only")
+        if not len(batch) and not counter_offsets:
+            return
+        import pyarrow as pa
+        enc = pa.array(batch.channel, pa.string()).dictionary_encode()
+        names = enc.dictionary.to_pylist()
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if len(batch) else np.empty(0, np.int64)
+        order = np.argsort(idx, kind="stable")
+        bounds = np.searchsorted(idx[order], np.arange(len(names) + 1))
+        t_all = batch.time.astype(np.int64)
+        fold: list[int] = []
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for k, name in enumerate(names):
+                rows = order[bounds[k]:bounds[k + 1]]
+                code = self._code(name, create=True)
+                t, v, q = t_all[rows], batch.value[rows], batch.quality[rows]
+                if len(rows) >= DIRECT_POINTS:
+                    self._merge(cur, code, t, v, q)
+                else:
+                    cur.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?)",
+                                    zip([code] * len(rows), t.tolist(), v.tolist(), q.tolist()))
+                    self._staged[code] = self._staged.get(code, 0) + len(rows)
+                    if self._staged[code] >= STAGE_POINTS:
+                        fold.append(code)
+            for code in fold:
+                self._merge(cur, code, np.empty(0, np.int64), np.empty(0), np.empty(0, np.uint8))
+            for ch, t, off in counter_offsets or ():
+                cur.execute("INSERT OR REPLACE INTO counter_offsets VALUES (?,?,?)",
+                            (self._code(ch, create=True), int(np.datetime64(t, "ms").astype(np.int64)), float(off)))
+            cur.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                cur.execute("ROLLBACK")
+            self._codes.clear()
+            self._staged = dict(self.db.execute("SELECT channel, count(*) FROM staged GROUP BY channel"))
+            raise
+
+    def _merge(self, cur: sqlite3.Cursor, code: int, t: np.ndarray, v: np.ndarray, q: np.ndarray) -> None:
+        """Fold a channel's staged rows and new points into its chunks (inside a transaction).
+        Precedence for equal times: new points > staged rows > chunks."""
+        st = cur.execute("SELECT t, v, q FROM staged WHERE channel=? ORDER BY t", (code,)).fetchall()
+        if st:
+            sa = np.array(st, dtype=np.float64).reshape(-1, 3)
+            t = np.concatenate([sa[:, 0].astype(np.int64), t])
+            v = np.concatenate([sa[:, 1], v])
+            q = np.concatenate([sa[:, 2].astype(np.uint8), q])
+            cur.execute("DELETE FROM staged WHERE channel=?", (code,))
+        self._staged.pop(code, None)
+        if not len(t):
+            return
+        t, v, q = _dedup_last(t, v, q)
+        lo, hi = int(t[0]), int(t[-1])
+        old = cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t0<=? AND t1>=? ORDER BY t0",
+                          (code, hi, lo)).fetchall()
+        # also top up the small chunk right before the new points, so appends do not leave a trail of tiny chunks
+        prev = cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t1<? AND n<? "
+                           "ORDER BY t0 DESC LIMIT 1", (code, lo, CHUNK_POINTS)).fetchone()
+        if prev is not None:
+            nxt = cur.execute("SELECT 1 FROM chunks WHERE channel=? AND t0>? AND t0<?", (code, prev[0], lo)).fetchone()
+            if nxt is None:
+                old.insert(0, prev)
+        if old:
+            t = np.concatenate([np.frombuffer(o[1], np.int64) for o in old] + [t])
+            v = np.concatenate([np.frombuffer(o[2], np.float64) for o in old] + [v])
+            q = np.concatenate([np.frombuffer(o[3], np.uint8) for o in old] + [q])
+            t, v, q = _dedup_last(t, v, q)
+            cur.executemany("DELETE FROM chunks WHERE channel=? AND t0=?", [(code, o[0]) for o in old])
+        rows = []
+        for s in range(0, len(t), CHUNK_POINTS):
+            tt, vv, qq = t[s:s + CHUNK_POINTS], v[s:s + CHUNK_POINTS], q[s:s + CHUNK_POINTS]
+            rows.append((code, int(tt[0]), int(tt[-1]), len(tt), tt.tobytes(),
+                         np.ascontiguousarray(vv, np.float64).tobytes(), np.ascontiguousarray(qq, np.uint8).tobytes()))
+        cur.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", rows)
+
+    def flush(self) -> None:
+        """Fold every staged row into chunks (on close; after bulk loads)."""
+        if self.readonly:
+            return
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for (code,) in cur.execute("SELECT DISTINCT channel FROM staged").fetchall():
+                self._merge(cur, code, np.empty(0, np.int64), np.empty(0), np.empty(0, np.uint8))
+            cur.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ reading
+    def read_quality(self, channel: str, start: TimeLike = None, end: TimeLike = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times datetime64[ms] UTC, values, quality) in [start, end), time-ordered, every quality."""
+        lo, hi = _ms(start, self.tz, _MIN), _ms(end, self.tz, _MAX)
+        code = self._code(channel)
+        if code is None:
+            return np.empty(0, TIME_DTYPE), np.empty(0), np.empty(0, np.uint8)
+        # one read transaction: chunks and staged rows from the same snapshot
+        cur = self.db.cursor()
+        cur.execute("BEGIN")
+        try:
+            chunks = cur.execute("SELECT times, vals, qual FROM chunks WHERE channel=? AND t0<? AND t1>=? ORDER BY t0",
+                                 (code, hi, lo)).fetchall()
+            st = cur.execute("SELECT t, v, q FROM staged WHERE channel=? AND t>=? AND t<? ORDER BY t",
+                             (code, lo, hi)).fetchall()
+        finally:
+            cur.execute("COMMIT")
+        t = np.concatenate([np.frombuffer(c[0], np.int64) for c in chunks]) if chunks else np.empty(0, np.int64)
+        v = np.concatenate([np.frombuffer(c[1], np.float64) for c in chunks]) if chunks else np.empty(0)
+        q = np.concatenate([np.frombuffer(c[2], np.uint8) for c in chunks]) if chunks else np.empty(0, np.uint8)
+        if chunks and (t[0] < lo or t[-1] >= hi):
+            a, b = np.searchsorted(t, lo), np.searchsorted(t, hi)
+            t, v, q = t[a:b], v[a:b], q[a:b]
+        if st:
+            sa = np.array(st, dtype=np.float64).reshape(-1, 3)
+            t, v, q = _dedup_last(np.concatenate([t, sa[:, 0].astype(np.int64)]), np.concatenate([v, sa[:, 1]]),
+                                  np.concatenate([q, sa[:, 2].astype(np.uint8)]))
+        return t.view(TIME_DTYPE), v, q
+
+    def read(self, channel: str, start: TimeLike = None, end: TimeLike = None, *, ok_only: bool = True
+             ) -> tuple[np.ndarray, np.ndarray]:
+        t, v, q = self.read_quality(channel, start, end)
+        if ok_only:
+            m = q == Quality.OK
+            if not m.all():
+                return t[m], v[m]
+        return t, v
+
+    def counter_offsets(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times, offsets) of a counter channel's continuous-counter offsets, time-ordered."""
+        code = self._code(channel)
+        rows = self.db.execute("SELECT t, offset FROM counter_offsets WHERE channel=? ORDER BY t",
+                               (code,)).fetchall() if code is not None else []
+        a = np.array(rows, np.float64).reshape(-1, 2)
+        return a[:, 0].astype(np.int64).view(TIME_DTYPE), a[:, 1]
+
+    def read_continuous(self, channel: str, start: TimeLike = None, end: TimeLike = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """A counter channel as a continuous counter (raw + offset in force at each time):
+        never steps down across wraps and resets, so `np.diff` is the consumption."""
+        t, v = self.read(channel, start, end)
+        ot, off = self.counter_offsets(channel)
+        if len(ot) and len(t):
+            i = np.searchsorted(ot, t, side="right") - 1
+            v = v + np.where(i >= 0, off[np.maximum(i, 0)], 0.0)
+        return t, v
+
+    def aggregate(self, channel: str, start: TimeLike, end: TimeLike, every_s: float) -> Aggregate:
+        """Mean/min/max/count of OK readings per interval of `every_s` s, intervals aligned on `start`
+        (or on the epoch when start is None)."""
+        t, v = self.read(channel, start, end)
+        step = int(round(every_s * 1000))
+        if step <= 0:
+            raise ValueError("every_s must be positive")
+        finite = np.isfinite(v)
+        t, v = t[finite].astype(np.int64), v[finite]
+        if not len(t):
+            e = np.empty(0)
+            return Aggregate(np.empty(0, TIME_DTYPE), e, e, e, np.empty(0, np.int64))
+        base = _ms(start, self.tz, 0)
+        b = (t - base) // step
+        starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+        count = np.diff(np.r_[starts, len(t)])
+        return Aggregate(time=(base + b[starts] * step).astype(TIME_DTYPE),
+                         mean=np.add.reduceat(v, starts) / count, min=np.minimum.reduceat(v, starts),
+                         max=np.maximum.reduceat(v, starts), count=count.astype(np.int64))
+
+    def latest(self, channel: str) -> tuple[np.datetime64, float, int] | None:
+        code = self._code(channel)
+        if code is None:
+            return None
+        best = None
+        row = self.db.execute("SELECT times, vals, qual FROM chunks WHERE channel=? ORDER BY t0 DESC LIMIT 1",
+                              (code,)).fetchone()
+        if row:
+            best = (int(np.frombuffer(row[0], np.int64)[-1]), float(np.frombuffer(row[1], np.float64)[-1]),
+                    int(np.frombuffer(row[2], np.uint8)[-1]))
+        st = self.db.execute("SELECT t, v, q FROM staged WHERE channel=? ORDER BY t DESC LIMIT 1", (code,)).fetchone()
+        if st and (best is None or st[0] >= best[0]):
+            best = (st[0], np.nan if st[1] is None else st[1], st[2])
+        return None if best is None else (np.datetime64(best[0], "ms"), best[1], best[2])
+
+    def latest_ok(self, channel: str) -> tuple[np.datetime64, float] | None:
+        """The newest OK reading of a channel (counters resume from it after a restart)."""
+        code = self._code(channel)
+        if code is None:
+            return None
+        best = None
+        for times, vals, qual in self.db.execute(
+                "SELECT times, vals, qual FROM chunks WHERE channel=? ORDER BY t0 DESC", (code,)):
+            ok = np.flatnonzero(np.frombuffer(qual, np.uint8) == Quality.OK)
+            if len(ok):
+                best = (int(np.frombuffer(times, np.int64)[ok[-1]]), float(np.frombuffer(vals, np.float64)[ok[-1]]))
+                break
+        st = self.db.execute("SELECT t, v FROM staged WHERE channel=? AND q=0 ORDER BY t DESC LIMIT 1",
+                             (code,)).fetchone()
+        if st and (best is None or st[0] >= best[0]):
+            best = st
+        return None if best is None else (np.datetime64(best[0], "ms"), best[1])
+
+    def count(self, channel: str | None = None) -> int:
+        """Readings stored (of one channel, or all), every quality."""
+        if channel is not None:
+            return len(self.read_quality(channel)[0])
+        return sum(len(self.read_quality(c)[0]) for c in self._all_ids())
+
+    # ------------------------------------------------------------------ metadata
+    def _all_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM channel_ids ORDER BY code")]
+
+    def set_channels(self, infos: list[ChannelInfo]) -> None:
+        fields = [f.name for f in dataclasses.fields(ChannelInfo)]
+        with self.db:
+            self.db.executemany(f"INSERT OR REPLACE INTO channels ({','.join(fields)}) VALUES "
+                                f"({','.join('?' * len(fields))})",
+                                [tuple(getattr(i, f) for f in fields) for i in infos])
+
+    def channels(self) -> list[ChannelInfo]:
+        fields = [f.name for f in dataclasses.fields(ChannelInfo)]
+        out = {r[0]: ChannelInfo(**dict(zip(fields, r)))
+               for r in self.db.execute(f"SELECT {','.join(fields)} FROM channels ORDER BY id")}
+        for cid in self._all_ids():   # seen in data without metadata: quantity unknown
+            if cid not in out:
+                out[cid] = ChannelInfo(id=cid, quantity="")
+        return list(out.values())
+
+    def time_range(self, channel: str | None = None) -> tuple[np.datetime64, np.datetime64] | None:
+        where, args = "", ()
+        if channel is not None:
+            code = self._code(channel)
+            if code is None:
+                return None
+            where, args = " WHERE channel=?", (code,)
+        a = self.db.execute(f"SELECT min(t0), max(t1) FROM chunks{where}", args).fetchone()
+        b = self.db.execute(f"SELECT min(t), max(t) FROM staged{where}", args).fetchone()
+        lo = [x for x in (a[0], b[0]) if x is not None]
+        hi = [x for x in (a[1], b[1]) if x is not None]
+        if not lo:
+            return None
+        return np.datetime64(min(lo), "ms"), np.datetime64(max(hi), "ms")
+
+    # ------------------------------------------------------------------ retention
+    def apply_retention(self, now: TimeLike = None) -> int:
+        """Delete readings older than `retention_days` before `now` (default: the newest
+        reading stored, so replayed history is kept relative to itself); return readings deleted."""
+        if not self.retention_days or self.readonly:
+            return 0
+        if now is None:
+            rng = self.time_range()
+            if rng is None:
+                return 0
+            now_ms = int(rng[1].astype(np.int64))
+        else:
+            now_ms = _ms(now, self.tz, 0)
+        cut = now_ms - int(self.retention_days * 86400_000)
+        deleted = 0
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            deleted += cur.execute("DELETE FROM staged WHERE t<?", (cut,)).rowcount
+            deleted += cur.execute("SELECT coalesce(sum(n),0) FROM chunks WHERE t1<?", (cut,)).fetchone()[0]
+            cur.execute("DELETE FROM chunks WHERE t1<?", (cut,))
+            for code, t0, times, vals, qual in cur.execute(
+                    "SELECT channel, t0, times, vals, qual FROM chunks WHERE t0<?", (cut,)).fetchall():
+                t = np.frombuffer(times, np.int64)
+                k = int(np.searchsorted(t, cut))
+                deleted += k
+                cur.execute("DELETE FROM chunks WHERE channel=? AND t0=?", (code, t0))
+                cur.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+                            (code, int(t[k]), int(t[-1]), len(t) - k, t[k:].tobytes(),
+                             np.frombuffer(vals, np.float64)[k:].tobytes(), np.frombuffer(qual, np.uint8)[k:].tobytes()))
+            cur.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+        self._staged = dict(self.db.execute("SELECT channel, count(*) FROM staged GROUP BY channel"))
+        return deleted
+
+    def integrity_check(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        if self.db is None:
+            return
+        try:
+            if not self.readonly:
+                self.flush()
+        finally:
+            self.db.close()
+            self.db = None
+
+    def __enter__(self) -> "EmbeddedStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
