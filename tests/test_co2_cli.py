@@ -221,3 +221,29 @@ def test_real_command_exit_codes(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}:2: unit: unit kWh does not fit kerosene (灯油); use L, kL"
     h = subprocess.run([str(MIERUKA), "co2", "--help"], capture_output=True, text=True, timeout=60)
     assert h.returncode == 0 and "--fiscal-year" in h.stdout
+
+
+@pytest.mark.slow
+def test_xlsx_opens_in_libreoffice(tmp_path, capsys):
+    """LibreOffice (a real third-party reader) converts the workbook and keeps the numbers and the chart."""
+    import shutil
+    import zipfile
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("libreoffice-calc-nogui is not installed (deploy/apt-packages.txt installs it)")
+    x = tmp_path / "sheet.xlsx"
+    assert run([write(tmp_path, GOOD), "--format", "xlsx", "-o", x], capsys)[0] == 0
+    lo = [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/profile"]
+    csv_filter = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
+    for target in ("ods", csv_filter):
+        r = subprocess.run([*lo, "--convert-to", target, "--outdir", str(tmp_path / "out"), str(x)],
+                           capture_output=True, text=True, timeout=120, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+        assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(tmp_path / "out" / "sheet.ods") as z:
+        chart = z.read("Object 1/content.xml").decode()
+    assert 'chart:class="chart:bar"' in chart and 'chart:stacked="true"' in chart
+    assert chart.count("<chart:series ") == 3                     # electricity, city gas, kerosene
+    lines = (tmp_path / "out" / "sheet-CO2 FY2024.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[4].split(",")[:3] == ["エネルギー", "4月", "5月"]
+    total = next(line.split(",") for line in lines if line.startswith("合計"))
+    assert float(total[13]) == pytest.approx(ELEC_MKT + SCOPE1)   # 40.63 t, by hand above
