@@ -108,7 +108,8 @@ class Gateway:
         self.seed = sim.seed if seed is None else seed
         self.live = LiveFactory(self.scenario, cal, self.seed, speed, start)
         all_faults = list(self.scenario.faults) + list(sim.faults) + list(faults or [])
-        self.faults = LiveFaults([f for f in all_faults if f.kind != "reset"], cal.tz)
+        # `count` faults are drawn inside a recording's span: recordings only
+        self.faults = LiveFaults([f for f in all_faults if f.kind != "reset" and not f.count], cal.tz)
         self.unknown_unit = unknown_unit or sim.unknown_unit
         self.rng = np.random.default_rng(self.seed + 1)
         self.units: dict[int, SimMeter] = {}

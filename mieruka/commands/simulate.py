@@ -1,10 +1,10 @@
 """`mieruka simulate`: serve the site's simulated meters over Modbus TCP, or write a
-recording of the simulated factory with its ground truth."""
+recording of the simulated factory with its ground truth (`--record`)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
-from pathlib import Path
 
 import click
 
@@ -13,25 +13,68 @@ from ..site import load_site
 
 
 @click.command("simulate")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Site config (TOML); its [simulation] table names the scenario.")
 @click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False), default=None,
-              help="Scenario file (default: [simulation].scenario of the site, else built from its channels).")
+              help="Scenario file (default: [simulation].scenario of the site, else built from its channels). "
+                   "With --record, a scenario alone is enough.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="TCP port (default: the meters' port in the site file).")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Simulated seconds per wall-clock second.")
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
+@click.option("--duration", type=float, default=None, help="Stop serving after this many seconds.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: [simulation].seed, else 0).")
-def command(config_path: str, scenario_path: str | None, host: str, port: int | None, speed: float,
-            duration: float | None, seed: int | None) -> int:
+@click.option("--record", "record_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a recording (CSV, format v1) and OUT.truth.json instead of serving.")
+@click.option("--days", type=float, default=7.0, show_default=True, help="Recording length in days.")
+@click.option("--step", "step_s", type=float, default=60.0, show_default=True, help="Recording step in seconds.")
+@click.option("--start", default="2026-04-01", show_default=True,
+              help="Recording start, site-local date or date-time (ISO 8601).")
+def command(config_path: str | None, scenario_path: str | None, host: str, port: int | None, speed: float,
+            duration: float | None, seed: int | None, record_path: str | None, days: float, step_s: float,
+            start: str) -> int:
     """Serve the simulated factory on Modbus TCP (one unit id per meter, like an
-    RS-485 gateway) until SIGINT/SIGTERM or --duration."""
+    RS-485 gateway) until SIGINT/SIGTERM or --duration; or, with --record, write
+    --days of it at --step seconds with its ground truth."""
+    if config_path is None and not (record_path and scenario_path):
+        raise MierukaError("--config is required (or --scenario with --record)")
+    cfg = load_site(config_path) if config_path else None
+    if record_path:
+        return _record(cfg, scenario_path, record_path, days, step_s, start, seed)
     if speed <= 0:
         raise MierukaError(f"--speed must be > 0, not {speed}")
-    cfg = load_site(config_path)
     return asyncio.run(_serve(cfg, scenario_path, host, port, speed, duration, seed))
+
+
+def _record(cfg, scenario_path, out, days, step_s, start, seed) -> int:
+    from rich.progress import Progress
+
+    from mieruka.simulators.recording import generate_channels, write_simulated_recording
+    from mieruka.simulators.scenario import load_scenario
+    from mieruka.simulators.site_link import scenario_for_site, simulation_section
+
+    if days <= 0 or step_s <= 0:
+        raise MierukaError("--days and --step must be > 0")
+    try:
+        t0 = dt.datetime.fromisoformat(start)
+    except ValueError:
+        raise MierukaError(f"--start: {start!r} is not an ISO 8601 date or date-time") from None
+    if cfg is not None:
+        sc = scenario_for_site(cfg, scenario_path)
+        seed = simulation_section(cfg).seed if seed is None else seed
+    else:
+        sc = load_scenario(scenario_path)
+        seed = seed or 0
+    n = int(round(days * 86400 / step_s))
+    with Progress(transient=True) as bar:
+        task = bar.add_task("simulating", total=n)
+        sim = generate_channels(sc, t0, days, step_s, seed, cfg, progress=lambda k: bar.advance(task, k))
+        bar.update(task, description="writing")
+        path, truth = write_simulated_recording(sim, out)
+    click.echo(f"wrote {sim.rows} readings of {len(sim.infos)} channels to {path} and the ground truth to {truth}",
+               err=True)
+    return 0
 
 
 async def _serve(cfg, scenario_path, host, port, speed, duration, seed) -> int:
