@@ -206,6 +206,15 @@ def test_site_config_contract_tariffs_and_bad_names(tmp_path, capsys):
     assert d["cost_jpy"] == pytest.approx(10_000 * 30 + 1000 * 150)
     sbt = d["targets"][0]
     assert sbt["target_t_co2"] == pytest.approx(50 * (1 - 0.042)) and sbt["base_fiscal_year"] == 2023
+    # a user's factor file named in the site config (relative to it): a new retailer year
+    (tmp_path / "own.toml").write_text('title = "own"\nsource = "letter"\n[[suppliers]]\nname = "九州電力"\n'
+                                       'results_fiscal_year = 2023\nbasic = 0.0004\nadjusted = { menu_B = 0.0003 }\n',
+                                       encoding="utf-8")
+    site.write_text(site.read_text(encoding="utf-8").replace("results_fiscal_year = 2022\n", "")
+                    + 'factor_files = ["own.toml"]\n', encoding="utf-8")
+    rc, out, err = run([f, "--format", "json", "--config", site], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["by_energy"]["electricity"] == pytest.approx(10_000 * 0.0003)   # FY2024 -> FY2023 results
     bad = tmp_path / "bad.toml"
     bad.write_text('[site]\nname = "t"\n[tariffs.prices]\n"窒素" = { jpy_per_unit = 1, unit = "m3" }\n', encoding="utf-8")
     rc, _, err = run([f, "--config", bad], capsys)

@@ -129,7 +129,8 @@ def render_table(s: Sheet, console) -> None:
         t.add_column(mark(e), justify="right")
     t.add_column("合計 total", justify="right", style="bold")
     for j, label in enumerate(MONTH_LABELS):
-        t.add_row(label, *(f"{s.t_co2[i, j]:.2f}" for i in range(len(s.energies))), f"{s.t_co2[:, j].sum():.2f}")
+        t.add_row(label, *(f"{s.t_co2[i, j]:.2f}" if s.present[i, j] else "-" for i in range(len(s.energies))),
+                  f"{s.t_co2[:, j].sum():.2f}" if s.present[:, j].any() else "-")
     t.add_section()
     t.add_row("合計", *(f"{s.t_co2[i].sum():.2f}" for i in range(len(s.energies))), f"{s.total_t:.2f}", style="bold")
     t.add_row("構成比", *(f"{s.shares[e]:.1%}" for e in s.energies), "100%")

@@ -45,6 +45,8 @@ def _grid(ws, s: Sheet, first_row: int, arr: np.ndarray, unit_label: str, shares
         ws.cell(r, 14, float(np.nansum(arr[i]))).number_format = "#,##0.00"
         if shares:
             ws.cell(r, 16, s.shares[e]).number_format = "0.0%"
+    for col in "BCDEFGHIJKLMN":
+        ws.column_dimensions[col].width = 10
     if units is None:
         r += 1
         ws.cell(r, 1, "合計").font = BOLD

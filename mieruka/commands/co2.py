@@ -43,7 +43,7 @@ def _write_atomic(path: Path, data: bytes | None = None, writer=None) -> None:
               help="Which Scope 2 figure goes into the total (both are always shown). Default: config or market.")
 @click.option("--base-year", type=int, help="SBT base fiscal year (its total from the file, or --base-t-co2).")
 @click.option("--base-t-co2", type=float, help="SBT base-year emissions in t-CO2.")
-@click.option("--fy2013-t-co2", type=float, help="FY2013 emissions in t-CO2, for Japan's -46%% by FY2030 path.")
+@click.option("--fy2013-t-co2", type=float, help="FY2013 emissions in t-CO2, for Japan's -46% by FY2030 path.")
 def command(csv_file: str, fmt: str, output: str | None, factor_set: str | None, fiscal_year: int | None,
             config_path: str | None, scope2: str | None, base_year: int | None, base_t_co2: float | None,
             fy2013_t_co2: float | None) -> int:
