@@ -77,6 +77,19 @@ def test_default_electricity_factor_is_flagged_unverified(shk):
     assert p.factor_location["verified"] is False and p.factor_market["verified"] is True
 
 
+def test_periods_and_json(shk):
+    import json
+
+    import numpy as np
+    a = shk.price("kerosene", 1, "kL", np.datetime64("2024-05-31T20:00", "ms"))
+    b = shk.price("kerosene", 1, "kL", dt.datetime(2024, 5, 1, 9, tzinfo=JST))
+    assert a.t_co2 == b.t_co2 == pytest.approx(2.5)
+    d = json.loads(json.dumps(shk.price_electricity_kwh(1, "2024-05-01").as_dict()))
+    assert d["verified"] is False and d["factor_used"]["value"] == 0.000432
+    with pytest.raises(ValueError, match="not YYYY-MM"):
+        shk.price("kerosene", 1, "kL", "May 2024")
+
+
 def test_year_fallback_is_noted(shk):
     p = shk.price("electricity", 1000, "kWh", "2025-05", supplier="TEPCO")   # wants FY2024 results
     assert p.factor_used["results_fiscal_year"] == 2022

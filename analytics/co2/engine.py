@@ -40,6 +40,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from ...calendar import fiscal_year
 from ...energy import KINDS, check_unit_fits, normalize_energy
 from ...units import Unit, convert, parse_factor_unit, parse_unit
@@ -65,6 +67,10 @@ class Priced:
     t_co2_heat_route: float | None = None
     cost_source: str | None = None  # "input" | "tariff" | None
 
+    def as_dict(self) -> dict:
+        """JSON-ready (the REST API returns this)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None} | {"verified": self.verified}
+
     @property
     def verified(self) -> bool:
         return all(f is None or f.get("verified", True)
@@ -72,11 +78,13 @@ class Priced:
 
 
 def to_date(period) -> dt.date:
-    """A date from a date, datetime or 'YYYY-MM' / 'YYYY-MM-DD' text."""
+    """A date from a date, datetime, numpy datetime64 or 'YYYY-MM' / 'YYYY-MM-DD' text."""
     if isinstance(period, dt.datetime):
         return period.date()
     if isinstance(period, dt.date):
         return period
+    if isinstance(period, np.datetime64):     # numpy times are UTC in mieruka: the UTC calendar day
+        return period.astype("datetime64[D]").item()
     s = str(period).strip()
     for fmt in ("%Y-%m", "%Y-%m-%d", "%Y/%m", "%Y/%m/%d"):
         try:
