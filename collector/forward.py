@@ -1,0 +1,187 @@
+"""The forwarder: durable buffer -> sink, in order, removed only once confirmed.
+
+    input --emit--> DiskBuffer.append (fsync) --> Forwarder.run --> store.write --> commit
+
+`append` returns once the readings are on disk: an MQTT input acknowledges its
+messages (PUBACK) only after that, so a reading is always either with its sender
+or on our disk.  `run` reads the oldest unconfirmed readings, writes them to the
+store (InfluxDB or the embedded store) and commits the buffer position only after
+the store returned.  A failed write is retried with exponential backoff (tenacity)
+for as long as it takes; while the store is away the buffer grows (bounded, see
+buffer.py).  A batch the store refuses for good (malformed: HTTP 400) cannot be
+helped by retrying: it is counted, logged and saved under `rejected/` in the
+buffer directory for a person to look at, and forwarding goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
+
+from mieruka.models import ChannelInfo, ReadingBatch
+
+from .buffer import DiskBuffer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SinkStats:
+    written: int = 0                   # readings the sink confirmed (since start)
+    writes: int = 0
+    failures: int = 0                  # failed write attempts
+    rejected: int = 0                  # readings the sink refused for good (saved under rejected/)
+    last_success: float | None = None  # epoch s
+    last_error: str | None = None
+    last_error_time: float | None = None
+    down_since: float | None = None
+    recent_errors: list[tuple[float, str]] = field(default_factory=list)
+
+
+def _retryable(e: BaseException) -> bool:
+    return bool(getattr(e, "retry", True))
+
+
+class Forwarder:
+    """Moves readings from the buffer to `store`.  `prepare(batch) -> dict` may add
+    keyword arguments for `store.write` (the runner's counter offsets); it is
+    called once per batch, in buffer order."""
+
+    def __init__(self, buffer: DiskBuffer, store, *, batch_size: int = 5000, prepare=None,
+                 max_backoff_s: float = 5.0) -> None:
+        self.buffer = buffer
+        self.store = store
+        self.batch_size = batch_size
+        self.prepare = prepare
+        self.max_backoff_s = max_backoff_s
+        self.stats = SinkStats()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._infos: dict[str, ChannelInfo] = {i.id: i for i in buffer.load_channels()}
+        if self._infos and hasattr(store, "set_channels"):
+            store.set_channels(list(self._infos.values()))
+
+    # ------------------------------------------------------------ input side
+    def add_channels(self, infos: list[ChannelInfo]) -> None:
+        """Channels an input discovered: saved with the buffer (before their readings)
+        so that their tags survive a restart, and handed to the store."""
+        new = [i for i in infos if self._infos.get(i.id) != i]
+        if not new:
+            return
+        for i in new:
+            self._infos[i.id] = i
+        self.buffer.save_channels(list(self._infos.values()))
+        if hasattr(self.store, "set_channels"):
+            self.store.set_channels(new)
+
+    def append(self, batch: ReadingBatch) -> bool:
+        """Durably buffer a batch (blocking: fsync).  Thread-safe."""
+        ok = self.buffer.append(batch)
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        return ok
+
+    async def emit_durable(self, batch: ReadingBatch) -> bool:
+        """`emit` for inputs that acknowledge upstream: returns after the fsync."""
+        return await asyncio.to_thread(self.append, batch)
+
+    # --------------------------------------------------------- sink side
+    def _write(self, batch: ReadingBatch) -> None:
+        kwargs = self.prepare(batch) if self.prepare else {}
+        if kwargs and "counter_offsets" in kwargs and \
+                "counter_offsets" not in inspect.signature(self.store.write).parameters:
+            kwargs = {}
+        self.store.write(batch, **kwargs)
+
+    def _failed(self, e: BaseException) -> None:
+        now = time.time()
+        s = self.stats
+        s.failures += 1
+        s.last_error, s.last_error_time = str(e), now
+        s.recent_errors = (s.recent_errors + [(now, str(e)[:200])])[-10:]
+        if s.down_since is None:
+            s.down_since = now
+            log.error("store write failed, readings stay in the buffer and are retried: %s", e)
+        elif s.failures % 30 == 0:
+            log.error("store still failing (%d attempts, down %.0f s, %d readings buffered): %s",
+                      s.failures, now - s.down_since, self.buffer.pending, e)
+
+    def _reject(self, batch: ReadingBatch, e: BaseException) -> None:
+        d = self.buffer.dir / "rejected"
+        d.mkdir(exist_ok=True)
+        path = d / f"rejected-{time.strftime('%Y%m%dT%H%M%S')}-{self.stats.rejected}.npz"
+        np.savez(path, time=batch.time.astype(np.int64), channel=batch.channel.astype(str),
+                 value=batch.value, quality=batch.quality)
+        self.stats.rejected += len(batch)
+        log.error("store refused %d readings for good (%s); saved to %s, forwarding goes on", len(batch), e, path)
+
+    async def forward_once(self, stop: asyncio.Event | None = None) -> int:
+        """Forward up to batch_size readings; returns how many were confirmed (0: buffer empty)."""
+        batch, pos = await asyncio.to_thread(self.buffer.read, self.batch_size)
+        if not len(batch):
+            return 0
+        stop = stop or asyncio.Event()
+
+        async def sleep(s: float) -> None:
+            try:
+                await asyncio.wait_for(stop.wait(), s)
+            except asyncio.TimeoutError:
+                pass
+
+        retrying = AsyncRetrying(wait=wait_exponential(multiplier=0.2, max=self.max_backoff_s),
+                                 retry=retry_if_exception(_retryable), sleep=sleep, reraise=True,
+                                 stop=lambda rs: stop.is_set(),
+                                 before_sleep=lambda rs: self._failed(rs.outcome.exception()))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await asyncio.to_thread(self._write, batch)
+        except Exception as e:
+            if _retryable(e):         # stopped while the sink is down: the readings stay buffered
+                self._failed(e)
+                return 0
+            self._reject(batch, e)
+        else:
+            s = self.stats
+            if s.down_since is not None:
+                log.warning("store reachable again after %.0f s; forwarding %d buffered readings",
+                            time.time() - s.down_since, self.buffer.pending)
+            s.down_since = None
+            s.written += len(batch)
+            s.writes += 1
+            s.last_success = time.time()
+        await asyncio.to_thread(self.buffer.commit, pos, len(batch))
+        return len(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Forward until `stop` is set."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not stop.is_set():
+            self._wake.clear()          # before reading: an append during the write wakes the next round
+            n = await self.forward_once(stop)
+            if n == 0 and not stop.is_set():
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+                await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
+
+    async def drain(self, timeout_s: float = 5.0) -> int:
+        """On stop: forward what is left for up to `timeout_s` (it stays buffered otherwise)."""
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(timeout_s, stop.set)
+        total = 0
+        while not stop.is_set():
+            n = await self.forward_once(stop)
+            if n == 0:
+                break
+            total += n
+        if self.buffer.pending:
+            log.warning("%d readings stay in the buffer (%s) and are forwarded at the next start",
+                        self.buffer.pending, self.buffer.dir)
+        return total

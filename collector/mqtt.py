@@ -1,0 +1,280 @@
+"""MQTT input: subscribe to meters' topics, decode, emit readings.
+
+Input seam: `async run(emit)`.  Delivery guarantee, end to end:
+
+- QoS 1 and a persistent session (`clean_session = false`, fixed client id): the
+  broker keeps our subscriptions and queues messages while we are away;
+- `manual_ack`: a message is acknowledged (PUBACK) only after the readings it
+  carried were emitted and `emit` returned, which with the store-and-forward path
+  (`durable_emit`) means: fsynced into the disk buffer.  Killed before that, the
+  broker still has the message and sends it again.  A resend stores nothing twice
+  when the message carries its own time (Shelly NotifyStatus `ts`, Tasmota `Time`,
+  JSON `time_path`); messages without a time are stamped on receipt.
+
+paho runs its network loop in its own thread; `on_message` only queues the raw
+message, decoding happens on the event loop in batches (one fsync per batch).
+A bad payload is counted per device and logged with its topic (at most once per
+topic per `bad_payload_log_every_s`), acknowledged, and never stops anything.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import paho.mqtt.client as mqtt
+
+from mieruka.models import ChannelInfo, ReadingBatch
+from mieruka.quantities import QUANTITIES
+
+from .mqtt_config import Broker, MqttSection, Subscription, load_mqtt
+from .mqtt_decoders import BadPayload, Decoded, ShellyDecoder, decode_json, decode_tasmota
+
+log = logging.getLogger(__name__)
+_NOT_ID = re.compile(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]")
+MAX_BATCH_MESSAGES = 5000
+
+
+@dataclass
+class DeviceStats:
+    """Per MQTT device (same field names as the Modbus device stats where they mean the same)."""
+
+    device: str
+    messages: int = 0
+    readings: int = 0
+    errors: Counter = field(default_factory=Counter)     # kind -> count (bad_payload)
+    last_success: float | None = None                    # epoch s of the last decoded message
+    last_latency_s: float | None = None                  # receive time minus the message's own time
+    problem: str | None = None
+    problem_since: float | None = None
+
+
+@dataclass
+class BrokerStats:
+    broker: str
+    connected: bool = False
+    connects: int = 0
+    disconnects: int = 0
+    messages: int = 0
+    last_error: str | None = None
+
+
+def make_client(b: Broker, client_id: str) -> mqtt.Client:
+    """A paho 2.x client for a broker: MQTT 3.1.1, persistent session unless
+    `clean_session`, manual acks, TLS and login from the config."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=b.clean_session,
+                    manual_ack=True)
+    if b.user:
+        c.username_pw_set(b.user, b.password or None)
+    if b.tls:
+        c.tls_set(ca_certs=b.ca_file, certfile=b.cert_file, keyfile=b.key_file, cert_reqs=ssl.CERT_REQUIRED)
+        if b.tls_insecure:
+            c.tls_insecure_set(True)
+    c.reconnect_delay_set(b.reconnect_min_s, b.reconnect_max_s)
+    return c
+
+
+class _Templates:
+    """Fills `{device}`, `{field}`, `{topic}`, `{l0}`.. in channel/meter templates."""
+
+    def __init__(self, site: str) -> None:
+        self.site = site
+
+    def fill(self, template: str, topic: str, device: str, field_: str = "") -> str:
+        levels = topic.split("/")
+        values = {"device": device, "field": field_, "site": self.site, "topic": topic.replace("/", "_"),
+                  **{f"l{i}": (levels[i] if i < len(levels) else "") for i in range(10)}}
+        return _NOT_ID.sub("_", template.format(**values))
+
+
+class MqttInput:
+    name = "mqtt"
+    durable_emit = True     # ask the runner for an emit that returns after the disk buffer's fsync
+
+    def __init__(self, cfg, section: MqttSection | None = None, *, on_channels=None) -> None:
+        self.cfg = cfg
+        self.section = section or load_mqtt(cfg)
+        if self.section is None:
+            raise ValueError("no [mqtt] section")
+        self.tz = cfg.tz
+        self.on_channels = on_channels
+        self.templates = _Templates(cfg.site.name)
+        self.shelly = ShellyDecoder()
+        self.stats: dict[str, DeviceStats] = {}
+        self.brokers = {b.id: BrokerStats(b.id) for b in self.section.brokers}
+        self.bad_payloads = 0
+        self.messages = 0
+        self.readings = 0
+        self._infos: dict[str, ChannelInfo] = {}
+        self._bad_log: dict[str, tuple[float, int]] = {}
+        self._queue: list[tuple[str, str, bytes, int, int, float]] = []
+        self._lock = threading.Lock()
+        self.clients: dict[str, mqtt.Client] = {}
+
+    def channel_infos(self) -> list[ChannelInfo]:
+        return list(self._infos.values())
+
+    # ---------------------------------------------------------- paho thread
+    def _subs(self, broker_id: str) -> list[Subscription]:
+        first = self.section.brokers[0].id
+        return [s for s in self.section.subscriptions if (s.broker or first) == broker_id]
+
+    def _client(self, b: Broker, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> mqtt.Client:
+        cid = b.client_id or _NOT_ID.sub("-", f"mieruka-{self.cfg.site.name}-{b.id}")[:64]
+        c = make_client(b, cid)
+        st = self.brokers[b.id]
+        subs = self._subs(b.id)
+
+        def on_connect(client, userdata, flags, rc, props):
+            if rc.is_failure:
+                st.last_error = f"connect refused: {rc}"
+                log.error("MQTT broker %s (%s) refused the connection: %s", b.id, b.url, rc)
+                return
+            st.connected, st.connects = True, st.connects + 1
+            log.info("MQTT connected to %s (session present: %s)", b.url, flags.session_present)
+            for s in subs:     # again on every connect: harmless with a kept session, needed without
+                client.subscribe(s.topic, qos=b.qos)
+
+        def on_disconnect(client, userdata, flags, rc, props):
+            if st.connected:
+                log.warning("MQTT disconnected from %s (%s); reconnecting", b.url, rc)
+            st.connected = False
+            st.disconnects += 1
+            st.last_error = f"disconnected: {rc}"
+
+        def on_message(client, userdata, msg):
+            with self._lock:
+                self._queue.append((b.id, msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
+                n = len(self._queue)
+            if n == 1 or n >= MAX_BATCH_MESSAGES:
+                loop.call_soon_threadsafe(wake.set)
+
+        c.on_connect, c.on_disconnect, c.on_message = on_connect, on_disconnect, on_message
+        return c
+
+    # ------------------------------------------------------------ decoding
+    def _bad(self, topic: str, device: str, reason: str) -> None:
+        self.bad_payloads += 1
+        st = self.stats.setdefault(device, DeviceStats(device))
+        st.errors["bad_payload"] += 1
+        st.problem, st.problem_since = f"bad payload: {reason}", st.problem_since or time.time()
+        last, suppressed = self._bad_log.get(topic, (0.0, 0))
+        now = time.monotonic()
+        if now - last >= self.section.bad_payload_log_every_s:
+            extra = f" ({suppressed} more since the last report)" if suppressed else ""
+            log.warning("bad MQTT payload on %s: %s%s", topic, reason, extra)
+            self._bad_log[topic] = (now, 0)
+        else:
+            self._bad_log[topic] = (last, suppressed + 1)
+
+    def _channel(self, sub: Subscription, topic: str, device: str, fname: str, quantity: str,
+                 template: str | None = None) -> str:
+        cid = self.templates.fill(template or sub.channel, topic, device, fname)
+        if cid not in self._infos:
+            self._infos[cid] = ChannelInfo(id=cid, quantity=quantity, unit=QUANTITIES[quantity].unit,
+                                           equipment_kind=sub.equipment_kind, system=sub.system,
+                                           equipment=sub.equipment,
+                                           meter=self.templates.fill(sub.meter, topic, device, fname))
+            self._new_channels = True
+        return cid
+
+    def _decode(self, sub: Subscription, topic: str, payload: bytes, t_recv: float, rows: list) -> None:
+        levels = topic.split("/")
+        n0 = len(rows)
+        if sub.decoder == "json":
+            wild = [lv for lv, f in zip(levels, sub.topic.split("/")) if f == "+"]
+            device = self.templates.fill(sub.device, topic, "") if sub.device else (wild[0] if wild else topic)
+        else:
+            device = levels[0]
+        try:
+            if sub.decoder == "shelly":
+                d = self.shelly(topic, payload)
+            elif sub.decoder == "tasmota":
+                d = decode_tasmota(topic, payload, self.tz)
+            else:
+                t_ms, vals = decode_json(payload, sub.mapping, sub.time_path, sub.time_format, self.tz)
+                d = Decoded(device, t_ms, [])
+                for i, v in vals:
+                    m = sub.mapping[i]
+                    rows.append((t_ms if t_ms is not None else int(t_recv * 1000),
+                                 self._channel(sub, topic, device, m.path, m.quantity, m.channel), v))
+        except BadPayload as e:
+            self._bad(topic, device, str(e))
+            return
+        device = d.device
+        t_ms = d.time_ms if d.time_ms is not None else int(t_recv * 1000)
+        if sub.decoder != "json":
+            keep = set(sub.fields) if sub.fields else None
+            for fname, quantity, v in d.values:
+                if keep is None or fname in keep:
+                    rows.append((t_ms, self._channel(sub, topic, device, fname, quantity), v))
+        st = self.stats.setdefault(device, DeviceStats(device))
+        st.messages += 1
+        st.readings += len(rows) - n0
+        st.last_success = t_recv
+        st.problem = st.problem_since = None
+        if d.time_ms is not None:
+            st.last_latency_s = max(0.0, t_recv - d.time_ms / 1000)
+
+    def decode_messages(self, messages: list) -> ReadingBatch:
+        """Decode queued messages into one batch (event loop thread)."""
+        rows: list[tuple[int, str, float]] = []
+        for broker_id, topic, payload, _mid, _qos, t_recv in messages:
+            matched = False
+            for sub in self._subs(broker_id):
+                if mqtt.topic_matches_sub(sub.topic, topic):
+                    matched = True
+                    self._decode(sub, topic, payload, t_recv, rows)
+            if not matched:
+                self._bad(topic, topic.split("/")[0], "no subscription matches this topic")
+        self.messages += len(messages)
+        self.readings += len(rows)
+        if not rows:
+            return ReadingBatch.empty()
+        t, ch, v = zip(*rows)
+        batch = ReadingBatch(np.array(t, np.int64).astype("datetime64[ms]"), np.array(ch, object),
+                             np.array(v, np.float64), np.zeros(len(rows), np.uint8))
+        return batch
+
+    # ------------------------------------------------------------------ run
+    async def run(self, emit) -> None:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        for b in self.section.brokers:
+            c = self._client(b, loop, wake)
+            self.clients[b.id] = c
+            c.connect_async(b.host, b.port, keepalive=b.keepalive_s)
+            c.loop_start()
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                with self._lock:
+                    messages, self._queue = self._queue, []
+                if not messages:
+                    continue
+                self._new_channels = False
+                batch = self.decode_messages(messages)
+                if self._new_channels and self.on_channels is not None:
+                    self.on_channels(self.channel_infos())       # saved before the readings that use them
+                if len(batch):
+                    r = emit(batch)
+                    if inspect.isawaitable(r):
+                        await r
+                # only now: the readings are in the buffer (or, without one, with the runner)
+                for broker_id, _topic, _payload, mid, qos, _t in messages:
+                    if qos > 0:
+                        self.clients[broker_id].ack(mid, qos)
+                for b in self.brokers.values():
+                    b.messages += sum(1 for m in messages if m[0] == b.broker)
+        finally:
+            for c in self.clients.values():
+                c.disconnect()
+                c.loop_stop()

@@ -1,0 +1,219 @@
+"""Real servers for the MQTT / InfluxDB tests and the ingest benchmark: Debian's
+mosquitto and influxd (1.6), on free loopback ports in a temp dir.  Each can
+be stopped, killed (SIGKILL) and restarted on the same port and data dir."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MIERUKA = [str(REPO / ".venv" / "bin" / "python"), "-m", "mieruka.cli"] if (REPO / ".venv").exists() \
+    else [sys.executable, "-m", "mieruka.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def wait_for(pred, timeout_s: float = 20.0, every_s: float = 0.2, what: str = "condition"):
+    end = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < end:
+        last = pred()
+        if last:
+            return last
+        time.sleep(every_s)
+    raise TimeoutError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class _Server:
+    proc: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+class Influxd(_Server):
+    """influxd 1.6 with every listener on 127.0.0.1 and reporting off."""
+
+    def __init__(self, tmp: Path, port: int | None = None):
+        self.dir = tmp / "influxd"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.rpc_port = free_port()
+        self.conf = self.dir / "influxdb.conf"
+        d = self.dir
+        self.conf.write_text(f"""reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+[retention]
+  enabled = false
+[shard-precreation]
+  enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+  max-row-limit = 0
+[continuous_queries]
+  enabled = false
+[subscriber]
+  enabled = false
+""")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Influxd":
+        self.proc = subprocess.Popen(["/usr/bin/influxd", "-config", str(self.conf)],
+                                     stdout=open(self.dir / "influxd.log", "ab"), stderr=subprocess.STDOUT)
+        wait_port(self.port, 20)
+        wait_for(lambda: self._ping(), 20, what="influxd /ping")
+        return self
+
+    def _ping(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
+                return r.status == 204
+        except OSError:
+            return False
+
+    def query(self, q: str, db: str = "energy", post: bool = False) -> dict:
+        data = urllib.parse.urlencode({"db": db, "q": q, "epoch": "ms"})
+        if post:
+            req = urllib.request.Request(self.url + "/query", data=data.encode(), method="POST")
+        else:
+            req = urllib.request.Request(self.url + "/query?" + data)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def count(self, db: str = "energy", measurement: str = "energy", field: str = "quality",
+              where: str = "") -> int:
+        """Points stored (InfluxQL count over the field every point has)."""
+        try:
+            doc = self.query(f'SELECT count("{field}") FROM "{measurement}" {where}', db)
+        except OSError:
+            return -1
+        res = doc["results"][0]
+        if "series" not in res:
+            return 0
+        return int(res["series"][0]["values"][0][1])
+
+
+class Mosquitto(_Server):
+    def __init__(self, tmp: Path, port: int | None = None, *, passwords: dict[str, str] | None = None,
+                 tls: dict[str, Path] | None = None):
+        self.dir = tmp / "mosquitto"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.conf = self.dir / "mosquitto.conf"
+        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.dir}/",
+                 "autosave_interval 1", "max_queued_messages 100000", "max_inflight_messages 100",
+                 f"log_dest file {self.dir}/mosquitto.log"]
+        if passwords:
+            pw = self.dir / "passwd"
+            pw.write_text("")
+            for user, password in passwords.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(pw), user, password], check=True,
+                               capture_output=True)
+            os.chmod(pw, 0o600)
+            lines += ["allow_anonymous false", f"password_file {pw}"]
+        else:
+            lines.append("allow_anonymous true")
+        if tls:
+            lines += [f"cafile {tls['ca']}", f"certfile {tls['cert']}", f"keyfile {tls['key']}"]
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> "Mosquitto":
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.dir / "stderr.log", "ab"))
+        wait_port(self.port, 10)
+        return self
+
+    def pub(self, topic: str, messages: list[str], *extra: str, qos: int = 1) -> None:
+        """Publish messages with mosquitto_pub (one process, `-l` reads lines from stdin)."""
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", str(qos), "-t", topic,
+                        "-l", *extra], input="\n".join(messages) + "\n", text=True, check=True, timeout=30)
+
+
+def make_tls(tmp: Path) -> dict[str, Path]:
+    """A self-signed CA and a server certificate for 127.0.0.1 (openssl)."""
+    d = tmp / "tls"
+    d.mkdir(exist_ok=True)
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key", "-out", "ca.crt",
+        "-subj", "/CN=mieruka-test-ca")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-out", "server.crt", "-extfile", "ext.cnf")
+    return {"ca": d / "ca.crt", "cert": d / "server.crt", "key": d / "server.key"}
+
+
+class Collector(_Server):
+    """`mieruka collect --config FILE` as a real subprocess."""
+
+    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None):
+        self.config, self.log, self.env = config, log, env
+
+    def start(self, *extra: str) -> "Collector":
+        env = {**os.environ, **(self.env or {})}
+        self.proc = subprocess.Popen([*MIERUKA, "-v", "collect", "--config", str(self.config), *extra],
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
