@@ -1,0 +1,340 @@
+"""Modbus TCP/RTU input: polls each configured meter on its own schedule and hands
+readings on as `ReadingBatch`es.  Sample config: `config/examples/demo-site.toml`
+(TCP) and `config/examples/modbus-rtu.toml` (RTU); design in docs/collector.md.
+
+- one asyncio task per meter; meters behind one gateway or serial line share a
+  `Connection` (requests serialised per attempt, see modbus_conn);
+- a meter's polls sit on a drift-free grid aligned to the wall clock
+  (t_k = k * interval); readings are stamped with t_k, not with the time the
+  answer came; a poll that overruns skips the slots it missed (counted) rather
+  than bunching up;
+- requests are coalesced (modbus_plan); a block that answers with an exception is
+  bisected until the fields at fault are found; those are remembered, flagged
+  `exception` each poll (re-probed every `recheck_bad_fields_s`), and the rest of
+  the meter keeps being read;
+- every reading carries a quality flag; non-OK readings carry NaN.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential
+
+from mieruka.models import ChannelInfo, Quality, ReadingBatch
+from mieruka.quantities import QUANTITIES
+
+from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout
+from .modbus_plan import Block, plan_reads
+from .registers import Field, load_register_map
+
+log = logging.getLogger(__name__)
+ADDRESS_CODES = (2, 3)   # illegal data address / value: a field the meter does not have -> bisect the read
+
+
+@dataclass
+class DeviceStats:
+    """Per-device health, read by `mieruka collect`'s summary and the health module."""
+
+    device: str
+    polls: int = 0
+    ok_polls: int = 0
+    missed_slots: int = 0
+    requests: int = 0
+    errors: Counter = field(default_factory=Counter)      # quality name -> readings flagged
+    last_latency_s: float | None = None
+    last_success: float | None = None                      # epoch s of the last poll with every field OK
+    problem: str | None = None                             # current problem kind, None when healthy
+    problem_since: float | None = None
+    problem_polls: int = 0
+    bad_fields: dict[str, int] = field(default_factory=dict)   # field -> exception code
+
+
+class _Stale:
+    """STALE: the same non-zero value for `after_s` or longer on a channel that should move."""
+
+    def __init__(self, after_s: float) -> None:
+        self.after_s = after_s
+        self.last: dict[str, tuple[float, float]] = {}   # channel -> (value, since epoch s)
+
+    def check(self, ch: str, value: float, t: float) -> bool:
+        prev = self.last.get(ch)
+        if prev is None or prev[0] != value or value == 0.0:
+            self.last[ch] = (value, t)
+            return False
+        return self.after_s > 0 and t - prev[1] >= self.after_s
+
+
+class ModbusDevice:
+    """One meter: its plan of reads, its schedule, its quality checks and stats."""
+
+    def __init__(self, meter, conn: Connection, *, base_dir: str | None = None, per_field: bool = False,
+                 stale_after_s: float = 600.0, recheck_bad_fields_s: float = 600.0) -> None:
+        self.meter = meter
+        self.conn = conn
+        self.map = load_register_map(meter.model, base_dir)
+        self.channels = [(c, self.map.field(c.register_field)) for c in meter.channels]
+        self.counter = {c.id: (f.counter or QUANTITIES[c.quantity].counter) for c, f in self.channels}
+        fields = list({f.name: f for _, f in self.channels}.values())
+        cap = min(self.map.max_registers_per_read, meter.max_registers_per_read)
+        self.plan: list[Block] = plan_reads(fields, cap, meter.fill_holes, per_field)
+        self.bad: dict[str, Field] = {}
+        self.bad_checked = 0.0
+        self.recheck_s = recheck_bad_fields_s
+        self.stale = _Stale(stale_after_s)
+        self.stats = DeviceStats(meter.id)
+        self.where = f"unit {meter.unit_id} at {conn.key}"
+        self.last_error = ""
+        self.shared = False                  # set when other meters use the same connection
+        self._probe_gap, self._next_probe = 1, 0
+
+    # -------------------------------------------------------------- reading
+    async def _read(self, block: Block, deadline: float) -> list[int]:
+        """One block with retries on timeout (exponential back-off, within the poll's time)."""
+        attempts = 1 if self.stats.problem == "timeout" else self.meter.retries + 1   # no retries while down
+        budget = max(0.0, deadline - time.monotonic() - self.meter.timeout_s)
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(attempts) | stop_after_delay(budget),
+                                           wait=wait_exponential(multiplier=0.05, max=1.0),
+                                           retry=retry_if_exception_type(ReadTimeout), reraise=True):
+            with attempt:
+                self.stats.requests += 1
+                return await self.conn.read(block, self.meter.unit_id)
+        raise AssertionError("unreachable")
+
+    async def _resolve(self, fields: list[Field], out: dict, deadline: float) -> list[Block]:
+        """Bisect fields whose joint read raised an exception; return the blocks that read fine
+        (and decode them into `out`), remembering single fields that still fail."""
+        block = plan_reads(fields, 125, 1 << 16)[0]
+        try:
+            regs = await self._read(block, deadline)
+        except ExceptionReply as e:
+            if e.code not in ADDRESS_CODES:
+                out.update({f.name: (math.nan, Quality.EXCEPTION) for f in fields})
+                return [block]
+            if len(fields) == 1:
+                f = fields[0]
+                self.bad[f.name] = f
+                self.stats.bad_fields[f.name] = e.code
+                out[f.name] = (math.nan, Quality.EXCEPTION)
+                log.warning("%s: field %s (%s register %d) answers Modbus exception %d; flagged `exception`, "
+                            "the meter's other fields are still read", self.meter.id, f.name, f.table, f.address, e.code)
+                return []
+            mid = len(fields) // 2
+            return await self._resolve(fields[:mid], out, deadline) + await self._resolve(fields[mid:], out, deadline)
+        self._decode(block, regs, out)
+        return [block]
+
+    def _decode(self, block: Block, regs: list[int], out: dict) -> None:
+        for f in block.fields:
+            try:
+                out[f.name] = (f.decode(block.words(regs, f)), Quality.OK)
+            except (ValueError, OverflowError):
+                out[f.name] = (math.nan, Quality.ERROR)
+
+    async def poll(self, t_epoch: float) -> ReadingBatch:
+        """Read every field once; readings stamped `t_epoch` (the schedule time)."""
+        out: dict[str, tuple[float, Quality]] = {}
+        self.last_error = ""
+        deadline = time.monotonic() + self.meter.poll_interval_s
+        give_up: Quality | None = None
+        new_plan: list[Block] = []
+        for block in self.plan:
+            if give_up is not None:
+                out.update({f.name: (math.nan, give_up) for f in block.fields})
+                new_plan.append(block)
+                continue
+            try:
+                regs = await self._read(block, deadline)
+                self._decode(block, regs, out)
+                new_plan.append(block)
+            except ExceptionReply as e:
+                self.last_error = str(e)
+                if e.code not in ADDRESS_CODES:     # busy, device failure: the meter's state, not the address
+                    out.update({f.name: (math.nan, Quality.EXCEPTION) for f in block.fields})
+                    new_plan.append(block)
+                    continue
+                try:
+                    new_plan.extend(await self._resolve(list(block.fields), out, deadline))
+                except (ReadTimeout, LinkDown, BadReply):
+                    out.update({f.name: (math.nan, Quality.TIMEOUT) for f in block.fields if f.name not in out})
+                    new_plan.append(block)
+            except ReadTimeout as e:
+                self.last_error = str(e)
+                give_up = Quality.TIMEOUT          # a silent unit: do not spend the others' time on it
+                out.update({f.name: (math.nan, give_up) for f in block.fields})
+                new_plan.append(block)
+            except LinkDown as e:
+                self.last_error = str(e)
+                give_up = Quality.ERROR
+                out.update({f.name: (math.nan, give_up) for f in block.fields})
+                new_plan.append(block)
+            except BadReply as e:
+                self.last_error = str(e)
+                out.update({f.name: (math.nan, Quality.ERROR) for f in block.fields})
+                new_plan.append(block)
+        self.plan = new_plan
+        await self._recheck_bad(out, deadline, give_up)
+        return self._readings(t_epoch, out)
+
+    async def _recheck_bad(self, out: dict, deadline: float, give_up) -> None:
+        """Fields that answered exceptions: flagged each poll, re-probed now and then."""
+        if not self.bad:
+            return
+        now = time.monotonic()
+        if give_up is None and now - self.bad_checked >= self.recheck_s and self.bad_checked:
+            for name, f in list(self.bad.items()):
+                del self.bad[name]
+                self.stats.bad_fields.pop(name, None)
+                try:
+                    blocks = await self._resolve([f], out, deadline)
+                except (ReadTimeout, LinkDown, BadReply):
+                    blocks = []
+                    self.bad[name] = f
+                if blocks:
+                    log.warning("%s: field %s answers again; read from now on", self.meter.id, name)
+                    self.plan.extend(blocks)
+        if not self.bad_checked or now - self.bad_checked >= self.recheck_s:
+            self.bad_checked = now
+        for name in self.bad:
+            out.setdefault(name, (math.nan, Quality.EXCEPTION))
+
+    def _readings(self, t_epoch: float, out: dict) -> ReadingBatch:
+        n = len(self.channels)
+        vals, qual = np.full(n, np.nan), np.zeros(n, np.uint8)
+        for i, (c, f) in enumerate(self.channels):
+            v, q = out.get(f.name, (math.nan, Quality.ERROR))
+            if q == Quality.OK:
+                v *= c.scale
+                lo = max(x for x in (f.min, c.min_value, -math.inf) if x is not None)
+                hi = min(x for x in (f.max, c.max_value, math.inf) if x is not None)
+                if not (math.isfinite(v) and lo <= v <= hi):
+                    q = Quality.OUT_OF_RANGE
+                elif not self.counter[c.id] and self.stale.check(c.id, v, t_epoch):
+                    q = Quality.STALE
+            vals[i], qual[i] = (v, q) if q == Quality.OK else (math.nan, q)
+        t = np.full(n, int(round(t_epoch * 1000)), np.int64).astype("datetime64[ms]")
+        return ReadingBatch(t, np.array([c.id for c, _ in self.channels], object), vals, qual)
+
+    # -------------------------------------------------------------- problems
+    def _account(self, batch: ReadingBatch, latency_s: float) -> None:
+        s = self.stats
+        s.polls += 1
+        s.last_latency_s = latency_s
+        kinds = Counter(Quality(q).name.lower() for q in batch.quality if q != Quality.OK)
+        s.errors.update(kinds)
+        flagged_fields = {c.id for c, f in self.channels if f.name in self.bad}
+        fresh = [Quality(q).name.lower() for ch, q in zip(batch.channel, batch.quality)
+                 if q != Quality.OK and ch not in flagged_fields]
+        if not kinds:
+            s.ok_polls += 1
+            s.last_success = time.time()
+        if fresh:
+            kind = Counter(fresh).most_common(1)[0][0]
+            if s.problem is None:
+                s.problem, s.problem_since, s.problem_polls = kind, time.time(), 0
+                log.warning("%s (%s): %s on %d of %d channels (%s); problem starts", self.meter.id, self.where,
+                            kind, len(fresh), len(batch), self.last_error or "values outside their range")
+            s.problem_polls += 1
+        elif s.problem is not None:
+            log.warning("%s (%s): recovered from %s after %d failed polls (%.0f s)", self.meter.id, self.where,
+                        s.problem, s.problem_polls, time.time() - (s.problem_since or time.time()))
+            s.problem, s.problem_since, s.problem_polls = None, None, 0
+
+    # -------------------------------------------------------------- schedule
+    def _plan_probe(self, k: int) -> None:
+        """A meter that stopped answering is probed at growing intervals (2, 4, 8 ... slots, at
+        most ~60 s apart): on a shared line each probe costs the others up to one timeout."""
+        s = self.stats
+        if s.problem == "timeout" and s.problem_polls >= 2:
+            self._probe_gap = min(self._probe_gap * 2, max(1, int(60 / self.meter.poll_interval_s)))
+            self._next_probe = k + self._probe_gap
+        else:
+            self._probe_gap, self._next_probe = 1, k + 1
+
+    def _skip_probe(self, k: int) -> bool:
+        return self.shared and self.stats.problem == "timeout" and k < self._next_probe
+
+    async def run(self, emit) -> None:
+        interval = self.meter.poll_interval_s
+        k = math.ceil(time.time() / interval)          # slots on the wall-clock grid: t_k = k * interval
+        tolerance = min(0.5 * interval, 2.0)           # a slot missed by less than this is still polled
+        while True:
+            t_k = k * interval
+            delay = t_k - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t0 = time.monotonic()
+            if self._skip_probe(k):     # known dead: flag the slot without spending the line's time
+                batch = self._readings(t_k, {f.name: (math.nan, Quality.TIMEOUT) for _, f in self.channels})
+                self.stats.polls += 1
+                self.stats.errors["timeout"] += len(batch)
+                self.stats.problem_polls += 1
+            else:
+                batch = await self.poll(t_k)
+                self._account(batch, time.monotonic() - t0)
+                self._plan_probe(k)
+            r = emit(batch)
+            if inspect.isawaitable(r):
+                await r
+            nxt = max(k + 1, math.ceil((time.time() - tolerance) / interval))
+            self.stats.missed_slots += nxt - (k + 1)
+            k = nxt
+
+
+class ModbusInput:
+    """All Modbus meters of a site.  Input seam: `async run(emit)`; `stats` per device."""
+
+    name = "modbus"
+
+    def __init__(self, cfg, *, per_field_meters: frozenset[str] = frozenset(), stale_after_s: float = 600.0,
+                 recheck_bad_fields_s: float = 600.0, tcp_connection: str = "per_meter") -> None:
+        """`tcp_connection`: "per_meter" opens one TCP connection per meter (gateways queue them, and
+        a silent unit then delays nobody); "per_gateway" shares one per host:port for gateways
+        that accept a single client."""
+        base_dir = str(cfg.source.parent) if cfg.source else None
+        self.connections: dict[str, Connection] = {}
+        self.devices: list[ModbusDevice] = []
+        for m in cfg.meters:
+            if not m.enabled or not m.protocol.startswith("modbus") or not m.channels:
+                continue
+            if m.protocol == "modbus_rtu":
+                key = m.serial_port                     # one RS-485 line: one request at a time, always
+            elif tcp_connection == "per_gateway":
+                key = f"{m.host}:{m.port}"
+            else:
+                key = f"{m.host}:{m.port}#{m.unit_id}"
+            conn = self.connections.get(key) or self.connections.setdefault(key, Connection(key, m))
+            self.devices.append(ModbusDevice(m, conn, base_dir=base_dir, per_field=m.id in per_field_meters,
+                                             stale_after_s=stale_after_s, recheck_bad_fields_s=recheck_bad_fields_s))
+        users = Counter(d.conn.key for d in self.devices)
+        for d in self.devices:
+            d.shared = users[d.conn.key] > 1
+        self.stats = {d.meter.id: d.stats for d in self.devices}
+
+    def channel_infos(self) -> list[ChannelInfo]:
+        return [ChannelInfo(id=c.id, quantity=c.quantity, unit=QUANTITIES[c.quantity].unit,
+                            equipment_kind=c.equipment_kind, system=c.system, breaker=c.breaker, process=c.process,
+                            equipment=c.equipment, meter=d.meter.id, standby_allowance_kw=c.standby_allowance_kw,
+                            rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min)
+                for d in self.devices for c, _ in d.channels]
+
+    def counters(self) -> dict[str, float | None]:
+        """Counter channels -> wrap modulus in scaled units (None: float counter, cannot wrap)."""
+        return {c.id: (f.wrap_raw * f.scale * c.scale if f.wrap_raw else None)
+                for d in self.devices for c, f in d.channels if d.counter[c.id]}
+
+    def requests_per_cycle(self) -> int:
+        return sum(len(d.plan) for d in self.devices)
+
+    async def run(self, emit) -> None:
+        try:
+            await asyncio.gather(*(d.run(emit) for d in self.devices))
+        finally:
+            for c in self.connections.values():
+                c.close()

@@ -1,0 +1,130 @@
+"""One Modbus transport (a TCP gateway or a serial line) shared by the meters behind it.
+
+A gateway (RS-485-to-TCP) or an RS-485 line answers one request at a time, so the
+requests of all its unit ids are serialised here with a lock.  The lock is held for
+one attempt only (at most `timeout_s`); retries of a slow unit queue up again behind
+the other units' requests, so a dead unit id delays its neighbours by one timeout at
+most, never by its whole retry sequence.  A gateway that refuses connections is
+marked down with an exponential back-off, and its meters fail fast meanwhile instead
+of each waiting for a connect timeout.  Separate gateways never share anything.
+
+Read-only by construction: this class only issues function codes 3 and 4, and a
+`trace_pdu` hook on the pymodbus client refuses to send any other request.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
+
+from .modbus_plan import READ_FUNCTION_CODES, Block
+
+log = logging.getLogger(__name__)
+
+
+class ReadTimeout(Exception):
+    """The unit did not answer within the timeout."""
+
+
+class LinkDown(Exception):
+    """The gateway or serial port cannot be reached (connection refused, port missing)."""
+
+
+class ExceptionReply(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"Modbus exception {code}")
+        self.code = code
+
+
+class BadReply(Exception):
+    """A reply that does not fit the request (wrong length, undecodable frame)."""
+
+
+class WriteRefused(AssertionError):
+    """Raised if anything ever tries to send a non-read request: the collector never writes."""
+
+
+def _only_reads(sending: bool, pdu):
+    if sending and pdu.function_code not in READ_FUNCTION_CODES:
+        raise WriteRefused(f"the collector only reads; refused to send function code {pdu.function_code}")
+    return pdu
+
+
+class Connection:
+    """A shared, lazily (re)connected pymodbus client with request serialisation."""
+
+    def __init__(self, key: str, meter) -> None:
+        self.key = key
+        self.timeout_s = meter.timeout_s
+        self.meter = meter
+        self.client = None            # made on first use: pymodbus clients need a running event loop
+        self.lock = asyncio.Lock()
+        self.down_until = 0.0
+        self.backoff_s = 1.0
+        self.requests = 0
+
+    def _make_client(self):
+        meter, key = self.meter, self.key
+        if meter.protocol == "modbus_rtu":
+            self.client = AsyncModbusSerialClient(
+                meter.serial_port, framer=FramerType.RTU, baudrate=meter.baudrate, bytesize=meter.bytesize,
+                parity=meter.parity, stopbits=meter.stopbits, timeout=meter.timeout_s, retries=0,
+                reconnect_delay=0, trace_pdu=_only_reads, name=key)
+        else:
+            self.client = AsyncModbusTcpClient(meter.host, port=meter.port, timeout=meter.timeout_s, retries=0,
+                                               reconnect_delay=0, trace_pdu=_only_reads, name=key)
+        # a silent unit id must not make pymodbus drop the link the other units share
+        self.client.set_max_no_responses(1 << 30)
+
+    async def _ensure_connected(self) -> None:
+        if self.client is None:
+            self._make_client()
+        if self.client.connected:
+            return
+        now = time.monotonic()
+        if now < self.down_until:
+            raise LinkDown(f"{self.key} down, next connect attempt in {self.down_until - now:.0f} s")
+        try:
+            ok = await asyncio.wait_for(self.client.connect(), self.timeout_s + 1)
+        except (asyncio.TimeoutError, OSError, ModbusException):
+            ok = False
+        if not ok:
+            self.down_until = time.monotonic() + self.backoff_s
+            self.backoff_s = min(self.backoff_s * 2, 30.0)
+            raise LinkDown(f"cannot connect to {self.key}")
+        self.backoff_s = 1.0
+
+    async def read(self, block: Block, unit_id: int) -> list[int]:
+        """One read attempt; raises ReadTimeout, ExceptionReply, BadReply or LinkDown."""
+        if block.fc not in READ_FUNCTION_CODES:
+            raise WriteRefused(f"function code {block.fc} is not a read")
+        async with self.lock:
+            await self._ensure_connected()
+            fn = self.client.read_input_registers if block.fc == 4 else self.client.read_holding_registers
+            self.requests += 1
+            try:
+                rr = await asyncio.wait_for(fn(block.address, count=block.count, device_id=unit_id),
+                                            self.timeout_s + 0.5)
+            except (asyncio.TimeoutError, ModbusIOException) as e:
+                if isinstance(e, ModbusIOException) and "No response" not in str(e):
+                    raise BadReply(str(e)) from None
+                raise ReadTimeout(f"unit {unit_id} at {self.key}: no answer in {self.timeout_s} s") from None
+            except (ConnectionException, OSError) as e:
+                self.client.close()
+                raise LinkDown(f"{self.key}: {e}") from None
+            except ModbusException as e:
+                raise BadReply(str(e)) from None
+        if rr.isError():
+            raise ExceptionReply(int(getattr(rr, "exception_code", 0)))
+        regs = list(getattr(rr, "registers", []) or [])
+        if len(regs) != block.count:
+            raise BadReply(f"asked {block.count} registers at {block.address}, got {len(regs)}")
+        return regs
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()

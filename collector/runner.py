@@ -1,0 +1,158 @@
+"""The collector runner: inputs -> counters -> batches -> the store.
+
+Seams (kept small on purpose, see docs/collector.md "Extending the runner"):
+
+- an **input** is any object with `async run(emit)`; it calls `emit(batch)` with a
+  `ReadingBatch` whenever it has readings (emit is synchronous and cheap: it only
+  queues).  Optional: `channel_infos() -> list[ChannelInfo]` (metadata written to the
+  store), `counters() -> {channel: wrap modulus or None}` (counter channels), and
+  `stats` (a dict device id -> stats object with the fields of `DeviceStats`).
+- the **sink** is `open_store(cfg).write(batch)` unless another is given; the runner
+  owns it: it batches whatever the inputs emitted and writes every
+  `flush_interval_s` (or sooner past `max_batch` readings) in a worker thread so a
+  slow disk never holds up a poll, and flushes what it holds on stop.
+- `Runner.stats` / `Runner.device_stats()` are plain objects a health module reads.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mieruka.models import Quality, ReadingBatch
+from mieruka.site import SiteConfig, validate_section
+
+from .counters import CounterTracker
+
+log = logging.getLogger(__name__)
+
+
+class CollectorOptions(BaseModel):
+    """The `[collector]` section of the site config (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    flush_interval_s: float = Field(default=1.0, gt=0, description="how often readings are committed to the store")
+    max_batch: int = Field(default=100_000, ge=1, description="commit sooner when this many readings wait")
+    stale_after_s: float = Field(default=600.0, ge=0, description="same non-zero value this long -> stale (0: off)")
+    recheck_bad_fields_s: float = Field(default=600.0, gt=0, description="re-probe fields that answered exceptions")
+    request_per_field: list[str] = Field(default_factory=list, description="meter ids read one field per request")
+    retention_check_s: float = Field(default=3600.0, gt=0)
+    tcp_connection: Literal["per_meter", "per_gateway"] = Field(
+        default="per_meter", description="one TCP connection per meter, or one shared per gateway host:port")
+
+
+@dataclass
+class RunnerStats:
+    written: int = 0
+    flushes: int = 0
+    write_errors: int = 0
+    last_write: float | None = None            # epoch s of the last committed batch
+    pending: int = 0
+    by_channel: dict[str, Counter] = field(default_factory=dict)   # channel -> quality name -> readings
+
+
+class Runner:
+    def __init__(self, cfg: SiteConfig, inputs: list | None = None, store=None,
+                 options: CollectorOptions | None = None) -> None:
+        self.cfg = cfg
+        self.options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
+        if inputs is None:
+            from .modbus import ModbusInput
+            inputs = [ModbusInput(cfg, per_field_meters=frozenset(self.options.request_per_field),
+                                  stale_after_s=self.options.stale_after_s,
+                                  recheck_bad_fields_s=self.options.recheck_bad_fields_s,
+                                  tcp_connection=self.options.tcp_connection)]
+        self.inputs = inputs
+        self.store = store
+        self.stats = RunnerStats()
+        self._pending: list[ReadingBatch] = []
+        self._wake = asyncio.Event()
+
+    def device_stats(self) -> dict:
+        out = {}
+        for inp in self.inputs:
+            out.update(getattr(inp, "stats", {}) or {})
+        return out
+
+    def emit(self, batch: ReadingBatch) -> None:
+        """Queue readings from an input (called on the event loop)."""
+        self._pending.append(batch)
+        self.stats.pending += len(batch)
+        if self.stats.pending >= self.options.max_batch:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        batch = ReadingBatch.concat(pending)
+        offsets = self.tracker.observe(batch)
+        try:
+            if "counter_offsets" in inspect.signature(self.store.write).parameters:
+                await asyncio.to_thread(self.store.write, batch, counter_offsets=offsets)
+            else:
+                await asyncio.to_thread(self.store.write, batch)
+        except Exception as e:   # keep the readings and try again at the next flush
+            self._pending.insert(0, batch)
+            self.stats.write_errors += 1
+            if self.stats.write_errors == 1 or self.stats.write_errors % 60 == 0:
+                log.error("store write failed (%d times so far), readings kept in memory: %s",
+                          self.stats.write_errors, e)
+            return
+        self.stats.pending -= len(batch)
+        self.stats.written += len(batch)
+        self.stats.flushes += 1
+        self.stats.last_write = time.time()
+        for ch, q in zip(batch.channel.tolist(), batch.quality.tolist()):
+            self.stats.by_channel.setdefault(ch, Counter())[Quality(q).name.lower()] += 1
+
+    async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> RunnerStats:
+        """Collect until `stop` is set or `duration_s` passed; flush and close the store."""
+        from mieruka.store import open_store
+        own_store = self.store is None
+        if own_store:
+            self.store = open_store(self.cfg)
+        infos = [i for inp in self.inputs if hasattr(inp, "channel_infos") for i in inp.channel_infos()]
+        if infos:
+            self.store.set_channels(infos)
+        counters = {}
+        for inp in self.inputs:
+            counters.update(inp.counters() if hasattr(inp, "counters") else {})
+        self.tracker = CounterTracker(counters)
+        self.tracker.restore(self.store)
+        stop = stop or asyncio.Event()
+        tasks = [asyncio.create_task(inp.run(self.emit), name=getattr(inp, "name", "input")) for inp in self.inputs]
+        end = None if duration_s is None else time.monotonic() + duration_s
+        next_retention = time.monotonic()
+        try:
+            while not stop.is_set() and (end is None or time.monotonic() < end):
+                failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+                if failed:
+                    raise failed[0].exception()
+                timeout = self.options.flush_interval_s
+                if end is not None:
+                    timeout = max(0.0, min(timeout, end - time.monotonic()))
+                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
+                self._wake.clear()
+                await self.flush()
+                if hasattr(self.store, "apply_retention") and time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + self.options.retention_check_s
+                    await asyncio.to_thread(self.store.apply_retention)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.flush()
+            if own_store:
+                self.store.close()
+        return self.stats
