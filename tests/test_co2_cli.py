@@ -256,3 +256,13 @@ def test_xlsx_opens_in_libreoffice(tmp_path, capsys):
     assert lines[4].split(",")[:3] == ["エネルギー", "4月", "5月"]
     total = next(line.split(",") for line in lines if line.startswith("合計"))
     assert float(total[13]) == pytest.approx(ELEC_MKT + SCOPE1)   # 40.63 t, by hand above
+
+
+@pytest.mark.parametrize("line, msg", [
+    ("2024-04,electricity,1,kWh,,,TEPCO,Z", "e.csv:2: menu: 東京電力エナジーパートナー FY2022: no adjusted factor for menu 'Z'"),
+    ("2024-04,steam,1,GJ,,,,", "e.csv:2: energy: factor set 'shk_2023' has no factor for steam"),
+])
+def test_lookup_errors_name_the_right_field(tmp_path, capsys, line, msg):
+    f = write(tmp_path, "period,energy,amount,unit,factor,factor_unit,supplier,menu\n" + line + "\n")
+    rc, _, err = run([f], capsys)
+    assert rc == 2 and msg in err

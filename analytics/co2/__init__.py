@@ -7,6 +7,6 @@
 See :mod:`mieruka.analytics.co2.engine` for the API detectors and the REST API use.
 """
 from .engine import C_TO_CO2, CO2Engine, Priced, to_date
-from .factors import Factor, FactorLibrary
+from .factors import Factor, FactorLibrary, FactorLookupError
 
-__all__ = ["CO2Engine", "Priced", "Factor", "FactorLibrary", "C_TO_CO2", "to_date"]
+__all__ = ["CO2Engine", "Priced", "Factor", "FactorLibrary", "FactorLookupError", "C_TO_CO2", "to_date"]

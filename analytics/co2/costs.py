@@ -23,6 +23,13 @@ def tariff_cost_jpy(tariffs, energy: str, amount: float, unit) -> float | None:
     """Yen for `amount` (in Unit `unit`) of `energy`, or None when no price is known."""
     if tariffs is None:
         return None
+    try:
+        return _tariff_cost(tariffs, energy, amount, unit)
+    except ValueError:      # e.g. a price per m3 for an amount in Nm3: no price rather than a wrong one
+        return None
+
+
+def _tariff_cost(tariffs, energy: str, amount: float, unit) -> float | None:
     for name, p in tariffs.prices.items():
         if _norm(name) == energy:
             return convert(amount, unit, parse_unit(p.unit)) * p.jpy_per_unit

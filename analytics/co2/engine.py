@@ -46,7 +46,7 @@ from ...calendar import fiscal_year
 from ...energy import KINDS, check_unit_fits, normalize_energy
 from ...units import Unit, convert, parse_factor_unit, parse_unit
 from .costs import tariff_cost_jpy, tou_cost_jpy
-from .factors import Factor, FactorLibrary
+from .factors import Factor, FactorLibrary, FactorLookupError
 
 C_TO_CO2 = 44.0 / 12.0
 
@@ -189,8 +189,8 @@ class CO2Engine:
             return self.set.factors[energy]
         if energy in self.library.defaults:
             return self.library.defaults[energy]
-        raise ValueError(f"factor set {self.set.id!r} has no factor for {energy}; add one in a factor file "
-                         "(docs/co2.md) or give `factor` and `factor_unit` in the row")
+        raise FactorLookupError(f"factor set {self.set.id!r} has no factor for {energy}; add one in a factor file "
+                                "(docs/co2.md) or give `factor` and `factor_unit` in the row", "energy")
 
     def _electricity_factors(self, when: dt.date, contract, supplier, menu) -> tuple[Factor, Factor]:
         c = self._find_contract(contract, supplier)
@@ -200,7 +200,8 @@ class CO2Engine:
         default = self.library.defaults.get("electricity")
         if not retailer:
             if default is None:
-                raise ValueError("no electricity retailer and no default factor ([defaults.electricity])")
+                raise FactorLookupError("no electricity retailer and no default factor ([defaults.electricity])",
+                                        "supplier")
             return replace(default, basis="location"), replace(default, basis="market")
         sup, note = self.library.supplier("electricity", retailer, want_fy)
         basic, adjusted = self.library.supplier_factors(sup, menu, note)
@@ -216,8 +217,8 @@ class CO2Engine:
             for c in self.contracts:
                 if c.id == contract:
                     return c
-            raise ValueError(f"no contract {contract!r} in the site config "
-                             f"(contracts: {', '.join(c.id for c in self.contracts) or 'none'})")
+            raise FactorLookupError(f"no contract {contract!r} in the site config "
+                                    f"(contracts: {', '.join(c.id for c in self.contracts) or 'none'})", "contract")
         elec = [c for c in self.contracts if normalize_energy(c.energy) == "electricity"]
         if supplier:
             return next((c for c in elec if c.id == supplier), None)

@@ -31,6 +31,15 @@ from ...site import format_validation_error
 from ...units import FactorUnit, parse_factor_unit
 
 
+class FactorLookupError(ValueError):
+    """No factor for what was asked; `field` names the input field to blame
+    (supplier, menu, energy, contract) so that CSV errors point at the right column."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 # ------------------------------------------------------------- file models
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -225,8 +234,8 @@ class FactorLibrary:
         cands = [s for s in self.suppliers if s.entry.energy == energy and _fold(s.entry.name) in names]
         if not cands:
             known = sorted({s.entry.name for s in self.suppliers if s.entry.energy == energy})
-            raise ValueError(f"no {energy} factor for supplier {name!r} (known: {', '.join(known) or 'none'}; "
-                             "add one in a factor file, see docs/co2.md)")
+            raise FactorLookupError(f"no {energy} factor for supplier {name!r} (known: {', '.join(known) or 'none'}; "
+                                    "add one in a factor file, see docs/co2.md)", "supplier")
         if results_fy is None:
             return max(cands, key=lambda s: s.entry.results_fiscal_year or 0), None
         exact = [s for s in cands if s.entry.results_fiscal_year in (results_fy, None)]
@@ -247,8 +256,8 @@ class FactorLibrary:
         basic = Factor(value=e.basic, basis="location", note=notes, **common) if e.basic is not None else None
         key = _menu_key(e.adjusted, menu)
         if key is None and menu not in (None, "", "company_wide"):
-            raise ValueError(f"{e.name} FY{e.results_fiscal_year}: no adjusted factor for menu {menu!r} "
-                             f"(menus: {', '.join(e.adjusted) or 'none'})")
+            raise FactorLookupError(f"{e.name} FY{e.results_fiscal_year}: no adjusted factor for menu {menu!r} "
+                                    f"(menus: {', '.join(e.adjusted) or 'none'})", "menu")
         adjusted = None
         if key is not None:
             adjusted = Factor(value=e.adjusted[key], basis="market", menu=key, note=notes, **common)

@@ -19,6 +19,7 @@ from ...energy import check_unit_fits, normalize_energy
 from ...errors import InputError
 from ...units import check_same_dimension, parse_factor_unit, parse_unit
 from .engine import CO2Engine, to_date
+from .factors import FactorLookupError
 from .sheet import PricedRow, Production
 
 REQUIRED = ("period", "energy", "amount", "unit")
@@ -129,9 +130,11 @@ def read_energy_csv(path: str | Path, engine: CO2Engine) -> tuple[list[PricedRow
                 check_same_dimension(unit, parse_factor_unit(factor_unit).per)
             field = "cost_jpy"
             cost = _number(get["cost_jpy"], "cost_jpy") if get.get("cost_jpy") else None
-            field = "supplier" if get.get("supplier") else ("menu" if get.get("menu") else "energy")
+            field = "energy"
             p = engine.price(energy, amount, unit, when, supplier=get.get("supplier") or None,
                              menu=get.get("menu") or None, factor=factor, factor_unit=factor_unit, cost_jpy=cost)
+        except FactorLookupError as e:
+            raise InputError(f"{path}:{line}: {e.field}: {e}") from None
         except ValueError as e:
             raise InputError(f"{path}:{line}: {field}: {e}") from None
         rows.append(PricedRow(when, p, line, get.get("site") or None))
