@@ -60,6 +60,7 @@ class Forwarder:
         self.prepare = prepare
         self.max_backoff_s = max_backoff_s
         self.stats = SinkStats()
+        self.taps: list = []             # called with each batch the store confirmed (MQTT output)
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._infos: dict[str, ChannelInfo] = {i.id: i for i in buffer.load_channels()}
@@ -155,6 +156,11 @@ class Forwarder:
             s.written += len(batch)
             s.writes += 1
             s.last_success = time.time()
+            for tap in self.taps:
+                try:
+                    tap(batch)
+                except Exception as e:    # an output must never hold up storage
+                    log.warning("output %s failed: %s", getattr(tap, "__qualname__", tap), e)
         await asyncio.to_thread(self.buffer.commit, pos, len(batch))
         return len(batch)
 
@@ -185,3 +191,72 @@ class Forwarder:
             log.warning("%d readings stay in the buffer (%s) and are forwarded at the next start",
                         self.buffer.pending, self.buffer.dir)
         return total
+
+
+# --------------------------------------------------------------------------- pipeline
+class Pipeline:
+    """The path between the inputs' `emit` and the store, for the runner:
+    disk buffer + forwarder + health (metrics, status file) + optional MQTT output.
+
+    `emit_for(input, emit)` wraps an input's emit: it counts readings for the health
+    metrics and, for inputs that acknowledge upstream (`durable_emit`), appends to
+    the disk buffer directly and returns only after the fsync."""
+
+    def __init__(self, cfg, store, inputs: list, *, prepare=None, metrics_port: int | None = None,
+                 metrics_host: str = "127.0.0.1", status_interval_s: float = 2.0) -> None:
+        from .health import STATUS_FILE, Health
+        bcfg = cfg.storage.buffer
+        batch_size = cfg.storage.influxdb.batch_size if cfg.storage.influxdb else 5000
+        self.buffer = DiskBuffer(cfg.data_dir / "buffer", max_mb=bcfg.max_mb, when_full=bcfg.when_full)
+        self.forwarder = Forwarder(self.buffer, store, batch_size=batch_size, prepare=prepare)
+        self.health = Health(inputs=inputs, forwarder=self.forwarder, status_path=cfg.data_dir / STATUS_FILE,
+                             interval_s=status_interval_s, site=cfg.site.name)
+        self.metrics_port, self.metrics_host = metrics_port, metrics_host
+        self.output = None
+        for inp in inputs:
+            if hasattr(inp, "on_channels"):
+                inp.on_channels = self.forwarder.add_channels
+            if getattr(inp, "section", None) is not None and getattr(inp.section, "output", None) \
+                    and inp.section.output.enabled:
+                from .mqtt_output import MqttOutput
+                self.output = MqttOutput(cfg, inp.section, lambda: self.forwarder._infos)
+                self.forwarder.taps.append(self.output.publish)
+        self._tasks: list[asyncio.Task] = []
+        self._stop = asyncio.Event()
+
+    def emit_for(self, inp, emit):
+        name = getattr(inp, "name", "input")
+        if getattr(inp, "durable_emit", False):
+            async def durable(batch: ReadingBatch) -> bool:
+                self.health.count(name, len(batch))
+                return await self.forwarder.emit_durable(batch)
+            return durable
+
+        def counted(batch: ReadingBatch):
+            self.health.count(name, len(batch))
+            return emit(batch)
+        return counted
+
+    def start(self) -> None:
+        if self.metrics_port:
+            try:
+                self.health.serve(self.metrics_port, self.metrics_host)
+            except OSError as e:
+                log.warning("metrics port %s:%s not available (%s); metrics off, status file still written",
+                            self.metrics_host, self.metrics_port, e)
+        if self.output is not None:
+            self.output.start()
+        self._tasks = [asyncio.create_task(self.forwarder.run(self._stop), name="forwarder"),
+                       asyncio.create_task(self.health.run(self._stop), name="health")]
+
+    async def close(self, drain_s: float = 5.0) -> None:
+        """Stop forwarding, forward what is left for up to drain_s, close the buffer."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.forwarder.drain(drain_s)
+        self.health.write_snapshot()
+        if self.output is not None:
+            self.output.stop()
+        if self.health.server is not None:
+            self.health.server[0].shutdown()
+        self.buffer.close()

@@ -54,6 +54,17 @@ class DeviceStats:
     last_latency_s: float | None = None                  # receive time minus the message's own time
     problem: str | None = None
     problem_since: float | None = None
+    # the Modbus device stats' names, so that summaries can treat both alike
+    missed_slots: int = 0
+    bad_fields: dict = field(default_factory=dict)
+
+    @property
+    def polls(self) -> int:
+        return self.messages + self.errors["bad_payload"]
+
+    @property
+    def ok_polls(self) -> int:
+        return self.messages
 
 
 @dataclass
@@ -113,6 +124,8 @@ class MqttInput:
         self.messages = 0
         self.readings = 0
         self._infos: dict[str, ChannelInfo] = {}
+        self._last_recv_ms: dict[str, int] = {}
+        self._closing = False
         self._bad_log: dict[str, tuple[float, int]] = {}
         self._queue: list[tuple[str, str, bytes, int, int, float]] = []
         self._lock = threading.Lock()
@@ -143,7 +156,7 @@ class MqttInput:
                 client.subscribe(s.topic, qos=b.qos)
 
         def on_disconnect(client, userdata, flags, rc, props):
-            if st.connected:
+            if st.connected and not self._closing:
                 log.warning("MQTT disconnected from %s (%s); reconnecting", b.url, rc)
             st.connected = False
             st.disconnects += 1
@@ -185,7 +198,8 @@ class MqttInput:
             self._new_channels = True
         return cid
 
-    def _decode(self, sub: Subscription, topic: str, payload: bytes, t_recv: float, rows: list) -> None:
+    def _decode(self, sub: Subscription, topic: str, payload: bytes, t_recv: float, rows: list) -> bool:
+        """Append (time ms, channel, value) rows; True when they were stamped on receipt."""
         levels = topic.split("/")
         n0 = len(rows)
         if sub.decoder == "json":
@@ -207,7 +221,7 @@ class MqttInput:
                                  self._channel(sub, topic, device, m.path, m.quantity, m.channel), v))
         except BadPayload as e:
             self._bad(topic, device, str(e))
-            return
+            return False
         device = d.device
         t_ms = d.time_ms if d.time_ms is not None else int(t_recv * 1000)
         if sub.decoder != "json":
@@ -222,22 +236,35 @@ class MqttInput:
         st.problem = st.problem_since = None
         if d.time_ms is not None:
             st.last_latency_s = max(0.0, t_recv - d.time_ms / 1000)
+        return d.time_ms is None
 
     def decode_messages(self, messages: list) -> ReadingBatch:
         """Decode queued messages into one batch (event loop thread)."""
         rows: list[tuple[int, str, float]] = []
+        recv_rows: list[int] = []        # rows stamped on receipt (the message had no time)
         for broker_id, topic, payload, _mid, _qos, t_recv in messages:
             matched = False
             for sub in self._subs(broker_id):
                 if mqtt.topic_matches_sub(sub.topic, topic):
                     matched = True
-                    self._decode(sub, topic, payload, t_recv, rows)
+                    n0 = len(rows)
+                    if self._decode(sub, topic, payload, t_recv, rows):
+                        recv_rows.extend(range(n0, len(rows)))
             if not matched:
                 self._bad(topic, topic.split("/")[0], "no subscription matches this topic")
         self.messages += len(messages)
         self.readings += len(rows)
         if not rows:
             return ReadingBatch.empty()
+        # Two messages of one channel in the same millisecond would be one point in
+        # InfluxDB (one per series and time): receipt stamps are kept strictly increasing.
+        for i in recv_rows:
+            t_ms, ch_, v_ = rows[i]
+            last = self._last_recv_ms.get(ch_, 0)
+            if t_ms <= last:
+                t_ms = last + 1
+                rows[i] = (t_ms, ch_, v_)
+            self._last_recv_ms[ch_] = t_ms
         t, ch, v = zip(*rows)
         batch = ReadingBatch(np.array(t, np.int64).astype("datetime64[ms]"), np.array(ch, object),
                              np.array(v, np.float64), np.zeros(len(rows), np.uint8))
@@ -275,6 +302,7 @@ class MqttInput:
                 for b in self.brokers.values():
                     b.messages += sum(1 for m in messages if m[0] == b.broker)
         finally:
+            self._closing = True
             for c in self.clients.values():
                 c.disconnect()
                 c.loop_stop()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..site import SiteConfig
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)      # one INFO line per write is noise on a gateway
 TAG_KEYS = ("site", "meter", "channel", "quantity", "equipment", "system", "equipment_kind")
 
 
@@ -125,7 +126,8 @@ class InfluxStore:
         if ix is None:
             raise ConfigError(f"{cfg.source or '<config>'}: storage.influxdb: missing ([storage.influxdb] url = ...)")
         token = ix.token or None
-        api = ix.api if ix.api != "auto" else ("v2" if token else "v1")
+        # auto: the native v2 API needs token and org; a token alone authenticates on the v1 API
+        api = ix.api if ix.api != "auto" else ("v2" if token and ix.org else "v1")
         database = ix.database or ix.bucket
         if not database:
             raise ConfigError(f"{cfg.source or '<config>'}: storage.influxdb: give `database` (v1) or `bucket` (v2)")
