@@ -206,8 +206,8 @@ class CO2Engine:
         sup, note = self.library.supplier("electricity", retailer, want_fy)
         basic, adjusted = self.library.supplier_factors(sup, menu, note)
         if basic is None:        # a retailer that publishes only adjusted factors
-            basic = replace(default, basis="location", note="retailer publishes no basic factor: 代替値") \
-                if default else adjusted
+            basic = replace(default, basis="location",
+                            note=f"{sup.entry.name} publishes no basic factor: 代替値 used") if default else adjusted
         if adjusted is None:
             adjusted = replace(basic, basis="market", note="no adjusted factor published: basic used")
         return basic, adjusted

@@ -165,8 +165,10 @@ def render_table(s: Sheet, console) -> None:
 
     from rich import box
     ft = Table(title="factors used", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in ("energy", "basis", "set / supplier", "menu", "FY", "value", "verified"):
-        ft.add_column(c, overflow="fold")
+    ft.add_column("energy (basis)", no_wrap=True)
+    ft.add_column("from (menu, results FY)", overflow="fold", ratio=1)
+    ft.add_column("value", no_wrap=True)
+    ft.add_column("verified", no_wrap=True)
     notes: list[str] = []
     for f in s.factors:
         value = f"{f['value']:g} {f['unit']}"
@@ -174,8 +176,9 @@ def render_table(s: Sheet, console) -> None:
             if f["note"] not in notes:
                 notes.append(f["note"])
             value += f" [{notes.index(f['note']) + 1}]"
-        ft.add_row(f["energy"], f["basis"], f.get("supplier") or f["set"], f.get("menu") or "",
-                   str(f.get("results_fiscal_year") or ""), value,
+        who = ", ".join(str(x) for x in (f.get("supplier") or f["set"], f.get("menu"),
+                                          f.get("results_fiscal_year") and f"FY{f['results_fiscal_year']}") if x)
+        ft.add_row(f"{f['energy']} ({f['basis']})", who, value,
                    "yes" if f["verified"] else Text("UNVERIFIED", style="bold red"))
     console.print(ft)
     for k, n in enumerate(notes, 1):
