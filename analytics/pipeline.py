@@ -215,13 +215,14 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
         energy[cid] = e
         is_comp = (s.info.equipment_kind or "").lower() in COMPRESSOR_KINDS
         if not is_comp:
-            sb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, s.info.standby_allowance_kw or 0.0,
-                                 idle=s.idle)
+            sb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, s.info.standby_allowance_kw or 0.0)
             if sb is not None and sb.reportable:
                 m = {"mean_kw": sb.mean_kw, "mean_kw_all": sb.mean_kw_all, "hours": sb.hours,
                      "allowance_kw": s.info.standby_allowance_kw or 0.0,
                      "energy_outside_production_kwh": sb.energy_kwh,
                      "share_of_channel_energy": sb.share_of_channel_energy, "days": sb.days}
+                nb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, idle=s.idle)
+                m["mean_kw_excluding_breaks"] = nb.mean_kw if nb is not None else None
                 findings.append(_finding("standby", cid, int(s.t_ms[0]), _end_ms(s), sb.waste_kwh, m, tz,
                                          texts, lang, sb.waste_kwh * per_year))
                 standby_waste[cid] = sb.waste_kwh
@@ -230,6 +231,17 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
         prof, sig, _ = base_mod.fit_profiles(dm.kw, dm.day_type, np.arange(dm.kw.shape[0]), sat_works)
         baseline_fit[cid] = base_mod.fit_metrics(dm.kw, dm.day_type, sat_works)
         gaps = base_mod.find_gap_days(dm.kw, dm.day_type, prof, sig, prod_h)
+        if gaps:
+            # ASHRAE G14 allows non-routine events to be excluded: the same metrics without
+            # the days found as gaps, in training and in scoring
+            normal = dm.kw.copy()
+            normal[[g.row for g in gaps]] = np.nan
+            excl = base_mod.fit_metrics(normal, dm.day_type, sat_works)
+        else:
+            excl = baseline_fit[cid]
+        baseline_fit[cid] = baseline_fit[cid] | {
+            "cv_rmse_excluding_gap_days": excl["cv_rmse"], "nmbe_excluding_gap_days": excl["nmbe"],
+            "gap_days": len(gaps)}
         for g in gaps:
             day = dm.first_day + g.row
             date = calendar.day_to_date(day)

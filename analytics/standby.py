@@ -7,10 +7,14 @@ and report the typical standby level, the hours it runs and the energy above
 the channel's allowance for necessary loads (emergency lighting,
 refrigeration).
 
-The typical level is the median of the daily mean outside production, so a
-machine left on over one holiday (a baseline_gap finding of its own) does not
-inflate the standby figure and the two findings do not count the same kWh
-twice.
+Breaks between shifts (lunch) count as outside production: switching off
+at lunch (昼休み消灯) is part of the same measure.
+
+The typical level is the time-weighted mean outside production over the days
+that look normal: a day whose mean outside production is far above the
+median day (equipment left on over a holiday, a night that stayed high) is a
+baseline_gap finding of its own, so it is left out here and the two findings
+do not count the same kWh twice.
 """
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_HOURS_PER_DAY = 2.0     # a day needs this much non-production data to vote
+OUTLIER_MADS = 4.0          # a day above median + 4 scaled MADs (and +25%) is an anomaly, not standby
 
 
 @dataclass
 class StandbyResult:
-    mean_kw: float              # typical power outside production (median of daily means)
+    mean_kw: float              # typical power outside production (mean over normal days)
     mean_kw_all: float          # plain mean over all non-production samples
     hours: float                # measured hours outside production
     energy_kwh: float           # energy outside production (all of it)
@@ -41,7 +46,8 @@ def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndar
 
     power_kw, dur_s, production, local_day: per-sample arrays (see `resample.durations_s`
     and `SiteCalendar.classify`).  `off_kw`: below this the equipment counts as off
-    (default: 2% of the channel's 95th percentile in production, at least 0.02 kW).
+    (default: 0.5% of the channel's 95th percentile in production, at least 0.01 kW:
+    a meter's zero offset, not a load).
     `idle`: the samples that count as standby time (default: all outside production);
     the pipeline leaves out breaks between shifts (lunch), which are not standby.
     Returns None when there is no data outside production.
@@ -59,13 +65,17 @@ def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndar
     energy = float(e_day.sum()) / 3600.0
     voting = h_day >= MIN_HOURS_PER_DAY
     if voting.any():
-        mean_kw = float(np.median(e_day[voting] / 3600.0 / h_day[voting]))
+        m_day = e_day[voting] / 3600.0 / h_day[voting]
+        med = float(np.median(m_day))
+        mad = 1.4826 * float(np.median(np.abs(m_day - med)))
+        normal = m_day <= med + max(OUTLIER_MADS * mad, 0.25 * med)
+        mean_kw = float(e_day[voting][normal].sum()) / 3600.0 / float(h_day[voting][normal].sum())
     else:
         mean_kw = energy / hours if hours else 0.0
     if off_kw is None:
         prod = power_kw[production]
         p95 = float(np.percentile(prod, 95)) if prod.size else float(np.percentile(power_kw, 95))
-        off_kw = max(0.02 * p95, 0.02)
+        off_kw = max(0.005 * p95, 0.01)
     waste = max(mean_kw - allowance_kw, 0.0) * hours
     return StandbyResult(
         mean_kw=mean_kw, mean_kw_all=energy / hours if hours else 0.0, hours=hours, energy_kwh=energy,

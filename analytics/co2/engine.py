@@ -44,6 +44,7 @@ import numpy as np
 
 from ...calendar import fiscal_year
 from ...energy import KINDS, check_unit_fits, normalize_energy
+from ...errors import ConfigError
 from ...units import Unit, convert, parse_factor_unit, parse_unit
 from .costs import tariff_cost_jpy, tou_cost_jpy
 from .factors import Factor, FactorLibrary, FactorLookupError
@@ -111,9 +112,14 @@ class CO2Engine:
     def from_site(cls, cfg, factor_set: str | None = None) -> "CO2Engine":
         from ...calendar import SiteCalendar
         meters = {c.id: m.id for m, c in cfg.channels()}
-        return cls(factor_set or cfg.co2.factor_set, [cfg.resolve_path(p) for p in cfg.co2.factor_files],
-                   cfg.contracts, cfg.tariffs, getattr(cfg.co2, "scope2_method", "market"),
-                   SiteCalendar.from_config(cfg), meters)
+        try:
+            return cls(factor_set or cfg.co2.factor_set, [cfg.resolve_path(p) for p in cfg.co2.factor_files],
+                       cfg.contracts, cfg.tariffs, cfg.co2.scope2_method, SiteCalendar.from_config(cfg), meters)
+        except ConfigError as e:
+            if factor_set is not None and f"unknown factor set {factor_set!r}" in str(e):
+                raise
+            key = "co2.factor_set" if "unknown factor set" in str(e) else "co2.factor_files"
+            raise ConfigError(f"{cfg.source or '<config>'}: {key}: {e}") from None
 
     def describe(self) -> dict:
         return {"id": self.set.id, "title": self.set.title, "source": self.set.source,
