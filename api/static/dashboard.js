@@ -12,12 +12,14 @@ const LABELS = {
        kind: "種類", channel: "計測点", kwh: "kWh", jpy: "金額 (円)", co2: "t-CO2", expl: "説明",
        today: "本日", baseline: "ベースライン", updated: "更新", token: "APIトークン", none: "なし",
        standby: "待機電力", air_leak: "エア漏れ", baseline_gap: "ベースライン超過",
-       compressor_profile: "コンプレッサー運転", ok: "正常", stale: "更新なし", fault: "異常", no_data: "データなし"},
+       compressor_profile: "コンプレッサー運転", workday: "稼働日", saturday: "土曜",
+       sunday_holiday: "日曜・祝日", company_holiday: "会社休日", days: "日", ok: "正常", stale: "更新なし", fault: "異常", no_data: "データなし"},
   en: {live: "Live values", profile: "Today against its baseline", findings: "Open findings",
        kind: "Kind", channel: "Channel", kwh: "kWh", jpy: "yen", co2: "t-CO2", expl: "Explanation",
        today: "today", baseline: "baseline", updated: "updated", token: "API token", none: "none",
        standby: "Standby power", air_leak: "Air leak", baseline_gap: "Baseline gap",
-       compressor_profile: "Compressor profile", ok: "ok", stale: "stale", fault: "fault", no_data: "no data"},
+       compressor_profile: "Compressor profile", workday: "workday", saturday: "Saturday",
+       sunday_holiday: "Sunday/holiday", company_holiday: "company holiday", days: "days", ok: "ok", stale: "stale", fault: "fault", no_data: "no data"},
 };
 let L = LABELS.ja;
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -126,9 +128,9 @@ function renderProfile(p) {
                "stroke-dasharray": "6 4", class: "baseline"});
   add("path", {d: path(xs, p.today, sx, sy), fill: "none", stroke: "#1f77b4", "stroke-width": 2.2, class: "today"});
   add("text", {x: W - mr - 4, y: mt + 12, "text-anchor": "end", "font-size": 12, fill: "#1f77b4"},
-      `${L.today} ${p.date} (${p.day_type})`);
+      `${L.today} ${p.date} (${L[p.day_type] || p.day_type})`);
   add("text", {x: W - mr - 4, y: mt + 28, "text-anchor": "end", "font-size": 12, fill: "#777"},
-      `${L.baseline}: ${p.baseline_days}`);
+      `${L.baseline}: ${p.baseline_days} ${L.days}`);
   const box = document.getElementById("profile-chart");
   box.replaceChildren(svg);
 }
