@@ -181,6 +181,19 @@ def test_bad_factor_file_messages(tmp_path, text, msg):
     assert str(f) in str(e.value) and msg in str(e.value)
 
 
+def test_site_config_factor_errors_name_the_key(tmp_path):
+    from mieruka.site import load_site
+    site = tmp_path / "site.toml"
+    site.write_text('[site]\nname = "t"\n[co2]\nfactor_set = "shk_2099"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        CO2Engine.from_site(load_site(site))
+    assert str(e.value).startswith(f"{site}: co2.factor_set: unknown factor set 'shk_2099'")
+    site.write_text('[site]\nname = "t"\n[co2]\nfactor_files = ["missing.toml"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        CO2Engine.from_site(load_site(site))
+    assert str(e.value) == f"{site}: co2.factor_files: {tmp_path / 'missing.toml'}: no such factor file"
+
+
 def test_unknown_factor_set():
     with pytest.raises(ConfigError, match="unknown factor set 'nope'"):
         CO2Engine("nope")
