@@ -59,6 +59,7 @@ class SimMeter:
                      for fc, fs in self.tables.items()}
         self.max_count = min(regmap.max_registers_per_read, 125)
         self.frozen: dict[int, dict[str, float]] = {}    # stuck faults: values at the fault's first read
+        self.reset_base: dict[int, dict[str, float]] = {}  # reset faults: counters at the first read after
 
     def words(self, fc: int, address: int, count: int, values: dict[str, float],
               garbage: str | None, rng: np.random.Generator) -> list[int] | int:
@@ -109,7 +110,7 @@ class Gateway:
         self.live = LiveFactory(self.scenario, cal, self.seed, speed, start)
         all_faults = list(self.scenario.faults) + list(sim.faults) + list(faults or [])
         # `count` faults are drawn inside a recording's span: recordings only
-        self.faults = LiveFaults([f for f in all_faults if f.kind != "reset" and not f.count], cal.tz)
+        self.faults = LiveFaults([f for f in all_faults if not f.count], cal.tz)
         self.unknown_unit = unknown_unit or sim.unknown_unit
         self.rng = np.random.default_rng(self.seed + 1)
         self.units: dict[int, SimMeter] = {}
@@ -148,10 +149,15 @@ class Gateway:
                 garbage = f.garbage
             elif f.kind == "stuck":
                 stuck = id(f)
+        resets = [f for f in active if f.kind == "reset"]
         if stuck is not None and stuck in sm.frozen:
             values = sm.frozen[stuck]
         else:
             values = meter_field_values(sm.meter, sm.regmap, self.live.values_at(t), self.scenario.scenario, self.rng)
+            for f in resets:     # the meter's counters restart from zero when the reset begins
+                counters = {k: v for k, v in values.items() if sm.regmap.fields[k].counter}
+                base = sm.reset_base.setdefault(id(f), counters)
+                values.update({k: max(v - base.get(k, 0.0), 0.0) for k, v in counters.items()})
             if stuck is not None:
                 sm.frozen[stuck] = values
         return sm.words(fc, address, count, values, garbage, self.rng)

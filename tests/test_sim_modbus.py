@@ -143,3 +143,102 @@ def test_faults_are_visible_over_the_wire():
 
     with ModbusSimulator(str(DEMO), port=0, faults=faults) as sim:
         asyncio.run(main(sim.port))
+
+
+def _scenario_copy(tmp_path, replace: dict[str, str]) -> Path:
+    text = (EXAMPLES_DIR / "demo-scenario.toml").read_text("utf-8")
+    for a, b in replace.items():
+        assert a in text
+        text = text.replace(a, b)
+    p = tmp_path / "scenario.toml"
+    p.write_text(text, "utf-8")
+    return p
+
+
+def test_counters_wrap_at_the_register_limit_and_reset_over_the_wire(tmp_path):
+    """OMRON KM-N1 energy in Wh is a uint32: it wraps at 4,294,967.296 kWh like the meter."""
+    import datetime as dt
+    sc = _scenario_copy(tmp_path, {"counter_start_kwh = 96550.0": "counter_start_kwh = 4294967.0"})
+    omron = load_register_map("omron_km_n1")
+    reset_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)   # simulated time runs x3600
+    faults = [FaultSpec(meter="pm-press", kind="reset", start=reset_at)]
+
+    async def main(port):
+        c = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+        await c.connect()
+        sdm = load_register_map("sdm630")
+        try:
+            async def read_omron():
+                r = await c.read_holding_registers(0x200, count=0x22, device_id=3)
+                return (omron.field("energy_wh").decode(r.registers[0:2]),
+                        omron.field("energy_kwh").decode(r.registers[0x20:0x22]))
+
+            async def press_energy():
+                r = await c.read_input_registers(0x48, count=2, device_id=2)
+                return sdm.field("import_energy").decode(r.registers)
+
+            wh0, kwh0 = await read_omron()
+            p0 = await press_energy()
+            assert wh0 > 4_294_000 and kwh0 == 4_294_967
+            await asyncio.sleep(1.0)            # a simulated hour: well past 0.3 kWh
+            wh1, kwh1 = await read_omron()
+            assert wh1 < 1000 < kwh1            # the Wh register wrapped, the kWh one did not
+            await asyncio.sleep(1.6)            # past the reset, 2.6 simulated hours in
+            p1 = await press_energy()
+            assert p0 > 400_000 and p1 < 100    # the press meter's counter restarted from zero
+        finally:
+            c.close()
+
+    with ModbusSimulator(str(DEMO), port=0, speed=3600, faults=faults, scenario_path=sc) as sim:
+        asyncio.run(main(sim.port))
+
+
+def test_stuck_meter_repeats_its_value():
+    faults = [FaultSpec(meter="pm-main", kind="stuck")]
+
+    async def main(port):
+        c = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+        await c.connect()
+        try:
+            a = await c.read_input_registers(0, count=76, device_id=1)
+            await asyncio.sleep(1.5)
+            b = await c.read_input_registers(0, count=76, device_id=1)
+            assert a.registers == b.registers
+            x = await c.read_input_registers(0, count=76, device_id=2)
+            await asyncio.sleep(1.5)
+            y = await c.read_input_registers(0, count=76, device_id=2)
+            assert x.registers != y.registers   # a healthy meter moves (noise, counters)
+        finally:
+            c.close()
+
+    with ModbusSimulator(str(DEMO), port=0, speed=60, faults=faults) as sim:
+        asyncio.run(main(sim.port))
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat (Debian package) not installed")
+def test_rtu_over_a_socat_pty_pair(tmp_path):
+    from pymodbus.client import AsyncModbusSerialClient
+    a, b = tmp_path / "ptyA", tmp_path / "ptyB"
+    socat = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                             stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while not (a.exists() and b.exists()) and time.monotonic() < end:
+            time.sleep(0.05)
+
+        async def main():
+            c = AsyncModbusSerialClient(str(b), baudrate=19200, timeout=1, retries=0)
+            await c.connect()
+            try:
+                r = await c.read_input_registers(0, count=2, device_id=1)
+                assert 110 < load_register_map("sdm630").field("voltage_l1").decode(r.registers) < 121
+                r = await c.read_holding_registers(2, count=2, device_id=7)
+                assert 0.45 < load_register_map("suto_s4xx").field("pressure").decode(r.registers) < 0.8
+            finally:
+                c.close()
+
+        with ModbusSimulator(str(DEMO), serial_port=str(a), baudrate=19200):
+            asyncio.run(main())
+    finally:
+        socat.terminate()
+        socat.wait(5)
