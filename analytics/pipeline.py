@@ -467,9 +467,14 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
         engine = CO2Engine.from_site(cfg)
     if params is None:
         params = AnalysisParams(language=getattr(cfg.site, "language", "ja"))
+    from mieruka.quantities import QUANTITIES
     chans = {}
     for info in infos:
-        t, v = store.read(info.id, start, end)
+        q = QUANTITIES.get(info.quantity)
+        if q is not None and q.counter and hasattr(store, "read_continuous"):
+            t, v = store.read_continuous(info.id, start, end)     # wraps and resets undone by the store
+        else:
+            t, v = store.read(info.id, start, end)
         chans[info.id] = (info, t, v)
     return analyze(chans, calendar, engine, params, progress)
 
