@@ -92,10 +92,8 @@ class Forwarder:
         return await asyncio.to_thread(self.append, batch)
 
     # --------------------------------------------------------- sink side
-    def _write(self, batch: ReadingBatch) -> None:
-        kwargs = self.prepare(batch) if self.prepare else {}
-        if kwargs and "counter_offsets" in kwargs and \
-                "counter_offsets" not in inspect.signature(self.store.write).parameters:
+    def _write(self, batch: ReadingBatch, kwargs: dict) -> None:
+        if "counter_offsets" in kwargs and "counter_offsets" not in inspect.signature(self.store.write).parameters:
             kwargs = {}
         self.store.write(batch, **kwargs)
 
@@ -138,10 +136,11 @@ class Forwarder:
                                  retry=retry_if_exception(_retryable), sleep=sleep, reraise=True,
                                  stop=lambda rs: stop.is_set(),
                                  before_sleep=lambda rs: self._failed(rs.outcome.exception()))
+        kwargs = self.prepare(batch) if self.prepare else {}     # once per batch, in buffer order
         try:
             async for attempt in retrying:
                 with attempt:
-                    await asyncio.to_thread(self._write, batch)
+                    await asyncio.to_thread(self._write, batch, kwargs)
         except Exception as e:
             if _retryable(e):         # stopped while the sink is down: the readings stay buffered
                 self._failed(e)
@@ -203,7 +202,7 @@ class Pipeline:
     the disk buffer directly and returns only after the fsync."""
 
     def __init__(self, cfg, store, inputs: list, *, prepare=None, metrics_port: int | None = None,
-                 metrics_host: str = "127.0.0.1", status_interval_s: float = 2.0) -> None:
+                 metrics_host: str = "127.0.0.1", status_interval_s: float = 2.0, account=None) -> None:
         from .health import STATUS_FILE, Health
         bcfg = cfg.storage.buffer
         batch_size = cfg.storage.influxdb.batch_size if cfg.storage.influxdb else 5000
@@ -221,6 +220,7 @@ class Pipeline:
                 from .mqtt_output import MqttOutput
                 self.output = MqttOutput(cfg, inp.section, lambda: self.forwarder._infos)
                 self.forwarder.taps.append(self.output.publish)
+        self.account = account           # the runner's per-channel counting of durable emits
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
 
@@ -229,7 +229,10 @@ class Pipeline:
         if getattr(inp, "durable_emit", False):
             async def durable(batch: ReadingBatch) -> bool:
                 self.health.count(name, len(batch))
-                return await self.forwarder.emit_durable(batch)
+                ok = await self.forwarder.emit_durable(batch)
+                if ok and self.account is not None:
+                    self.account(batch)
+                return ok
             return durable
 
         def counted(batch: ReadingBatch):

@@ -16,7 +16,6 @@ Seams (kept small on purpose, see docs/collector.md "Extending the runner"):
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections import Counter
@@ -46,6 +45,10 @@ class CollectorOptions(BaseModel):
     retention_check_s: float = Field(default=3600.0, gt=0)
     tcp_connection: Literal["per_meter", "per_gateway"] = Field(
         default="per_meter", description="one TCP connection per meter, or one shared per gateway host:port")
+    # health (issue 5, collector/health.py): Prometheus metrics and the status file for `mieruka status`
+    metrics_port: int = Field(default=9810, ge=0, le=65535, description="Prometheus metrics port (0: off)")
+    metrics_host: str = Field(default="127.0.0.1", description="metrics listen address (loopback by default)")
+    status_interval_s: float = Field(default=2.0, gt=0, description="how often the status file is rewritten")
 
 
 @dataclass
@@ -69,7 +72,11 @@ class Runner:
                                   stale_after_s=self.options.stale_after_s,
                                   recheck_bad_fields_s=self.options.recheck_bad_fields_s,
                                   tcp_connection=self.options.tcp_connection)]
+            if cfg.mqtt is not None:     # issue 5: the [mqtt] subscriptions are one more input
+                from .mqtt import MqttInput
+                inputs.append(MqttInput(cfg))
         self.inputs = inputs
+        self.pipeline = None
         self.store = store
         self.stats = RunnerStats()
         self._pending: list[ReadingBatch] = []
@@ -93,12 +100,11 @@ class Runner:
             return
         pending, self._pending = self._pending, []
         batch = ReadingBatch.concat(pending)
-        offsets = self.tracker.observe(batch)
         try:
-            if "counter_offsets" in inspect.signature(self.store.write).parameters:
-                await asyncio.to_thread(self.store.write, batch, counter_offsets=offsets)
-            else:
-                await asyncio.to_thread(self.store.write, batch)
+            # store-and-forward (issue 5): a durable append to the disk buffer; the pipeline's
+            # forwarder writes to the store in order (counter offsets computed there) and drops
+            # readings from the buffer only once the store confirmed them.
+            await asyncio.to_thread(self.pipeline.forwarder.append, batch)
         except Exception as e:   # keep the readings and try again at the next flush
             self._pending.insert(0, batch)
             self.stats.write_errors += 1
@@ -107,8 +113,12 @@ class Runner:
                           self.stats.write_errors, e)
             return
         self.stats.pending -= len(batch)
-        self.stats.written += len(batch)
         self.stats.flushes += 1
+        self.account(batch)
+
+    def account(self, batch: ReadingBatch) -> None:
+        """Count committed readings (also called by the durable MQTT path, issue 5)."""
+        self.stats.written += len(batch)
         self.stats.last_write = time.time()
         for ch, q in zip(batch.channel.tolist(), batch.quality.tolist()):
             self.stats.by_channel.setdefault(ch, Counter())[Quality(q).name.lower()] += 1
@@ -128,7 +138,15 @@ class Runner:
         self.tracker = CounterTracker(counters)
         self.tracker.restore(self.store)
         stop = stop or asyncio.Event()
-        tasks = [asyncio.create_task(inp.run(self.emit), name=getattr(inp, "name", "input")) for inp in self.inputs]
+        # store-and-forward + health (issue 5): disk buffer -> forwarder -> store; metrics, status file
+        from .forward import Pipeline
+        self.pipeline = Pipeline(self.cfg, self.store, self.inputs,
+                                 prepare=lambda b: {"counter_offsets": self.tracker.observe(b)},
+                                 metrics_port=self.options.metrics_port, metrics_host=self.options.metrics_host,
+                                 status_interval_s=self.options.status_interval_s, account=self.account)
+        self.pipeline.start()
+        tasks = [asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=getattr(inp, "name", "input"))
+                 for inp in self.inputs]
         end = None if duration_s is None else time.monotonic() + duration_s
         next_retention = time.monotonic()
         try:
@@ -153,6 +171,7 @@ class Runner:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.flush()
+            await self.pipeline.close()      # issue 5: forward what the buffer holds (bounded wait)
             if own_store:
                 self.store.close()
         return self.stats

@@ -71,7 +71,8 @@ def _show(snap: dict, con: Console) -> int:
     if not fresh:
         problems.append("collector status is stale")
     started = dt.datetime.fromtimestamp(snap.get("started", 0)).isoformat(timespec="seconds")
-    con.print(f"[bold]{snap.get('site', '')}[/bold] collector (pid {snap.get('pid')}), {state}, started {started}")
+    con.print(f"[bold]{snap.get('site', '')}[/bold] collector (pid {snap.get('pid')}), {state}, started {started}, "
+              f"status as of {_ago(snap.get('time'), now)}")
 
     t = Table("input", "readings", "per second", title="inputs")
     for name, i in snap.get("inputs", {}).items():
