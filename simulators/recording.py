@@ -277,9 +277,8 @@ class _TruthAcc:
                        "meter": meter_of.get(info.id)}
             if info.quantity == "power_kw":
                 ld, comp = specs.get(info.id), comps.get(info.id)
-                if ld is not None:
-                    from .loads import lunch_kw
-                    off = ld.off_outside_production and lunch_kw(ld) == 0
+                if ld is not None:      # off at night and on holidays (breaks may still draw power)
+                    off = ld.off_outside_production
                     allowance = max(info.standby_allowance_kw, ld.standby_allowance_kw)
                 elif comp is not None:
                     off, allowance = comp.stop_outside_production, 0.0

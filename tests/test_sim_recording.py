@@ -176,3 +176,14 @@ def test_bad_scenario_file_is_a_clear_error(tmp_path):
     with pytest.raises(Exception) as e:
         load_scenario(bad)
     assert "nope" in str(e.value) and str(bad) in str(e.value)
+
+
+@pytest.mark.parametrize("path", sorted((EXAMPLES_DIR / "scenarios").glob("*.toml")) + [EXAMPLES_DIR / "demo-scenario.toml"],
+                         ids=lambda p: p.name)
+def test_example_scenarios_generate(path):
+    sc = load_scenario(path)
+    batch, infos, truth = generate_recording(sc, "2026-04-27", days=3, step_s=300, seed=1)
+    assert len(batch) and {i.id for i in infos} == set(truth["channels"])
+    for ch, t in truth["channels"].items():
+        if t["quantity"] == "power_kw" and t["off_outside_production"]:
+            assert t["standby_kw_excluding_breaks"] < 0.05 * t["energy_kwh"] / 72
