@@ -112,7 +112,11 @@ def co2_sheet(ctx, fy: int) -> dict:
     production: list = []
     if ctx.bills_path is not None:
         from ..analytics.co2.inputcsv import read_energy_csv
-        bills, production = read_energy_csv(ctx.bills_path, engine)
+        from ..errors import MierukaError
+        try:
+            bills, production = read_energy_csv(ctx.bills_path, engine)
+        except MierukaError as e:
+            raise ApiError(422, str(e)) from None
     billed = {(r.priced.energy, f"{r.period.year}-{r.period.month:02d}") for r in bills}
     channels_used: dict[str, list[str]] = {}
     for energy, chans in metered_channels(infos).items():
@@ -199,13 +203,23 @@ def run_analysis(ctx, start: dt.datetime, end: dt.datetime, channels: list[str] 
 
 # ------------------------------------------------------------------ collector
 def collector_health(ctx) -> dict:
-    """The collector's last health snapshot, if a collector runs on this gateway."""
+    """The collector's last health snapshot (`<data_dir>/collector-status.json`,
+    rewritten by `mieruka collect` every few seconds), with its age; times in
+    the snapshot are epoch seconds, given here also as ISO 8601 in site time."""
     try:
-        from ..collector import health
+        from ..collector.health import STATUS_FILE
     except ImportError:
-        return {"available": False, "snapshot": None}
+        STATUS_FILE = "collector-status.json"
+    path = ctx.cfg.data_dir / STATUS_FILE
     try:
-        snap = health.read_snapshot(ctx.cfg)
-    except (AttributeError, OSError, ValueError):
-        snap = None
-    return {"available": snap is not None, "snapshot": snap}
+        snap = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"available": False, "snapshot": None}
+    if not isinstance(snap, dict):
+        return {"available": False, "snapshot": None}
+    t = snap.get("time")
+    if isinstance(t, (int, float)):
+        import time as _time
+        snap["age_s"] = round(max(0.0, _time.time() - t), 1)
+        snap["time_iso"] = dt.datetime.fromtimestamp(t, ctx.tz).isoformat()
+    return {"available": True, "snapshot": snap}

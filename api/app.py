@@ -33,8 +33,10 @@ def site_slug(cfg: SiteConfig) -> str:
     return "site"
 
 
-def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] | None = None) -> FastAPI:
-    """The API over the site's store (opened from the config unless given)."""
+def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] | None = None,
+               bills_path: Path | None = None) -> FastAPI:
+    """The API over the site's store (opened from the config unless given).
+    `bills_path`: a CSV of bills (the `mieruka co2` format) added to the CO2 sheet."""
     if store is None:
         from ..store.base import open_store
         store = open_store(cfg)
@@ -42,7 +44,7 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
                   description="Meter readings, findings (kWh, yen, t-CO2), the CO2 sheet and the savings plan "
                               "of one factory. Bearer tokens; errors are RFC 9457 problem+json.",
                   docs_url="/docs", redoc_url=None)
-    app.state.ctx = Context(cfg, store)
+    app.state.ctx = Context(cfg, store, bills_path=bills_path)
     app.state.auth = Auth(cfg.api, env)
     app.state.site_id = site_slug(cfg)
     app.state.config_path = cfg.source

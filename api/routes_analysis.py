@@ -112,6 +112,6 @@ def reload(request: Request):
     except ConfigError as e:
         raise ApiError(422, str(e)) from None
     old = request.app.state.ctx
-    request.app.state.ctx = Context(cfg, old.store)
+    request.app.state.ctx = Context(cfg, old.store, bills_path=old.bills_path)
     request.app.state.auth = Auth(cfg.api)
     return fast_json({"status": "reloaded", "detail": str(path)})

@@ -126,3 +126,22 @@ def test_admin_rerun_and_reload(api):
     r = c.post("/api/v1/reload", headers=auth("admin"))
     assert r.status_code == 200 and r.json()["status"] == "reloaded"
     assert c.get("/api/v1/sites", headers=auth("read")).status_code == 200
+
+
+def test_collector_health_snapshot(api):
+    import json
+    import time
+    c, _ = api
+    cfg = c.app.state.ctx.cfg
+    path = cfg.data_dir / "collector-status.json"
+    path.unlink(missing_ok=True)
+    assert get(c, "/api/v1/collector/health")[1] == {"available": False, "snapshot": None}
+    snap = {"time": time.time() - 5, "site": "テスト工場", "devices": [{"device": "pm1", "latency_s": 0.01}],
+            "errors": {"timeout": 2}}
+    path.write_text(json.dumps(snap), encoding="utf-8")
+    try:
+        code, d = get(c, "/api/v1/collector/health")
+        assert code == 200 and d["available"] and d["snapshot"]["errors"] == {"timeout": 2}
+        assert 4 <= d["snapshot"]["age_s"] < 60 and d["snapshot"]["time_iso"].endswith("+09:00")
+    finally:
+        path.unlink()

@@ -103,3 +103,29 @@ def test_replay_writes_html_pdf_and_xlsx(tmp_path):
     pdf = (tmp_path / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(pdf) > 50_000
     assert load_workbook(tmp_path / "r.xlsx").sheetnames[0] == "月別CO2"
+
+
+def test_bills_join_the_metered_sheet(tmp_path):
+    """A gas bill adds 都市ガス (1,000 m3 x 2.05 t-CO2/千m3 = 2.05 t); an electricity bill
+    for May replaces nothing metered (the recording ends in April) and adds its month."""
+    from mieruka.api.app import create_app
+    from fastapi.testclient import TestClient
+    cfg, store, _ = loaded_site(tmp_path, days=3)
+    bills = tmp_path / "bills.csv"
+    bills.write_text("period,energy,amount,unit\n2026-04,都市ガス,1000,m3\n2026-05,電気,20000,kWh\n", encoding="utf-8")
+    try:
+        c = TestClient(create_app(cfg, store, env={}, bills_path=bills))
+        doc = c.get("/api/v1/co2/2026", headers=auth("read")).json()
+        s = doc["sheet"]
+        assert doc["source"] == "metered+bills"
+        assert s["location_t_co2"]["city_gas"][0] == pytest.approx(2.05)
+        assert s["amount"]["electricity"][1] == pytest.approx(20000) and s["amount"]["electricity"][0] > 0
+        assert s["location_t_co2"]["electricity"][1] == pytest.approx(20000 * 0.000457)
+        html = c.get("/api/v1/report.html", headers=auth("read")).text
+        assert "都市ガス" in html
+        bills.write_text("period,energy,amount,unit\n2026-04,都市ガス,lots,m3\n", encoding="utf-8")
+        c = TestClient(create_app(cfg, store, env={}, bills_path=bills))
+        r = c.get("/api/v1/co2/2026", headers=auth("read"))
+        assert r.status_code == 422 and "bills.csv" in r.json()["detail"] and "2" in r.json()["detail"]
+    finally:
+        store.close()

@@ -16,9 +16,11 @@ import click
               help="Write the findings as JSON (byte-identical for the same input, factor set and version).")
 @click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False), help="Write the Excel workbook (CO2 sheet, findings, plan).")
 @click.option("--fiscal-year", "fy", type=int, default=None, help="Fiscal year of the CO2 sheet (default: that of the last reading).")
+@click.option("--bills", "bills_path", type=click.Path(dir_okay=False, exists=True),
+              help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def command(recording: str, config_path: str, report_path: str | None, pdf_path: str | None, json_path: str | None,
-            xlsx_path: str | None, fy: int | None, no_progress: bool) -> int:
+            xlsx_path: str | None, fy: int | None, bills_path: str | None, no_progress: bool) -> int:
     """Load RECORDING (CSV, format v1) into the configured store (idempotent), analyse
     it and write the report. Reports state the input's sha256, the factor set, the
     software version and the calendar used."""
@@ -28,6 +30,11 @@ def command(recording: str, config_path: str, report_path: str | None, pdf_path:
     from ..site import load_site
     from ..store.base import open_store
     cfg = load_site(config_path)
+    bills = Path(bills_path) if bills_path else None
+    if bills:          # a bad bill row stops here, before anything is written
+        from ..analytics.co2 import CO2Engine
+        from ..analytics.co2.inputcsv import read_energy_csv
+        read_energy_csv(bills, CO2Engine.from_site(cfg))
     con = Console(stderr=True)
     store = open_store(cfg)
     try:
@@ -41,7 +48,7 @@ def command(recording: str, config_path: str, report_path: str | None, pdf_path:
         if report_path or pdf_path:
             from ..api.report import build_report, html_to_pdf
             from ..api.service import Context
-            ctx = Context(cfg, store)
+            ctx = Context(cfg, store, bills_path=bills)
             html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name)
             out = Path(report_path) if report_path else Path(pdf_path).with_suffix(".html")
             _write_atomic(out, html.encode("utf-8"))
@@ -52,7 +59,7 @@ def command(recording: str, config_path: str, report_path: str | None, pdf_path:
         if xlsx_path:
             from ..api.excel import build_workbook
             from ..api.service import Context
-            _write_atomic(Path(xlsx_path), build_workbook(Context(cfg, store), res.view, fy, res.provenance))
+            _write_atomic(Path(xlsx_path), build_workbook(Context(cfg, store, bills_path=bills), res.view, fy, res.provenance))
             con.print(f"Excel: {xlsx_path}")
     finally:
         store.close()

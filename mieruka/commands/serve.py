@@ -34,8 +34,11 @@ def install_log_redaction() -> None:
 @click.option("--port", type=int, default=None, help="Port (default: [api] port, 8080).")
 @click.option("--hash-token", "hash_token", is_flag=True,
               help="Print a new random token and the sha256 line to put in [[api.tokens]], then exit.")
+@click.option("--bills", "bills_path", type=click.Path(dir_okay=False, exists=True),
+              help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month.")
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
-def command(config_path: str | None, host: str | None, port: int | None, hash_token: bool, no_access_log: bool) -> int:
+def command(config_path: str | None, host: str | None, port: int | None, hash_token: bool, bills_path: str | None,
+            no_access_log: bool) -> int:
     """Serve the REST API (/api/v1, /openapi.json, /docs), the report and the dashboard.
 
     Tokens: `mieruka serve --hash-token` prints a new token and its hash; put the
@@ -55,8 +58,13 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
 
     from ..api.app import create_app
     from ..site import load_site
+    from pathlib import Path
     cfg = load_site(config_path)
-    app = create_app(cfg)
+    if bills_path:     # read once now, so a bad row stops the start with its line and field
+        from ..analytics.co2 import CO2Engine
+        from ..analytics.co2.inputcsv import read_energy_csv
+        read_energy_csv(bills_path, CO2Engine.from_site(cfg))
+    app = create_app(cfg, bills_path=Path(bills_path) if bills_path else None)
     if not app.state.auth.configured:
         click.echo("warning: no API token configured ([[api.tokens]] or MIERUKA_API_TOKEN): "
                    "every /api/v1 request will get 401", err=True)
