@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -149,7 +150,8 @@ class Mosquitto(_Server):
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.dir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.dir}/",
+        # `user`: started as root, mosquitto would switch to user "mosquitto", who cannot read the temp dir
+        lines = [f"user {pwd.getpwuid(os.getuid()).pw_name}", f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.dir}/",
                  "autosave_interval 1", "max_queued_messages 100000", "max_inflight_messages 100",
                  f"log_dest file {self.dir}/mosquitto.log"]
         if passwords:
