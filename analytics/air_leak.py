@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .resample import run_sums, runs, wsum
+
 MIN_HOURS_PER_DAY = 2.0
 GROWTH_MIN_WEEKS = 3
 GROWTH_MIN_RELATIVE = 0.15     # growth over the span, relative to the mean, to call it growing
@@ -48,21 +50,23 @@ class LeakResult:
 
 
 def daily_means(x: np.ndarray, dur_s: np.ndarray, mask: np.ndarray, local_day: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per local day: (time-weighted sum of x, hours) over `mask`; and the first day number."""
-    d0 = int(local_day.min()) if local_day.size else 0
-    day = local_day[mask] - d0
-    s = np.bincount(day, weights=x[mask] * dur_s[mask])
-    h = np.bincount(day, weights=dur_s[mask]) / 3600.0
-    return s / 3600.0, h, d0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per local day present in the (time-sorted) data: (time-weighted sum of x in
+    x-units x hours, hours) over `mask`, and the day numbers."""
+    starts, days = runs(local_day)
+    w = dur_s * mask
+    return run_sums(x * w, starts) / 3600.0, run_sums(w, starts) / 3600.0, days
 
 
-def weekly_trend(day_sum: np.ndarray, day_hours: np.ndarray, d0: int) -> LeakTrend | None:
+def weekly_trend(day_sum: np.ndarray, day_hours: np.ndarray, days: np.ndarray) -> LeakTrend | None:
     """Mean per week (weeks start on the first day of data) and its linear trend."""
-    n_weeks = (day_sum.size + 6) // 7
+    if days.size == 0:
+        return None
+    d0 = int(days[0])
+    wk = (days - d0) // 7
+    n_weeks = int(wk[-1]) + 1
     if n_weeks < GROWTH_MIN_WEEKS:
         return None
-    wk = np.arange(day_sum.size) // 7
     ws = np.bincount(wk, weights=day_sum, minlength=n_weeks)
     wh = np.bincount(wk, weights=day_hours, minlength=n_weeks)
     ok = wh >= 2 * MIN_HOURS_PER_DAY
@@ -94,11 +98,12 @@ def leak_from_flow(flow_m3min: np.ndarray, dur_s: np.ndarray, production: np.nda
     out = ~production if idle is None else idle
     if not out.any():
         return None
-    s, h, d0 = daily_means(flow_m3min, dur_s, out, local_day)
+    s, h, day_no = daily_means(flow_m3min, dur_s, out, local_day)
     level, days = _robust_level(s, h)
-    prod_h = float(dur_s[production].sum()) / 3600.0
-    prod_mean = float(np.dot(flow_m3min[production], dur_s[production])) / 3600.0 / prod_h if prod_h > 0 else 0.0
-    return LeakResult("flow_meter", level, float(h.sum()), days, weekly_trend(s, h, d0),
+    w_prod = dur_s * production
+    prod_h = float(w_prod.sum()) / 3600.0
+    prod_mean = wsum(flow_m3min, w_prod) / 3600.0 / prod_h if prod_h > 0 else 0.0
+    return LeakResult("flow_meter", level, float(h.sum()), days, weekly_trend(s, h, day_no),
                       {"production_flow_m3min": prod_mean})
 
 
@@ -111,11 +116,11 @@ def leak_from_load(loaded_fraction: np.ndarray, dur_s: np.ndarray, idle: np.ndar
     at all (the system was switched off) does not vote."""
     if not idle.any():
         return None
-    s, h, d0 = daily_means(loaded_fraction, dur_s, idle, local_day)
+    s, h, day_no = daily_means(loaded_fraction, dur_s, idle, local_day)
     h = np.where(s > 0, h, 0.0)
     if not (h > 0).any():
         return None
     share, days = _robust_level(s, h)
-    trend = weekly_trend(s * capacity_m3_per_min, h, d0)
+    trend = weekly_trend(s * capacity_m3_per_min, h, day_no)
     return LeakResult("leak_load", share * capacity_m3_per_min, float(h.sum()), days, trend,
                       {"leak_share_of_capacity": share})

@@ -61,9 +61,21 @@ def fallback_order(saturday_works: bool) -> dict[int, tuple[int, ...]]:
 
 
 def _nanmedian(a: np.ndarray, axis: int = 0) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns give NaN, as wanted
-        return np.nanmedian(a, axis=axis)
+    """Median ignoring NaN along `axis` of a 2-D array (NaN where a column is all NaN).
+    One sort (NaN sorts last) and two gathers: numpy's nanmedian goes through masked
+    arrays for small inputs and is ten times slower here."""
+    a = np.asarray(a, dtype=np.float64)
+    if axis == 1:
+        return _nanmedian(a.T, 0)
+    if a.shape[0] == 0:
+        return np.full(a.shape[1:], np.nan)
+    s = np.sort(a, axis=0)
+    n = np.isfinite(a).sum(axis=0)
+    lo = np.clip((n - 1) // 2, 0, None)
+    hi = np.clip(n // 2, 0, None)
+    out = 0.5 * (np.take_along_axis(s, lo[None, :], 0)[0] + np.take_along_axis(s, hi[None, :], 0)[0])
+    out[n == 0] = np.nan
+    return out
 
 
 def _nanmean(a: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -73,7 +85,7 @@ def _nanmean(a: np.ndarray, axis: int = 0) -> np.ndarray:
 
 
 def fit_profiles(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, saturday_works: bool,
-                 location: str = "median") -> tuple[np.ndarray, np.ndarray, int]:
+                 location: str = "median", with_sigma: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
     """Profile (4, 24) and MAD sigma (4, 24) from the given day rows.
     `location`: "median" (robust: what detection compares against) or "mean"
     (the expected value: unbiased energy totals, what the fit metrics score).
@@ -86,9 +98,7 @@ def fit_profiles(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, saturda
         n_days = int(np.count_nonzero(np.isfinite(kw[sel]).any(axis=1))) if sel.size else 0
         if n_days >= MIN_DAYS:
             block = kw[sel]
-            med = _nanmedian(block)
-            prof[t] = med if location == "median" else _nanmean(block)
-            sig[t] = MAD_TO_SIGMA * _nanmedian(np.abs(block - med))
+            _fill(prof, sig, t, block, location, with_sigma)
             own[t] = True
     order = fallback_order(saturday_works)
     pooled = 0
@@ -103,12 +113,19 @@ def fit_profiles(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, saturda
             # no related type has enough days of its own (a short recording): pool them
             sel = rows[np.isin(day_type[rows], order[t])]
             if sel.size and np.count_nonzero(np.isfinite(kw[sel]).any(axis=1)) >= MIN_DAYS:
-                block = kw[sel]
-                med = _nanmedian(block)
-                prof[t] = med if location == "median" else _nanmean(block)
-                sig[t] = MAD_TO_SIGMA * _nanmedian(np.abs(block - med))
+                _fill(prof, sig, t, kw[sel], location, with_sigma)
                 pooled += 1
     return prof, sig, (int(own.sum()) + pooled) * 24
+
+
+def _fill(prof: np.ndarray, sig: np.ndarray, t: int, block: np.ndarray, location: str, with_sigma: bool) -> None:
+    if location == "mean" and not with_sigma:
+        prof[t] = _nanmean(block)
+        return
+    med = _nanmedian(block)
+    prof[t] = med if location == "median" else _nanmean(block)
+    if with_sigma:
+        sig[t] = MAD_TO_SIGMA * _nanmedian(np.abs(block - med))
 
 
 def predict(prof: np.ndarray, day_type: np.ndarray) -> np.ndarray:
@@ -132,7 +149,7 @@ def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_fo
     for f in range(folds):
         test = np.nonzero(week % folds == f)[0]
         train = np.nonzero(week % folds != f)[0]
-        prof, _, p = fit_profiles(kw, day_type, train, saturday_works, location)
+        prof, _, p = fit_profiles(kw, day_type, train, saturday_works, location, with_sigma=False)
         p_max = max(p_max, p)
         pred[test] = predict(prof, day_type[test])
     ok = np.isfinite(kw) & np.isfinite(pred)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .resample import wsum
+
 OFF, UNLOAD, LOAD, MODULATING = 0, 1, 2, 3
 STATE_NAMES = ("off", "unload", "load", "modulating")
 OFF_FRACTION = 0.10          # below 10% of full load the motor is stopped
@@ -65,7 +67,9 @@ def compressor_levels(power_kw: np.ndarray, rated_power_kw: float | None = None,
     machine is seen in pure states, when it spends over 25% of its running time
     between 45% and 85% of full load.
     """
-    p = power_kw[np.isfinite(power_kw)]
+    k = max(1, power_kw.size // 200_000)       # levels need a sample of the distribution, not all of it
+    p = power_kw[::k]
+    p = p[np.isfinite(p)]
     top = float(np.percentile(p, 99.5)) if p.size else 0.0
     full = rated_power_kw if rated_power_kw and 0.5 * top < rated_power_kw < 1.5 * top else top
     off_thr = OFF_FRACTION * full
@@ -156,14 +160,14 @@ def compressor_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.n
     f_off, f_unl, f_load = state_fractions(power_kw, levels)
     total_s = float(dur_s.sum())
     share = np.zeros(4)
-    share[OFF], share[UNLOAD], share[LOAD] = (float(np.dot(x, dur_s)) / max(total_s, 1e-9) for x in (f_off, f_unl, f_load))
-    is_load = state == LOAD
+    share[OFF], share[UNLOAD], share[LOAD] = (wsum(x, dur_s) / max(total_s, 1e-9) for x in (f_off, f_unl, f_load))
+    w_load = dur_s * (state == LOAD)
     out = ~production if idle is None else idle
+    w_out = dur_s * out
     bands = {}
     if levels.control == "vsd":
-        run = state != OFF
-        frac = np.clip(power_kw[run] / max(levels.full_kw, 1e-9), 0, 1)
-        hist = np.histogram(frac, bins=[0, 0.25, 0.5, 0.75, 1.0001], weights=dur_s[run])[0]
+        frac = np.clip(power_kw / max(levels.full_kw, 1e-9), 0, 1)
+        hist = np.histogram(frac, bins=[0, 0.25, 0.5, 0.75, 1.0001], weights=dur_s * (state != OFF))[0]
         bands = {f"speed_{a}_{b}_pct_share": float(h) / max(total_s, 1e-9)
                  for (a, b), h in zip(((0, 25), (25, 50), (50, 75), (75, 100)), hist)}
     prof = CompressorProfile(
@@ -173,13 +177,13 @@ def compressor_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.n
         cycles_per_hour=cycles_per_hour(state, dur_s) if levels.control == "load_unload" else 0.0,
         full_load_kw=levels.full_kw,
         unload_power_kw=levels.unload_kw,
-        loaded_power_kw=levels.full_kw if levels.control == "load_unload" else float(
-            np.average(power_kw[is_load], weights=dur_s[is_load])) if is_load.any() else levels.full_kw,
-        mean_loaded_fraction=float(np.dot(loaded, dur_s)) / max(total_s, 1e-9),
-        energy_kwh=float(np.dot(power_kw, dur_s)) / 3600.0,
+        loaded_power_kw=levels.full_kw if levels.control == "load_unload" or w_load.sum() <= 0
+        else wsum(power_kw, w_load) / float(w_load.sum()),
+        mean_loaded_fraction=wsum(loaded, dur_s) / max(total_s, 1e-9),
+        energy_kwh=wsum(power_kw, dur_s) / 3600.0,
         hours=total_s / 3600.0,
-        energy_outside_production_kwh=float(np.dot(power_kw[out], dur_s[out])) / 3600.0,
-        running_hours_outside_production=float(dur_s[out & (state != OFF)].sum()) / 3600.0,
+        energy_outside_production_kwh=wsum(power_kw, w_out) / 3600.0,
+        running_hours_outside_production=wsum(w_out, (state != OFF).astype(np.float64)) / 3600.0,
         speed_band_shares=bands,
     )
     return prof, state, loaded

@@ -156,6 +156,35 @@ def _select(channels: dict[str, tuple]) -> dict[str, tuple]:
     return out
 
 
+class _CachedCalendar:
+    """A SiteCalendar that remembers its answers for identical time axes: meters polled
+    together share timestamps, so 50 channels cost one classification, not 50."""
+
+    def __init__(self, cal: SiteCalendar) -> None:
+        self._cal = cal
+        self._classified: dict[tuple, tuple] = {}
+        self._types: dict[tuple[int, int], np.ndarray] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._cal, name)
+
+    def classify(self, times_utc: np.ndarray):
+        t = np.asarray(times_utc)
+        key = (t.size, t[0].item() if t.size else None, t[-1].item() if t.size else None)
+        hit = self._classified.get(key)
+        if hit is not None and np.array_equal(hit[0], t):
+            return hit[1]
+        out = self._cal.classify(t)
+        self._classified[key] = (t, out)
+        return out
+
+    def day_types(self, first_day: int, last_day: int) -> np.ndarray:
+        key = (first_day, last_day)
+        if key not in self._types:
+            self._types[key] = self._cal.day_types(first_day, last_day)
+        return self._types[key]
+
+
 # ------------------------------------------------------------------ helpers
 def _dt(ms: int, tz) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000.0, dt.timezone.utc).astimezone(tz)
@@ -170,10 +199,9 @@ def _finding(kind: str, channel: str, start_ms: int, end_ms: int, energy_kwh: fl
 
 
 def _mean_rate(s: Series, mask: np.ndarray | None = None) -> float:
-    d = s.dur_s if mask is None else s.dur_s[mask]
-    r = s.rate if mask is None else s.rate[mask]
-    tot = float(d.sum())
-    return float(np.dot(r, d)) / tot if tot > 0 else 0.0
+    w = s.dur_s if mask is None else s.dur_s * mask
+    tot = float(w.sum())
+    return rs.wsum(s.rate, w) / tot if tot > 0 else 0.0
 
 
 # ------------------------------------------------------------------ analysis
@@ -182,6 +210,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     """Run the four detectors over the channels and price the findings (see module doc)."""
     params = params or AnalysisParams()
     tick = progress or (lambda _msg: None)
+    calendar = _CachedCalendar(calendar)
     tz = calendar.tz
     series: dict[str, Series] = {}
     for cid in sorted(_select(channels)):
@@ -211,18 +240,19 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     gap_excess: dict[str, float] = {}
     sat_works = bool(calendar.shifts.get("sat"))
     for cid, s in power.items():
-        e = float(np.dot(s.rate, s.dur_s)) / 3600.0
+        e = rs.wsum(s.rate, s.dur_s) / 3600.0
         energy[cid] = e
         is_comp = (s.info.equipment_kind or "").lower() in COMPRESSOR_KINDS
         if not is_comp:
             sb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, s.info.standby_allowance_kw or 0.0)
-            if sb is not None and sb.reportable:
+            # off at night and over days off (only on during breaks, e.g. lights at lunch): not standby
+            nb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, idle=s.idle)
+            if sb is not None and sb.reportable and not (nb is not None and nb.is_off):
                 m = {"mean_kw": sb.mean_kw, "mean_kw_all": sb.mean_kw_all, "hours": sb.hours,
                      "allowance_kw": s.info.standby_allowance_kw or 0.0,
                      "energy_outside_production_kwh": sb.energy_kwh,
-                     "share_of_channel_energy": sb.share_of_channel_energy, "days": sb.days}
-                nb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, idle=s.idle)
-                m["mean_kw_excluding_breaks"] = nb.mean_kw if nb is not None else None
+                     "share_of_channel_energy": sb.share_of_channel_energy, "days": sb.days,
+                     "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
                 findings.append(_finding("standby", cid, int(s.t_ms[0]), _end_ms(s), sb.waste_kwh, m, tz,
                                          texts, lang, sb.waste_kwh * per_year))
                 standby_waste[cid] = sb.waste_kwh
@@ -276,7 +306,8 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
         pres = None
         if grp["pres"]:
             ps = pressures[grp["pres"][0]]
-            run_p = ps.rate[ps.production] if ps.production.any() else ps.rate
+            k = max(1, ps.rate.size // 100_000)
+            run_p = ps.rate[::k][ps.production[::k]] if ps.production[::k].any() else ps.rate[::k]
             pres = (float(np.percentile(run_p, 5)), float(np.percentile(run_p, 95)), float(np.median(run_p)))
         comp_kw = 0.0
         profiles = {}
@@ -318,7 +349,8 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
             findings.append(_finding("compressor_profile", cid, int(s.t_ms[0]), _end_ms(s),
                                      m["unload_energy_kwh"], m, tz, texts, lang, m["unload_energy_kwh"] * per_year))
             # measures of this compressor
-            prod_e = float(np.dot(s.rate[s.production], s.dur_s[s.production])) / 3600.0 * per_year
+            w_prod = s.dur_s * s.production
+            prod_e = rs.wsum(s.rate, w_prod) / 3600.0 * per_year
             night_e = p.energy_outside_production_kwh * per_year
             if night_e > 0 and p.running_hours_outside_production >= 1.0:
                 measures.append(_measure("compressor_night_stop", cid, night_e,
@@ -328,9 +360,10 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
             if kwh > 0:
                 measures.append(_measure("pressure_setpoint", cid, kwh, basis, a, lang))
             if p.control == "load_unload":
-                run = (state != comp_mod.OFF) & s.production
-                f_load = float(np.dot(loaded[run], s.dur_s[run]) / s.dur_s[run].sum()) if run.any() else 0.0
-                run_e = float(np.dot(s.rate[run], s.dur_s[run])) / 3600.0 * per_year
+                w_run = w_prod * (state != comp_mod.OFF)
+                run_h = float(w_run.sum())
+                f_load = rs.wsum(loaded, w_run) / run_h if run_h > 0 else 0.0
+                run_e = rs.wsum(s.rate, w_run) / 3600.0 * per_year
                 kwh, basis = sav.vsd_kwh(run_e, f_load, p.full_load_kw, p.unload_power_kw, a)
                 if kwh > 0:
                     measures.append(_measure("vsd_compressor", cid, kwh, basis, a, lang,
@@ -351,9 +384,9 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
                     r = leak_mod.leak_from_load(loaded, s.dur_s, s.idle, s.local_day,
                                                 s.info.capacity_m3_per_min)
                     if r is not None:
+                        w_prod = s.dur_s * s.production
                         r.extra["production_flow_m3min"] = s.info.capacity_m3_per_min * (
-                            float(np.dot(loaded[s.production], s.dur_s[s.production]) / s.dur_s[s.production].sum())
-                            if s.production.any() else 0.0)
+                            rs.wsum(loaded, w_prod) / float(w_prod.sum()) if w_prod.sum() > 0 else 0.0)
                         leaks.append((cid, r, s.info.capacity_m3_per_min))
         pressurised_h_year = 8760.0 * (1.0 - off_share)
         night_stop = any(mm.id == "compressor_night_stop" and mm.target in grp["comp"] for mm in measures)
@@ -434,7 +467,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
         "plan_total": sav.plan_totals(plan, site.energy_kwh, site.cost_jpy),
         "assumptions": a.describe() | {"default_specific_energy_kwh_per_m3": DEFAULT_SPECIFIC_ENERGY_KWH_PER_M3,
                                        "annualisation_factor": per_year},
-        "calendar": calendar.describe(),
+        "calendar": calendar._cal.describe(),
         "factor_set": engine.describe(),
         "counts": {k: sum(1 for f in findings if f.kind == k) for k in sorted({f.kind for f in findings})},
     }
@@ -443,7 +476,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
 
 def _production_share(s: Series) -> float:
     tot = float(s.dur_s.sum())
-    return float(s.dur_s[s.production].sum()) / tot if tot > 0 else 0.0
+    return rs.wsum(s.dur_s, s.production.astype(np.float64)) / tot if tot > 0 else 0.0
 
 
 def _measure(mid: str, target: str, kwh: float, basis: str, a: sav.SavingsAssumptions, lang: str,

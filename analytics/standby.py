@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .resample import run_sums, runs
+
 MIN_HOURS_PER_DAY = 2.0     # a day needs this much non-production data to vote
 OUTLIER_MADS = 4.0          # a day above median + 4 scaled MADs (and +25%) is an anomaly, not standby
 
@@ -41,7 +43,7 @@ class StandbyResult:
 
 def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndarray, local_day: np.ndarray,
                     allowance_kw: float = 0.0, off_kw: float | None = None,
-                    idle: np.ndarray | None = None) -> StandbyResult | None:
+                    idle: np.ndarray | None = None, day_runs: tuple | None = None) -> StandbyResult | None:
     """Standby figures of one channel.
 
     power_kw, dur_s, production, local_day: per-sample arrays (see `resample.durations_s`
@@ -49,7 +51,7 @@ def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndar
     (default: 0.5% of the channel's 95th percentile in production, at least 0.01 kW:
     a meter's zero offset, not a load).
     `idle`: the samples that count as standby time (default: all outside production);
-    the pipeline leaves out breaks between shifts (lunch), which are not standby.
+    `day_runs`: `resample.runs(local_day)` when the caller already has it.
     Returns None when there is no data outside production.
     """
     out = ~production if idle is None else idle
@@ -57,10 +59,9 @@ def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndar
         return None
     e_s = power_kw * dur_s                                   # kW·s per sample
     total_kwh = float(e_s.sum()) / 3600.0
-    d0 = int(local_day.min())
-    day = local_day[out] - d0
-    e_day = np.bincount(day, weights=e_s[out])
-    h_day = np.bincount(day, weights=dur_s[out]) / 3600.0
+    starts, _ = day_runs if day_runs is not None else runs(local_day)   # time-sorted: days come in runs
+    e_day = run_sums(e_s * out, starts)
+    h_day = run_sums(dur_s * out, starts) / 3600.0
     hours = float(h_day.sum())
     energy = float(e_day.sum()) / 3600.0
     voting = h_day >= MIN_HOURS_PER_DAY
@@ -73,8 +74,9 @@ def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndar
     else:
         mean_kw = energy / hours if hours else 0.0
     if off_kw is None:
-        prod = power_kw[production]
-        p95 = float(np.percentile(prod, 95)) if prod.size else float(np.percentile(power_kw, 95))
+        k = max(1, power_kw.size // 50_000)                 # a percentile needs no million samples
+        prod = power_kw[::k][production[::k]]
+        p95 = float(np.percentile(prod, 95)) if prod.size else float(np.percentile(power_kw[::k], 95))
         off_kw = max(0.005 * p95, 0.01)
     waste = max(mean_kw - allowance_kw, 0.0) * hours
     return StandbyResult(
