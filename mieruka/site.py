@@ -360,7 +360,10 @@ class SiteConfig(_Model):
 
     @property
     def data_dir(self) -> Path:
-        return self.resolve_path(self.site.data_dir)
+        """Where the store lives.  A relative `data_dir` is taken from the current
+        directory (like any path a person types), not from the config file's folder:
+        a config kept in /etc or in the repository must not fill that folder with data."""
+        return self.site.data_dir.resolve()
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
