@@ -22,8 +22,9 @@ from mieruka.simulators.recording import generate_channels, write_simulated_reco
 
 
 def naive_points_per_s(days: float, step_s: float) -> float:
-    """The small factory's loads and compressor, one sample at a time: a Python loop with a
-    calendar lookup per sample and a hysteresis state machine for the receiver."""
+    """The small factory's 11 channels (loads, counters, incomer, compressor, air meter), one
+    sample at a time: a Python loop with a calendar lookup per sample and a hysteresis
+    state machine for the receiver (no truth, no faults: it does less than the real one)."""
     sc = factory_scenario("small", events=False)
     cal = SiteCalendar.from_section(sc.calendar)
     tz = cal.tz
@@ -36,6 +37,7 @@ def naive_points_per_s(days: float, step_s: float) -> float:
     k = 0.1013 / comp.receiver_m3
     lo, hi = comp.pressure_band_mpa
     points = 0
+    counters: dict[str, float] = {}
     start = time.perf_counter()
     for i in range(n):
         t = t0 + dt.timedelta(seconds=i * step_s)
@@ -43,9 +45,14 @@ def naive_points_per_s(days: float, step_s: float) -> float:
         works = t.weekday() < 5 and t.date() not in holidays
         prod = works and (480 <= minute < 720 or 780 <= minute < 1020)
         lunch = works and 720 <= minute < 780
+        total = 0.0
         for ld in sc.loads:
             level = ld.production_kw if prod else (ld.lunch_kw or 0.0) if lunch else ld.standby_kw
-            _ = max(0.0, level * (1 + 0.03 * rng.standard_normal()))
+            p = max(0.0, level * (1 + 0.03 * rng.standard_normal()))
+            total += p
+            if ld.energy_channel:
+                counters[ld.energy_channel] = counters.get(ld.energy_channel, 0.0) + p * step_s / 3600
+                points += 1
             points += 1
         demand = (comp.demand_production_m3min if prod else 0.6 if lunch else 0.0) + comp.leak_m3min
         supply = comp.capacity_m3_per_min if loaded else 0.0
@@ -55,8 +62,12 @@ def naive_points_per_s(days: float, step_s: float) -> float:
         elif pressure <= lo:
             loaded = True
         unloaded_for = 0.0 if loaded else unloaded_for + step_s
-        _ = comp.full_load_power_kw if loaded else (comp.unload_kw if unloaded_for < comp.unload_run_on_s else 0.0)
-        points += 3   # power, flow, pressure
+        pc = comp.full_load_power_kw if loaded else (comp.unload_kw if unloaded_for < comp.unload_run_on_s else 0.0)
+        flow = demand * (1 + 0.01 * rng.standard_normal())
+        counters["air_volume"] = counters.get("air_volume", 0.0) + flow * step_s / 60
+        main = total + pc + (12.0 if prod else 2.5) * (1 + 0.03 * rng.standard_normal())
+        counters["main_energy"] = counters.get("main_energy", 0.0) + main * step_s / 3600
+        points += 6   # compressor power, flow, volume, pressure, main power, main energy
     return points / (time.perf_counter() - start)
 
 

@@ -242,3 +242,19 @@ def test_rtu_over_a_socat_pty_pair(tmp_path):
     finally:
         socat.terminate()
         socat.wait(5)
+
+
+def test_unknown_unit_can_answer_gateway_exception():
+    async def main(port):
+        c = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=1.5, retries=0)
+        await c.connect()
+        try:
+            r = await c.read_input_registers(0, count=2, device_id=42)
+            assert r.isError() and r.exception_code == 0x0B
+            r = await c.read_input_registers(0, count=2, device_id=1)
+            assert not r.isError()
+        finally:
+            c.close()
+
+    with ModbusSimulator(str(DEMO), port=0, unknown_unit="exception") as sim:
+        asyncio.run(main(sim.port))
