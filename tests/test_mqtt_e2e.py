@@ -258,3 +258,27 @@ def test_example_config_shelly_status_and_influx_cli_interop(servers):
     assert out.returncode == 0, out.stderr
     rows = out.stdout.strip().splitlines()
     assert rows[0] == "name,time,value" and len(rows) == 2 and rows[1].endswith(",1.23")
+
+
+@pytest.mark.slow
+def test_output_republishes_stored_readings_as_documented(servers):
+    tmp, ix, mq, procs = servers
+    cfg = site_toml(tmp, mq.url, ix.url, extra='[mqtt.output]\nprefix = "out/{site}"\n')
+    sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mq.port), "-t", "out/#", "-v", "-C", "4",
+                            "-q", "1"], stdout=subprocess.PIPE, text=True)
+    col = Collector(cfg, tmp / "collect.log").start()
+    procs.append(col)
+    try:
+        wait_for(lambda: "MQTT connected" in (tmp / "collect.log").read_text(), 15, what="connect")
+        mq.pub("meters/m1/data", messages(0, 2))
+        out, _ = sub.communicate(timeout=20)
+    finally:
+        sub.kill()
+    got = {}
+    for line in out.splitlines():
+        topic, payload = line.split(" ", 1)
+        got.setdefault(topic, []).append(json.loads(payload))
+    assert set(got) == {"out/e2e_test/m1.power/power_kw", "out/e2e_test/m1.energy/energy_kwh"}
+    first = got["out/e2e_test/m1.power/power_kw"][0]
+    assert first == {"time": "2026-05-28T20:26:40.000Z", "channel": "m1.power", "quantity": "power_kw", "unit": "kW",
+                     "value": 1.0, "quality": "ok", "meter": "m1"}
