@@ -146,12 +146,46 @@ def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_fo
         return {"cv_rmse": None, "nmbe": None, "n_hours": 0, "method": "insufficient data (< 2 weeks)"}
     pred = np.full(kw.shape, np.nan)
     p_max = 0
-    for f in range(folds):
-        test = np.nonzero(week % folds == f)[0]
-        train = np.nonzero(week % folds != f)[0]
-        prof, _, p = fit_profiles(kw, day_type, train, saturday_works, location, with_sigma=False)
-        p_max = max(p_max, p)
-        pred[test] = predict(prof, day_type[test])
+    fold = week % folds
+    if location == "mean":
+        # sums and counts per (day type, fold) once; each fold's training profile is
+        # then (all - fold) / (all - fold counts): no per-fold pass over the days
+        fin = np.isfinite(kw)
+        x = np.where(fin, kw, 0.0)
+        has = fin.any(axis=1)
+        onehot = np.zeros((n_days, 4 * folds))
+        onehot[np.arange(n_days), day_type * folds + fold] = 1.0
+        S = (onehot.T @ x).reshape(4, folds, 24)
+        C = (onehot.T @ fin.astype(np.float64)).reshape(4, folds, 24)
+        D = (onehot.T @ has.astype(np.float64)).reshape(4, folds)
+        order = fallback_order(saturday_works)
+        for f in range(folds):
+            s_t, c_t, d_t = S.sum(1) - S[:, f], C.sum(1) - C[:, f], D.sum(1) - D[:, f]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                own = s_t / c_t
+            prof = np.full((4, 24), np.nan)
+            p = 0
+            for t in range(4):
+                if d_t[t] >= MIN_DAYS:
+                    prof[t], p = own[t], p + 24
+                    continue
+                alt = next((a for a in order[t][1:] if d_t[a] >= MIN_DAYS), None)
+                if alt is not None:
+                    prof[t] = own[alt]
+                elif d_t[list(order[t])].sum() >= MIN_DAYS:
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        prof[t] = s_t[list(order[t])].sum(0) / c_t[list(order[t])].sum(0)
+                    p += 24
+            p_max = max(p_max, p)
+            test = fold == f
+            pred[test] = prof[day_type[test]]
+    else:
+        for f in range(folds):
+            test = np.nonzero(fold == f)[0]
+            train = np.nonzero(fold != f)[0]
+            prof, _, p = fit_profiles(kw, day_type, train, saturday_works, location, with_sigma=False)
+            p_max = max(p_max, p)
+            pred[test] = predict(prof, day_type[test])
     ok = np.isfinite(kw) & np.isfinite(pred)
     n = int(ok.sum())
     y, r = kw[ok], kw[ok] - pred[ok]
@@ -236,8 +270,15 @@ def day_matrix(t_ms: np.ndarray, power_kw: np.ndarray, dur_s: np.ndarray, calend
 
     h0 = int(t_ms[0]) // MS_PER_HOUR * MS_PER_HOUR
     n = int(t_ms[-1] - h0) // MS_PER_HOUR + 1
-    kw_h = hourly_mean(t_ms, power_kw, dur_s, h0, n)
-    mid = (h0 + np.arange(n, dtype=np.int64) * MS_PER_HOUR + MS_PER_HOUR // 2).astype("datetime64[ms]")
+    return day_matrix_from_hourly(hourly_mean(t_ms, power_kw, dur_s, h0, n), h0, calendar)
+
+
+def day_matrix_from_hourly(kw_h: np.ndarray, h0_ms: int, calendar) -> tuple[DayMatrix, np.ndarray]:
+    """`day_matrix` from hourly means already computed (UTC hours from `h0_ms`)."""
+    from .resample import MS_PER_HOUR
+
+    n = kw_h.size
+    mid = (h0_ms + np.arange(n, dtype=np.int64) * MS_PER_HOUR + MS_PER_HOUR // 2).astype("datetime64[ms]")
     lt, _, prod = calendar.classify(mid)
     d0 = int(lt.day.min())
     n_days = int(lt.day.max()) - d0 + 1

@@ -44,18 +44,91 @@ class AnalysisParams:
     assumptions: sav.SavingsAssumptions = field(default_factory=sav.SavingsAssumptions)
 
 
+class Axis:
+    """Everything that depends only on sample times, shared by the channels polled
+    together: durations, calendar classes, day and hour runs, masked weights."""
+
+    def __init__(self, t_ms: np.ndarray, max_gap_s: float | None, calendar: "_CachedCalendar") -> None:
+        self.t_ms = t_ms
+        self.step_s = rs.nominal_step_s(t_ms)
+        self.dur_s = rs.durations_s(t_ms, self.step_s, max_gap_s)
+        lt, _, self.production, self.idle = calendar.classify_idle(t_ms)
+        self.local_day = lt.day
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def day_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._get("day_runs", lambda: rs.runs(self.local_day))
+
+    @property
+    def w_out(self) -> np.ndarray:
+        """Seconds per sample outside production (0 inside)."""
+        return self._get("w_out", lambda: self.dur_s * ~self.production)
+
+    @property
+    def w_idle(self) -> np.ndarray:
+        """Seconds per sample outside production and breaks (0 elsewhere)."""
+        return self._get("w_idle", lambda: self.dur_s * self.idle)
+
+    @property
+    def w_prod(self) -> np.ndarray:
+        return self._get("w_prod", lambda: self.dur_s * self.production)
+
+    @property
+    def hours(self) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+        """(first UTC hour ms, number of hours, run starts, hour index per run, covered s per hour)."""
+        def make():
+            h0 = int(self.t_ms[0]) // rs.MS_PER_HOUR * rs.MS_PER_HOUR
+            n = int(self.t_ms[-1] - h0) // rs.MS_PER_HOUR + 1
+            starts, keys = rs.runs((self.t_ms - h0) // rs.MS_PER_HOUR)
+            covered = np.zeros(n)
+            covered[keys] = rs.run_sums(self.dur_s, starts)
+            return h0, n, starts, keys, covered
+        return self._get("hours", make)
+
+    def hourly_mean(self, rate: np.ndarray, min_coverage: float = 0.5) -> tuple[np.ndarray, int]:
+        """(mean rate per UTC hour, NaN where under half measured; first hour ms)."""
+        h0, n, starts, keys, covered = self.hours
+        integral = np.zeros(n)
+        integral[keys] = rs.run_sums(rate * self.dur_s, starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = integral / covered
+        mean[covered < min_coverage * 3600.0] = np.nan
+        return mean, h0
+
+
 @dataclass
 class Series:
-    """One prepared channel: rate per sample, seconds it stands for, calendar classes."""
+    """One prepared channel: rate per sample on a (shared) time axis."""
 
     info: ChannelInfo
-    t_ms: np.ndarray
+    axis: Axis
     rate: np.ndarray
-    dur_s: np.ndarray
-    local_day: np.ndarray
-    production: np.ndarray
-    idle: np.ndarray          # outside production, breaks between shifts excluded
-    step_s: float
+
+    @property
+    def t_ms(self) -> np.ndarray:
+        return self.axis.t_ms
+
+    @property
+    def dur_s(self) -> np.ndarray:
+        return self.axis.dur_s
+
+    @property
+    def local_day(self) -> np.ndarray:
+        return self.axis.local_day
+
+    @property
+    def production(self) -> np.ndarray:
+        return self.axis.production
+
+    @property
+    def idle(self) -> np.ndarray:
+        return self.axis.idle
 
 
 @dataclass
@@ -105,13 +178,15 @@ def _stem(cid: str) -> str:
 
 
 def prepare(info: ChannelInfo, times: np.ndarray, values: np.ndarray, quality: np.ndarray | None,
-            calendar: SiteCalendar, max_gap_s: float | None) -> Series | None:
-    """Clean one channel and turn it into a rate (kW, m3/min or MPa) with durations."""
+            calendar: SiteCalendar, max_gap_s: float | None, axes: dict | None = None) -> Series | None:
+    """Clean one channel and turn it into a rate (kW, m3/min or MPa) on a time axis
+    (`axes`: a dict shared between calls, so channels with equal times share one)."""
     t = rs.to_ms(times)
     v = np.asarray(values, dtype=np.float64)
     if quality is not None:
         ok = np.asarray(quality) == Quality.OK
-        t, v = t[ok], v[ok]
+        if not ok.all():
+            t, v = t[ok], v[ok]
     t, v = rs.clean_series(t, v)
     if t.size < 2:
         return None
@@ -119,11 +194,15 @@ def prepare(info: ChannelInfo, times: np.ndarray, values: np.ndarray, quality: n
         t, v = rs.counter_to_rate(t, v, 3600.0 if info.quantity == "energy_kwh" else 60.0, max_gap_s)
         if t.size < 2:
             return None
-    step = rs.nominal_step_s(t)
-    dur = rs.durations_s(t, step, max_gap_s)
-    lt, day_type, prod = calendar.classify(t.astype("datetime64[ms]"))
-    idle = rs.idle_mask(calendar, lt.minute, lt.weekday, day_type, prod)
-    return Series(info, t, v, dur, lt.day, prod, idle, step)
+    if not isinstance(calendar, _CachedCalendar):
+        calendar = _CachedCalendar(calendar)
+    axes = {} if axes is None else axes
+    key = (t.size, int(t[0]), int(t[-1]))
+    ax = axes.get(key)
+    if ax is None or not (ax.t_ms is t or np.array_equal(ax.t_ms, t)):
+        ax = Axis(t, max_gap_s, calendar)
+        axes[key] = ax
+    return Series(info, ax, v)
 
 
 def _role(info: ChannelInfo) -> str | None:
@@ -178,6 +257,17 @@ class _CachedCalendar:
         self._classified[key] = (t, out)
         return out
 
+    def classify_idle(self, t_ms: np.ndarray):
+        """classify() plus the idle mask (outside production, breaks excluded), cached too."""
+        key = ("idle", t_ms.size, int(t_ms[0]), int(t_ms[-1]))
+        hit = self._classified.get(key)
+        if hit is not None and np.array_equal(hit[0], t_ms):
+            return hit[1]
+        lt, day_type, prod = self.classify(t_ms.astype("datetime64[ms]"))
+        out = (lt, day_type, prod, rs.idle_mask(self._cal, lt.minute, lt.weekday, day_type, prod))
+        self._classified[key] = (t_ms, out)
+        return out
+
     def day_types(self, first_day: int, last_day: int) -> np.ndarray:
         key = (first_day, last_day)
         if key not in self._types:
@@ -199,7 +289,7 @@ def _finding(kind: str, channel: str, start_ms: int, end_ms: int, energy_kwh: fl
 
 
 def _mean_rate(s: Series, mask: np.ndarray | None = None) -> float:
-    w = s.dur_s if mask is None else s.dur_s * mask
+    w = s.dur_s if mask is None else (s.axis.w_prod if mask is s.production else s.dur_s * mask)
     tot = float(w.sum())
     return rs.wsum(s.rate, w) / tot if tot > 0 else 0.0
 
@@ -213,9 +303,10 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     calendar = _CachedCalendar(calendar)
     tz = calendar.tz
     series: dict[str, Series] = {}
+    axes: dict = {}
     for cid in sorted(_select(channels)):
         tup = channels[cid]
-        s = prepare(tup[0], tup[1], tup[2], tup[3] if len(tup) > 3 else None, calendar, params.max_gap_s)
+        s = prepare(tup[0], tup[1], tup[2], tup[3] if len(tup) > 3 else None, calendar, params.max_gap_s, axes)
         if s is not None:
             series[cid] = s
         tick(f"prepare {cid}")
@@ -244,9 +335,12 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
         energy[cid] = e
         is_comp = (s.info.equipment_kind or "").lower() in COMPRESSOR_KINDS
         if not is_comp:
-            sb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, s.info.standby_allowance_kw or 0.0)
+            ax = s.axis
+            sb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, s.info.standby_allowance_kw or 0.0,
+                                 day_runs=ax.day_runs, w_out=ax.w_out)
             # off at night and over days off (only on during breaks, e.g. lights at lunch): not standby
-            nb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, idle=s.idle)
+            nb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, idle=s.idle,
+                                 day_runs=ax.day_runs, w_out=ax.w_idle)
             if sb is not None and sb.reportable and not (nb is not None and nb.is_off):
                 m = {"mean_kw": sb.mean_kw, "mean_kw_all": sb.mean_kw_all, "hours": sb.hours,
                      "allowance_kw": s.info.standby_allowance_kw or 0.0,
@@ -257,7 +351,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
                                          texts, lang, sb.waste_kwh * per_year))
                 standby_waste[cid] = sb.waste_kwh
         tick(f"standby {cid}")
-        dm, prod_h = base_mod.day_matrix(s.t_ms, s.rate, s.dur_s, calendar)
+        dm, prod_h = base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar)
         prof, sig, _ = base_mod.fit_profiles(dm.kw, dm.day_type, np.arange(dm.kw.shape[0]), sat_works)
         baseline_fit[cid] = base_mod.fit_metrics(dm.kw, dm.day_type, sat_works)
         gaps = base_mod.find_gap_days(dm.kw, dm.day_type, prof, sig, prod_h)
@@ -349,7 +443,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
             findings.append(_finding("compressor_profile", cid, int(s.t_ms[0]), _end_ms(s),
                                      m["unload_energy_kwh"], m, tz, texts, lang, m["unload_energy_kwh"] * per_year))
             # measures of this compressor
-            w_prod = s.dur_s * s.production
+            w_prod = s.axis.w_prod
             prod_e = rs.wsum(s.rate, w_prod) / 3600.0 * per_year
             night_e = p.energy_outside_production_kwh * per_year
             if night_e > 0 and p.running_hours_outside_production >= 1.0:
@@ -384,7 +478,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
                     r = leak_mod.leak_from_load(loaded, s.dur_s, s.idle, s.local_day,
                                                 s.info.capacity_m3_per_min)
                     if r is not None:
-                        w_prod = s.dur_s * s.production
+                        w_prod = s.axis.w_prod
                         r.extra["production_flow_m3min"] = s.info.capacity_m3_per_min * (
                             rs.wsum(loaded, w_prod) / float(w_prod.sum()) if w_prod.sum() > 0 else 0.0)
                         leaks.append((cid, r, s.info.capacity_m3_per_min))
@@ -476,7 +570,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
 
 def _production_share(s: Series) -> float:
     tot = float(s.dur_s.sum())
-    return rs.wsum(s.dur_s, s.production.astype(np.float64)) / tot if tot > 0 else 0.0
+    return float(s.axis.w_prod.sum()) / tot if tot > 0 else 0.0
 
 
 def _measure(mid: str, target: str, kwh: float, basis: str, a: sav.SavingsAssumptions, lang: str,

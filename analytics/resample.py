@@ -36,19 +36,20 @@ def to_ms(times: np.ndarray) -> np.ndarray:
 
 
 def clean_series(t_ms: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop NaN/inf values, sort by time and drop duplicate times (keep the last)."""
+    """Drop NaN/inf values, sort by time and drop duplicate times (keep the last).
+    Clean, sorted input (the usual case) costs three passes and no copies."""
     v = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(v)
-    t, v = t_ms[ok], v[ok]
-    if t.size > 1 and np.any(t[1:] < t[:-1]):
+    t = t_ms
+    if not np.isfinite(v).all():
+        ok = np.isfinite(v)
+        t, v = t[ok], v[ok]
+    if t.size > 1 and not (np.diff(t) > 0).all():
         order = np.argsort(t, kind="stable")
         t, v = t[order], v[order]
-    if t.size > 1:
         keep = np.empty(t.size, bool)
         keep[:-1] = t[1:] != t[:-1]
         keep[-1] = True
-        if not keep.all():
-            t, v = t[keep], v[keep]
+        t, v = t[keep], v[keep]
     return t, v
 
 
@@ -56,7 +57,7 @@ def nominal_step_s(t_ms: np.ndarray) -> float:
     """The meter's usual sampling step in seconds (median of the differences)."""
     if t_ms.size < 2:
         return 60.0
-    d = np.diff(t_ms[: min(t_ms.size, 200_001)])
+    d = np.diff(t_ms[: min(t_ms.size, 20_001)])
     return float(np.median(d)) / MS_PER_S
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .resample import run_sums, runs
+from .resample import run_sums, runs, wsum
 
 MIN_HOURS_PER_DAY = 2.0     # a day needs this much non-production data to vote
 OUTLIER_MADS = 4.0          # a day above median + 4 scaled MADs (and +25%) is an anomaly, not standby
@@ -43,7 +43,8 @@ class StandbyResult:
 
 def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndarray, local_day: np.ndarray,
                     allowance_kw: float = 0.0, off_kw: float | None = None,
-                    idle: np.ndarray | None = None, day_runs: tuple | None = None) -> StandbyResult | None:
+                    idle: np.ndarray | None = None, day_runs: tuple | None = None,
+                    w_out: np.ndarray | None = None) -> StandbyResult | None:
     """Standby figures of one channel.
 
     power_kw, dur_s, production, local_day: per-sample arrays (see `resample.durations_s`
@@ -51,17 +52,18 @@ def standby_profile(power_kw: np.ndarray, dur_s: np.ndarray, production: np.ndar
     (default: 0.5% of the channel's 95th percentile in production, at least 0.01 kW:
     a meter's zero offset, not a load).
     `idle`: the samples that count as standby time (default: all outside production);
-    `day_runs`: `resample.runs(local_day)` when the caller already has it.
+    `day_runs`: `resample.runs(local_day)` and `w_out`: dur_s x mask, when the caller
+    already has them (channels polled together share them).
     Returns None when there is no data outside production.
     """
-    out = ~production if idle is None else idle
-    if not out.any():
-        return None
-    e_s = power_kw * dur_s                                   # kW·s per sample
-    total_kwh = float(e_s.sum()) / 3600.0
+    if w_out is None:
+        w_out = dur_s * (~production if idle is None else idle)
     starts, _ = day_runs if day_runs is not None else runs(local_day)   # time-sorted: days come in runs
-    e_day = run_sums(e_s * out, starts)
-    h_day = run_sums(dur_s * out, starts) / 3600.0
+    h_day = run_sums(w_out, starts) / 3600.0
+    if not h_day.any():
+        return None
+    total_kwh = wsum(power_kw, dur_s) / 3600.0
+    e_day = run_sums(power_kw * w_out, starts)
     hours = float(h_day.sum())
     energy = float(e_day.sum()) / 3600.0
     voting = h_day >= MIN_HOURS_PER_DAY

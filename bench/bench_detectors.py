@@ -96,8 +96,8 @@ def pandas_analysis(chans: dict, cal: SiteCalendar) -> dict:
                 if a <= minute < b:
                     return True
             return False
-        table = {(wd, m): in_shift(wd, m) for wd in range(7) for m in range(1440)}
-        df["prod"] = [table[k] for k in zip(df["wd"], df["minute"])]
+        table = np.array([[in_shift(wd, m) for m in range(1440)] for wd in range(7)])
+        df["prod"] = table[df["wd"].values, df["minute"].values]
         df.loc[~df["day_type"].isin(["workday", "saturday"]), "prod"] = False
         res: dict = {}
         if info.quantity == "power_kw":
