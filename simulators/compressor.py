@@ -91,11 +91,11 @@ def run_compressor(spec: CompressorSpec, demand_m3min: np.ndarray, running: np.n
         pressure = np.where(cycling, saw, (lo + hi) / 2)           # the drive holds its setpoint
     else:
         pressure = np.where(cycling, saw, lo - 0.02 * np.clip(d / cap - 1.0, 0.0, 5.0))  # overloaded: sags
-    # scheduled stop: the receiver drains through the leaks from the low limit
-    stop_start = np.where(running, t_ms + int(step_s * 1000), -1)
-    if state.stopped_since_ms is not None:
-        stop_start = np.maximum(stop_start, state.stopped_since_ms)
-    since = np.maximum.accumulate(np.concatenate([[state.stopped_since_ms or -1], stop_start]))[1:]
+    # scheduled stop: the receiver drains through the leaks from the low limit, starting
+    # when the last running sample ended (carried across chunks)
+    run_end = np.where(running, t_ms + int(step_s * 1000), -1)
+    prev = -1 if state.stopped_since_ms is None else state.stopped_since_ms
+    since = np.maximum.accumulate(np.concatenate([[prev], run_end]))[1:]
     since = np.where(since < 0, t_ms, since)
     minutes = np.maximum(t_ms - since, 0) / 60000.0
     pressure = np.where(running, pressure, np.clip(lo - k * d * minutes, 0.0, None))
@@ -104,5 +104,5 @@ def run_compressor(spec: CompressorSpec, demand_m3min: np.ndarray, running: np.n
 
     state.cycles = float(n_end[-1]) if n else state.cycles
     if n:
-        state.stopped_since_ms = int(since[-1]) if not running[-1] else int(t_ms[-1] + step_s * 1000)
+        state.stopped_since_ms = int(since[-1])
     return CompressorOut(power, pressure, loaded, unloaded, off, delivered)

@@ -17,8 +17,8 @@ import numpy as np
 from mieruka.calendar import COMPANY_HOLIDAY, SATURDAY, SUNDAY_HOLIDAY, WORKDAY, SiteCalendar
 
 from .compressor import CompressorOut, CompressorState, run_compressor
-from .loads import DayPhase, day_phase, load_level_kw, lunch_kw, noise_factor, outdoor_temp_c, shift_span_tables
-from .scenario import EventSpec, LoadSpec, Scenario
+from .loads import DayPhase, day_phase, load_level_kw, noise_factor, outdoor_temp_c, shift_span_tables
+from .scenario import LoadSpec, Scenario
 
 MS_PER_DAY = 86_400_000
 
@@ -169,7 +169,7 @@ class Factory:
                    kinds: tuple[str, ...] = ("left_on", "night_high", "holiday_run")) -> None:
         """Split a channel's event excess by event (events sit on distinct days)."""
         for i, e in enumerate(self.events):
-            if e.kind not in kinds or e.kind == "leak_growth":
+            if e.kind not in kinds:
                 continue
             if e.kind != "holiday_run" and e.channel != channel:
                 continue
@@ -251,8 +251,4 @@ def resolve_events(sc: Scenario, cal: SiteCalendar, start_ms: int, end_ms: int, 
     return out
 
 
-def event_spec_kinds(events: list[EventSpec]) -> set[str]:
-    return {e.kind for e in events}
-
-
-__all__ = ["Factory", "Event", "Chunk", "resolve_events", "lunch_kw"]
+__all__ = ["Factory", "Event", "Chunk", "resolve_events"]

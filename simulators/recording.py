@@ -22,7 +22,7 @@ from mieruka.quantities import QUANTITIES
 from .engine import Event, Factory, resolve_events
 from .faults import FaultWindow, apply_faults, resolve_faults
 from .live import to_ms
-from .scenario import CompressorSpec, Scenario
+from .scenario import Scenario
 
 MS_PER_DAY = 86_400_000
 CHUNK_SAMPLES = 1_000_000
@@ -261,10 +261,7 @@ class _TruthAcc:
                 s["prod_flow"] += float(out.values[c.flow_channel][prod].sum())
                 s["prod_n"] += int(prod.sum())
             growth = leak - c.leak_m3min
-            if c.control == "load_unload":
-                marginal = (c.full_load_power_kw - c.unload_kw) / c.capacity_m3_per_min
-            else:
-                marginal = (c.full_load_power_kw - c.unload_kw) / c.capacity_m3_per_min
+            marginal = (c.full_load_power_kw - c.unload_kw) / c.capacity_m3_per_min   # kW per m3/min
             s["growth_kwh"] += float(growth.sum()) * marginal * h
 
     def finish(self, seed: int, start_ms: int, end_ms: int, faults: list[FaultWindow], meter_of) -> dict:
@@ -351,4 +348,4 @@ class _TruthAcc:
         }
 
 
-__all__ = ["generate_recording", "generate_channels", "write_simulated_recording", "Simulated", "CompressorSpec"]
+__all__ = ["generate_recording", "generate_channels", "write_simulated_recording", "Simulated"]

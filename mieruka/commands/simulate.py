@@ -56,6 +56,9 @@ def _record(cfg, scenario_path, out, days, step_s, start, seed) -> int:
 
     if days <= 0 or step_s <= 0:
         raise MierukaError("--days and --step must be > 0")
+    from pathlib import Path
+    if not Path(out).resolve().parent.is_dir():
+        raise MierukaError(f"--record: folder {Path(out).parent} does not exist")
     try:
         t0 = dt.datetime.fromisoformat(start)
     except ValueError:
