@@ -227,9 +227,8 @@ def resolve_events(sc: Scenario, cal: SiteCalendar, start_ms: int, end_ms: int, 
     if len(t) == 0:
         return []
     lt, day_type, _ = cal.classify(t.astype("datetime64[ms]"))
-    days, first_idx = np.unique(lt.day, return_index=True)
-    # only whole local days inside the window
-    whole = np.array([np.sum(lt.day == d) >= 23 for d in days])
+    days, first_idx, hours = np.unique(lt.day, return_index=True, return_counts=True)
+    whole = hours >= 23            # only whole local days inside the window
     types = day_type[first_idx]
     used: set[int] = set()
     out: list[Event] = []
