@@ -45,7 +45,8 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll (Debian package) not installed")
 def test_mbpoll_reads_l1_voltage_from_mieruka_simulate():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "simulate", "--config", str(DEMO), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "simulate", "--config", str(DEMO), "--port", str(port),
+                             "--fault", "pm-lighting:exception:6"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
     try:
         wait_port(port)
@@ -55,6 +56,9 @@ def test_mbpoll_reads_l1_voltage_from_mieruka_simulate():
         assert m, out.stdout + out.stderr
         volts = float(m.group(1))
         assert 110 <= volts <= 121, volts       # 200 V delta plant: about 115 V line-to-neutral
+        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "4", "-t", "3:float", "-B", "-r", "1",
+                              "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+        assert "busy" in (out.stdout + out.stderr).lower()     # exception 6 as mbpoll words it
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(10)

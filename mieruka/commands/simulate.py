@@ -25,6 +25,9 @@ from ..site import load_site
               help="Simulated seconds per wall-clock second.")
 @click.option("--duration", type=float, default=None, help="Stop serving after this many seconds.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: [simulation].seed, else 0).")
+@click.option("--fault", "fault_specs", multiple=True, metavar="METER:KIND[:ARG]",
+              help="Live fault, repeatable: pm-hvac:timeout, pm-hvac:timeout:2.5 (answer after 2.5 s), "
+                   "pm-press:exception:6, pm-main:garbage:huge, pm-lighting:stuck, pm-main:reset.")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False), default=None,
               help="Write a recording (CSV, format v1) and OUT.truth.json instead of serving.")
 @click.option("--days", type=float, default=7.0, show_default=True, help="Recording length in days.")
@@ -32,7 +35,7 @@ from ..site import load_site
 @click.option("--start", default="2026-04-01", show_default=True,
               help="Recording start, site-local date or date-time (ISO 8601).")
 def command(config_path: str | None, scenario_path: str | None, host: str, port: int | None, speed: float,
-            duration: float | None, seed: int | None, record_path: str | None, days: float, step_s: float,
+            duration: float | None, seed: int | None, fault_specs: tuple[str, ...], record_path: str | None, days: float, step_s: float,
             start: str) -> int:
     """Serve the simulated factory on Modbus TCP (one unit id per meter, like an
     RS-485 gateway) until SIGINT/SIGTERM or --duration; or, with --record, write
@@ -44,7 +47,30 @@ def command(config_path: str | None, scenario_path: str | None, host: str, port:
         return _record(cfg, scenario_path, record_path, days, step_s, start, seed)
     if speed <= 0:
         raise MierukaError(f"--speed must be > 0, not {speed}")
-    return asyncio.run(_serve(cfg, scenario_path, host, port, speed, duration, seed))
+    faults = [_parse_fault(f) for f in fault_specs]
+    return asyncio.run(_serve(cfg, scenario_path, host, port, speed, duration, seed, faults))
+
+
+def _parse_fault(text: str):
+    from pydantic import ValidationError
+
+    from mieruka.simulators.scenario import FaultSpec
+
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise MierukaError(f"--fault {text!r}: expected METER:KIND or METER:KIND:ARG")
+    meter, kind = parts[0], parts[1]
+    extra: dict = {}
+    if len(parts) == 3:
+        key = {"timeout": "delay_s", "gap": "delay_s", "exception": "exception_code", "garbage": "garbage"}.get(kind)
+        if key is None:
+            raise MierukaError(f"--fault {text!r}: {kind} takes no argument")
+        extra[key] = parts[2]
+    try:
+        return FaultSpec(meter=meter, kind=kind, **extra)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise MierukaError(f"--fault {text!r}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
 def _record(cfg, scenario_path, out, days, step_s, start, seed) -> int:
@@ -80,10 +106,10 @@ def _record(cfg, scenario_path, out, days, step_s, start, seed) -> int:
     return 0
 
 
-async def _serve(cfg, scenario_path, host, port, speed, duration, seed) -> int:
+async def _serve(cfg, scenario_path, host, port, speed, duration, seed, faults) -> int:
     from mieruka.simulators.modbus_server import serve_modbus
 
-    handle = await serve_modbus(cfg, host, port, speed, scenario_path=scenario_path, seed=seed)
+    handle = await serve_modbus(cfg, host, port, speed, faults, scenario_path=scenario_path, seed=seed)
     units = ", ".join(f"{u}={sm.id}({sm.regmap.model})" for u, sm in sorted(handle.gateway.units.items()))
     click.echo(f"simulating {cfg.site.name} on {host}:{handle.port} (speed x{speed}); units {units}", err=True)
     stop = asyncio.Event()
