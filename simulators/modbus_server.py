@@ -127,6 +127,9 @@ class Gateway:
             if f.meter not in known:
                 raise MierukaError(f"fault {f.kind}: no meter {f.meter!r} in the site config "
                                    f"(meters: {', '.join(sorted(known))})")
+            if not f.count:
+                log.info("simulated fault: %s on %s from %s to %s", f.kind, f.meter, f.start or "start",
+                         f.end or "end")
 
     async def read(self, unit: int, fc: int, address: int, count: int) -> list[int] | int | None:
         """Registers, an exception code, or None for no answer at all."""
