@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mieruka.errors import MierukaError
 from mieruka.models import Quality, ReadingBatch
 from mieruka.site import SiteConfig, validate_section
 
@@ -136,7 +137,10 @@ class Runner:
         for inp in self.inputs:
             counters.update(inp.counters() if hasattr(inp, "counters") else {})
         self.tracker = CounterTracker(counters)
-        self.tracker.restore(self.store)
+        try:
+            self.tracker.restore(self.store)
+        except MierukaError as e:    # issue 5: an InfluxDB that is down at start must not stop collection
+            log.warning("counter state not restored from the store (%s); counters resume from their next reading", e)
         stop = stop or asyncio.Event()
         # store-and-forward + health (issue 5): disk buffer -> forwarder -> store; metrics, status file
         from .forward import Pipeline

@@ -64,6 +64,20 @@ def test_write_read_aggregate_latest_channels(influxd):
     assert tags["results"][0]["series"][0]["values"] == [["site", "デモ 工場, 第2"]]
 
 
+def test_counter_offsets_and_aggregates_aligned_on_start(influxd):
+    st = InfluxStore(influxd.url, database="counters")
+    b = series("e", 10)
+    b.value[:] = [1, 2, 3, 0.5, 1.5, 2.5, 0.1, 0.2, 0.3, 0.4]         # two resets
+    st.write(b, counter_offsets=[("e", b.time[3], 3.0), ("e", b.time[6], 5.5)])
+    ot, off = st.counter_offsets("e")
+    assert ot.tolist() == [b.time[3], b.time[6]] and off.tolist() == [3.0, 5.5]
+    t, v = st.read_continuous("e")
+    assert np.all(np.diff(v) > 0) and v[-1] == pytest.approx(5.9)
+    assert st.latest_ok("e") == (b.time[-1], 0.4)
+    a = st.aggregate("e", T0 + np.timedelta64(1, "s"), None, 4)    # 4 s intervals from 00:00:01
+    assert a.time.tolist() == [T0 + np.timedelta64(k, "s") for k in (1, 5, 9)] and a.count.tolist() == [4, 4, 1]
+
+
 def test_influx_cli_reads_the_points(influxd):
     st = InfluxStore(influxd.url, database="cli_interop", site="s")
     st.set_channels([ChannelInfo(id="m1.power", quantity="power_kw", meter="m1")])

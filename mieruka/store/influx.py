@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import httpx
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MierukaError
 from ..models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
 from .base import Aggregate, TimeLike, to_datetime64
 
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)      # one INFO line per write is noise on a gateway
 TAG_KEYS = ("site", "meter", "channel", "quantity", "equipment", "system", "equipment_kind")
+
+
+class InfluxQueryError(MierukaError):
+    """A read failed (server unreachable, query refused); worded for people."""
 
 
 class InfluxWriteError(Exception):
@@ -172,8 +176,16 @@ class InfluxStore:
         return [f"{p} value={vv!r},quality={qq}i {tt}" if vv == vv else f"{p} quality={qq}i {tt}"
                 for p, tt, vv, qq in zip(pre, t, v, q)]
 
-    def write(self, batch: ReadingBatch) -> None:
-        """Write and return once InfluxDB confirmed (HTTP 204); InfluxWriteError otherwise."""
+    def write(self, batch: ReadingBatch, counter_offsets: list[tuple[str, np.datetime64, float]] | None = None
+              ) -> None:
+        """Write and return once InfluxDB confirmed (HTTP 204); InfluxWriteError otherwise.
+        `counter_offsets` (channel, time, offset) of continuous counters go to the
+        `<measurement>_counter_offsets` measurement, before the readings."""
+        if counter_offsets:
+            meas = _esc_meas(self.measurement + "_counter_offsets")
+            body = "\n".join(f"{meas},channel={_esc_tag(ch)} offset={float(off)!r} {int(np.datetime64(t, 'ms').astype(np.int64))}"
+                             for ch, t, off in counter_offsets)
+            self._write_v2(body) if self._v2 is not None else self._write_v1(body)
         for i in range(0, len(batch), self.batch_size):
             body = "\n".join(self.lines(ReadingBatch(batch.time[i:i + self.batch_size],
                                                      batch.channel[i:i + self.batch_size],
@@ -224,9 +236,9 @@ class InfluxStore:
         try:
             r = (self.http.post if post else self.http.get)("/query", params=params)
         except httpx.HTTPError as e:
-            raise ConfigError(f"InfluxDB at {self.url} unreachable: {e}") from None
+            raise InfluxQueryError(f"InfluxDB at {self.url} unreachable: {e}") from None
         if r.status_code != 200:
-            raise ConfigError(f"InfluxDB query failed (HTTP {r.status_code}): {r.text[:300]}")
+            raise InfluxQueryError(f"InfluxDB query failed (HTTP {r.status_code}): {r.text[:300]}")
         series: list[dict] = []
         for line in r.text.splitlines():
             if not line.strip():
@@ -236,7 +248,7 @@ class InfluxStore:
                 if "error" in res:
                     if "database not found" in res["error"]:
                         continue
-                    raise ConfigError(f"InfluxDB query failed: {res['error']} (query: {q})")
+                    raise InfluxQueryError(f"InfluxDB query failed: {res['error']} (query: {q})")
                 series.extend(res.get("series", []))
         return series
 
@@ -276,10 +288,38 @@ class InfluxStore:
             t, v = t[keep], v[keep]
         return t, v
 
+    def counter_offsets(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times, offsets) of a counter channel: continuous = raw + offset in force."""
+        s = self.query(f"SELECT \"offset\" FROM {_ident(self.measurement + '_counter_offsets')}"
+                       f"{self._where(channel, None, None)} ORDER BY time")
+        t, off = self._columns(s, ["time", "offset"])
+        return t.astype(np.int64).astype(TIME_DTYPE), off.astype(np.float64)
+
+    def read_continuous(self, channel: str, start: TimeLike = None, end: TimeLike = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """A counter channel with wraps and resets undone (see EmbeddedStore.read_continuous)."""
+        t, v = self.read(channel, start, end)
+        ot, off = self.counter_offsets(channel)
+        if len(ot) and len(t):
+            i = np.searchsorted(ot, t, side="right") - 1
+            v = v + np.where(i >= 0, off[np.maximum(i, 0)], 0.0)
+        return t, v
+
+    def latest_ok(self, channel: str) -> tuple[np.datetime64, float] | None:
+        s = self.query(f"SELECT value FROM {_ident(self.measurement)}{self._where(channel, None, None, ok_only=True)} "
+                       "ORDER BY time DESC LIMIT 1")
+        t, v = self._columns(s, ["time", "value"])
+        return None if not len(t) else (np.datetime64(int(t[0]), "ms"), float(v[0]))
+
     def aggregate(self, channel: str, start: TimeLike, end: TimeLike, every_s: float) -> Aggregate:
-        every_ms = max(1, int(round(every_s * 1000)))
+        """Intervals aligned on `start` (or on the epoch), like the embedded store."""
+        every_ms = int(round(every_s * 1000))
+        if every_ms <= 0:
+            raise ValueError("every_s must be positive")
+        offset_ms = (_ms(start, self.tz) or 0) % every_ms
         s = self.query(f"SELECT mean(value), min(value), max(value), count(value) FROM {_ident(self.measurement)}"
-                       f"{self._where(channel, start, end, ok_only=True)} GROUP BY time({every_ms}ms) fill(none)")
+                       f"{self._where(channel, start, end, ok_only=True)} "
+                       f"GROUP BY time({every_ms}ms, {offset_ms}ms) fill(none)")
         t, mean, mn, mx, n = self._columns(s, ["time", "mean", "min", "max", "count"])
         return Aggregate(t.astype(TIME_DTYPE), mean, mn, mx, n.astype(np.int64))
 
