@@ -166,6 +166,8 @@ class Mosquitto(_Server):
             lines.append("allow_anonymous true")
         if tls:
             lines += [f"cafile {tls['ca']}", f"certfile {tls['cert']}", f"keyfile {tls['key']}"]
+            if tls.get("client_cert"):
+                lines.append("require_certificate true")     # mutual TLS: clients show a cert from our CA
         self.conf.write_text("\n".join(lines) + "\n")
 
     @property
@@ -195,7 +197,11 @@ def make_tls(tmp: Path) -> dict[str, Path]:
     (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
         "-out", "server.crt", "-extfile", "ext.cnf")
-    return {"ca": d / "ca.crt", "cert": d / "server.crt", "key": d / "server.key"}
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=gw")
+    run("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-out", "client.crt")
+    return {"ca": d / "ca.crt", "cert": d / "server.crt", "key": d / "server.key",
+            "client_cert": d / "client.crt", "client_key": d / "client.key"}
 
 
 class Collector(_Server):

@@ -211,17 +211,19 @@ def test_collector_killed_with_a_full_buffer_loses_nothing(servers):
 
 
 @pytest.mark.slow
-def test_login_with_a_mosquitto_password_file_and_tls(tmp_path):
+def test_login_with_a_mosquitto_password_file_and_mutual_tls(tmp_path):
     tls = make_tls(tmp_path)
     mq = Mosquitto(tmp_path, passwords={"gw": "s3cret"}, tls=tls).start()
     ix = Influxd(tmp_path).start()
     col = None
     try:
-        extra = f'username = "gw"\npassword = "s3cret"\nca_file = "{tls["ca"]}"'
+        extra = (f'username = "gw"\npassword = "s3cret"\nca_file = "{tls["ca"]}"\n'
+                 f'cert_file = "{tls["client_cert"]}"\nkey_file = "{tls["client_key"]}"')
         cfg = site_toml(tmp_path, f"mqtts://127.0.0.1:{mq.port}", ix.url, broker_extra=extra)
         col = Collector(cfg, tmp_path / "collect.log").start()
         wait_for(lambda: "MQTT connected" in (tmp_path / "collect.log").read_text(), 15, what="TLS connect")
-        mq.pub("meters/m1/data", messages(0, 20), "--cafile", str(tls["ca"]), "-u", "gw", "-P", "s3cret")
+        mq.pub("meters/m1/data", messages(0, 20), "--cafile", str(tls["ca"]), "--cert", str(tls["client_cert"]),
+               "--key", str(tls["client_key"]), "-u", "gw", "-P", "s3cret")
         exact(ix, 20)
         col.stop()
         # a wrong password is refused and said so, the collector keeps trying (and does not crash)
