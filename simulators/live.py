@@ -44,6 +44,8 @@ class LiveFactory:
         self._t0 = self._next_ms
         self._values: dict[str, np.ndarray] = {}
         self._n = 0
+        self.key: tuple[int, int] | None = None      # identifies the sample the last values_at returned
+        self._cached: dict[str, float] = {}
 
     def now_ms(self) -> int:
         return self.start_ms + int((time.monotonic() - self._mono0) * self.speed * 1000)
@@ -55,7 +57,10 @@ class LiveFactory:
         if t >= self._next_ms:
             self._advance(t, step_ms)
         i = min(max((t - self._t0) // step_ms, 0), self._n - 1)
-        return {k: float(v[i]) for k, v in self._values.items()}
+        if (self._t0, i) != self.key:     # many reads fall in one sample: build its dict once
+            self.key = (self._t0, i)
+            self._cached = {k: float(v[i]) for k, v in self._values.items()}
+        return self._cached
 
     def _advance(self, t: int, step_ms: int) -> None:
         gap = (t - self._next_ms) // step_ms

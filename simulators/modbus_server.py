@@ -60,9 +60,12 @@ class SimMeter:
         self.max_count = min(regmap.max_registers_per_read, 125)
         self.frozen: dict[int, dict[str, float]] = {}    # stuck faults: values at the fault's first read
         self.reset_base: dict[int, dict[str, float]] = {}  # reset faults: counters at the first read after
+        self._key = None                                   # sample the cached register words belong to
+        self._values: dict[str, float] = {}
+        self._tables: dict[int, list[int]] = {}
 
-    def words(self, fc: int, address: int, count: int, values: dict[str, float],
-              garbage: str | None, rng: np.random.Generator) -> list[int] | int:
+    def check(self, fc: int, address: int, count: int) -> int | None:
+        """The exception code a read gets regardless of values (None: readable)."""
         if fc not in self.tables:
             return ILLEGAL_FUNCTION
         if not 1 <= count <= self.max_count:
@@ -70,6 +73,28 @@ class SimMeter:
         lo, hi = self.span[fc]
         if address < lo or address + count > hi:
             return ILLEGAL_ADDRESS
+        return None
+
+    def cached_words(self, key, fc: int, address: int, count: int, values_fn) -> list[int] | int:
+        """Healthy reads: each table encoded once per simulated sample, then sliced
+        (a poller reading field by field costs one encode per sample, not per request)."""
+        bad = self.check(fc, address, count)
+        if bad is not None:
+            return bad
+        if key != self._key:
+            self._key, self._values, self._tables = key, values_fn(), {}
+        tw = self._tables.get(fc)
+        if tw is None:
+            lo, hi = self.span[fc]
+            tw = self._tables[fc] = self.words(fc, lo, hi - lo, self._values, None, None, limit=False)
+        lo = self.span[fc][0]
+        return tw[address - lo:address - lo + count]
+
+    def words(self, fc: int, address: int, count: int, values: dict[str, float],
+              garbage: str | None, rng: np.random.Generator | None, limit: bool = True) -> list[int] | int:
+        bad = self.check(fc, address, count) if limit else None
+        if bad is not None:
+            return bad
         out = [0] * count
         for f in self.tables[fc]:
             if f.address + f.count <= address or f.address >= address + count:
@@ -153,10 +178,17 @@ class Gateway:
             elif f.kind == "stuck":
                 stuck = id(f)
         resets = [f for f in active if f.kind == "reset"]
+        live = self.live.values_at(t)
+
+        def fresh() -> dict[str, float]:
+            return meter_field_values(sm.meter, sm.regmap, live, self.scenario.scenario, self.rng)
+
+        if stuck is None and garbage is None and not resets:
+            return sm.cached_words(self.live.key, fc, address, count, fresh)
         if stuck is not None and stuck in sm.frozen:
             values = sm.frozen[stuck]
         else:
-            values = meter_field_values(sm.meter, sm.regmap, self.live.values_at(t), self.scenario.scenario, self.rng)
+            values = fresh()
             for f in resets:     # the meter's counters restart from zero when the reset begins
                 counters = {k: v for k, v in values.items() if sm.regmap.fields[k].counter}
                 base = sm.reset_base.setdefault(id(f), counters)
