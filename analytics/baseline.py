@@ -133,17 +133,13 @@ def predict(prof: np.ndarray, day_type: np.ndarray) -> np.ndarray:
     return prof[day_type]
 
 
-def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_folds: int = N_FOLDS,
-                location: str = "mean") -> dict:
-    """ASHRAE Guideline 14 CV(RMSE) and NMBE of the hourly model, out of sample
-    (folds of whole weeks).  Fractions, e.g. 0.12 = 12 %.  Scored with the mean
-    profile (the expected consumption; medians of skewed loads under-predict
-    totals, which NMBE would show as bias)."""
+def fold_predictions(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, folds: int = N_FOLDS,
+                     location: str = "mean") -> tuple[np.ndarray, int]:
+    """Out-of-sample predictions (days, 24): each fold of whole weeks (week mod
+    `folds`) predicted by the profiles fitted on the other folds; and the largest
+    number of fitted terms."""
     n_days = kw.shape[0]
     week = np.arange(n_days) // 7
-    folds = min(n_folds, int(week.max()) + 1 if n_days else 0)
-    if folds < 2:
-        return {"cv_rmse": None, "nmbe": None, "n_hours": 0, "method": "insufficient data (< 2 weeks)"}
     pred = np.full(kw.shape, np.nan)
     p_max = 0
     fold = week % folds
@@ -186,6 +182,21 @@ def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_fo
             prof, _, p = fit_profiles(kw, day_type, train, saturday_works, location, with_sigma=False)
             p_max = max(p_max, p)
             pred[test] = predict(prof, day_type[test])
+    return pred, p_max
+
+
+def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_folds: int = N_FOLDS,
+                location: str = "mean") -> dict:
+    """ASHRAE Guideline 14 CV(RMSE) and NMBE of the hourly model, out of sample
+    (folds of whole weeks).  Fractions, e.g. 0.12 = 12 %.  Scored with the mean
+    profile (the expected consumption; medians of skewed loads under-predict
+    totals, which NMBE would show as bias)."""
+    n_days = kw.shape[0]
+    week = np.arange(n_days) // 7
+    folds = min(n_folds, int(week.max()) + 1 if n_days else 0)
+    if folds < 2:
+        return {"cv_rmse": None, "nmbe": None, "n_hours": 0, "method": "insufficient data (< 2 weeks)"}
+    pred, p_max = fold_predictions(kw, day_type, saturday_works, folds, location)
     ok = np.isfinite(kw) & np.isfinite(pred)
     n = int(ok.sum())
     y, r = kw[ok], kw[ok] - pred[ok]
