@@ -7,7 +7,8 @@ nothing to keep in sync).  Names:
 - `mieruka_input_readings_total{input}` (counter) and
   `mieruka_input_readings_per_second{input}` (gauge, over the last snapshot interval)
 - `mieruka_errors_total{kind}`: bad_payload, timeout, exception, out_of_range, stale,
-  error (device readings flagged), sink_write_failure, sink_rejected, buffer_dropped
+  error (device readings flagged), sink_write_failure, sink_rejected, buffer_dropped,
+  buffer_write_failure (the disk buffer could not be written: disk full?)
 - `mieruka_buffer_readings`, `mieruka_buffer_bytes`, `mieruka_buffer_oldest_age_seconds`,
   `mieruka_buffer_dropped_total`
 - `mieruka_sink_written_total`, `mieruka_sink_last_success_timestamp_seconds`, `mieruka_sink_up`
@@ -72,6 +73,9 @@ class Health:
         c: Counter = Counter()
         for _, st in self.devices():
             c.update(_errors(st))
+        for i in self.inputs:
+            if getattr(i, "emit_errors", 0):
+                c["buffer_write_failure"] += i.emit_errors
         if self.forwarder is not None:
             c["sink_write_failure"] += self.forwarder.stats.failures
             c["sink_rejected"] += self.forwarder.stats.rejected

@@ -121,6 +121,7 @@ class MqttInput:
         self.stats: dict[str, DeviceStats] = {}
         self.brokers = {b.id: BrokerStats(b.id) for b in self.section.brokers}
         self.bad_payloads = 0
+        self.emit_errors = 0
         self.messages = 0
         self.readings = 0
         self._infos: dict[str, ChannelInfo] = {}
@@ -291,10 +292,18 @@ class MqttInput:
                 batch = self.decode_messages(messages)
                 if self._new_channels and self.on_channels is not None:
                     self.on_channels(self.channel_infos())       # saved before the readings that use them
-                if len(batch):
-                    r = emit(batch)
-                    if inspect.isawaitable(r):
-                        await r
+                while len(batch):
+                    try:
+                        r = emit(batch)
+                        if inspect.isawaitable(r):
+                            await r
+                        break
+                    except Exception as e:    # disk full or failing: keep the messages unacknowledged, retry
+                        self.emit_errors += 1
+                        if self.emit_errors == 1 or self.emit_errors % 60 == 0:
+                            log.error("cannot buffer MQTT readings (%d times so far), messages stay "
+                                      "unacknowledged and are retried: %s", self.emit_errors, e)
+                        await asyncio.sleep(1.0)
                 # only now: the readings are in the buffer (or, without one, with the runner)
                 for broker_id, _topic, _payload, mid, qos, _t in messages:
                     if qos > 0:

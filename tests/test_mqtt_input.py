@@ -1,0 +1,104 @@
+"""The MQTT input in process against a real mosquitto: acknowledgement only after
+emit returned, retry when the buffer cannot be written."""
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+
+import pytest
+
+from mieruka.collector.mqtt import MqttInput
+from mieruka.site import parse_site
+from servers_mqtt_influx import Mosquitto
+
+
+def cfg_for(url: str):
+    text = f"""
+[site]
+name = "input test"
+[mqtt]
+[[mqtt.brokers]]
+url = "{url}"
+client_id = "mieruka-input-test"
+reconnect_min_s = 1
+reconnect_max_s = 1
+[[mqtt.subscriptions]]
+topic = "+/events/rpc"
+decoder = "shelly"
+"""
+    return parse_site(tomllib.loads(text), "site.toml")
+
+
+def frames(n: int) -> list[str]:
+    return [json.dumps({"method": "NotifyStatus", "params": {"ts": 1_780_000_000 + i, "em:0": {"total_act_power": 100.0 + i}}})
+            for i in range(n)]
+
+
+async def run_until(inp: MqttInput, emit, cond, timeout_s: float = 10.0) -> None:
+    task = asyncio.create_task(inp.run(emit))
+    try:
+        for _ in range(int(timeout_s / 0.05)):
+            if cond():
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError("condition not met")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def connected(inp: MqttInput) -> None:
+    for _ in range(200):
+        if inp.brokers["default"].connected:
+            await asyncio.sleep(0.2)            # subscribe acknowledged
+            return
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_unacknowledged_messages_come_back_and_emit_failures_are_retried(tmp_path):
+    mq = Mosquitto(tmp_path).start()
+    try:
+        cfg = cfg_for(mq.url)
+
+        async def main():
+            # 1) emit never returns (as if the disk stalled): the input is stopped with 5 messages unacknowledged
+            first = MqttInput(cfg)
+            stalled = asyncio.Event()
+            seen = []
+
+            async def stall(batch):
+                seen.append(len(batch))
+                await stalled.wait()
+
+            task = asyncio.create_task(first.run(stall))
+            await connected(first)
+            await asyncio.to_thread(mq.pub, "pro3em-1/events/rpc", frames(5))
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+            assert seen
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            # 2) same client id again (persistent session): the broker sends them again; the buffer
+            #    fails twice ("disk full") before it takes them; nothing is lost, nothing doubled
+            second = MqttInput(cfg)
+            got, calls = [], []
+
+            def flaky(batch):
+                calls.append(len(batch))
+                if len(calls) <= 2:
+                    raise OSError(28, "No space left on device")
+                got.extend(zip(batch.time.tolist(), batch.value.tolist()))
+
+            await run_until(second, flaky, lambda: len(got) >= 5)
+            return second, got, calls
+
+        second, got, calls = asyncio.run(main())
+        assert second.emit_errors == 2 and calls[0] == calls[2]            # the same batch retried
+        assert len(got) == 5 and sorted(v for _, v in got) == pytest.approx([0.1, 0.101, 0.102, 0.103, 0.104])
+        assert len({t for t, _ in got}) == 5                                # message times, not receipt
+    finally:
+        mq.stop()
