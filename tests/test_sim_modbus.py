@@ -41,6 +41,7 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll (Debian package) not installed")
 def test_mbpoll_reads_l1_voltage_from_mieruka_simulate():
     port = free_port()
