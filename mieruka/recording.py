@@ -25,6 +25,7 @@ import io
 import math
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
 from .quantities import QUANTITIES
 
 REQUIRED = ("time", "channel", "quantity", "value")
+_SLICE_ROWS = 1 << 20
 OPTIONAL = ("equipment_kind", "system", "unit", "quality")
 FORMAT_VERSION = 1
 
@@ -233,6 +235,12 @@ def _find_bad_line(path: Path, header: list[str]) -> None:
 
 
 # --------------------------------------------------------------------- writing
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def format_times(times: np.ndarray, tz: str | None = None) -> np.ndarray:
     """ISO 8601 texts with the offset of `tz` (UTC 'Z' when None), vectorised."""
     t = np.asarray(times).astype(TIME_DTYPE)
@@ -325,12 +333,23 @@ def write_columns(path: str | Path, time: np.ndarray, channel_code: np.ndarray, 
         names = [x.name.lower() for x in Quality]
         cols["quality"] = pa.DictionaryArray.from_arrays(pa.array(q.astype(np.int32)), pa.array(names)).cast(pa.string())
     table = pa.table(cols)
+    options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
+
+    def render(part: "pa.Table") -> bytes:
+        buf = io.BytesIO()
+        pcsv.write_csv(part, buf, options)
+        return buf.getvalue()
+
+    # Number formatting dominates; Arrow releases the GIL, so slices render in parallel.
+    slices = [table.slice(i, _SLICE_ROWS) for i in range(0, max(n, 1), _SLICE_ROWS)]
     fd, tmp = tempfile.mkstemp(prefix=".rec-", suffix=".csv", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write((",".join(table.column_names) + "\n").encode())
-            pcsv.write_csv(table, f, pcsv.WriteOptions(include_header=False, quoting_style="none",
-                                                       batch_size=1 << 16))
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                for chunk in pool.map(render, slices):
+                    f.write(chunk)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a recording is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
