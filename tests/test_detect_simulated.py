@@ -249,3 +249,12 @@ def test_json_is_deterministic_and_complete():
         assert required.get(f["kind"], set()) <= set(f["metrics"]), f["kind"]
         assert {"kind", "channel", "start", "end", "energy_kwh", "cost_jpy", "co2_t", "explanation"} <= set(f)
         assert f["explanation_ja"] and f["explanation_en"]
+
+
+@pytest.mark.parametrize("days,step_s", [(0.2, 60.0), (10, 900.0)])
+def test_short_and_coarse_recordings(days, step_s):
+    """A few hours of 1-min data and 15-min data: findings where measurable, no crash."""
+    res, truth = simulate_and_analyze(factory("edge", 0.03, SMALL_LOADS, SMALL_AIR), "2025-06-02", days, step_s, seed=5)
+    assert {"standby", "compressor_profile"} <= {f.kind for f in res.findings}
+    assert res.summary["energy_kwh"]["press"] == pytest.approx(truth["channels"]["press"]["energy_kwh"], rel=0.02)
+    res.to_json()
