@@ -45,7 +45,11 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
                               "of one factory. Bearer tokens; errors are RFC 9457 problem+json.",
                   docs_url="/docs", redoc_url=None)
     app.state.ctx = Context(cfg, store, bills_path=bills_path)
-    app.state.auth = Auth(cfg.api, env)
+    try:
+        app.state.auth = Auth(cfg.api, env)
+    except ValueError as e:
+        from ..errors import ConfigError
+        raise ConfigError(f"{cfg.source or '<config>'}: api.rate_limit: {e}") from None
     app.state.site_id = site_slug(cfg)
     app.state.config_path = cfg.source
     errors.install(app)

@@ -29,14 +29,26 @@ def _view(request: Request, start: str | None, end: str | None):
     return c.analysis(parse_param("start", start, c.tz), parse_param("end", end, c.tz))
 
 
+async def _view_async(request: Request, start: str | None, end: str | None):
+    """A cached analysis straight from the event loop; a new one on the thread pool
+    (it takes seconds, and other requests must not wait for it)."""
+    c = ctx(request)
+    t0, t1 = parse_param("start", start, c.tz), parse_param("end", end, c.tz)
+    view = c.cached_analysis(t0, t1)
+    if view is None:
+        from starlette.concurrency import run_in_threadpool
+        view = await run_in_threadpool(c.analysis, t0, t1)
+    return view
+
+
 @router.get("/findings", response_model=FindingPage, dependencies=read,
             summary="Findings over a range, ranked by yen (computed by the analysis pipeline, cached)")
-def findings(request: Request, start: str | None = START, end: str | None = END,
+async def findings(request: Request, start: str | None = START, end: str | None = END,
              kind: str | None = Query(None, description="standby, air_leak, baseline_gap, compressor_profile"),
              channel: str | None = None,
              limit: int = Query(100, ge=1, le=MAX_LIMIT), cursor: str | None = None):
     c = ctx(request)
-    v = _view(request, start, end)
+    v = await _view_async(request, start, end)
     items = [f for f in v.findings if (kind is None or f["kind"] == kind) and (channel is None or f["channel"] == channel)]
     p = page(request, items, limit, cursor)
     p.update(start=iso(v.start, c.tz), end=iso(v.end, c.tz))
@@ -45,9 +57,9 @@ def findings(request: Request, start: str | None = START, end: str | None = END,
 
 @router.get("/plan", response_model=Plan, dependencies=read,
             summary="Savings plan: measures ranked by yen per year, % of site CO2, payback years")
-def plan(request: Request, start: str | None = START, end: str | None = END):
+async def plan(request: Request, start: str | None = START, end: str | None = END):
     c = ctx(request)
-    v = _view(request, start, end)
+    v = await _view_async(request, start, end)
     return fast_json({"start": iso(v.start, c.tz), "end": iso(v.end, c.tz), "measures": v.plan})
 
 

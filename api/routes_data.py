@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-
 import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
@@ -16,14 +15,20 @@ from .profile import day_profile
 from .schemas import ChannelPage, ChannelState, Meter, Profile, Readings, Site
 from .timefmt import iso, parse_param
 
+# Routes here are `async`: each does one or two short store reads (about a
+# millisecond for a day of 1-minute data), cheaper on the event loop than a hop
+# to the thread pool and back.
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_read)], responses=PROBLEM_RESPONSES)
 
 
+_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
 def fast_json(content) -> Response:
-    """JSON without FastAPI's generic encoder: the route already built plain types
-    (a one-day readings query is thousands of numbers)."""
-    return Response(json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False),
-                    media_type="application/json")
+    """JSON without FastAPI's generic encoder (model validation + jsonable_encoder):
+    routes build plain types and numpy arrays, orjson writes them (a one-day
+    readings answer is ~6,000 numbers: 0.3 ms instead of several)."""
+    return Response(orjson.dumps(content, option=_JSON_OPTS), media_type="application/json")
 
 
 def ctx(request: Request):
@@ -45,19 +50,19 @@ def _site(request: Request) -> dict:
 
 
 @router.get("/sites", response_model=list[Site], summary="The site this gateway meters (a list of one)")
-def sites(request: Request):
+async def sites(request: Request):
     return fast_json([_site(request)])
 
 
 @router.get("/sites/{site_id}", response_model=Site, summary="One site")
-def site(request: Request, site_id: str):
+async def site(request: Request, site_id: str):
     if site_id != request.app.state.site_id:
         raise ApiError(404, f"no site {site_id!r}")
     return fast_json(_site(request))
 
 
 @router.get("/meters", response_model=list[Meter], summary="Meters of the site config and their channels")
-def meters(request: Request):
+async def meters(request: Request):
     c = ctx(request)
     out = [{"id": m.id, "name": m.name, "protocol": m.protocol, "model": m.model,
             "channels": [ch.id for ch in m.channels]} for m in c.cfg.meters]
@@ -71,7 +76,7 @@ def meters(request: Request):
 
 @router.get("/channels", response_model=ChannelPage,
             summary="Channels with their latest value, quality and status (paginated)")
-def channels(request: Request, limit: int = Query(100, ge=1, le=MAX_LIMIT), cursor: str | None = None,
+async def channels(request: Request, limit: int = Query(100, ge=1, le=MAX_LIMIT), cursor: str | None = None,
              quantity: str | None = Query(None, description="only channels of this quantity, e.g. power_kw")):
     c = ctx(request)
     infos = [i for i in c.infos().values() if quantity is None or i.quantity == quantity]
@@ -81,14 +86,14 @@ def channels(request: Request, limit: int = Query(100, ge=1, le=MAX_LIMIT), curs
 
 
 @router.get("/channels/{channel_id}", response_model=ChannelState, summary="One channel's latest value")
-def channel(request: Request, channel_id: str):
+async def channel(request: Request, channel_id: str):
     c = ctx(request)
     return fast_json(c.channel_state(c.info(channel_id)))
 
 
 @router.get("/channels/{channel_id}/readings", response_model=Readings,
             summary="Readings over a range, downsampled on the server (mean/min/max per interval)")
-def readings(request: Request, channel_id: str,
+async def readings(request: Request, channel_id: str,
              start: str | None = Query(None, description="ISO 8601; without offset: site time. Default: end - 1 day"),
              end: str | None = Query(None, description="ISO 8601, exclusive. Default: just after the latest reading"),
              max_points: int | None = Query(None, ge=1, description="at most this many intervals (capped by [api] max_points)"),
@@ -104,7 +109,7 @@ def readings(request: Request, channel_id: str,
 
 @router.get("/channels/{channel_id}/profile", response_model=Profile,
             summary="A day's 15-minute profile against the median of the same day type over 4 weeks")
-def profile(request: Request, channel_id: str,
+async def profile(request: Request, channel_id: str,
             date: dt.date | None = Query(None, description="site date; default: the day of the latest reading")):
     c = ctx(request)
     c.info(channel_id)

@@ -67,10 +67,33 @@ class AnalysisView:
     computed_at: float = field(default_factory=time.time)
 
 
+class LockedStore:
+    """The store behind one lock.  FastAPI runs sync routes on a thread pool, and a
+    store need not be thread-safe (the embedded store shares one SQLite connection
+    and its read transactions); each call is short (a day of minutes: ~1 ms), so
+    serialising them costs little."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*a, **k):
+            with self._lock:
+                return attr(*a, **k)
+        return locked
+
+
 class Context:
     """Everything a request needs: config, store, calendar and the analysis cache."""
 
     def __init__(self, cfg: SiteConfig, store: Store, cache_ttl_s: float = 300.0, bills_path=None):
+        if not isinstance(store, LockedStore):
+            store = LockedStore(store)
         self.cfg = cfg
         self.bills_path = bills_path      # optional CSV of bills (mieruka co2 format) for the CO2 sheet
         self.store = store
@@ -81,10 +104,19 @@ class Context:
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[int, int], threading.Lock] = {}
         self._memo: dict = {}
+        self._default: tuple = (None, None)
+        self._infos: tuple | None = None
 
     # ------------------------------------------------------------- channels
     def infos(self) -> dict[str, ChannelInfo]:
-        return channel_infos(self.cfg, self.store)
+        """Config + store channels; cached for 2 s (every request looks its channel up)."""
+        now = time.monotonic()
+        hit = self._infos
+        if hit is not None and now - hit[0] < 2.0:
+            return hit[1]
+        out = channel_infos(self.cfg, self.store)
+        self._infos = (now, out)
+        return out
 
     def info(self, channel: str) -> ChannelInfo:
         infos = self.infos()
@@ -127,12 +159,13 @@ class Context:
         if n > max_points:   # a backend aligning intervals differently may add an edge interval
             agg.time, agg.mean, agg.min, agg.max, agg.count = (a[-max_points:] for a in
                                                                (agg.time, agg.mean, agg.min, agg.max, agg.count))
+        # numpy arrays go to the response as they are (orjson writes them natively; NaN -> null)
         return {"channel": channel, "quantity": info.quantity, "unit": info.unit or _unit(info.quantity),
                 "start": iso(start, self.tz), "end": iso(end, self.tz), "interval_s": step,
                 "points": len(agg.time),
-                "time": iso_many(agg.time, self.cfg.site.timezone),
-                "mean": _floats(agg.mean), "min": _floats(agg.min), "max": _floats(agg.max),
-                "count": np.asarray(agg.count, np.int64).tolist()}
+                "time": iso_many(agg.time, self.cfg.site.timezone, self.calendar),
+                "mean": np.ascontiguousarray(agg.mean, np.float64), "min": np.ascontiguousarray(agg.min, np.float64),
+                "max": np.ascontiguousarray(agg.max, np.float64), "count": np.ascontiguousarray(agg.count, np.int64)}
 
     # ------------------------------------------------------------- analysis
     def default_range(self) -> tuple[dt.datetime, dt.datetime]:
@@ -148,11 +181,30 @@ class Context:
             start_local = max(start_local, first_local)
         return start_local, end_local
 
+    def _range(self, start, end):
+        if start is None or end is None:
+            rng = self.store.time_range()
+            key = None if rng is None else (int(rng[0].astype(np.int64)), int(rng[1].astype(np.int64)))
+            if self._default[0] != key or self._default[1] is None:   # one slot: live data moves it
+                self._default = (key, self.default_range())
+            hit = self._default[1]
+            start, end = start or hit[0], end or hit[1]
+        return start, end
+
+    def cached_analysis(self, start: dt.datetime | None, end: dt.datetime | None) -> AnalysisView | None:
+        """The cached analysis of the range, if fresh, without waiting on any lock."""
+        try:
+            start, end = self._range(start, end)
+        except Exception:
+            return None
+        view = self._cache.get((int(start.timestamp() * 1000), int(end.timestamp() * 1000)))
+        if view is not None and time.time() - view.computed_at < self.cache_ttl_s:
+            return view
+        return None
+
     def analysis(self, start: dt.datetime | None = None, end: dt.datetime | None = None,
                  refresh: bool = False) -> AnalysisView:
-        if start is None or end is None:
-            d0, d1 = self.default_range()
-            start, end = start or d0, end or d1
+        start, end = self._range(start, end)
         if end <= start:
             raise ApiError(422, "end must be after start")
         if (end - start) > dt.timedelta(days=400):
@@ -176,6 +228,7 @@ class Context:
         with self._lock:
             self._cache.clear()
             self._memo.clear()
+            self._infos = None
 
     def memo(self, key, value=None):
         """Small TTL cache for derived figures (the CO2 sheet): memo(key) reads, memo(key, v) stores."""

@@ -302,7 +302,7 @@ class ApiSection(_Model):
     port: int = Field(default=8080, ge=1, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list)
     rate_limit: str = Field(default="50/second;2000/minute",
-                            description="per token (or per client address without one), `limits` notation")
+                            description="token buckets per token (or per client address without one): N/second, N/minute, ...")
     max_points: int = Field(default=2000, ge=10, le=100_000, description="most points a readings query returns")
     findings_days: int = Field(default=30, ge=1, description="default findings range: the last N days of data")
 

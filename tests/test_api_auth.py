@@ -94,3 +94,23 @@ def test_hash_token_helper_prints_a_matching_hash():
     lines = r.stdout.splitlines()
     token = lines[0].split()[-1]
     assert f'sha256 = "{sha(token)}"' in r.stdout
+
+
+def test_bad_rate_limit_names_the_key(tmp_path):
+    from mieruka.api.app import create_app
+    from mieruka.errors import ConfigError
+    from mieruka.site import load_site
+    from test_api_helpers import write_config
+    cfg = load_site(write_config(tmp_path, rate="lots/second"))
+    with pytest.raises(ConfigError, match=r"site\.toml: api\.rate_limit: rate limit 'lots/second'"):
+        create_app(cfg, store=object())
+
+
+def test_token_bucket_refills_at_its_rate():
+    from mieruka.api.auth import TokenBuckets, parse_rate_limit
+    b = TokenBuckets(parse_rate_limit("2/second"))
+    assert [b.take("k")[0] for _ in range(3)][:2] == [0.0, 0.0]
+    wait, limit = b.take("k")
+    assert limit == "2/second" and 0 < wait <= 0.5
+    b._state["k"][0][1] -= 1.0            # a second later the bucket is full again (capacity 2)
+    assert [b.take("k")[0] for _ in range(3)] == [0.0, 0.0, pytest.approx(0.5, abs=0.01)]
