@@ -32,7 +32,7 @@ GROWTH_MIN_R2 = 0.6
 @dataclass
 class LeakTrend:
     week_start_days: list[int]           # local day number of each week's first day
-    weekly_m3min: list[float]            # mean leak flow per week (NaN-free weeks only)
+    weekly_m3min: list[float]            # median of the daily leak flows of each week
     slope_m3min_per_week: float
     growth_relative: float               # fitted growth over the span / mean
     r2: float
@@ -67,13 +67,21 @@ def weekly_trend(day_sum: np.ndarray, day_hours: np.ndarray, days: np.ndarray) -
     n_weeks = int(wk[-1]) + 1
     if n_weeks < GROWTH_MIN_WEEKS:
         return None
-    ws = np.bincount(wk, weights=day_sum, minlength=n_weeks)
-    wh = np.bincount(wk, weights=day_hours, minlength=n_weeks)
-    ok = wh >= 2 * MIN_HOURS_PER_DAY
-    if ok.sum() < GROWTH_MIN_WEEKS:
+    # a week's level is the median of its days (a day when production ran on a day off
+    # must not look like leak growth); a few dozen weeks, so a loop is fine
+    vote = day_hours >= MIN_HOURS_PER_DAY
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily = day_sum / day_hours
+    xs, ys = [], []
+    for w in range(n_weeks):
+        d = daily[(wk == w) & vote]
+        if d.size >= 2:
+            xs.append(w)
+            ys.append(float(np.median(d)))
+    if len(xs) < GROWTH_MIN_WEEKS:
         return None
-    x = np.nonzero(ok)[0].astype(float)
-    y = ws[ok] / wh[ok]
+    x = np.array(xs, dtype=float)
+    y = np.array(ys)
     slope, icpt = np.polyfit(x, y, 1)
     fit = slope * x + icpt
     ss_tot = float(np.sum((y - y.mean()) ** 2))
