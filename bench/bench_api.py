@@ -4,8 +4,9 @@
 
 Set-up: a temporary site with 1-minute data of 8 channels over `--days` days in
 the embedded store; `mieruka serve` (uvicorn, one process) on a free loopback
-port.  Load: `wrk` (Debian), paced at `--rate` requests/s over 10 connections
-(each pauses 10/rate s between its requests), then flat out over 16
+port.  Load: `wrk` (Debian), paced at `--rate` requests/s over 40 connections
+(each pauses 40/rate s between its requests, so the offered rate is a little
+under `--rate`: the pause comes on top of each answer's time), then flat out over 16
 connections for the most requests/s.  Server CPU per request is read from
 /proc, so it holds even on a busy machine.  Queries:
 
@@ -197,13 +198,14 @@ def main() -> None:
             pts = httpx.get(base + readings(0), headers=h).json()["points"]
             print(f"site: 8 channels x {a.days} days of 1-minute data; server: mieruka serve (uvicorn, 1 process); "
                   f"load: wrk (1 thread)")
+            print(f"machine load average before the run: {os.getloadavg()[0]:.1f} (2 cores)")
             print(f"findings, first request (analysis of 30 days, then cached): {first * 1000:.0f} ms")
             print(f"readings answer: {pts} points (1 day at 1 min, mean/min/max/count)\n")
             print(f"{'query':<10} {'load':<30} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} "
                   f"{'server CPU ms/req':>18}")
             for name, paths in (("readings", [readings(i) for i in range(64)]), ("findings", ["/api/v1/findings"])):
                 run_wrk(base, paths, 4, 2, None, tmp)                       # warm-up
-                for label, conns, rate in ((f"paced {a.rate:.0f}/s, 10 connections", 10, a.rate),
+                for label, conns, rate in ((f"paced {a.rate:.0f}/s, 40 connections", 40, a.rate),
                                            ("flat out, 16 connections", 16, None)):
                     c0 = cpu_s(srv.pid)
                     r = run_wrk(base, paths, conns, a.seconds, rate, tmp)
