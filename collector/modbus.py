@@ -20,6 +20,7 @@ import asyncio
 import inspect
 import logging
 import math
+import struct
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -80,6 +81,12 @@ class ModbusDevice:
         self.conn = conn
         self.map = load_register_map(meter.model, base_dir)
         self.channels = [(c, self.map.field(c.register_field)) for c in meter.channels]
+        self._ids = np.array([c.id for c, _ in self.channels], object)
+        # per channel: id, field, channel scale, plausible range (field's and channel's bounds), counter?
+        self._checks = [(c.id, f.name, c.scale,
+                         max(x for x in (f.min, c.min_value, -math.inf) if x is not None),
+                         min(x for x in (f.max, c.max_value, math.inf) if x is not None),
+                         f.counter or QUANTITIES[c.quantity].counter) for c, f in self.channels]
         self.counter = {c.id: (f.counter or QUANTITIES[c.quantity].counter) for c, f in self.channels}
         fields = list({f.name: f for _, f in self.channels}.values())
         cap = min(self.map.max_registers_per_read, meter.max_registers_per_read)
@@ -97,7 +104,13 @@ class ModbusDevice:
     # -------------------------------------------------------------- reading
     async def _read(self, block: Block, deadline: float) -> list[int]:
         """One block with retries on timeout (exponential back-off, within the poll's time)."""
-        attempts = 1 if self.stats.problem == "timeout" else self.meter.retries + 1   # no retries while down
+        self.stats.requests += 1
+        try:                                # the common case, without building a retry controller
+            return await self.conn.read(block, self.meter.unit_id)
+        except ReadTimeout:
+            if self.stats.problem == "timeout" or not self.meter.retries:   # no retries while down
+                raise
+        attempts = self.meter.retries
         budget = max(0.0, deadline - time.monotonic() - self.meter.timeout_s)
         async for attempt in AsyncRetrying(stop=stop_after_attempt(attempts) | stop_after_delay(budget),
                                            wait=wait_exponential(multiplier=0.05, max=1.0),
@@ -131,10 +144,11 @@ class ModbusDevice:
         return [block]
 
     def _decode(self, block: Block, regs: list[int], out: dict) -> None:
-        for f in block.fields:
-            try:
-                out[f.name] = (f.decode(block.words(regs, f)), Quality.OK)
-            except (ValueError, OverflowError):
+        try:
+            for name, v in block.decode(regs):
+                out[name] = (v, Quality.OK)
+        except (ValueError, OverflowError, struct.error):
+            for f in block.fields:
                 out[f.name] = (math.nan, Quality.ERROR)
 
     async def poll(self, t_epoch: float) -> ReadingBatch:
@@ -206,26 +220,33 @@ class ModbusDevice:
 
     def _readings(self, t_epoch: float, out: dict) -> ReadingBatch:
         n = len(self.channels)
-        vals, qual = np.full(n, np.nan), np.zeros(n, np.uint8)
-        for i, (c, f) in enumerate(self.channels):
-            v, q = out.get(f.name, (math.nan, Quality.ERROR))
-            if q == Quality.OK:
-                v *= c.scale
-                lo = max(x for x in (f.min, c.min_value, -math.inf) if x is not None)
-                hi = min(x for x in (f.max, c.max_value, math.inf) if x is not None)
+        vals, qual = [math.nan] * n, [0] * n
+        err = (math.nan, Quality.ERROR)
+        for i, (cid, fname, scale, lo, hi, counter) in enumerate(self._checks):
+            v, q = out.get(fname, err)
+            if q == 0:
+                v *= scale
                 if not (math.isfinite(v) and lo <= v <= hi):
                     q = Quality.OUT_OF_RANGE
-                elif not self.counter[c.id] and self.stale.check(c.id, v, t_epoch):
+                elif not counter and self.stale.check(cid, v, t_epoch):
                     q = Quality.STALE
-            vals[i], qual[i] = (v, q) if q == Quality.OK else (math.nan, q)
+            if q == 0:
+                vals[i] = v
+            else:
+                qual[i] = int(q)
+        vals, qual = np.array(vals), np.array(qual, np.uint8)
         t = np.full(n, int(round(t_epoch * 1000)), np.int64).astype("datetime64[ms]")
-        return ReadingBatch(t, np.array([c.id for c, _ in self.channels], object), vals, qual)
+        return ReadingBatch(t, self._ids, vals, qual)
 
     # -------------------------------------------------------------- problems
     def _account(self, batch: ReadingBatch, latency_s: float) -> None:
         s = self.stats
         s.polls += 1
         s.last_latency_s = latency_s
+        if s.problem is None and not batch.quality.any():      # the common case: all OK
+            s.ok_polls += 1
+            s.last_success = time.time()
+            return
         kinds = Counter(Quality(q).name.lower() for q in batch.quality if q != Quality.OK)
         s.errors.update(kinds)
         flagged_fields = {c.id for c, f in self.channels if f.name in self.bad}

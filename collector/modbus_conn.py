@@ -107,8 +107,7 @@ class Connection:
             fn = self.client.read_input_registers if block.fc == 4 else self.client.read_holding_registers
             self.requests += 1
             try:
-                rr = await asyncio.wait_for(fn(block.address, count=block.count, device_id=unit_id),
-                                            self.timeout_s + 0.5)
+                rr = await fn(block.address, count=block.count, device_id=unit_id)   # pymodbus times out
             except (asyncio.TimeoutError, ModbusIOException) as e:
                 if isinstance(e, ModbusIOException) and "No response" not in str(e):
                     raise BadReply(str(e)) from None

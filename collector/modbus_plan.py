@@ -12,9 +12,10 @@ Rules (Telegraf's, done better where its users hurt):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 
-from .registers import Field
+from .registers import TYPES, Field
 
 MODBUS_MAX_REGISTERS = 125           # registers per read (FC 03/04), Modbus spec
 READ_FUNCTION_CODES = frozenset({3, 4})
@@ -29,9 +30,23 @@ class Block:
     count: int
     fields: tuple[Field, ...]
 
+    _fast: tuple = field(default=(), compare=False, repr=False)
+
     def words(self, registers: list[int], f: Field) -> list[int]:
         off = f.address - self.address
         return registers[off:off + f.count]
+
+    def decode(self, registers: list[int]) -> list[tuple[str, float]]:
+        """(field name, scaled value) for every field, the same as `Field.decode` but with one
+        pack of the block's words and one `unpack_from` per field (the collector's hot path)."""
+        raw = struct.pack(f">{len(registers)}H", *registers)
+        out = []
+        for f, fmt, off in self._fast:
+            if fmt is None:
+                out.append((f.name, f.decode(self.words(registers, f))))
+            else:
+                out.append((f.name, fmt.unpack_from(raw, off)[0] * f.scale + f.offset))
+        return out
 
 
 def plan_reads(fields: list[Field], max_registers: int = MODBUS_MAX_REGISTERS, fill_holes: int = 0,
@@ -64,4 +79,7 @@ def plan_reads(fields: list[Field], max_registers: int = MODBUS_MAX_REGISTERS, f
 def _block(fs: list[Field]) -> Block:
     start = fs[0].address
     end = max(f.address + f.count for f in fs)
-    return Block(fc=fs[0].function_code, address=start, count=end - start, fields=tuple(fs))
+    # big-endian words and bytes (most meters) unpack straight from the block's bytes
+    fast = tuple((f, struct.Struct(">" + TYPES[f.type][1]) if f.word_order == "big" == f.byte_order else None,
+                  2 * (f.address - start)) for f in fs)
+    return Block(fc=fs[0].function_code, address=start, count=end - start, fields=tuple(fs), _fast=fast)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_SITE, demo_site
+from mieruka.errors import ConfigError
 from mieruka.models import Quality
 from mieruka.recording import read_recording
 from mieruka.simulators.modbus_server import ModbusSimulator
@@ -36,8 +37,11 @@ def snapshot(cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def wait_for_rows(cfg, n: int, timeout_s: float = 15) -> None:
     end = time.time() + timeout_s
     while time.time() < end:
-        if (cfg.data_dir / "mieruka.sqlite").exists() and sum(len(t) for t, _ in snapshot(cfg).values()) >= n:
-            return
+        try:
+            if sum(len(t) for t, _ in snapshot(cfg).values()) >= n:
+                return
+        except ConfigError:          # not created yet, or its schema not committed yet
+            pass
         time.sleep(0.2)
     raise AssertionError(f"fewer than {n} readings after {timeout_s} s")
 

@@ -132,3 +132,18 @@ def test_the_collector_cannot_send_a_write():
         await c.read(Block(fc=6, address=0, count=1, fields=()), 1)
     with pytest.raises(WriteRefused):
         asyncio.run(try_block())
+
+
+@pytest.mark.parametrize("model", ["sdm630", "omron_km_n1", "suto_s4xx"])
+def test_block_decode_equals_the_register_map_codec(model):
+    rm = load_register_map(model)
+    rng = np.random.default_rng(3)
+    for plan in (plan_reads(list(rm.fields.values()), 125, 200), plan_reads(list(rm.fields.values()), 125, 0)):
+        for b in plan:
+            for _ in range(50):
+                regs = rng.integers(0, 65536, b.count).tolist()
+                want = {f.name: f.decode(b.words(regs, f)) for f in b.fields}
+                got = dict(b.decode(regs))
+                assert got.keys() == want.keys()
+                for k in want:
+                    assert (got[k] == want[k]) or (np.isnan(got[k]) and np.isnan(want[k])), (model, k)

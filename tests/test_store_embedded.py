@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
-from mieruka.store.embedded import CHUNK_POINTS, STAGE_POINTS, EmbeddedStore
+from mieruka.store.embedded import CHUNK_POINTS, EmbeddedStore
+
+STAGE = 64
 
 T0 = np.datetime64("2026-04-01T00:00:00", "ms")
 
@@ -39,16 +41,23 @@ def test_bulk_round_trip_and_replay_twice_doubles_nothing(tmp_path):
 
 
 def test_small_writes_overlaps_and_newest_write_wins(tmp_path):
-    with EmbeddedStore(tmp_path / "s.sqlite") as s:
-        for k in range(STAGE_POINTS + 100):          # collector-style: one reading per flush
+    with EmbeddedStore(tmp_path / "s.sqlite", stage_rows=STAGE) as s:
+        for k in range(STAGE * 5 + 10):          # collector-style: one reading per flush
             s.write(ReadingBatch.single_channel("p", secs(k, k + 1), np.array([float(k)])))
-        assert s.count("p") == STAGE_POINTS + 100
+        assert s.count("p") == STAGE * 5 + 10
+        s.flush()
+        n_chunks = s.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        t0, v0 = s.read("p")
+        assert n_chunks > 1 and s.compact() == n_chunks - 1       # small folded chunks merged into one
+        t1, v1 = s.read("p")
+        np.testing.assert_array_equal(v1, v0)
+        np.testing.assert_array_equal(t1, t0)
         # rewrite an old stretch (now in chunks) and a recent one (still staged) with new values
         s.write(ReadingBatch.single_channel("p", secs(5, 8), np.array([-1.0, -2.0, -3.0])))
-        s.write(ReadingBatch.single_channel("p", secs(STAGE_POINTS + 98, STAGE_POINTS + 101),
+        s.write(ReadingBatch.single_channel("p", secs(STAGE * 5 + 8, STAGE * 5 + 11),
                                             np.array([7.0, 8.0, 9.0])))
         t, v = s.read("p")
-        assert len(t) == STAGE_POINTS + 101 and (np.diff(t.astype(np.int64)) > 0).all()
+        assert len(t) == STAGE * 5 + 11 and (np.diff(t.astype(np.int64)) > 0).all()
         assert v[5:8].tolist() == [-1.0, -2.0, -3.0]
         assert v[-3:].tolist() == [7.0, 8.0, 9.0]
         assert s.latest("p")[1] == 9.0

@@ -14,10 +14,14 @@ Layout (see docs/collector.md "Embedded store"):
 
 - `chunks(channel, t0, t1, n, times, vals, qual)`: the chunks of one channel never
   overlap in time; times inside are strictly increasing (deduplicated).
-- `staged(channel, t, v, q)`: small writes (a collector flushing a few readings per
-  channel each second) land here as rows, keyed on (channel, t), and are folded
-  into chunks once a channel has `STAGE_POINTS` of them; writing whole chunks each
-  second would rewrite kilobytes per reading.
+- `staged(t, channel, v, q)`: small writes (a collector flushing a few readings per
+  channel each second) land here as rows keyed on (t, channel): a flush of one
+  instant appends to the end of the B-tree and touches a handful of pages (keyed on
+  (channel, t) it touched one page per channel: 15x the system time in fsync'd WAL
+  writes).  Once `STAGE_ROWS` rows wait they are folded into chunks, all channels in
+  one transaction.  A fold appends a new chunk or tops up the channel's last chunk
+  when that rewrites little; `compact()` (run with retention) merges runs of small
+  chunks, so write amplification stays low and reads see big chunks.
 - `channels`: channel metadata (quantity, tags) so that readers need no site config.
 - `counter_offsets(channel, t, offset)`: continuous-counter offsets (see
   `mieruka.collector.counters`): from time t on, continuous = raw + offset.
@@ -42,7 +46,8 @@ if TYPE_CHECKING:
     from ..site import SiteConfig
 
 CHUNK_POINTS = 8192      # readings per chunk: big enough that per-chunk overhead vanishes on reads
-STAGE_POINTS = 512       # staged rows per channel before they are folded into chunks
+STAGE_ROWS = 50_000      # staged rows (all channels) before they are folded into chunks
+TOPUP_FACTOR = 4         # top up the last chunk only if it holds < this x the new points
 DIRECT_POINTS = 256      # a write with at least this many points of a channel goes straight to chunks
 DB_NAME = "mieruka.sqlite"
 _MIN, _MAX = -(1 << 62), 1 << 62
@@ -56,7 +61,7 @@ CREATE TABLE IF NOT EXISTS chunks (channel INTEGER NOT NULL, t0 INTEGER NOT NULL
     n INTEGER NOT NULL, times BLOB NOT NULL, vals BLOB NOT NULL, qual BLOB NOT NULL,
     PRIMARY KEY (channel, t0)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS staged (channel INTEGER NOT NULL, t INTEGER NOT NULL, v REAL, q INTEGER NOT NULL,
-    PRIMARY KEY (channel, t)) WITHOUT ROWID;
+    PRIMARY KEY (t, channel)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counter_offsets (channel INTEGER NOT NULL, t INTEGER NOT NULL, offset REAL NOT NULL,
     PRIMARY KEY (channel, t)) WITHOUT ROWID;
 """
@@ -80,11 +85,12 @@ class EmbeddedStore:
     (the collector or a replay); any number of reader processes."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, retention_days: float = 0, tz=None,
-                 synchronous: str = "FULL") -> None:
+                 synchronous: str = "FULL", stage_rows: int = STAGE_ROWS) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self.retention_days = retention_days
         self.tz = tz
+        self.stage_rows = stage_rows
         if readonly:
             if not self.path.exists():
                 raise ConfigError(f"{self.path}: no embedded store here yet (run `mieruka collect` or `replay` first)")
@@ -96,12 +102,14 @@ class EmbeddedStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
             self.db.execute(f"PRAGMA synchronous={synchronous}")
-            self.db.executescript(_SCHEMA)
+            self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")   # all tables or none
         self.db.execute("PRAGMA busy_timeout=30000")
+        if readonly and self.db.execute("SELECT count(*) FROM sqlite_master WHERE name='counter_offsets'"
+                                        ).fetchone()[0] == 0:
+            self.db.close()
+            raise ConfigError(f"{self.path}: the embedded store is not initialised yet (its writer is starting)")
         self._codes: dict[str, int] = {}
-        self._staged: dict[int, int] = {}
-        if not readonly:
-            self._staged = dict(self.db.execute("SELECT channel, count(*) FROM staged GROUP BY channel"))
+        self._staged = 0 if readonly else self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
 
     @classmethod
     def from_site(cls, cfg: "SiteConfig", readonly: bool = False) -> "EmbeddedStore":
@@ -137,24 +145,24 @@ class EmbeddedStore:
         order = np.argsort(idx, kind="stable")
         bounds = np.searchsorted(idx[order], np.arange(len(names) + 1))
         t_all = batch.time.astype(np.int64)
-        fold: list[int] = []
+        counts = np.diff(bounds)
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for k, name in enumerate(names):
+            codes = np.array([self._code(n, create=True) for n in names], np.int64)
+            # many points of a channel (replay, bulk load): merged straight into its chunks
+            for k in np.flatnonzero(counts >= DIRECT_POINTS):
                 rows = order[bounds[k]:bounds[k + 1]]
-                code = self._code(name, create=True)
-                t, v, q = t_all[rows], batch.value[rows], batch.quality[rows]
-                if len(rows) >= DIRECT_POINTS:
-                    self._merge(cur, code, t, v, q)
-                else:
-                    cur.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?)",
-                                    zip([code] * len(rows), t.tolist(), v.tolist(), q.tolist()))
-                    self._staged[code] = self._staged.get(code, 0) + len(rows)
-                    if self._staged[code] >= STAGE_POINTS:
-                        fold.append(code)
-            for code in fold:
-                self._merge(cur, code, np.empty(0, np.int64), np.empty(0), np.empty(0, np.uint8))
+                self._merge(cur, int(codes[k]), t_all[rows], batch.value[rows], batch.quality[rows])
+            # a few points of many channels (a collector's flush): one executemany of staged rows
+            small = counts[idx] < DIRECT_POINTS if len(idx) else np.empty(0, bool)
+            if small.any():
+                cur.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?)",
+                                zip(codes[idx[small]].tolist(), t_all[small].tolist(), batch.value[small].tolist(),
+                                    batch.quality[small].tolist()))
+                self._staged += int(small.sum())
+                if self._staged >= self.stage_rows:
+                    self._fold_all(cur)
             for ch, t, off in counter_offsets or ():
                 cur.execute("INSERT OR REPLACE INTO counter_offsets VALUES (?,?,?)",
                             (self._code(ch, create=True), int(np.datetime64(t, "ms").astype(np.int64)), float(off)))
@@ -163,20 +171,38 @@ class EmbeddedStore:
             if self.db.in_transaction:
                 cur.execute("ROLLBACK")
             self._codes.clear()
-            self._staged = dict(self.db.execute("SELECT channel, count(*) FROM staged GROUP BY channel"))
+            self._staged = self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
             raise
 
-    def _merge(self, cur: sqlite3.Cursor, code: int, t: np.ndarray, v: np.ndarray, q: np.ndarray) -> None:
+    def _fold_all(self, cur: sqlite3.Cursor) -> None:
+        """Move every staged row into its channel's chunks (inside a transaction)."""
+        st = cur.execute("SELECT channel, t, v, q FROM staged").fetchall()
+        cur.execute("DELETE FROM staged")
+        self._staged = 0
+        if not st:
+            return
+        a = np.array(st, dtype=np.float64).reshape(-1, 4)
+        ch = a[:, 0].astype(np.int64)
+        order = np.argsort(ch, kind="stable")      # rows come in (t, channel) order: stays time-ordered
+        ch, a = ch[order], a[order]
+        starts = np.flatnonzero(np.r_[True, ch[1:] != ch[:-1]])
+        for s0, s1 in zip(starts, np.r_[starts[1:], len(ch)]):
+            self._merge(cur, int(ch[s0]), a[s0:s1, 1].astype(np.int64), a[s0:s1, 2], a[s0:s1, 3].astype(np.uint8),
+                        staged=False)
+
+    def _merge(self, cur: sqlite3.Cursor, code: int, t: np.ndarray, v: np.ndarray, q: np.ndarray,
+               staged: bool = True) -> None:
         """Fold a channel's staged rows and new points into its chunks (inside a transaction).
         Precedence for equal times: new points > staged rows > chunks."""
-        st = cur.execute("SELECT t, v, q FROM staged WHERE channel=? ORDER BY t", (code,)).fetchall()
+        st = cur.execute("SELECT t, v, q FROM staged WHERE channel=? ORDER BY t", (code,)).fetchall() \
+            if staged and self._staged else []
         if st:
             sa = np.array(st, dtype=np.float64).reshape(-1, 3)
             t = np.concatenate([sa[:, 0].astype(np.int64), t])
             v = np.concatenate([sa[:, 1], v])
             q = np.concatenate([sa[:, 2].astype(np.uint8), q])
             cur.execute("DELETE FROM staged WHERE channel=?", (code,))
-        self._staged.pop(code, None)
+            self._staged -= len(st)
         if not len(t):
             return
         t, v, q = _dedup_last(t, v, q)
@@ -184,8 +210,10 @@ class EmbeddedStore:
         old = cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t0<=? AND t1>=? ORDER BY t0",
                           (code, hi, lo)).fetchall()
         # also top up the small chunk right before the new points, so appends do not leave a trail of tiny chunks
-        prev = cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t1<? AND n<? "
-                           "ORDER BY t0 DESC LIMIT 1", (code, lo, CHUNK_POINTS)).fetchone()
+        # (only when that rewrites little: at most TOPUP_FACTOR x the new points)
+        prev = cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t1<? AND n<? AND n<? "
+                           "ORDER BY t0 DESC LIMIT 1",
+                           (code, lo, CHUNK_POINTS - len(t), TOPUP_FACTOR * len(t))).fetchone()
         if prev is not None:
             nxt = cur.execute("SELECT 1 FROM chunks WHERE channel=? AND t0>? AND t0<?", (code, prev[0], lo)).fetchone()
             if nxt is None:
@@ -210,13 +238,50 @@ class EmbeddedStore:
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for (code,) in cur.execute("SELECT DISTINCT channel FROM staged").fetchall():
-                self._merge(cur, code, np.empty(0, np.int64), np.empty(0), np.empty(0, np.uint8))
+            self._fold_all(cur)
             cur.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:
                 cur.execute("ROLLBACK")
             raise
+
+    def compact(self) -> int:
+        """Merge runs of small neighbouring chunks of each channel into big ones (reads then
+        load few large chunks); return the chunks merged away."""
+        if self.readonly:
+            return 0
+        merged = 0
+        small = CHUNK_POINTS // 2
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for (code,) in cur.execute("SELECT DISTINCT channel FROM chunks WHERE n<?", (small,)).fetchall():
+                meta = cur.execute("SELECT t0, n FROM chunks WHERE channel=? ORDER BY t0", (code,)).fetchall()
+                runs, run, total = [], [], 0
+                for t0, n in meta + [(None, CHUNK_POINTS)]:
+                    if n < small and total + n <= CHUNK_POINTS:
+                        run.append(t0)
+                        total += n
+                        continue
+                    if len(run) > 1:
+                        runs.append(run)
+                    run, total = ([t0], n) if n < small else ([], 0)
+                for run in runs:
+                    rows = [cur.execute("SELECT times, vals, qual FROM chunks WHERE channel=? AND t0=?",
+                                        (code, t0)).fetchone() for t0 in run]
+                    t = np.concatenate([np.frombuffer(r[0], np.int64) for r in rows])
+                    v = np.concatenate([np.frombuffer(r[1], np.float64) for r in rows])
+                    q = np.concatenate([np.frombuffer(r[2], np.uint8) for r in rows])
+                    cur.executemany("DELETE FROM chunks WHERE channel=? AND t0=?", [(code, t0) for t0 in run])
+                    cur.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+                                (code, int(t[0]), int(t[-1]), len(t), t.tobytes(), v.tobytes(), q.tobytes()))
+                    merged += len(run) - 1
+            cur.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+        return merged
 
     # ------------------------------------------------------------------ reading
     def read_quality(self, channel: str, start: TimeLike = None, end: TimeLike = None
@@ -405,7 +470,8 @@ class EmbeddedStore:
             if self.db.in_transaction:
                 cur.execute("ROLLBACK")
             raise
-        self._staged = dict(self.db.execute("SELECT channel, count(*) FROM staged GROUP BY channel"))
+        self._staged = self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
+        self.compact()
         return deleted
 
     def integrity_check(self) -> str:
