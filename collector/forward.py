@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -61,6 +62,9 @@ class Forwarder:
         self.max_backoff_s = max_backoff_s
         self.stats = SinkStats()
         self.taps: list = []             # called with each batch the store confirmed (MQTT output)
+        # one store call at a time (the embedded store's SQLite connection is shared by threads)
+        self.store_lock = threading.Lock()
+        self._new_infos: list[ChannelInfo] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._infos: dict[str, ChannelInfo] = {i.id: i for i in buffer.load_channels()}
@@ -77,8 +81,7 @@ class Forwarder:
         for i in new:
             self._infos[i.id] = i
         self.buffer.save_channels(list(self._infos.values()))
-        if hasattr(self.store, "set_channels"):
-            self.store.set_channels(new)
+        self._new_infos.extend(new)      # handed to the store by the forwarder, before the next write
 
     def append(self, batch: ReadingBatch) -> bool:
         """Durably buffer a batch (blocking: fsync).  Thread-safe."""
@@ -92,10 +95,19 @@ class Forwarder:
         return await asyncio.to_thread(self.append, batch)
 
     # --------------------------------------------------------- sink side
+    def call(self, fn, *args):
+        """Run a store call (retention, metadata) without racing the forwarder's writes."""
+        with self.store_lock:
+            return fn(*args)
+
     def _write(self, batch: ReadingBatch, kwargs: dict) -> None:
         if "counter_offsets" in kwargs and "counter_offsets" not in inspect.signature(self.store.write).parameters:
             kwargs = {}
-        self.store.write(batch, **kwargs)
+        with self.store_lock:
+            if self._new_infos and hasattr(self.store, "set_channels"):
+                infos, self._new_infos = self._new_infos, []
+                self.store.set_channels(infos)
+            self.store.write(batch, **kwargs)
 
     def _failed(self, e: BaseException) -> None:
         now = time.time()
@@ -176,13 +188,20 @@ class Forwarder:
                 for w in waiters:
                     w.cancel()
 
-    async def drain(self, timeout_s: float = 5.0) -> int:
-        """On stop: forward what is left for up to `timeout_s` (it stays buffered otherwise)."""
-        stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(timeout_s, stop.set)
+    async def drain(self, timeout_s: float = 5.0, max_s: float = 60.0) -> int:
+        """On stop: forward what is left while the store takes it (up to `max_s`); a batch
+        the store keeps failing is given `timeout_s` of retries, then everything left
+        stays buffered for the next start."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + max_s
         total = 0
-        while not stop.is_set():
-            n = await self.forward_once(stop)
+        while loop.time() < end:
+            give_up = asyncio.Event()
+            handle = loop.call_later(timeout_s, give_up.set)
+            try:
+                n = await self.forward_once(give_up)
+            finally:
+                handle.cancel()
             if n == 0:
                 break
             total += n
@@ -253,7 +272,7 @@ class Pipeline:
                        asyncio.create_task(self.health.run(self._stop), name="health")]
 
     async def close(self, drain_s: float = 5.0) -> None:
-        """Stop forwarding, forward what is left for up to drain_s, close the buffer."""
+        """Stop forwarding, forward what is left (a failing store gets drain_s), close the buffer."""
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.forwarder.drain(drain_s)

@@ -48,12 +48,12 @@ class Health:
 
     def __init__(self, *, inputs: list, forwarder=None, status_path: str | Path | None = None,
                  interval_s: float = 2.0, site: str = "") -> None:
-        self.inputs = inputs
+        self.inputs = [i for i in inputs if getattr(i, "devices", None) != []]   # not an input with nothing to poll
         self.forwarder = forwarder
         self.status_path = Path(status_path) if status_path else None
         self.interval_s = interval_s
         self.site = site
-        self.readings: Counter = Counter({getattr(i, "name", "input"): 0 for i in inputs})
+        self.readings: Counter = Counter({getattr(i, "name", "input"): 0 for i in self.inputs})
         self.rates: dict[str, float] = {}
         self._last = (time.monotonic(), Counter(self.readings))
         self.started = time.time()

@@ -169,7 +169,8 @@ class Runner:
                 await self.flush()
                 if hasattr(self.store, "apply_retention") and time.monotonic() >= next_retention:
                     next_retention = time.monotonic() + self.options.retention_check_s
-                    await asyncio.to_thread(self.store.apply_retention)
+                    # issue 5: under the forwarder's store lock, so it never races a write
+                    await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
         finally:
             for t in tasks:
                 t.cancel()
