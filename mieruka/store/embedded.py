@@ -74,6 +74,8 @@ def _ms(t: TimeLike, tz, default: int) -> int:
 
 def _dedup_last(t: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
     """Sort by time (stable) and keep the LAST of equal times: later parts win."""
+    if len(t) < 2 or (t[1:] > t[:-1]).all():     # the common case: already strictly increasing
+        return (t,) + cols
     o = np.argsort(t, kind="stable")
     t = t[o]
     keep = np.r_[t[1:] != t[:-1], True] if len(t) else np.empty(0, bool)
@@ -207,17 +209,18 @@ class EmbeddedStore:
             return
         t, v, q = _dedup_last(t, v, q)
         lo, hi = int(t[0]), int(t[-1])
-        old = cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t0<=? AND t1>=? ORDER BY t0",
-                          (code, hi, lo)).fetchall()
-        # also top up the small chunk right before the new points, so appends do not leave a trail of tiny chunks
-        # (only when that rewrites little: at most TOPUP_FACTOR x the new points)
-        prev = cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t1<? AND n<? AND n<? "
-                           "ORDER BY t0 DESC LIMIT 1",
-                           (code, lo, CHUNK_POINTS - len(t), TOPUP_FACTOR * len(t))).fetchone()
-        if prev is not None:
-            nxt = cur.execute("SELECT 1 FROM chunks WHERE channel=? AND t0>? AND t0<?", (code, prev[0], lo)).fetchone()
-            if nxt is None:
-                old.insert(0, prev)
+        # chunks never overlap: those touching [lo, hi] are the last one starting at or before lo
+        # (if it reaches lo) and those starting inside; index range scans only, never the history
+        take = [r[0] for r in cur.execute("SELECT t0 FROM chunks WHERE channel=? AND t0>? AND t0<=? ORDER BY t0",
+                                          (code, lo, hi))]
+        before = cur.execute("SELECT t0, t1, n FROM chunks WHERE channel=? AND t0<=? ORDER BY t0 DESC LIMIT 1",
+                             (code, lo)).fetchone()
+        # the chunk right before new points is topped up when small, so appends do not leave a trail of
+        # tiny chunks (only when that rewrites little: at most TOPUP_FACTOR x the new points)
+        if before is not None and (before[1] >= lo or before[2] < min(CHUNK_POINTS - len(t), TOPUP_FACTOR * len(t))):
+            take.insert(0, before[0])
+        old = [cur.execute("SELECT t0, times, vals, qual FROM chunks WHERE channel=? AND t0=?", (code, x)).fetchone()
+               for x in take]
         if old:
             t = np.concatenate([np.frombuffer(o[1], np.int64) for o in old] + [t])
             v = np.concatenate([np.frombuffer(o[2], np.float64) for o in old] + [v])
@@ -295,8 +298,10 @@ class EmbeddedStore:
         cur = self.db.cursor()
         cur.execute("BEGIN")
         try:
-            chunks = cur.execute("SELECT times, vals, qual FROM chunks WHERE channel=? AND t0<? AND t1>=? ORDER BY t0",
-                                 (code, hi, lo)).fetchall()
+            first = cur.execute("SELECT t0 FROM chunks WHERE channel=? AND t0<=? ORDER BY t0 DESC LIMIT 1",
+                                (code, lo)).fetchone()
+            chunks = cur.execute("SELECT times, vals, qual FROM chunks WHERE channel=? AND t0>=? AND t0<? ORDER BY t0",
+                                 (code, first[0] if first else lo, hi)).fetchall()
             st = cur.execute("SELECT t, v, q FROM staged WHERE channel=? AND t>=? AND t<? ORDER BY t",
                              (code, lo, hi)).fetchall()
         finally:
