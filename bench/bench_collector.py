@@ -5,9 +5,10 @@
 Starts `mieruka simulate` (its own process) serving 100 SDM630s (15 float32 fields =
 30 registers each) behind one port, then runs, one after the other, as processes:
 
-1. `mieruka collect` with coalesced reads (the default, fill_holes = 8),
-2. `mieruka collect` with one request per field (`request_per_field`, fussy-device mode),
-3. collectd 5 (C, Debian `collectd-core`) with its modbus plugin reading the same
+1. `mieruka collect` with coalesced reads (the default, fill_holes = 8: 3 reads a meter),
+2. the same with fill_holes = 32 (one read of 76 registers a meter),
+3. `mieruka collect` with one request per field (`request_per_field`, fussy-device mode),
+4. collectd 5 (C, Debian `collectd-core`) with its modbus plugin reading the same
    registers (it sends one request per <Data> block), when installed.
 
 For each: CPU % of one core over the steady-state window (from /proc/PID/stat, after
@@ -42,11 +43,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def site_toml(n: int, port: int, data_dir: Path, per_field: bool) -> str:
+def site_toml(n: int, port: int, data_dir: Path, per_field: bool, fill_holes: int = 8) -> str:
     ids = ", ".join(f'"m{i}"' for i in range(1, n + 1)) if per_field else ""
     out = [f'[site]\nname = "bench"\ndata_dir = "{data_dir}"\n', f"[collector]\nrequest_per_field = [{ids}]\n"]
     for i in range(1, n + 1):
-        out.append(f'[[meters]]\nid = "m{i}"\nmodel = "sdm630"\nport = {port}\nunit_id = {i}\npoll_interval_s = 1.0\n')
+        out.append(f'[[meters]]\nid = "m{i}"\nmodel = "sdm630"\nport = {port}\nunit_id = {i}\npoll_interval_s = 1.0\n'
+                   f'fill_holes = {fill_holes}\n')
         for name, q in FIELDS:
             kind = 'equipment_kind = "incomer"\n' if (i == 1 and name == "total_power") else ""
             out.append(f'[[meters.channels]]\nid = "m{i}_{name}"\nregister = "{name}"\nquantity = "{q}"\n{kind}')
@@ -97,16 +99,18 @@ def main() -> None:
     port = free_port()
     env = dict(os.environ)
     cfgs = {}
-    for mode in ("coalesced", "per_field"):
+    modes = {"coalesced": 8, "coalesced_fill32": 32, "per_field": 0}     # mode -> fill_holes
+    for mode, fill in modes.items():
         (tmp / mode).mkdir()
         cfgs[mode] = tmp / f"{mode}.toml"
-        cfgs[mode].write_text(site_toml(a.meters, port, tmp / mode, mode == "per_field"))
+        cfgs[mode].write_text(site_toml(a.meters, port, tmp / mode, mode == "per_field", fill))
 
     from mieruka.collector.modbus_plan import plan_reads
     from mieruka.collector.registers import load_register_map
     rm = load_register_map("sdm630")
     fields = [rm.fields[n] for n, _ in FIELDS]
     req = {"coalesced": len(plan_reads(fields, rm.max_registers_per_read, 8)) * a.meters,
+           "coalesced_fill32": len(plan_reads(fields, rm.max_registers_per_read, 32)) * a.meters,
            "per_field": len(fields) * a.meters, "per_register": sum(f.count for f in fields) * a.meters}
 
     sim = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "simulate", "--config", str(cfgs["coalesced"]),
@@ -119,7 +123,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
         res = {}
-        for mode in ("coalesced", "per_field"):
+        for mode in modes:
             cmd = [sys.executable, "-m", "mieruka.cli", "collect", "--config", str(cfgs[mode]), "-q"]
             sim_c0 = cpu_s(sim.pid)
             res[mode] = measure(cmd, env, a.warmup, a.seconds)
@@ -148,11 +152,16 @@ def main() -> None:
         sim.wait(20)
 
     print(f"{a.meters} meters x {len(fields)} float32 fields ({sum(f.count for f in fields)} registers) every 1 s")
-    print(f"requests per cycle: coalesced {req['coalesced']}, one per field {req['per_field']}, "
-          f"one per register {req['per_register']} (x{req['per_register'] / req['coalesced']:.0f} fewer)")
+    print(f"requests per cycle: coalesced {req['coalesced']} (fill_holes 8, the default), "
+          f"{req['coalesced_fill32']} (fill_holes 32), one per field {req['per_field']}, "
+          f"one per register {req['per_register']} (x{req['per_register'] / req['coalesced']:.0f} and "
+          f"x{req['per_register'] / req['coalesced_fill32']:.0f} fewer)")
     print(f"mieruka collect, coalesced:      {res['coalesced']:5.1f} % of one core  ({res['ok_coalesced']})")
+    print(f"mieruka collect, fill_holes 32:  {res['coalesced_fill32']:5.1f} % of one core  "
+          f"({res['ok_coalesced_fill32']})")
     print(f"mieruka collect, one per field:  {res['per_field']:5.1f} % of one core  ({res['ok_per_field']})")
-    print(f"(simulator process: {res['sim_coalesced']:.0f} % / {res['sim_per_field']:.0f} %)")
+    print(f"(simulator process: {res['sim_coalesced']:.0f} % / {res['sim_coalesced_fill32']:.0f} % / "
+          f"{res['sim_per_field']:.0f} %)")
     if "collectd" in res:
         print(f"collectd modbus plugin (C), one request per field: {res['collectd']:5.1f} % of one core "
               f"({res['ok_collectd']})")
