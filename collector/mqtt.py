@@ -122,6 +122,8 @@ class MqttInput:
         self.brokers = {b.id: BrokerStats(b.id) for b in self.section.brokers}
         self.bad_payloads = 0
         self.emit_errors = 0
+        self.unmatched = 0
+        self._unmatched_seen: set[str] = set()
         self.messages = 0
         self.readings = 0
         self._infos: dict[str, ChannelInfo] = {}
@@ -206,8 +208,8 @@ class MqttInput:
         if sub.decoder == "json":
             wild = [lv for lv, f in zip(levels, sub.topic.split("/")) if f == "+"]
             device = self.templates.fill(sub.device, topic, "") if sub.device else (wild[0] if wild else topic)
-        else:
-            device = levels[0]
+        else:   # Shelly: the prefix (device id); Tasmota: tele/<topic>/SENSOR
+            device = levels[-2] if sub.decoder == "tasmota" and len(levels) >= 2 else levels[0]
         try:
             if sub.decoder == "shelly":
                 d = self.shelly(topic, payload)
@@ -251,8 +253,12 @@ class MqttInput:
                     n0 = len(rows)
                     if self._decode(sub, topic, payload, t_recv, rows):
                         recv_rows.extend(range(n0, len(rows)))
-            if not matched:
-                self._bad(topic, topic.split("/")[0], "no subscription matches this topic")
+            if not matched:     # e.g. a subscription an earlier config left in the persistent session
+                self.unmatched += 1
+                if topic not in self._unmatched_seen and len(self._unmatched_seen) < 1000:
+                    self._unmatched_seen.add(topic)
+                    log.warning("ignoring messages on %s: no subscription in the config matches it (left in the "
+                                "broker's session by an earlier config? a clean_session start clears it)", topic)
         self.messages += len(messages)
         self.readings += len(rows)
         if not rows:
