@@ -6,8 +6,8 @@ decoder, and turns what the decoder finds into channels whose ids come from a
 template (`{device}.{field}` by default, where `{device}` is the device id the
 decoder read from the topic).  A wildcard subscription therefore picks up every
 Shelly on the broker without listing them.  `[[meters]]` with
-`protocol = "mqtt"` are not used (one way to say one thing); see
-docs/mqtt-influx.md.
+`protocol = "mqtt"` are refused with a pointer here (one way to say one thing);
+see docs/mqtt-influx.md.
 
 Validated at start with `mieruka.site.validate_section`, so errors name the file
 and key like the rest of the config.
@@ -174,6 +174,13 @@ class MqttSection(_Model):
 
 
 def load_mqtt(cfg) -> MqttSection | None:
-    """The validated `[mqtt]` section of a site config, or None."""
+    """The validated `[mqtt]` section of a site config, or None.  `[[meters]]` with
+    `protocol = "mqtt"` are refused with a pointer to `[mqtt]` (never silently ignored)."""
+    from mieruka.errors import ConfigError
     from mieruka.site import validate_section
+    for i, m in enumerate(cfg.meters):
+        if m.protocol == "mqtt":
+            raise ConfigError(f"{cfg.source or '<config>'}: meters[{i}:{m.id}].protocol: MQTT meters are configured "
+                              "as [[mqtt.subscriptions]] (topic, decoder, channel template), not as [[meters]]; "
+                              "see docs/mqtt-influx.md")
     return validate_section(MqttSection, cfg, "mqtt")

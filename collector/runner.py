@@ -73,7 +73,7 @@ class Runner:
                                   stale_after_s=self.options.stale_after_s,
                                   recheck_bad_fields_s=self.options.recheck_bad_fields_s,
                                   tcp_connection=self.options.tcp_connection)]
-            if cfg.mqtt is not None:     # issue 5: the [mqtt] subscriptions are one more input
+            if cfg.mqtt is not None or any(m.protocol == "mqtt" for m in cfg.meters):   # issue 5: [mqtt] input
                 from .mqtt import MqttInput
                 inputs.append(MqttInput(cfg))
         self.inputs = inputs

@@ -182,3 +182,11 @@ def test_input_turns_messages_into_tagged_channels_and_counts_bad_ones():
     assert info["shellypro3em-1.total_act_power"].equipment == "press line"
     assert info["shellypro3em-1.total_act_power"].meter == "shellypro3em-1"
     assert info["hall-press.power"].quantity == "power_kw"
+
+
+def test_mqtt_meters_are_refused_with_a_pointer_to_the_mqtt_section(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text('[site]\nname = "t"\n[[meters]]\nid = "sh1"\nprotocol = "mqtt"\ntopic = "x/status/em:0"\n')
+    with pytest.raises(ConfigError, match=r"meters\[0:sh1\]\.protocol: MQTT meters are configured as \[\[mqtt.subscriptions\]\]"):
+        MqttInput(load_site(path))
+
