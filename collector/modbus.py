@@ -31,7 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.quantities import QUANTITIES
 
-from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout
+from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout, WriteRefused
 from .modbus_plan import Block, plan_reads
 from .registers import Field, load_register_map
 
@@ -106,7 +106,7 @@ class ModbusDevice:
         """One block with retries on timeout (exponential back-off, within the poll's time)."""
         self.stats.requests += 1
         try:                                # the common case, without building a retry controller
-            return await self.conn.read(block, self.meter.unit_id)
+            return await self.conn.read(block, self.meter.unit_id, self.meter.timeout_s)
         except ReadTimeout:
             if self.stats.problem == "timeout" or not self.meter.retries:   # no retries while down
                 raise
@@ -117,7 +117,7 @@ class ModbusDevice:
                                            retry=retry_if_exception_type(ReadTimeout), reraise=True):
             with attempt:
                 self.stats.requests += 1
-                return await self.conn.read(block, self.meter.unit_id)
+                return await self.conn.read(block, self.meter.unit_id, self.meter.timeout_s)
         raise AssertionError("unreachable")
 
     async def _resolve(self, fields: list[Field], out: dict, deadline: float) -> list[Block]:
@@ -297,7 +297,15 @@ class ModbusDevice:
                 self.stats.errors["timeout"] += len(batch)
                 self.stats.problem_polls += 1
             else:
-                batch = await self.poll(t_k)
+                try:
+                    batch = await self.poll(t_k)
+                except WriteRefused:
+                    raise
+                except Exception as e:    # a bug or a library surprise must not end a years-long run
+                    if self.stats.problem is None:
+                        log.exception("%s: unexpected error while polling", self.meter.id)
+                    self.last_error = f"{type(e).__name__}: {e}"
+                    batch = self._readings(t_k, {})          # every channel flagged `error`
                 self._account(batch, time.monotonic() - t0)
                 self._plan_probe(k)
             r = emit(batch)
@@ -330,7 +338,9 @@ class ModbusInput:
                 key = f"{m.host}:{m.port}"
             else:
                 key = f"{m.host}:{m.port}#{m.unit_id}"
-            conn = self.connections.get(key) or self.connections.setdefault(key, Connection(key, m))
+            if key in self.connections:
+                self.connections[key].add_meter(m)
+            conn = self.connections.setdefault(key, Connection(key, m))
             self.devices.append(ModbusDevice(m, conn, base_dir=base_dir, per_field=m.id in per_field_meters,
                                              stale_after_s=stale_after_s, recheck_bad_fields_s=recheck_bad_fields_s))
         users = Counter(d.conn.key for d in self.devices)

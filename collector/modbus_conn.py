@@ -98,7 +98,12 @@ class Connection:
             raise LinkDown(f"cannot connect to {self.key}")
         self.backoff_s = 1.0
 
-    async def read(self, block: Block, unit_id: int) -> list[int]:
+    def add_meter(self, meter) -> None:
+        """Another meter on this transport: the client waits as long as the slowest needs;
+        each request is cut at its own meter's timeout (see `read`)."""
+        self.timeout_s = max(self.timeout_s, meter.timeout_s)
+
+    async def read(self, block: Block, unit_id: int, timeout_s: float | None = None) -> list[int]:
         """One read attempt; raises ReadTimeout, ExceptionReply, BadReply or LinkDown."""
         if block.fc not in READ_FUNCTION_CODES:
             raise WriteRefused(f"function code {block.fc} is not a read")
@@ -107,11 +112,14 @@ class Connection:
             fn = self.client.read_input_registers if block.fc == 4 else self.client.read_holding_registers
             self.requests += 1
             try:
-                rr = await fn(block.address, count=block.count, device_id=unit_id)   # pymodbus times out
+                if timeout_s is not None and timeout_s < self.timeout_s:   # a faster meter on a shared line
+                    rr = await asyncio.wait_for(fn(block.address, count=block.count, device_id=unit_id), timeout_s)
+                else:
+                    rr = await fn(block.address, count=block.count, device_id=unit_id)   # pymodbus times out
             except (asyncio.TimeoutError, ModbusIOException) as e:
                 if isinstance(e, ModbusIOException) and "No response" not in str(e):
                     raise BadReply(str(e)) from None
-                raise ReadTimeout(f"unit {unit_id} at {self.key}: no answer in {self.timeout_s} s") from None
+                raise ReadTimeout(f"unit {unit_id} at {self.key}: no answer in {timeout_s or self.timeout_s} s") from None
             except (ConnectionException, OSError) as e:
                 self.client.close()
                 raise LinkDown(f"{self.key}: {e}") from None

@@ -147,3 +147,21 @@ def test_block_decode_equals_the_register_map_codec(model):
                 assert got.keys() == want.keys()
                 for k in want:
                     assert (got[k] == want[k]) or (np.isnan(got[k]) and np.isnan(want[k])), (model, k)
+
+
+@pytest.mark.slow
+def test_shared_gateway_connection_a_dead_unit_costs_the_others_no_slot(port, data_dir):
+    # one TCP connection for all seven meters (gateways that take a single client): the silent
+    # unit holds the line one timeout per attempt, never its whole retry sequence
+    cfg = demo_site(port, data_dir, lambda t: t.replace("poll_interval_s = 1.0\n", "poll_interval_s = 1.0\n", 1)
+                    .replace("unit_id = 5\n", "unit_id = 5\ntimeout_s = 0.15\n"))
+    with ModbusSimulator(cfg, port=port, faults=[FaultSpec(meter="pm-hvac", kind="timeout")]):
+        runner, _ = collect(cfg, 4.6, tcp_connection="per_gateway")
+    assert len(runner.inputs[0].connections) == 1
+    s = EmbeddedStore.from_site(cfg, readonly=True)
+    assert (s.read_quality("hvac_power")[2] == Quality.TIMEOUT).all()
+    for ch in ("main_power", "press_power", "machining_power", "air_flow", "compressor_power"):
+        t, _, q = s.read_quality(ch)
+        assert len(t) >= 4 and on_grid(t) and (q == Quality.OK).all(), ch
+    dev = runner.device_stats()
+    assert all(dev[m].missed_slots == 0 for m in dev if m != "pm-hvac"), {m: d.missed_slots for m, d in dev.items()}
