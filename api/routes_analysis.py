@@ -84,7 +84,10 @@ def report(request: Request, start: str | None = START, end: str | None = END,
     from .report import build_report
     c = ctx(request)
     v = _view(request, start, end)
-    return HTMLResponse(build_report(c, v, fy), headers={"Cache-Control": "no-store"})
+    # the report is self-contained: no script, no fetch, inline styles and SVG only
+    return HTMLResponse(build_report(c, v, fy), headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"})
 
 
 @router.get("/export.xlsx", dependencies=read,

@@ -5,8 +5,8 @@
 Set-up: a temporary site with 1-minute data of 8 channels over `--days` days in
 the embedded store; `mieruka serve` (uvicorn, one process) on a free loopback
 port.  Load: `wrk` (Debian), paced at `--rate` requests/s over 40 connections
-(each pauses 40/rate s between its requests, so the offered rate is a little
-under `--rate`: the pause comes on top of each answer's time), then flat out over 16
+(each pauses a random 0..2 x 40/rate s between its requests, so the offered rate
+is a little under `--rate`: the pause comes on top of each answer's time), then flat out over 16
 connections for the most requests/s.  Server CPU per request is read from
 /proc, so it holds even on a busy machine.  Queries:
 
@@ -100,14 +100,16 @@ request = function()
   i = i + 1
   return wrk.format("GET", paths[(i %% #paths) + 1], {["Authorization"] = "Bearer %s"})
 end
-delay = function() return %s end
+math.randomseed(os.time())
+delay = function() return math.random(0, 2 * %s) end
 """
 
 
 def run_wrk(base: str, paths: list[str], connections: int, seconds: float, rate: float | None, tmp: Path) -> dict:
     """wrk (Debian) with a Lua script: rotating paths, the bearer header, and with
-    `rate` a per-connection pause of connections/rate seconds between requests
-    (a paced closed loop: the offered load is at most `rate`)."""
+    `rate` a random per-connection pause (uniform, mean connections/rate s) between
+    requests: a paced closed loop whose connections do not fire in step (a fixed
+    pause keeps them in phase, and the load arrives in bursts of `connections`)."""
     delay_ms = 0 if rate is None else int(round(1000 * connections / rate))
     lua = tmp / "wrk.lua"
     lua.write_text(WRK_LUA % (", ".join(f'"{p}"' for p in paths), TOKEN, delay_ms), encoding="utf-8")

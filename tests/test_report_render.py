@@ -28,6 +28,7 @@ def test_report_html_has_charts_and_japanese_labels(ja):
     c, rec = ja
     r = c.get("/api/v1/report.html", headers=auth("read"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-security-policy"].startswith("default-src 'none'")
     html = r.text
     charts = _sections(html)
     assert {"chart-co2-monthly", "chart-co2-share", "chart-profile"} <= set(charts)
