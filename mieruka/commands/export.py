@@ -51,7 +51,11 @@ def command(config_path: str, start: str | None, end: str | None, fmt: str, out:
                 raise InputError(f"--channel {missing[0]}: not in the store (it has: {', '.join(infos) or 'nothing'})")
             infos = {c: infos[c] for c in channels}
         parts = []
-        for cid, info in infos.items():
+        from rich.console import Console
+        from rich.progress import track
+        progress = track(infos.items(), description="reading the store", console=Console(stderr=True),
+                         disable=out is None or len(infos) < 2, transient=True)
+        for cid, info in progress:
             t, v, q = store.read_quality(cid, t0, t1)
             if not raw_counters and QUANTITIES[info.quantity].counter and hasattr(store, "counter_offsets"):
                 ot, off = store.counter_offsets(cid)
