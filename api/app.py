@@ -75,3 +75,14 @@ def _page_headers() -> dict[str, str]:
     return {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
             "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `mieruka serve --workers N`: each uvicorn worker process builds its
+    own app (own store connection, analysis cache and rate buckets) from the config
+    named in MIERUKA_SERVE_CONFIG (and bills in MIERUKA_SERVE_BILLS)."""
+    import os
+
+    from ..site import load_site
+    bills = os.environ.get("MIERUKA_SERVE_BILLS")
+    return create_app(load_site(os.environ["MIERUKA_SERVE_CONFIG"]), bills_path=Path(bills) if bills else None)

@@ -84,9 +84,19 @@ def free_port() -> int:
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process and its children (uvicorn workers) so far."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def pct(lat: list[float], q: float) -> float:
@@ -169,6 +179,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=1, help="mieruka serve --workers")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mieruka-bench-api-") as d:
         tmp = Path(d)
@@ -176,7 +187,7 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         srv = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "serve", "--config", str(cfg), "--port", str(port),
-                                "--no-access-log"], stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT,
+                                "--no-access-log", "--workers", str(a.workers)], stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT,
                                env=dict(os.environ))
         try:
             for _ in range(300):
@@ -198,8 +209,8 @@ def main() -> None:
                         f"&end={d0 + np.timedelta64(1, 'D')}T00:00:00%2B09:00")
 
             pts = httpx.get(base + readings(0), headers=h).json()["points"]
-            print(f"site: 8 channels x {a.days} days of 1-minute data; server: mieruka serve (uvicorn, 1 process); "
-                  f"load: wrk (1 thread)")
+            print(f"site: 8 channels x {a.days} days of 1-minute data; server: mieruka serve (uvicorn, "
+                  f"{a.workers} worker process{'es' if a.workers > 1 else ''}); load: wrk (1 thread)")
             print(f"machine load average before the run: {os.getloadavg()[0]:.1f} (2 cores)")
             print(f"findings, first request (analysis of 30 days, then cached): {first * 1000:.0f} ms")
             print(f"readings answer: {pts} points (1 day at 1 min, mean/min/max/count)\n")

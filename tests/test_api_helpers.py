@@ -102,14 +102,14 @@ def free_port() -> int:
 class Server:
     """`mieruka serve` as a real process on a free loopback port."""
 
-    def __init__(self, config: Path, env: dict | None = None, log: Path | None = None):
+    def __init__(self, config: Path, env: dict | None = None, log: Path | None = None, args: tuple = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or config.parent / "serve.log"
         e = dict(os.environ, **(env or {}))
         self._logf = open(self.log, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "serve", "--config", str(config),
-                                      "--port", str(self.port)], stdout=self._logf, stderr=subprocess.STDOUT, env=e)
+                                      "--port", str(self.port), *args], stdout=self._logf, stderr=subprocess.STDOUT, env=e)
         import httpx
         deadline = time.time() + 30
         while time.time() < deadline:

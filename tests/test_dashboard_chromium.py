@@ -76,3 +76,18 @@ def test_no_token_in_server_log(server):
     assert "GET /api/v1/channels" in log                                   # the access log is on
     for secret in (*TOKENS.values(), "wrong-secret-1", "typed-by-hand-secret"):
         assert secret not in log
+
+
+def test_two_workers_serve_and_keep_tokens_out_of_the_log(server):
+    _, tmp = server
+    srv = Server(tmp / "site.toml", log=tmp / "workers.log", args=("--workers", "2"))
+    try:
+        h = {"Authorization": f"Bearer {TOKENS['read']}"}
+        codes = {httpx.get(f"{srv.url}/api/v1/channels/main_power?token=hand-typed-2", headers=h).status_code
+                 for _ in range(10)}
+        assert codes == {200}
+        assert httpx.get(f"{srv.url}/api/v1/sites").status_code == 401
+    finally:
+        srv.stop()
+    log = srv.log.read_text(errors="replace")
+    assert "token=***" in log and "hand-typed-2" not in log and TOKENS["read"] not in log

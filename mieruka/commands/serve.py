@@ -36,15 +36,19 @@ def install_log_redaction() -> None:
               help="Print a new random token and the sha256 line to put in [[api.tokens]], then exit.")
 @click.option("--bills", "bills_path", type=click.Path(dir_okay=False, exists=True),
               help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (one per core helps under load; each keeps its own cache and rate buckets).")
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
 def command(config_path: str | None, host: str | None, port: int | None, hash_token: bool, bills_path: str | None,
-            no_access_log: bool) -> int:
+            workers: int, no_access_log: bool) -> int:
     """Serve the REST API (/api/v1, /openapi.json, /docs), the report and the dashboard.
 
     Tokens: `mieruka serve --hash-token` prints a new token and its hash; put the
     hash in the config under [[api.tokens]] (role "read" or "admin") and give the
     token to its user. MIERUKA_API_TOKEN grants one read-only token for quick starts.
     """
+    from pathlib import Path
+
     from ..api.auth import hash_token as _hash, new_token
     if hash_token:
         tok = new_token()
@@ -58,7 +62,6 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
 
     from ..api.app import create_app
     from ..site import load_site
-    from pathlib import Path
     cfg = load_site(config_path)
     if bills_path:     # read once now, so a bad row stops the start with its line and field
         from ..analytics.co2 import CO2Engine
@@ -71,5 +74,27 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
     install_log_redaction()
     h, p = host or cfg.api.host, port or cfg.api.port
     click.echo(f"mieruka API on http://{h}:{p}/ (dashboard: /dashboard#token=..., docs: /docs)", err=True)
+    if workers > 1:
+        import os
+        os.environ["MIERUKA_SERVE_CONFIG"] = str(Path(config_path).resolve())
+        if bills_path:
+            os.environ["MIERUKA_SERVE_BILLS"] = str(Path(bills_path).resolve())
+        app.state.ctx.store.close()
+        # the workers are new processes: they get the redaction filter through this log config
+        uvicorn.run("mieruka.api.app:app_from_env", factory=True, workers=workers, host=h, port=p,
+                    access_log=not no_access_log, log_level="info", server_header=False,
+                    log_config=_log_config())
+        return 0
     uvicorn.run(app, host=h, port=p, access_log=not no_access_log, log_level="info", server_header=False)
     return 0
+
+
+def _log_config() -> dict:
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg.setdefault("filters", {})["redact"] = {"()": "mieruka.commands.serve._RedactSecrets"}
+    for h in cfg["handlers"].values():
+        h.setdefault("filters", []).append("redact")
+    return cfg
