@@ -192,7 +192,11 @@ def run_analysis(ctx, start: dt.datetime, end: dt.datetime, channels: list[str] 
         raise ApiError(503, "the analysis pipeline (mieruka.analytics.pipeline) is not installed") from None
     infos = ctx.infos()
     ids = [c for c in (channels or list(infos)) if c in infos]
-    result = pipeline.analyze_store(ctx.store, [infos[c] for c in ids], ctx.calendar, ctx.cfg, start, end)
+    from ..errors import MierukaError
+    try:
+        result = pipeline.analyze_store(ctx.store, [infos[c] for c in ids], ctx.calendar, ctx.cfg, start, end)
+    except MierukaError as e:        # a config or factor problem worded for people (not a bug)
+        raise ApiError(422, str(e)) from None
     text = result.to_json()
     data = json.loads(text)           # the cleaned form: rounded floats, NaN -> null, ISO times
     findings = sorted(data.get("findings", []), key=lambda f: -(f.get("cost_jpy") or 0.0))
