@@ -133,10 +133,13 @@ class ModbusDevice:
             if len(fields) == 1:
                 f = fields[0]
                 self.bad[f.name] = f
+                known = f.name in self.stats.bad_fields          # a re-probe of a known bad field: no new line
                 self.stats.bad_fields[f.name] = e.code
                 out[f.name] = (math.nan, Quality.EXCEPTION)
-                log.warning("%s: field %s (%s register %d) answers Modbus exception %d; flagged `exception`, "
-                            "the meter's other fields are still read", self.meter.id, f.name, f.table, f.address, e.code)
+                if not known:
+                    log.warning("%s: field %s (%s register %d) answers Modbus exception %d; flagged `exception`, "
+                                "the meter's other fields are still read", self.meter.id, f.name, f.table, f.address,
+                                e.code)
                 return []
             mid = len(fields) // 2
             return await self._resolve(fields[:mid], out, deadline) + await self._resolve(fields[mid:], out, deadline)
@@ -204,15 +207,16 @@ class ModbusDevice:
         if give_up is None and now - self.bad_checked >= self.recheck_s and self.bad_checked:
             for name, f in list(self.bad.items()):
                 del self.bad[name]
-                self.stats.bad_fields.pop(name, None)
                 try:
                     blocks = await self._resolve([f], out, deadline)
                 except (ReadTimeout, LinkDown, BadReply):
                     blocks = []
                     self.bad[name] = f
                 if blocks:
-                    log.warning("%s: field %s answers again; read from now on", self.meter.id, name)
                     self.plan.extend(blocks)
+                    if out.get(name, (0, Quality.ERROR))[1] == Quality.OK:
+                        self.stats.bad_fields.pop(name, None)
+                        log.warning("%s: field %s answers again; read from now on", self.meter.id, name)
         if not self.bad_checked or now - self.bad_checked >= self.recheck_s:
             self.bad_checked = now
         for name in self.bad:

@@ -83,15 +83,18 @@ def test_faulty_meters_are_flagged_and_the_others_keep_their_schedule(port, data
 
 
 @pytest.mark.slow
-def test_illegal_address_loses_only_that_field(port, data_dir):
+def test_illegal_address_loses_only_that_field(port, data_dir, caplog):
     # pm-main read in one coalesced block (fill_holes) that the simulator refuses because it
     # touches total_power: the collector bisects, flags that field, keeps the rest
     cfg = demo_site(port, data_dir, lambda t: t.replace("unit_id = 1\n", "unit_id = 1\nfill_holes = 100\n", 1))
     faults = [FaultSpec(meter="pm-main", kind="exception", exception_code=2, address=0x34)]
+    caplog.set_level(logging.WARNING, logger="mieruka.collector")
     with ModbusSimulator(cfg, port=port, faults=faults):
-        runner, _ = collect(cfg, 3.6)
+        runner, _ = collect(cfg, 3.6, recheck_bad_fields_s=1.0)
     s = EmbeddedStore.from_site(cfg, readonly=True)
     assert (s.read_quality("main_power")[2] == Quality.EXCEPTION).all()
+    # re-probed every second, still refused: said once, not once per probe
+    assert sum("answers Modbus exception 2" in r.getMessage() for r in caplog.records) == 1
     for ch in ("main_voltage_l1", "main_energy"):
         t, _, q = s.read_quality(ch)
         assert len(t) >= 3 and (q == Quality.OK).all() and on_grid(t), ch

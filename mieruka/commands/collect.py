@@ -26,7 +26,7 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
     from ..collector.runner import Runner
 
     cfg = load_site(config_path)
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    logging.getLogger("mieruka").setLevel(min(logging.getLogger().level, logging.INFO))
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)   # per-read noise; our log says it per problem
     runner = Runner(cfg)
 
