@@ -26,8 +26,8 @@ class Collector:
     measures: list[sav.Measure] = field(default_factory=list)
 
     def finding(self, kind: str, channel: str, start_ms: int, end_ms: int, energy_kwh: float, metrics: dict,
-                annual: float | None = None, **extra) -> Finding:
-        tx = {lg: explain(kind, channel, metrics, energy_kwh, lg, **extra) for lg in ("en", "ja")}
+                annual: float | None = None, template: str | None = None, **extra) -> Finding:
+        tx = {lg: explain(kind, channel, metrics, energy_kwh, lg, template, **extra) for lg in ("en", "ja")}
         f = Finding(kind, channel, local_dt(start_ms, self.tz), local_dt(end_ms, self.tz), float(energy_kwh),
                     tx[self.lang], metrics, annual_energy_kwh=annual)
         self.findings.append(f)

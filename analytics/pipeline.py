@@ -178,7 +178,9 @@ def _standby(cid: str, s: Series, per_year: float, out: Collector) -> float | No
     m = {"mean_kw": sb.mean_kw, "mean_kw_all": sb.mean_kw_all, "hours": sb.hours, "allowance_kw": allowance,
          "energy_outside_production_kwh": sb.energy_kwh, "share_of_channel_energy": sb.share_of_channel_energy,
          "days": sb.days, "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
-    out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year)
+    total = (s.info.equipment_kind or "").lower() in TOTAL_KINDS
+    out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year,
+                template="standby_total" if total else None)
     return sb.waste_kwh
 
 

@@ -12,6 +12,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "ja": "{channel} は非稼働時間に {mean_kw:.2f} kW の待機電力（{hours:.0f} 時間、使用量の {share_pct:.0f}%）。"
               "停止すれば期間中 {energy_kwh:,.0f} kWh の削減。",
     },
+    "standby_total": {
+        "en": "The site ({channel}) draws {mean_kw:.2f} kW outside production ({hours:.0f} h, {share_pct:.0f}% of "
+              "its energy): {energy_kwh:,.0f} kWh of base load to track down on the breakers.",
+        "ja": "工場全体（{channel}）の非稼働時の電力は {mean_kw:.2f} kW（{hours:.0f} 時間、使用量の {share_pct:.0f}%）。"
+              "{energy_kwh:,.0f} kWh のベースロードを分岐ごとに確認してください。",
+    },
     "air_leak": {
         "en": "System {system} leaks about {leak_flow_m3min:.2f} m3/min ({leak_share_pct:.0f}% of production air, "
               "{method_en}); about {annual_energy_kwh:,.0f} kWh a year.",
@@ -58,8 +64,10 @@ MEASURE_NAMES = {
 }
 
 
-def explain(kind: str, channel: str, metrics: dict, energy_kwh: float, lang: str = "en", **extra) -> str:
-    """The one-line explanation of a finding in `lang` ("en" or "ja")."""
+def explain(kind: str, channel: str, metrics: dict, energy_kwh: float, lang: str = "en", template: str | None = None,
+            **extra) -> str:
+    """The one-line explanation of a finding in `lang` ("en" or "ja"); `template`
+    picks a variant (e.g. "standby_total" for the incomer)."""
     fields = {"channel": channel, "energy_kwh": energy_kwh, **metrics, **extra}
     for k in ("share", "leak_share", "load_share", "unload_share", "off_share"):
         if k in fields and fields[k] is not None:
@@ -77,6 +85,6 @@ def explain(kind: str, channel: str, metrics: dict, energy_kwh: float, lang: str
     fields.setdefault("leak_share_pct", 0.0)
     fields.setdefault("annual_energy_kwh", 0.0)
     try:
-        return TEMPLATES[kind][lang].format(**fields)
+        return TEMPLATES[template or kind][lang].format(**fields)
     except (KeyError, ValueError, TypeError):
         return f"{kind} on {channel}: {energy_kwh:,.0f} kWh"
