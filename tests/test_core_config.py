@@ -93,3 +93,14 @@ def test_every_command_has_help():
         r = subprocess.run(MIERUKA + [name, "--help"], capture_output=True, text=True)
         assert r.returncode == 0, (name, r.stderr)
         assert "Usage:" in r.stdout
+
+
+def test_check_validates_tables_other_parts_own(tmp_path):
+    """`mieruka check` runs the [mqtt], [collector] and [simulation] models too."""
+    for table, expected in (('[mqtt]\nbogus = 1\n', "mqtt.bogus: unknown key"),
+                            ('[collector]\nmetrics_port = "abc"\n', "collector.metrics_port:"),
+                            ('[simulation]\nsead = 3\n', "simulation.sead: unknown key")):
+        p = write(tmp_path, '[site]\nname = "x"\n' + table)
+        r = subprocess.run(MIERUKA + ["check", "--config", str(p)], capture_output=True, text=True)
+        assert r.returncode == 2 and expected in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr

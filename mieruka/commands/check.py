@@ -13,6 +13,7 @@ from ..site import load_site
 def command(config_path: str) -> int:
     """Validate a site config (env variables expanded) and print its meters and channels."""
     cfg = load_site(config_path)
+    _validate_owned_sections(cfg)
     con = Console()
     con.print(f"[bold]{cfg.site.name}[/bold]  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
               f"store {cfg.storage.backend} at {cfg.data_dir}")
@@ -25,3 +26,15 @@ def command(config_path: str) -> int:
     con.print(t)
     con.print("config OK")
     return 0
+
+
+def _validate_owned_sections(cfg) -> None:
+    """The tables other parts own ([mqtt], [collector], [simulation]) are validated
+    by their own models; `check` runs them all so that one command finds every error."""
+    from ..collector.mqtt_config import load_mqtt
+    from ..collector.runner import CollectorOptions
+    from ..simulators.site_link import simulation_section
+    from ..site import validate_section
+    load_mqtt(cfg)
+    validate_section(CollectorOptions, cfg, "collector")
+    simulation_section(cfg)
