@@ -112,7 +112,7 @@ def command(out_dir: str, collect_seconds: float, days: float) -> int:
 
     con.rule("[bold]Done")
     con.print(f"HTML report: [bold]{report}[/bold]  (Excel: {out / 'report.xlsx'})")
-    con.print("Start the API on the same data (then open http://127.0.0.1:8080/dashboard):")
+    con.print("Start the API on the same data, then open http://127.0.0.1:8080/dashboard#token=demo-token :")
     con.print(f"  MIERUKA_DATA_DIR={out / 'audit-store'} MIERUKA_API_TOKEN=demo-token "
               f".venv/bin/mieruka serve --config {site} --port 8080")
     con.print("  curl -H 'Authorization: Bearer demo-token' http://127.0.0.1:8080/api/v1/findings")
