@@ -111,9 +111,10 @@ class ModbusDevice:
             if self.stats.problem == "timeout" or not self.meter.retries:   # no retries while down
                 raise
         attempts = self.meter.retries
+        await asyncio.sleep(0.05)           # back off before the first retry too (then 0.1, 0.2 ... 1 s)
         budget = max(0.0, deadline - time.monotonic() - self.meter.timeout_s)
         async for attempt in AsyncRetrying(stop=stop_after_attempt(attempts) | stop_after_delay(budget),
-                                           wait=wait_exponential(multiplier=0.05, max=1.0),
+                                           wait=wait_exponential(multiplier=0.1, max=1.0),
                                            retry=retry_if_exception_type(ReadTimeout), reraise=True):
             with attempt:
                 self.stats.requests += 1
