@@ -51,7 +51,12 @@ def test_collects_every_demo_channel_on_the_one_second_grid(port, data_dir):
 
 @pytest.mark.slow
 def test_faulty_meters_are_flagged_and_the_others_keep_their_schedule(port, data_dir, caplog):
-    cfg = demo_site(port, data_dir)
+    from conftest import free_port
+    dead = free_port()                                 # pm-machining sits behind a gateway that is off
+    cfg = demo_site(port, data_dir, lambda t: t.replace(
+        'model = "omron_km_n1"\nhost = "127.0.0.1"\nport = "${MIERUKA_MODBUS_PORT:-5020}"',
+        f'model = "omron_km_n1"\nhost = "127.0.0.1"\nport = {dead}'))
+    assert next(m for m in cfg.meters if m.id == "pm-machining").port == dead
     faults = [FaultSpec(meter="pm-hvac", kind="timeout"),
               FaultSpec(meter="pm-compressor", kind="exception", exception_code=4),
               FaultSpec(meter="pm-press", kind="garbage", garbage="nan"),
@@ -72,16 +77,19 @@ def test_faulty_meters_are_flagged_and_the_others_keep_their_schedule(port, data
         assert qm[0] == Quality.OK and (qm[-2:] == Quality.STALE).all(), (ch, qm)
     assert (q("main_energy") == Quality.OK).all()               # a counter may stand still
     assert np.isnan(s.read_quality("hvac_power")[1]).all()
+    assert (q("machining_power") == Quality.ERROR).all() and len(q("machining_power")) >= 4
     # the healthy meters behind the same gateway: every slot polled, stamped on the grid, all OK
-    for ch in ("lighting_power", "machining_power", "air_flow", "air_volume"):
+    for ch in ("lighting_power", "air_flow", "air_volume", "air_pressure"):
         t, _, qq = s.read_quality(ch)
         assert len(t) >= 4 and on_grid(t) and (qq == Quality.OK).all(), ch
     dev = runner.device_stats()
     assert dev["pm-lighting"].missed_slots == 0 and dev["fm-air"].missed_slots == 0
     assert dev["pm-hvac"].errors["timeout"] >= 2
-    # one log line when a problem starts, not one per failed read
+    # one log line when a problem starts (with its reason), not one per failed read
+    assert any("pm-machining" in r.getMessage() and "cannot connect" in r.getMessage() for r in caplog.records)
     starts = [r for r in caplog.records if "problem starts" in r.getMessage()]
-    assert sorted(r.getMessage().split()[0] for r in starts) == ["pm-compressor", "pm-hvac", "pm-main", "pm-press"]
+    assert sorted(r.getMessage().split()[0] for r in starts) == ["pm-compressor", "pm-hvac", "pm-machining", "pm-main",
+                                                                    "pm-press"]
 
 
 @pytest.mark.slow
