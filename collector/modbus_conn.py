@@ -95,7 +95,9 @@ class Connection:
         if not ok:
             self.down_until = time.monotonic() + self.backoff_s
             self.backoff_s = min(self.backoff_s * 2, 30.0)
-            raise LinkDown(f"cannot connect to {self.key}")
+            what = (f"cannot open serial port {self.key}" if self.meter.protocol == "modbus_rtu"
+                    else f"cannot connect to {self.meter.host}:{self.meter.port}")
+            raise LinkDown(what)
         self.backoff_s = 1.0
 
     def add_meter(self, meter) -> None:
