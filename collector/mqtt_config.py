@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mieruka.quantities import QUANTITIES
+from mieruka.site import check_quantity
 
 _FORMAT_FIELD = re.compile(r"\{([^{}]*)\}")
 TEMPLATE_KEYS = {"device", "field", "site", "topic"} | {f"l{i}" for i in range(10)}
@@ -96,13 +96,7 @@ class JsonField(_Model):
     unit: str | None = Field(default=None, description="unit of the value in the message (documentation; use `scale` to convert)")
     scale: float = Field(default=1.0, description="multiply the value by this to get the quantity's unit (W -> kW: 0.001)")
     _t = field_validator("channel")(_check_template)
-
-    @field_validator("quantity")
-    @classmethod
-    def _quantity(cls, v: str) -> str:
-        if v not in QUANTITIES:
-            raise ValueError(f"unknown quantity {v!r}; one of: {', '.join(QUANTITIES)}")
-        return v
+    _quantity = field_validator("quantity")(check_quantity)
 
 
 class Subscription(_Model):

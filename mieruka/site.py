@@ -35,6 +35,13 @@ class _Model(BaseModel):
                               protected_namespaces=())
 
 
+def check_quantity(v: str) -> str:
+    """Pydantic validator for a `quantity` key (channels, MQTT field mappings)."""
+    if v not in QUANTITIES:
+        raise ValueError(f"unknown quantity {v!r}; one of: {', '.join(QUANTITIES)}")
+    return v
+
+
 def _check_id(v: str) -> str:
     if not _ID.match(v):
         raise ValueError("use letters, digits, Japanese characters and _ . : - only")
@@ -245,13 +252,7 @@ class Channel(_Model):
     rated_power_kw: float | None = Field(default=None, gt=0)
     capacity_m3_per_min: float | None = Field(default=None, gt=0)
     _check = field_validator("id")(_check_id)
-
-    @field_validator("quantity")
-    @classmethod
-    def _quantity(cls, v: str) -> str:
-        if v not in QUANTITIES:
-            raise ValueError(f"unknown quantity {v!r}; one of: {', '.join(QUANTITIES)}")
-        return v
+    _quantity = field_validator("quantity")(check_quantity)
 
 
 class Meter(_Model):
