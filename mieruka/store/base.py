@@ -92,3 +92,13 @@ def parse_time(text: str, tz=None) -> dt.datetime:
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz or dt.timezone.utc)
     return t
+
+
+def continuous_counter(t: np.ndarray, raw: np.ndarray, offset_times: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Raw counter readings plus the wrap/reset offset in force at each time: a
+    counter that never steps down, so `np.diff` is the consumption.  Both stores
+    keep offsets as (time from which it applies, cumulative offset)."""
+    if not len(offset_times) or not len(t):
+        return raw
+    i = np.searchsorted(offset_times, t, side="right") - 1
+    return raw + np.where(i >= 0, offsets[np.maximum(i, 0)], 0.0)

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
-from .base import Aggregate, TimeLike, to_datetime64
+from .base import Aggregate, TimeLike, continuous_counter, to_datetime64
 
 if TYPE_CHECKING:
     from ..site import SiteConfig
@@ -340,11 +340,7 @@ class EmbeddedStore:
         """A counter channel as a continuous counter (raw + offset in force at each time):
         never steps down across wraps and resets, so `np.diff` is the consumption."""
         t, v = self.read(channel, start, end)
-        ot, off = self.counter_offsets(channel)
-        if len(ot) and len(t):
-            i = np.searchsorted(ot, t, side="right") - 1
-            v = v + np.where(i >= 0, off[np.maximum(i, 0)], 0.0)
-        return t, v
+        return t, continuous_counter(t, v, *self.counter_offsets(channel))
 
     def aggregate(self, channel: str, start: TimeLike, end: TimeLike, every_s: float) -> Aggregate:
         """Mean/min/max/count of OK readings per interval of `every_s` s, intervals aligned on `start`

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, MierukaError
 from ..models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
-from .base import Aggregate, TimeLike, to_datetime64
+from .base import Aggregate, TimeLike, continuous_counter, to_datetime64
 
 if TYPE_CHECKING:
     from ..site import SiteConfig
@@ -299,11 +299,7 @@ class InfluxStore:
                         ) -> tuple[np.ndarray, np.ndarray]:
         """A counter channel with wraps and resets undone (see EmbeddedStore.read_continuous)."""
         t, v = self.read(channel, start, end)
-        ot, off = self.counter_offsets(channel)
-        if len(ot) and len(t):
-            i = np.searchsorted(ot, t, side="right") - 1
-            v = v + np.where(i >= 0, off[np.maximum(i, 0)], 0.0)
-        return t, v
+        return t, continuous_counter(t, v, *self.counter_offsets(channel))
 
     def latest_ok(self, channel: str) -> tuple[np.datetime64, float] | None:
         s = self.query(f"SELECT value FROM {_ident(self.measurement)}{self._where(channel, None, None, ok_only=True)} "
