@@ -2,9 +2,14 @@
 # Install mieruka into .venv and run the demo on the embedded store; ends by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+# the report's charts draw Japanese labels with Noto Sans CJK JP
+if ! ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1; then
+    $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends fonts-noto-cjk
+fi
 if [ ! -x .venv/bin/python ]; then
     # Debian's python3 needs python3-venv for `-m venv`
-    python3 -c 'import ensurepip' 2>/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"; $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv; }
+    python3 -c 'import ensurepip' 2>/dev/null || { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv; }
     python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e .
