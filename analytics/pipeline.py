@@ -212,6 +212,19 @@ def _baseline(cid: str, s: Series, calendar, out: Collector) -> tuple[dict, floa
 
 
 # ------------------------------------------------------------------ stores and recordings
+def params_for_site(cfg, **overrides) -> AnalysisParams:
+    """Analysis parameters of a site: its language and its `[savings]` assumptions
+    (keys left out keep the defaults); `overrides` set AnalysisParams fields."""
+    a = sav.SavingsAssumptions()
+    if cfg is not None:
+        given = cfg.savings.model_dump(exclude_none=True)
+        a.investment_jpy = {**a.investment_jpy, **given.pop("investment_jpy", {})}
+        for k, v in given.items():
+            setattr(a, k, v)
+        overrides.setdefault("language", getattr(cfg.site, "language", "ja"))
+    return AnalysisParams(assumptions=a, **{k: v for k, v in overrides.items() if v is not None})
+
+
 def from_recording(rec) -> dict[str, tuple]:
     """Channel arrays of a `mieruka.recording.Recording` (non-OK readings dropped)."""
     return {cid: (c.info, c.time, c.value, c.quality) for cid, c in rec.channels.items()}
@@ -224,7 +237,7 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
         from .co2 import CO2Engine
         engine = CO2Engine.from_site(cfg)
     if params is None:
-        params = AnalysisParams(language=getattr(cfg.site, "language", "ja"))
+        params = params_for_site(cfg)
     from mieruka.quantities import QUANTITIES
     chans = {}
     for info in infos:

@@ -198,6 +198,32 @@ class CO2Section(_Model):
     fy2013_t_co2: float | None = Field(default=None, ge=0, description="FY2013 emissions, for Japan's -46% path")
 
 
+class SavingsSection(_Model):
+    """Assumptions of the savings plan (see analytics/savings.py for the rules of
+    thumb); any key left out keeps the shipped default.  `investment_jpy` gives a
+    measure's investment, so that its payback years are the factory's own."""
+
+    pressure_power_per_01mpa: float | None = Field(default=None, ge=0, le=0.5)
+    pressure_target_mpa: float | None = Field(default=None, gt=0)
+    pressure_assumed_mpa: float | None = Field(default=None, gt=0)
+    vsd_floor_of_full_load: float | None = Field(default=None, ge=0, le=1)
+    leak_target_share_of_capacity: float | None = Field(default=None, ge=0, le=1)
+    leak_target_share_of_today: float | None = Field(default=None, ge=0, le=1)
+    pulse_blow_share_of_air: float | None = Field(default=None, ge=0, le=1)
+    pulse_blow_air_saving: float | None = Field(default=None, ge=0, le=1)
+    vsd_investment_jpy_per_kw: float | None = Field(default=None, ge=0)
+    investment_jpy: dict[Literal["standby_off", "fix_baseline_gaps", "compressor_night_stop",
+                                 "pressure_setpoint", "leak_repair", "pulse_blow"], float] = Field(default_factory=dict)
+
+    @field_validator("investment_jpy")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if x < 0:
+                raise ValueError(f"{k}: an investment cannot be negative")
+        return v
+
+
 # ------------------------------------------------------------------------ storage
 class InfluxSection(_Model):
     url: str
@@ -316,6 +342,7 @@ class SiteConfig(_Model):
     contracts: list[Contract] = Field(default_factory=list)
     co2: CO2Section = Field(default_factory=CO2Section)
     storage: StorageSection = Field(default_factory=StorageSection)
+    savings: SavingsSection = Field(default_factory=SavingsSection)
     meters: list[Meter] = Field(default_factory=list)
     # Sections owned by other parts; each part validates its own table with
     # `validate_section` so that errors keep the same file/key shape.

@@ -82,7 +82,7 @@ def command(recording, config_path, start, end, timezone, holidays, shift, tarif
     mieruka analyze RECORDING.csv [--holidays JP --shift "mon-fri 08:00-17:00"] [--json]
     mieruka analyze --config site.toml --start 2026-04-01 --end 2026-05-01
     """
-    from ..analytics.pipeline import AnalysisParams, analyze, analyze_store, from_recording
+    from ..analytics.pipeline import analyze, analyze_store, from_recording, params_for_site
     from ..site import load_site
     from ..store.base import parse_time
 
@@ -93,7 +93,7 @@ def command(recording, config_path, start, end, timezone, holidays, shift, tarif
     cfg = load_site(config_path) if config_path else None
     cal = _calendar(cfg, timezone, holidays, shift)
     engine = _engine(cfg)
-    params = AnalysisParams(language=lang or (cfg.site.language if cfg else "ja"), tariff_jpy_per_kwh=tariff_jpy_per_kwh)
+    params = params_for_site(cfg, language=lang, tariff_jpy_per_kwh=tariff_jpy_per_kwh)
     try:
         t0 = parse_time(start, cal.tz) if start else None
         t1 = parse_time(end, cal.tz) if end else None
