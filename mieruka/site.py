@@ -196,6 +196,8 @@ class CO2Section(_Model):
     scope2_method: Literal["market", "location"] = Field(
         default="market", description="which Scope 2 figure is the headline total (both are always shown)")
     fy2013_t_co2: float | None = Field(default=None, ge=0, description="FY2013 emissions, for Japan's -46% path")
+    bills_file: Path | None = Field(default=None, description="CSV of bills (the `mieruka co2` format) for the API's "
+                                                             "CO2 sheet; relative to the config file")
 
 
 class SavingsSection(_Model):

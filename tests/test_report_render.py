@@ -3,6 +3,7 @@ the Excel export, through the API and the replay command."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 import re
 import subprocess
 import sys
@@ -128,5 +129,22 @@ def test_bills_join_the_metered_sheet(tmp_path):
         c = TestClient(create_app(cfg, store, env={}, bills_path=bills))
         r = c.get("/api/v1/co2/2026", headers=auth("read"))
         assert r.status_code == 422 and "bills.csv" in r.json()["detail"] and "2" in r.json()["detail"]
+    finally:
+        store.close()
+
+
+def test_bills_file_from_the_site_config(tmp_path):
+    """`[co2] bills_file` gives the API the same bills as `serve --bills`."""
+    from mieruka.api.app import create_app
+    from fastapi.testclient import TestClient
+    cfg, store, _ = loaded_site(tmp_path, days=2)
+    (tmp_path / "bills.csv").write_text("period,energy,amount,unit\n2026-04,都市ガス,2000,m3\n", encoding="utf-8")
+    cfg.co2.bills_file = Path("bills.csv")
+    cfg.source = tmp_path / "site.toml"          # relative to the config file's folder
+    try:
+        c = TestClient(create_app(cfg, store, env={}))
+        doc = c.get("/api/v1/co2/2026", headers=auth("read")).json()
+        assert doc["source"] == "metered+bills"
+        assert doc["sheet"]["location_t_co2"]["city_gas"][0] == pytest.approx(2 * 2.05)
     finally:
         store.close()

@@ -35,7 +35,8 @@ def install_log_redaction() -> None:
 @click.option("--hash-token", "hash_token", is_flag=True,
               help="Print a new random token and the sha256 line to put in [[api.tokens]], then exit.")
 @click.option("--bills", "bills_path", type=click.Path(dir_okay=False, exists=True),
-              help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month.")
+              help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month "
+                   "(default: [co2] bills_file).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes (one per core helps under load; each keeps its own cache and rate buckets).")
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
@@ -63,6 +64,11 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
     from ..api.app import create_app
     from ..site import load_site
     cfg = load_site(config_path)
+    if not bills_path and cfg.co2.bills_file is not None:   # create_app uses it; checked here, at start
+        bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
+        if not Path(bills_path).is_file():
+            from ..errors import ConfigError
+            raise ConfigError(f"{cfg.source}: co2.bills_file: no such file {bills_path}")
     if bills_path:     # read once now, so a bad row stops the start with its line and field
         from ..analytics.co2 import CO2Engine
         from ..analytics.co2.inputcsv import read_energy_csv
