@@ -37,9 +37,7 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
                bills_path: Path | None = None) -> FastAPI:
     """The API over the site's store (opened from the config unless given).
     `bills_path`: a CSV of bills (the `mieruka co2` format) added to the CO2 sheet;
-    default: the config's `[co2] bills_file`."""
-    if bills_path is None and cfg.co2.bills_file is not None:
-        bills_path = cfg.resolve_path(cfg.co2.bills_file)
+    default: the config's `[co2] bills_file` (see Context)."""
     if store is None:
         from ..store.base import open_store
         store = open_store(cfg)

@@ -95,6 +95,8 @@ class Context:
         if not isinstance(store, LockedStore):
             store = LockedStore(store)
         self.cfg = cfg
+        if bills_path is None and cfg.co2.bills_file is not None:
+            bills_path = cfg.resolve_path(cfg.co2.bills_file)
         self.bills_path = bills_path      # optional CSV of bills (mieruka co2 format) for the CO2 sheet
         self.store = store
         self.calendar = SiteCalendar.from_config(cfg)

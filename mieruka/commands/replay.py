@@ -29,7 +29,7 @@ def command(recording: str, config_path: str, report_path: str | None, pdf_path:
     from ..site import load_site
     from ..store.base import open_store
     cfg = load_site(config_path)
-    bills = Path(bills_path) if bills_path else None
+    bills = Path(bills_path) if bills_path else (cfg.resolve_path(cfg.co2.bills_file) if cfg.co2.bills_file else None)
     if bills:          # a bad bill row stops here, before anything is written
         from ..analytics.co2 import CO2Engine
         from ..analytics.co2.inputcsv import read_energy_csv

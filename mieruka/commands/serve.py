@@ -64,7 +64,7 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
     from ..api.app import create_app
     from ..site import load_site
     cfg = load_site(config_path)
-    if not bills_path and cfg.co2.bills_file is not None:   # create_app uses it; checked here, at start
+    if not bills_path and cfg.co2.bills_file is not None:   # the API's Context uses it; checked here, at start
         bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
         if not Path(bills_path).is_file():
             from ..errors import ConfigError
