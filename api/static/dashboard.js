@@ -173,7 +173,9 @@ async function refresh() {
     renderFindings(findings.items);
     if (profile) renderProfile(profile);
     if (findings.error) throw new Error(findings.error);
-    document.getElementById("updated").textContent = `${L.updated} ${new Date().toLocaleTimeString()}`;
+    // the site's clock in the site's language, whatever the viewer's browser is set to
+    const clock = new Date().toLocaleTimeString(site.language === "ja" ? "ja-JP" : "en-GB", {timeZone: site.timezone});
+    document.getElementById("updated").textContent = `${L.updated} ${clock}`;
     document.getElementById("error").hidden = true;
     document.body.dataset.loaded = "yes";
   } catch (e) {
