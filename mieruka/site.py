@@ -21,9 +21,11 @@ from typing import Any, Literal
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
+from .energy import check_unit_fits, normalize_energy
 from .envsubst import MissingVariable, expand
 from .errors import ConfigError
 from .quantities import QUANTITIES
+from .units import parse_unit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -158,8 +160,6 @@ class TariffsSection(_Model):
     @field_validator("prices")
     @classmethod
     def _price_energies(cls, v: dict[str, FuelPrice]) -> dict[str, FuelPrice]:
-        from .energy import check_unit_fits, normalize_energy   # lazy: keeps config import light
-        from .units import parse_unit
         for name, p in v.items():
             try:
                 check_unit_fits(normalize_energy(name), parse_unit(p.unit))
@@ -179,12 +179,7 @@ class Contract(_Model):
     results_fiscal_year: int | None = Field(default=None, description="fiscal year of the factor list entry to use")
     meters: list[str] = Field(default_factory=list, description="meter ids on this contract (empty: all)")
     _check = field_validator("id")(_check_id)
-
-    @field_validator("energy")
-    @classmethod
-    def _energy(cls, v: str) -> str:
-        from .energy import normalize_energy   # lazy: keeps config import light
-        return normalize_energy(v)
+    _energy = field_validator("energy")(normalize_energy)
 
 
 class CO2Section(_Model):

@@ -72,11 +72,7 @@ class SupplierEntry(_M):
     verified: bool = True
     note: str | None = None
     _u = field_validator("unit")(_unit_ok)
-
-    @field_validator("energy")
-    @classmethod
-    def _energy(cls, v: str) -> str:
-        return normalize_energy(v)
+    _energy = field_validator("energy")(normalize_energy)
 
 
 class FactorFile(_M):
