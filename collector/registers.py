@@ -31,13 +31,13 @@ A map file::
 from __future__ import annotations
 
 import struct
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from mieruka.config import REGISTERS_DIR
 from mieruka.errors import ConfigError
+from mieruka.site import read_toml
 
 TYPES: dict[str, tuple[int, str]] = {   # name -> (registers, struct code)
     "int16": (1, "h"), "uint16": (1, "H"),
@@ -209,11 +209,7 @@ def load_register_map(name_or_path: str, base_dir: str | None = None) -> Registe
         p = REGISTERS_DIR / f"{name_or_path}.toml"
     elif not p.is_absolute() and base_dir:
         p = Path(base_dir) / p
-    try:
-        data = tomllib.loads(p.read_text("utf-8"))
-    except FileNotFoundError:
+    if not p.is_file():
         shipped = ", ".join(sorted(x.stem for x in REGISTERS_DIR.glob("*.toml")))
-        raise ConfigError(f"register map {name_or_path!r} not found ({p}); shipped maps: {shipped}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: invalid TOML: {e}") from None
-    return parse_register_map(data, p)
+        raise ConfigError(f"register map {name_or_path!r} not found ({p}); shipped maps: {shipped}")
+    return parse_register_map(read_toml(p, "register map"), p)

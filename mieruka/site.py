@@ -448,22 +448,29 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
     return cfg
 
 
-def load_site(path: str | Path, env: dict[str, str] | None = None) -> SiteConfig:
-    """Read, expand and validate a site config file; raise ConfigError worded for people."""
+def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """Parse a TOML file of mieruka's (site config, scenario, register map, factor
+    file); a missing, unreadable, non-UTF-8 or malformed file is a ConfigError
+    naming the file (`what` says which kind of file was expected)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such {what} file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    return parse_site(data, str(path), env, path.resolve())
+
+
+def load_site(path: str | Path, env: dict[str, str] | None = None) -> SiteConfig:
+    """Read, expand and validate a site config file; raise ConfigError worded for people."""
+    path = Path(path)
+    return parse_site(read_toml(path), str(path), env, path.resolve())
 
 
 def validate_section(model: type[BaseModel], cfg: SiteConfig, section: str) -> BaseModel | None:

@@ -26,14 +26,13 @@ the same channel ids for the live Modbus server.  See docs/simulators.md.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mieruka.errors import ConfigError
-from mieruka.site import CalendarSection, format_validation_error
+from mieruka.site import CalendarSection, format_validation_error, read_toml
 
 
 class _M(BaseModel):
@@ -223,12 +222,4 @@ def parse_scenario(data: dict, where: str = "<scenario>", source: Path | None = 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; errors name the file and the key."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such scenario file") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    return parse_scenario(data, str(path), path.resolve())
+    return parse_scenario(read_toml(path, "scenario"), str(path), path.resolve())

@@ -17,7 +17,6 @@ against the official list) and the title/source of the file it came from.
 """
 from __future__ import annotations
 
-import tomllib
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ...config import FACTORS_DIR
 from ...energy import check_unit_fits, normalize_energy
 from ...errors import ConfigError
-from ...site import format_validation_error
+from ...site import format_validation_error, read_toml
 from ...units import FactorUnit, parse_factor_unit
 
 
@@ -161,12 +160,7 @@ class FactorLibrary:
 
     def add_file(self, path: Path) -> None:
         where = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: no such factor file") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{where}: invalid TOML: {e}") from None
+        data = read_toml(path, "factor")
         try:
             f = FactorFile.model_validate(data)
         except ValidationError as e:
