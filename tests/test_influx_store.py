@@ -18,7 +18,9 @@ from mieruka.errors import ConfigError
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.site import parse_site
 from mieruka.store.influx import InfluxStore, InfluxWriteError
-from servers_mqtt_influx import Influxd, _Server, free_port, wait_for, wait_port
+from helpers.net import free_port, wait_for
+from helpers.proc import Process
+from helpers.servers import Influxd
 
 T0 = np.datetime64("2026-04-01T00:00:00", "ms")
 
@@ -91,13 +93,11 @@ def test_influx_cli_reads_the_points(influxd):
     assert rows[0] == [int(T0.astype(np.int64)), 1.5, 0] and len(rows) == 5
 
 
-class VictoriaMetrics(_Server):
+class VictoriaMetrics(Process):
     def __init__(self, tmp):
         self.port = free_port()
-        self.proc = subprocess.Popen(["/usr/bin/victoria-metrics", "-httpListenAddr", f"127.0.0.1:{self.port}",
-                                      "-storageDataPath", str(tmp / "vm"), "-retentionPeriod", "100y"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, 15)
+        self.spawn(["/usr/bin/victoria-metrics", "-httpListenAddr", f"127.0.0.1:{self.port}",
+                    "-storageDataPath", tmp / "vm", "-retentionPeriod", "100y"], port=self.port, timeout_s=15)
 
     def export(self) -> list[dict]:
         base = f"http://127.0.0.1:{self.port}"
