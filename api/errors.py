@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import Conflict, Invalid, MierukaError, NotFound
+
 PROBLEM = "application/problem+json"
 
 
@@ -65,7 +67,24 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The application's own errors (mieruka.errors) -> HTTP status; the one place
+# where the service's errors meet HTTP.  Any other MierukaError (a bad config,
+# a bad input file, a factor missing) is a request that cannot be served: 422.
+APP_ERROR_STATUS: dict[type[MierukaError], int] = {NotFound: 404, Invalid: 422, Conflict: 409}
+
+
+def app_error_status(exc: MierukaError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in APP_ERROR_STATUS:
+            return APP_ERROR_STATUS[cls]
+    return 422
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(MierukaError)
+    async def _app_error(request: Request, exc: MierukaError):
+        return problem_response(request, app_error_status(exc), str(exc))
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return problem_response(request, exc.status, exc.detail, exc.headers, exc.errors)

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 
 from ..calendar import DAY_TYPES
-from .timefmt import to_ms
+from ..service.timefmt import to_ms
 
 
 def day_type_profiles(ctx, channel: str, start: dt.datetime, end: dt.datetime,

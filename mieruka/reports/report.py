@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..calendar import fiscal_year
+from ..errors import MierukaError
+from ..service.analysis import plan_rows
+from ..service.co2sheet import co2_sheet
+from ..service.replay import provenance
 from . import charts
 from .i18n import T
 from .loadprofile import day_type_profiles, main_power_channel, production_slots
@@ -43,9 +48,6 @@ def pct(v: Any) -> str:
 def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, input_name: str | None = None) -> str:
     """The report over an analysis view; the CO2 sheet of fiscal year `fy`
     (default: the fiscal year of the view's last day)."""
-    from ..calendar import fiscal_year
-    from .analysis import co2_sheet, plan_rows
-    from ..replay import provenance
     t = T(ctx.cfg.site.language)
     if fy is None:
         fy = fiscal_year((view.end - dt.timedelta(seconds=1)).astimezone(ctx.tz))
@@ -135,7 +137,6 @@ def _co2_block(ctx, sheet: dict, t: T) -> dict | None:
 # ---------------------------------------------------------------------- PDF
 def html_to_pdf(html_path: Path, pdf_path: Path, timeout_s: float = 120) -> None:
     """Print a report to PDF with headless Chromium (Debian's `chromium`)."""
-    from ..errors import MierukaError
     exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if exe is None:
         raise MierukaError("PDF needs Chromium (Debian: apt-get install chromium)")

@@ -11,6 +11,10 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from ..calendar import fiscal_year
+from ..service.analysis import plan_rows
+from ..service.co2sheet import co2_sheet
+from ..service.replay import provenance
 from .i18n import T
 
 HEAD = Font(bold=True)
@@ -29,9 +33,6 @@ def _widths(ws, widths: list[int]) -> None:
 
 
 def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -> bytes:
-    from ..calendar import fiscal_year
-    from ..replay import provenance
-    from .analysis import co2_sheet, plan_rows
     t = T(ctx.cfg.site.language)
     if fy is None:
         fy = fiscal_year((view.end - dt.timedelta(seconds=1)).astimezone(ctx.tz))
