@@ -22,6 +22,7 @@ import numpy as np
 
 from mieruka.calendar import DAY_TYPES, SiteCalendar
 from mieruka.models import ChannelInfo, Finding
+from mieruka.roles import is_site_total
 
 from . import baseline as base_mod
 from . import resample as rs
@@ -30,8 +31,6 @@ from .air_system import DEFAULT_SPECIFIC_ENERGY_KWH_PER_M3, analyze_air_systems,
 from .findings import Collector, local_dt
 from .series import CachedCalendar, Series, end_ms, prepare, role, select_channels
 from .standby import standby_profile
-
-TOTAL_KINDS = {"main", "incomer", "total", "site", "受電", "主幹"}
 
 
 @dataclass
@@ -124,7 +123,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     tick("air systems")
 
     # ---- site totals (a main/incomer channel, else the sum of the breakers)
-    totals = [c for c, s in power.items() if (s.info.equipment_kind or "").lower() in TOTAL_KINDS]
+    totals = [c for c, s in power.items() if is_site_total(s.info)]
     site_kwh = sum(energy[c] for c in (totals or power))
     sub = [c for c in power if c not in totals] if totals else list(power)
     sb_total = sum(v for c, v in standby_waste.items() if c in sub)
@@ -178,7 +177,7 @@ def _standby(cid: str, s: Series, per_year: float, out: Collector) -> float | No
     m = {"mean_kw": sb.mean_kw, "mean_kw_all": sb.mean_kw_all, "hours": sb.hours, "allowance_kw": allowance,
          "energy_outside_production_kwh": sb.energy_kwh, "share_of_channel_energy": sb.share_of_channel_energy,
          "days": sb.days, "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
-    total = (s.info.equipment_kind or "").lower() in TOTAL_KINDS
+    total = is_site_total(s.info)
     out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year,
                 template="standby_total" if total else None)
     return sb.waste_kwh

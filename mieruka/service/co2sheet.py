@@ -13,6 +13,7 @@ from ..analytics.co2.inputcsv import read_energy_csv
 from ..analytics.co2.sheet import PricedRow, build_sheet
 from ..calendar import fiscal_year_months
 from ..errors import Invalid, MierukaError
+from ..roles import is_site_total
 from .analysis import engine_for
 from .timefmt import to_ms
 
@@ -28,11 +29,14 @@ METERED = {  # quantity -> (energy, unit, kind): rates integrate over the hour, 
 def metered_channels(infos: dict) -> dict[str, list[tuple[str, str]]]:
     """energy -> [(channel, kind)] of the channels that measure the site's total.
 
-    Electricity: the incomer's power (or its energy counter); without an incomer,
-    the sum of every power channel (sub-meters taken as not overlapping).
+    Electricity: the incomer's power (or its energy counter), i.e. a channel whose
+    equipment kind is a site total (mieruka.roles: incomer, main, 受電, 主幹, ...);
+    without one, the sum of every power channel (sub-meters taken as not overlapping).
+    The breakers below an incomer are never added to it: that would count their
+    energy twice.
     """
     out: dict[str, list[tuple[str, str]]] = {}
-    incomer = [i for i in infos.values() if (i.equipment_kind or "").lower() in ("incomer", "main", "受電")]
+    incomer = [i for i in infos.values() if is_site_total(i)]
     for energy in ("electricity", "city_gas"):
         cands = [i for i in infos.values() if METERED.get(i.quantity, ("",))[0] == energy]
         if energy == "electricity" and any(i in cands for i in incomer):

@@ -43,12 +43,7 @@ def choose_interval_s(span_s: float, max_points: int, requested_s: float | None 
 
 def channel_infos(cfg: SiteConfig, store: Store) -> dict[str, ChannelInfo]:
     """Channels of the config, then channels the store knows (replayed recordings)."""
-    out: dict[str, ChannelInfo] = {}
-    for m, c in cfg.channels():
-        out[c.id] = ChannelInfo(id=c.id, quantity=c.quantity, unit=c.unit, equipment_kind=c.equipment_kind,
-                                system=c.system, breaker=c.breaker, process=c.process, equipment=c.equipment,
-                                meter=m.id, standby_allowance_kw=c.standby_allowance_kw,
-                                rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min)
+    out = cfg.channel_infos()
     for info in store.channels():
         out.setdefault(info.id, info)
     return out
