@@ -3,8 +3,8 @@
     result = analyze(channels, calendar, engine, params)
     result.to_json()          # {"findings": [...], "plan": [...], "summary": {...}}, byte-identical for the same input
 
-`channels` maps a channel id to `(ChannelInfo, times datetime64[ms] UTC, values)`
-(optionally a 4th element: quality codes; only OK values are used).  The
+`channels` maps a channel id to a `mieruka.models.ChannelData` (info, times
+datetime64[ms] UTC, values, quality codes or None; only OK values are used).  The
 pipeline prepares each channel once (clean, counters -> rates, durations that
 never bridge a gap, calendar classes), runs the four detectors, prices every
 finding and measure through the one CO2 engine and builds the summary.
@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mieruka.calendar import DAY_TYPES, SiteCalendar
-from mieruka.models import ChannelInfo, Finding
+from mieruka.models import ChannelData, ChannelInfo, Finding
 from mieruka.roles import is_site_total
 
 from . import baseline as base_mod
@@ -81,7 +81,7 @@ def _clean(o: Any) -> Any:
 
 # ------------------------------------------------------------------ preparing
 # ------------------------------------------------------------------ analysis
-def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
+def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
             progress: Callable[[str], None] | None = None) -> AnalysisResult:
     """Run the four detectors over the channels and price the findings (see module doc)."""
     params = params or AnalysisParams()
@@ -90,8 +90,8 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     series: dict[str, Series] = {}
     axes: dict = {}
     for cid in sorted(select_channels(channels)):
-        tup = channels[cid]
-        s = prepare(tup[0], tup[1], tup[2], tup[3] if len(tup) > 3 else None, calendar, params.max_gap_s, axes)
+        ch = channels[cid]
+        s = prepare(ch.info, ch.time, ch.value, ch.quality, calendar, params.max_gap_s, axes)
         if s is not None:
             series[cid] = s
         tick(f"prepare {cid}")
@@ -224,9 +224,9 @@ def params_for_site(cfg, **overrides) -> AnalysisParams:
     return AnalysisParams(assumptions=a, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def from_recording(rec) -> dict[str, tuple]:
-    """Channel arrays of a `mieruka.recording.Recording` (non-OK readings dropped)."""
-    return {cid: (c.info, c.time, c.value, c.quality) for cid, c in rec.channels.items()}
+def from_recording(rec) -> dict[str, ChannelData]:
+    """Channels of a `mieruka.recording.Recording` (the pipeline drops non-OK readings)."""
+    return dict(rec.channels)
 
 
 def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, start, end,
@@ -245,5 +245,5 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
             t, v = store.read_continuous(info.id, start, end)     # wraps and resets undone by the store
         else:
             t, v = store.read(info.id, start, end)
-        chans[info.id] = (info, t, v)
+        chans[info.id] = ChannelData(info, t, v)
     return analyze(chans, calendar, engine, params, progress)

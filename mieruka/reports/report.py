@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..calendar import fiscal_year
 from ..errors import MierukaError
-from ..service.analysis import plan_rows
+from ..service.analysis import plan_measures
 from ..service.co2sheet import co2_sheet
 from ..service.replay import provenance
 from . import charts
@@ -53,7 +53,7 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
         fy = fiscal_year((view.end - dt.timedelta(seconds=1)).astimezone(ctx.tz))
     prov = prov or provenance(ctx.cfg, None)
     co2 = _co2_block(ctx, co2_sheet(ctx, fy), t)
-    plan = plan_rows(view.plan)
+    plan = plan_measures(view.plan)
     out_charts: dict[str, str] = {}
     if co2:
         out_charts["co2_monthly"] = charts.stacked_bars([t.month(m) for m in co2["months"]],
@@ -91,8 +91,9 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
                                "explanation": f.get("explanation", "")})
         if len(finding_charts) >= 12:
             break
-    summary = {"saving_jpy_year": _sum(plan, "jpy"), "saving_kwh_year": _sum(plan, "kwh"),
-               "saving_co2_t_year": _sum(plan, "co2_t")}
+    summary = {"saving_jpy_year": _sum(m.cost_jpy_per_year for m in plan),
+               "saving_kwh_year": _sum(m.energy_kwh_per_year for m in plan),
+               "saving_co2_t_year": _sum(m.co2_t_per_year for m in plan)}
     tz = ctx.tz
     period_text = f"{view.start.astimezone(tz).isoformat()} – {view.end.astimezone(tz).isoformat()}"
     cal = prov.get("calendar", {})
@@ -108,8 +109,8 @@ def view_channels(view) -> set[str]:
     return set(getattr(view, "channels", None) or [])
 
 
-def _sum(rows: list[dict], key: str) -> float | None:
-    vals = [r[key] for r in rows if r.get(key) is not None]
+def _sum(values) -> float | None:
+    vals = [v for v in values if v is not None]
     return float(sum(vals)) if vals else None
 
 

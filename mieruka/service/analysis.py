@@ -11,6 +11,7 @@ from typing import Any
 
 from ..analytics import pipeline
 from ..analytics.co2 import CO2Engine
+from ..analytics.savings import Measure
 from ..errors import Invalid, MierukaError
 from ..site import SiteConfig
 
@@ -55,26 +56,10 @@ def engine_for(cfg: SiteConfig) -> CO2Engine:
 
 
 # ------------------------------------------------------------------ findings
-def plan_rows(plan: list[dict]) -> list[dict]:
-    """The pipeline's savings plan normalised for the report and the workbook."""
-    def pick(m, *keys):
-        for k in keys:
-            if m.get(k) is not None:
-                return m[k]
-        return None
-    rows = []
-    for m in plan:
-        share = pick(m, "co2_share_pct", "reduction_contribution_pct", "share_of_site_co2_pct")
-        if share is None and pick(m, "co2_share", "reduction_contribution") is not None:
-            share = 100.0 * pick(m, "co2_share", "reduction_contribution")
-        rows.append({"title": pick(m, "title", "measure", "name", "explanation") or "",
-                     "kwh": pick(m, "energy_kwh_per_year", "saving_kwh_per_year", "kwh_per_year", "energy_kwh"),
-                     "jpy": pick(m, "cost_jpy_per_year", "saving_jpy_per_year", "yen_per_year", "jpy_per_year", "cost_jpy"),
-                     "co2_t": pick(m, "co2_t_per_year", "saving_co2_t_per_year", "co2_t"),
-                     "share_pct": share,
-                     "investment": pick(m, "investment_jpy", "capex_jpy"),
-                     "payback": pick(m, "payback_years", "payback_y")})
-    return rows
+def plan_measures(plan: list[dict]) -> list[Measure]:
+    """The run's savings plan as the pipeline's own `Measure`s, read from the run's
+    cleaned JSON (so the report and the workbook show exactly the JSON's figures)."""
+    return [Measure(**m) for m in plan]
 
 
 def run_analysis(ctx, start: dt.datetime, end: dt.datetime, channels: list[str] | None = None) -> AnalysisView:
