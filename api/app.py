@@ -7,6 +7,7 @@ RFC 9457 problem+json (see `errors.py`).
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -80,7 +81,5 @@ def app_from_env() -> FastAPI:
     """Factory for `mieruka serve --workers N`: each uvicorn worker process builds its
     own app (own store connection, analysis cache and rate buckets) from the config
     named in MIERUKA_SERVE_CONFIG (and bills in MIERUKA_SERVE_BILLS)."""
-    import os
-
     bills = os.environ.get("MIERUKA_SERVE_BILLS")
     return create_app(load_site(os.environ["MIERUKA_SERVE_CONFIG"]), bills_path=Path(bills) if bills else None)

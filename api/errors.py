@@ -10,6 +10,7 @@ Nothing a client sent in a header is ever echoed back (tokens stay out).
 """
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -106,6 +107,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         # logged by the server with its traceback; the client gets no internals
-        import logging
         logging.getLogger("mieruka.api").exception("unhandled error on %s", request.url.path)
         return problem_response(request, 500, "internal error (see the server log)")

@@ -24,6 +24,8 @@ def command(recording: str, config_path: str, report_path: str | None, pdf_path:
     """Load RECORDING (CSV, format v1) into the configured store (idempotent), analyse
     it and write the report. Reports state the input's sha256, the factor set, the
     software version and the calendar used."""
+    # imported here, not at the top: `mieruka --help` and the other commands must not
+    # pay for numpy, the analytics and the report stack at start-up
     from rich.console import Console
 
     from ..site import load_site
