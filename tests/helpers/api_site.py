@@ -103,8 +103,8 @@ class Server(Process):
         self.log = log or config.parent / "serve.log"
         self.log.write_bytes(b"")
         try:
-            self.spawn([sys.executable, "-m", "mieruka.cli", "serve", "--config", config, "--port", str(self.port), *args], log=self.log,
-                       env=dict(os.environ, **(env or {})), port=self.port, timeout_s=30)
+            self.spawn([sys.executable, "-m", "mieruka.cli", "serve", "--config", config, "--port", str(self.port),
+                        *args], log=self.log, env=dict(os.environ, **(env or {})), port=self.port, timeout_s=30)
             wait_for(self._healthy, 30, 0.1, what="serve /healthz")
         except BaseException:
             self.stop()
