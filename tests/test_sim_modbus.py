@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from helpers.demo import REPO
-from helpers.proc import start
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
@@ -26,23 +25,21 @@ DEMO = EXAMPLES_DIR / "demo-site.toml"
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll (Debian package) not installed")
-def test_mbpoll_reads_l1_voltage_from_mieruka_simulate(port, tmp_path):
+def test_mbpoll_reads_l1_voltage_from_mieruka_simulate(port, tmp_path, spawn):
     log = tmp_path / "simulate.log"
-    sim = start([sys.executable, "-m", "mieruka.cli", "simulate", "--config", DEMO, "--port", str(port),
+    sim = spawn([sys.executable, "-m", "mieruka.cli", "simulate", "--config", DEMO, "--port", str(port),
                  "--fault", "pm-lighting:exception:6"], port=port, log=log, cwd=REPO)
-    try:
-        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "3:float", "-B", "-r", "1",
-                              "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
-        m = re.search(r"\[1\]:\s+([-\d.]+)", out.stdout)
-        assert m, out.stdout + out.stderr
-        volts = float(m.group(1))
-        assert 110 <= volts <= 121, volts       # 200 V delta plant: about 115 V line-to-neutral
-        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "4", "-t", "3:float", "-B", "-r", "1",
-                              "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
-        assert "busy" in (out.stdout + out.stderr).lower()     # exception 6 as mbpoll words it
-    finally:
-        proc = sim.proc
-        sim.stop()                              # SIGTERM: a clean exit
+    out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "3:float", "-B", "-r", "1",
+                          "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+    m = re.search(r"\[1\]:\s+([-\d.]+)", out.stdout)
+    assert m, out.stdout + out.stderr
+    volts = float(m.group(1))
+    assert 110 <= volts <= 121, volts       # 200 V delta plant: about 115 V line-to-neutral
+    out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "4", "-t", "3:float", "-B", "-r", "1",
+                          "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+    assert "busy" in (out.stdout + out.stderr).lower()     # exception 6 as mbpoll words it
+    proc = sim.proc
+    sim.stop()                              # SIGTERM: a clean exit (on failure the fixture stops it)
     assert proc.returncode == 0, log.read_text()
 
 
