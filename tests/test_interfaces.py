@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from helpers.demo import DEMO_SITE, REPO
 from mieruka.collector.inputs import INPUTS, Input, build_inputs, input_class
@@ -140,3 +142,19 @@ def test_no_hasattr_probing_of_stores_or_inputs():
     files = [*REPO.glob("collector/*.py"), *REPO.glob("analytics/*.py"), *REPO.glob("mieruka/**/*.py"),
              *REPO.glob("api/*.py")]
     assert [p for f in files for p in _probes(f)] == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(hst.lists(hst.one_of(hst.dictionaries(hst.sampled_from(["id", "protocol", "topic", "model"]),
+                                          hst.one_of(hst.text(max_size=5), hst.sampled_from(["mqtt", "modbus_tcp"]),
+                                                    hst.integers())),
+                          hst.text(max_size=3), hst.integers()), max_size=3))
+def test_any_meters_table_is_a_config_error_or_a_site(meters):
+    """Whatever `[[meters]]` holds (MQTT leftovers, wrong types), loading gives a site or
+    a one-line-per-problem ConfigError naming the file, never another exception."""
+    try:
+        parse_site({"site": {"name": "t"}, "meters": meters}, "site.toml")
+    except ConfigError as e:
+        assert str(e).startswith("site.toml: ")
+        if any(isinstance(m, dict) and m.get("protocol") == "mqtt" for m in meters):
+            assert "[[mqtt.subscriptions]]" in str(e)
