@@ -68,8 +68,8 @@ async def meters(request: Request):
     c = ctx(request)
     out = [{"id": m.id, "name": m.name, "protocol": m.protocol, "model": m.model,
             "channels": [ch.id for ch in m.channels]} for m in c.cfg.meters]
-    known = {ch for m in c.cfg.meters for ch in m.channels}
-    extra = [i.id for i in c.store.channels() if i.id not in {x.id for x in known}]
+    known = {ch.id for m in c.cfg.meters for ch in m.channels}
+    extra = [i.id for i in c.store.channels() if i.id not in known]
     if extra:   # channels that came from a replayed recording have no meter in the config
         out.append({"id": "recording", "name": "channels from replayed recordings", "protocol": "recording",
                     "model": None, "channels": sorted(extra)})

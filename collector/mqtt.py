@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import paho.mqtt.client as mqtt
 
+from mieruka.ids import clean_channel_id
 from mieruka.models import ChannelInfo, ReadingBatch
 from mieruka.quantities import QUANTITIES
 
@@ -39,7 +40,7 @@ from .mqtt_config import Broker, MqttSection, Subscription, load_mqtt
 from .mqtt_decoders import BadPayload, Decoded, ShellyDecoder, decode_json, decode_tasmota
 
 log = logging.getLogger(__name__)
-_NOT_ID = re.compile(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]")
+_NOT_CLIENT_ID = re.compile(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]")
 MAX_BATCH_MESSAGES = 5000
 
 
@@ -103,7 +104,7 @@ class _Templates:
         levels = topic.split("/")
         values = {"device": device, "field": field_, "site": self.site, "topic": topic.replace("/", "_"),
                   **{f"l{i}": (levels[i] if i < len(levels) else "") for i in range(10)}}
-        return _NOT_ID.sub("_", template.format(**values))
+        return clean_channel_id(template.format(**values))
 
 
 class MqttInput(Input):
@@ -159,7 +160,7 @@ class MqttInput(Input):
         return [s for s in self.section.subscriptions if (s.broker or first) == broker_id]
 
     def _client(self, b: Broker, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> mqtt.Client:
-        cid = b.client_id or _NOT_ID.sub("-", f"mieruka-{self.cfg.site.name}-{b.id}")[:64]
+        cid = b.client_id or _NOT_CLIENT_ID.sub("-", f"mieruka-{self.cfg.site.name}-{b.id}")[:64]
         c = make_client(b, cid)
         st = self.brokers[b.id]
         subs = self._subs(b.id)

@@ -12,6 +12,7 @@ import io
 import numpy as np
 
 from ...energy import KINDS
+from ...ids import neutral_text
 from .sheet import MONTH_LABELS, Sheet
 
 SCOPE2_LABELS = {"location": "Scope 2 location-based (基礎排出係数)",
@@ -72,7 +73,7 @@ def to_csv_text(s: Sheet) -> str:
     uv = _unverified_energies(s)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([f"# CO2 sheet FY{s.fiscal_year}", f"factor set: {s.factor_set['id']}", s.factor_set["title"],
+    w.writerow([f"# CO2 sheet FY{s.fiscal_year}", f"factor set: {s.factor_set['id']}", _text(s.factor_set["title"]),
                 f"Scope 2 in total: {s.factor_set.get('scope2_method', 'market')}-based"])
     w.writerow(["kind", "energy", "名称", "scope", "unit", *s.months, "total", "share", "verified"])
     for i, e in enumerate(s.energies):
@@ -93,13 +94,18 @@ def to_csv_text(s: Sheet) -> str:
     w.writerow(["factor", "energy", "basis", "supplier", "menu", "results_fiscal_year", "value", "unit", "set",
                 "verified", "source"])
     for f in s.factors:
-        w.writerow(["factor", f["energy"], f["basis"], f.get("supplier", ""), f.get("menu", ""),
-                    f.get("results_fiscal_year", ""), f["value"], f["unit"], f["set"], str(f["verified"]).lower(),
-                    f["source"]])
+        # supplier, menu, source come from input files: text cells, neutralised (OWASP CSV injection)
+        w.writerow(["factor", f["energy"], f["basis"], _text(f.get("supplier")), _text(f.get("menu")),
+                    f.get("results_fiscal_year", ""), f["value"], f["unit"], _text(f["set"]), str(f["verified"]).lower(),
+                    _text(f["source"])])
     for t in s.targets:
-        w.writerow(["target", t["name"], t["label"], t["base_fiscal_year"], t["base_t_co2"], t["target_t_co2"],
+        w.writerow(["target", _text(t["name"]), _text(t["label"]), t["base_fiscal_year"], t["base_t_co2"], t["target_t_co2"],
                     t["actual_t_co2"], t["gap_t_co2"]])
     return "\ufeff" + out.getvalue()       # BOM: Excel then reads UTF-8 (Japanese) correctly
+
+
+def _text(v) -> str:
+    return "" if v is None else neutral_text(str(v))
 
 
 def _f(v) -> str:
