@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import paho.mqtt.client as mqtt
 
+from mieruka.errors import ConfigError
 from mieruka.ids import clean_channel_id
 from mieruka.models import ChannelInfo, ReadingBatch
 from mieruka.quantities import QUANTITIES
@@ -94,6 +95,13 @@ def make_client(b: Broker, client_id: str) -> mqtt.Client:
     return c
 
 
+def _why(e: BaseException) -> str:
+    """An OSError/SSLError in words with the file it names, if any."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    return str(e) or type(e).__name__
+
+
 class _Templates:
     """Fills `{device}`, `{field}`, `{topic}`, `{l0}`.. in channel/meter templates."""
 
@@ -146,6 +154,22 @@ class MqttInput(Input):
 
     def channel_infos(self) -> list[ChannelInfo]:
         return list(self._infos.values())
+
+    def check(self) -> None:
+        """Build each broker's client (login, TLS files) and the output as `run` would,
+        without connecting; a file or TLS problem becomes a ConfigError naming the broker."""
+        where = str(self.cfg.source or "<config>")
+        for i, b in enumerate(self.section.brokers):
+            try:
+                make_client(b, f"mieruka-check-{i}")
+            except (OSError, ssl.SSLError, ValueError) as e:
+                raise ConfigError(f"{where}: mqtt.brokers[{i}:{b.id}]: {_why(e)}") from None
+        try:
+            out = self.output(lambda: {})
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise ConfigError(f"{where}: mqtt.output: {_why(e)}") from None
+        if out is not None:
+            del out          # built, never started: nothing to close
 
     def output(self, channel_infos):
         """The `[mqtt.output]` publisher of stored readings, when enabled."""
