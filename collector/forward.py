@@ -272,6 +272,7 @@ class Pipeline:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.forwarder.drain(drain_s)
+        self.health.stopped_at = time.time()     # `mieruka status`: "not running (stopped at ...)"
         self.health.write_snapshot()
         if self.output is not None:
             self.output.stop()
