@@ -129,11 +129,12 @@ def render_table(s: Sheet, console) -> None:
                   f"factor set [bold]{fs['id']}[/bold]")
     console.print(fs["title"], markup=False, highlight=False)
     mark = lambda e: f"{KINDS[e].label_ja}{' ※' if e in uv else ''}"   # noqa: E731
-    t = Table(title="t-CO2 by month", title_justify="left", pad_edge=False)
+    method = d["scope2_method"]
+    t = Table(title=f"t-CO2 by month (electricity: Scope 2 {method}-based)", title_justify="left", pad_edge=False)
     t.add_column("月", no_wrap=True)
     for e in s.energies:
         t.add_column(mark(e), justify="right")
-    t.add_column("合計 total", justify="right", style="bold")
+    t.add_column(f"合計 total ({method}-based)", justify="right", style="bold")
     for j, label in enumerate(MONTH_LABELS):
         t.add_row(label, *(f"{s.t_co2[i, j]:.2f}" if s.present[i, j] else "-" for i in range(len(s.energies))),
                   f"{s.t_co2[:, j].sum():.2f}" if s.present[:, j].any() else "-")
@@ -159,7 +160,11 @@ def render_table(s: Sheet, console) -> None:
     sc.add_row("Scope 1 (fuels burnt on site)", f"{d['scope1_t_co2']:.2f}")
     sc.add_row(SCOPE2_LABELS["location"], f"{d['scope2_location_based_t_co2']:.2f}")
     sc.add_row(SCOPE2_LABELS["market"], f"{d['scope2_market_based_t_co2']:.2f}")
-    sc.add_row(f"total (Scope 2 {d['scope2_method']}-based)", f"{d['total_t_co2']:.2f}", style="bold")
+    # both totals, each labelled; the one used for the sheet's total in bold (the HTML report shows both too)
+    for m in ("location", "market"):
+        used = m == d["scope2_method"]
+        sc.add_row(f"total, Scope 2 {m}-based" + (" (used in this sheet's totals)" if used else ""),
+                   f"{d[f'total_{m}_based_t_co2']:.2f}", style="bold" if used else None)
     if d["cost_jpy_known_part"]:
         sc.add_row("cost ¥" + ("" if d["cost_jpy"] is not None else " (rows with a price only)"),
                    f"{d['cost_jpy_known_part']:,.0f}")

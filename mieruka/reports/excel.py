@@ -52,12 +52,13 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
     months = sheet["months"]
     _header(ws, 3, [t("energy")] + [t.month(m) for m in months] + [t("total"), t("share")])
     loc = s.get("location_t_co2") or {}
+    present = s.get("present") or {e: [True] * 12 for e in loc}
     total = sum(sum(v) for v in loc.values()) or 0.0
     r = 4
     for energy, vals in loc.items():
         ws.cell(row=r, column=1, value=t.energy(energy))
-        for j, v in enumerate(vals, start=2):
-            ws.cell(row=r, column=j, value=round(v, 6)).number_format = "0.000"
+        for j, v in enumerate(vals, start=2):    # a month without data stays empty, not 0
+            ws.cell(row=r, column=j, value=round(v, 6) if present[energy][j - 2] else None).number_format = "0.000"
         ws.cell(row=r, column=14, value=round(sum(vals), 6)).number_format = "0.000"
         ws.cell(row=r, column=15, value=(sum(vals) / total) if total else 0).number_format = "0.0%"
         r += 1
@@ -65,13 +66,17 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
     if loc:
         ws.cell(row=r, column=1, value=f"{t('total')} ({t('location_based')})").font = HEAD
         for j in range(12):
-            ws.cell(row=r, column=j + 2, value=round(sum(v[j] for v in loc.values()), 6)).number_format = "0.000"
+            has = any(present[e][j] for e in loc)
+            ws.cell(row=r, column=j + 2,
+                    value=round(sum(v[j] for v in loc.values()), 6) if has else None).number_format = "0.000"
         ws.cell(row=r, column=14, value=round(total, 6)).number_format = "0.000"
         mkt = s.get("market_t_co2") or {}
         if mkt:
             ws.cell(row=r + 1, column=1, value=f"{t('total')} ({t('market_based')})").font = HEAD
             for j in range(12):
-                ws.cell(row=r + 1, column=j + 2, value=round(sum(v[j] for v in mkt.values()), 6)).number_format = "0.000"
+                has = any(present[e][j] for e in mkt if e in present)
+                ws.cell(row=r + 1, column=j + 2,
+                        value=round(sum(v[j] for v in mkt.values()), 6) if has else None).number_format = "0.000"
             ws.cell(row=r + 1, column=14, value=round(sum(sum(v) for v in mkt.values()), 6)).number_format = "0.000"
         amounts = s.get("amount") or {}
         units = s.get("units") or {}
