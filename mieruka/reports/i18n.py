@@ -65,7 +65,7 @@ LABELS: dict[str, dict[str, str]] = {
     "co2_sheet_name": {"ja": "月別CO2", "en": "Monthly CO2"},
     "metrics": {"ja": "指標", "en": "Metrics"},
     "dashboard": {"ja": "見える化ダッシュボード", "en": "mieruka dashboard"},
-    "fy_total": {"ja": "年度 t-CO2", "en": "t-CO2"},
+    "fy_total": {"ja": "t-CO2", "en": "t-CO2"},
     "covers_only": {"ja": "{first} – {last} のデータのみ（{days} 日間、{months} か月中 {n} か月にデータあり）。年度全体の値ではありません",
                     "en": "covers {first} – {last} only ({days} days; {n} of {months} months have data), "
                           "not the whole fiscal year"},

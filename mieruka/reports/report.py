@@ -61,7 +61,7 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
     plan = plan_measures(view.plan)
     out_charts: dict[str, str] = {}
     if co2:
-        out_charts["co2_monthly"] = charts.stacked_bars([t.month(m) for m in co2["months"]],
+        out_charts["co2_monthly"] = charts.stacked_bars([t.month(m).split(" ")[0] for m in co2["months"]],   # the FY is in the title
                                                         {r["label"]: [v or 0.0 for v in r["values"]] for r in co2["rows"]},
                                                         "t-CO2")
         out_charts["co2_share"] = charts.composition([r["label"] for r in co2["rows"]], [r["total"] for r in co2["rows"]])
