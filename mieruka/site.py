@@ -333,6 +333,8 @@ class ApiSection(_Model):
                             description="token buckets per token (or per client address without one): N/second, N/minute, ...")
     max_points: int = Field(default=2000, ge=10, le=100_000, description="most points a readings query returns")
     findings_days: int = Field(default=30, ge=1, description="default findings range: the last N days of data")
+    stale_after_s: float = Field(default=120.0, gt=0, description="a channel whose latest reading is older than "
+                                 "this is shown as stale (更新なし) with its age")
 
 
 # ---------------------------------------------------------------------- the site
