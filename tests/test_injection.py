@@ -243,3 +243,27 @@ def test_replay_xlsx_opens_as_text_in_openpyxl_and_libreoffice(tmp_path):
     assert text, (r.stdout, r.stderr, list((tmp_path / "out").iterdir()))
     # the cell is shown as its literal text: LibreOffice writes the text, not a computed link ("click")
     assert '"=HYPERLINK(""http://127.0.0.1/x"",""click"")"' in text
+
+
+def test_ids_with_slash_and_any_script_work_in_the_api(tmp_path):
+    """The rule allows `/` and letters of any script: the API routes reach such channels."""
+    from helpers.api_site import client
+    from mieruka.service.replay import load_recording
+    from mieruka.site import load_site
+    from mieruka.store.base import open_store
+    cfg = load_site(write_config(tmp_path))
+    store = open_store(cfg)
+    t = START + np.arange(120).astype("timedelta64[m]").astype("timedelta64[ms]")
+    ids = ["line1/press", "第2工場:コンプレッサー"]
+    write_channels(tmp_path / "r.csv", {i: (t, np.ones(120), None) for i in ids}, [ChannelInfo(i, "power_kw") for i in ids])
+    load_recording(read_recording(tmp_path / "r.csv"), cfg, store, progress=False)
+    try:
+        c = client(cfg, store)
+        from urllib.parse import quote
+        for cid in ids:
+            for tail in ("", "/readings", "/profile"):
+                r = c.get(f"/api/v1/channels/{quote(cid, safe='')}{tail}", headers=auth("read"))
+                assert r.status_code == 200, (cid, tail, r.text)
+                assert (r.json().get("id") or r.json().get("channel")) == cid
+    finally:
+        store.close()
