@@ -46,6 +46,31 @@ def test_a_valid_id_can_never_be_a_formula_or_break_csv(text):
         assert not any(c in text for c in ',"\'\r\n\t =+@;') and cleaned == text
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.text(min_size=1, max_size=30))
+def test_reader_accepts_only_ids_that_follow_the_rule(text):
+    """Any channel text in a (properly quoted) recording row: read with that id when it
+    follows the rule, otherwise refused in one line naming line 2 and the field."""
+    import csv
+    import io
+    import tempfile
+    from pathlib import Path
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["time", "channel", "quantity", "value"])
+    w.writerow(["2026-04-01T00:00:00+09:00", text, "power_kw", "1"])
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "r.csv"
+        p.write_text(buf.getvalue(), encoding="utf-8")
+        try:
+            rec = read_recording(p)
+        except InputError as e:      # refused: one line naming the file and line
+            assert str(e).startswith(f"{p}: line ") and "\n" not in str(e).strip()
+            return
+    ids = list(rec.channels)
+    assert all(channel_id_problem(i) is None for i in ids)
+
+
 def _rec(tmp_path, rows: list[str]):
     p = tmp_path / "r.csv"
     p.write_text("time,channel,quantity,value\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
@@ -200,14 +225,14 @@ def test_export_csv_neutralises_tags_and_refuses_legacy_bad_ids(tmp_path):
     store = open_store(cfg)
     t = START + np.arange(3).astype("timedelta64[m]").astype("timedelta64[ms]")
     store.set_channels([ChannelInfo("press", "power_kw", equipment_kind="=1+1", system="@air")])
-    store.write(ReadingBatch(t, np.full(3, "press", object), np.ones(3), np.zeros(3, np.uint8)))
+    store.write(ReadingBatch(t, np.full(3, "press", object), np.full(3, -1.5), np.zeros(3, np.uint8)))
     store.close()
     out = tmp_path / "x.csv"
     cmd = [sys.executable, "-m", "mieruka.cli", "export", "--config", str(cfg_path), "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     rows = out.read_text(encoding="utf-8").splitlines()
-    assert rows[1].split(",")[4:6] == ["'=1+1", "'@air"] and rows[1].split(",")[3] == "1"
+    assert rows[1].split(",")[4:6] == ["'=1+1", "'@air"] and rows[1].split(",")[3] == "-1.5"   # numbers untouched
     assert read_recording(out).channels["press"].info.equipment_kind == "'=1+1"   # reads back as text
     # a store written before the rule may hold an id no input accepts today: refused in one line
     store = open_store(cfg)
