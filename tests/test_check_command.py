@@ -110,3 +110,14 @@ def test_hash_token_block_pasted_under_the_config_passes_check(tmp_path, name, r
     assert tokens[-1].sha256 == hashlib.sha256(token.encode()).hexdigest() and tokens[-1].role == role
     if name:
         assert tokens[-1].name == name
+
+
+def test_check_reads_the_bills_file_as_serve_does(tmp_path, cli):
+    bills = tmp_path / "bills.csv"
+    bills.write_text("period,energy,amount,unit\n2026-04,electricity,abc,kWh\n", encoding="utf-8")
+    cfg = write_config(tmp_path, extra='\n[co2]\nbills_file = "bills.csv"\n')
+    r = cli("check", "--config", cfg)
+    assert r.returncode == 2 and str(bills) in r.stderr and ":2:" in r.stderr and "amount" in r.stderr, r.stderr
+    bills.unlink()
+    r = cli("check", "--config", cfg)
+    assert r.returncode == 2 and "co2.bills_file: no such file" in r.stderr

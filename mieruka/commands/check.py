@@ -37,8 +37,11 @@ def _validate_owned_sections(cfg) -> None:
     """The tables other parts own are validated by their own code; `check` runs
     them all so that one command finds every error: `collect`'s own preparation
     (collector.runner.prepare: [collector], [[meters]] with their register maps,
-    [mqtt]) and the simulator's [simulation]."""
+    [mqtt]), `serve`'s CO2 inputs ([co2] factor files, bills file) and the
+    simulator's [simulation]."""
     from ..collector.runner import check_collect_config
     from ..simulators.site_link import simulation_section
+    from .serve import check_co2_inputs
     check_collect_config(cfg)
+    check_co2_inputs(cfg)          # what `serve` and `replay` check at start: factor files, bills
     simulation_section(cfg)

@@ -28,6 +28,25 @@ def install_log_redaction() -> None:
         logging.getLogger(name).addFilter(_RedactSecrets())
 
 
+def check_co2_inputs(cfg, bills_path: str | None = None) -> str | None:
+    """What `serve` checks at start and `check` too: the CO2 engine from the site's
+    factor set and factor files, and the bills CSV (`--bills` or [co2] bills_file),
+    read once so that a bad row stops with its line and field.  Returns the bills path."""
+    from pathlib import Path
+
+    from ..analytics.co2 import CO2Engine
+    from ..analytics.co2.inputcsv import read_energy_csv
+    engine = CO2Engine.from_site(cfg)
+    if not bills_path and cfg.co2.bills_file is not None:   # the API's Context uses it
+        bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
+        if not Path(bills_path).is_file():
+            from ..errors import ConfigError
+            raise ConfigError(f"{cfg.source}: co2.bills_file: no such file {bills_path}")
+    if bills_path:
+        read_energy_csv(bills_path, engine)
+    return bills_path
+
+
 def token_block(tok: str, name: str | None, role: str, hash_fn) -> str:
     """The token on stderr (shown once; only its hash is kept) and, on stdout, a
     TOML block that goes under the site config as it is (`mieruka check` accepts it)."""
@@ -81,15 +100,7 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
     from ..api.app import create_app
     from ..site import load_site
     cfg = load_site(config_path)
-    if not bills_path and cfg.co2.bills_file is not None:   # the API's Context uses it; checked here, at start
-        bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
-        if not Path(bills_path).is_file():
-            from ..errors import ConfigError
-            raise ConfigError(f"{cfg.source}: co2.bills_file: no such file {bills_path}")
-    if bills_path:     # read once now, so a bad row stops the start with its line and field
-        from ..analytics.co2 import CO2Engine
-        from ..analytics.co2.inputcsv import read_energy_csv
-        read_energy_csv(bills_path, CO2Engine.from_site(cfg))
+    bills_path = check_co2_inputs(cfg, bills_path)
     app = create_app(cfg, bills_path=Path(bills_path) if bills_path else None)
     if not app.state.auth.configured:
         click.echo("warning: no API token configured ([[api.tokens]] or MIERUKA_API_TOKEN): "
