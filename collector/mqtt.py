@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from mieruka.errors import ConfigError
-from mieruka.ids import clean_channel_id
 from mieruka.models import ChannelInfo, ReadingBatch
 from mieruka.quantities import QUANTITIES
+from mieruka.errors import ConfigError      # (after quantities: keeps this edit apart from issue-10a's)
+from mieruka.ids import clean_channel_id
 
 from .inputs import Input
 from .mqtt_config import Broker, MqttSection, Subscription, load_mqtt
