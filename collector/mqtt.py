@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 
 from mieruka.models import ChannelInfo, ReadingBatch
 from mieruka.quantities import QUANTITIES
-from mieruka.errors import ConfigError      # (after quantities: keeps this edit apart from issue-10a's)
+from mieruka.errors import ConfigError
 from mieruka.ids import clean_channel_id
 
 from .inputs import Input
