@@ -81,3 +81,22 @@ def test_stale_heartbeat_of_a_live_process_is_said_in_words():
     assert st["state"] == "exited"
     st = collector_state(dict(snap, host="another-gateway"), tz, now=snap["time"] + 1, pid_check=alive)
     assert st["process"] == "unknown" and st["state"] == "running"     # another host: heartbeat only
+
+
+def test_api_collector_health_carries_the_same_judgement(tmp_path):
+    """A status file left by a collector that died (its pid no longer exists)."""
+    import os
+    from helpers.api_site import auth, client, loaded_site
+    cfg, store, _ = loaded_site(tmp_path, days=1)
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                     # a pid that has just exited and been reaped
+    snap = {"time": time.time() - 1, "pid": dead.pid, "host": os.uname().nodename, "interval_s": 2.0,
+            "started": time.time() - 100}
+    (cfg.data_dir / "collector-status.json").write_text(json.dumps(snap), encoding="utf-8")
+    try:
+        d = client(cfg, store).get("/api/v1/collector/health", headers=auth("read")).json()
+    finally:
+        store.close()
+    st = d["snapshot"]["state"]
+    assert st["state"] == "exited" and not st["running"] and f"pid {dead.pid} is gone" in st["words"]
+    assert "JST" in st["words"]
