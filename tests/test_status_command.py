@@ -11,6 +11,7 @@ import time
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from helpers.api_site import write_config
 from helpers.net import free_port, wait_for
@@ -100,3 +101,13 @@ def test_api_collector_health_carries_the_same_judgement(tmp_path):
     st = d["snapshot"]["state"]
     assert st["state"] == "exited" and not st["running"] and f"pid {dead.pid} is gone" in st["words"]
     assert "JST" in st["words"]
+
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional={k: _ANY for k in ("time", "pid", "stopped_at", "interval_s", "host")}))
+def test_a_damaged_status_file_never_raises(snap):
+    st_ = collector_state(snap, ZoneInfo("Asia/Tokyo"))
+    assert st_["state"] in ("running", "stale", "stopped", "exited", "starting") and st_["words"]

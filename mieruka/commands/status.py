@@ -53,6 +53,8 @@ def command(config_path: str, as_json: bool) -> int:
         raise MierukaError(f"{path}: no collector status yet (is `mieruka collect --config {config_path}` running?)") from None
     except (OSError, ValueError) as e:
         raise MierukaError(f"{path}: cannot read the collector status: {e}") from None
+    if not isinstance(snap, dict):
+        raise MierukaError(f"{path}: not a collector status file (a JSON object is expected)")
     if as_json:
         click.echo(json.dumps(snap, ensure_ascii=False, indent=1))
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import socket
 import time
@@ -32,7 +33,7 @@ def read_snapshot(data_dir: Path) -> dict | None:
 
 def pid_state(pid) -> str:
     """"alive", "gone", or "other" (the pid now belongs to a process that is not mieruka)."""
-    if not isinstance(pid, int) or pid <= 0:
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
         return "gone"
     try:
         os.kill(pid, 0)
@@ -57,7 +58,10 @@ def local_time(t: float | None, tz) -> str | None:
     """Epoch seconds as `YYYY-MM-DD HH:MM:SS ZONE` in the site zone."""
     if not isinstance(t, (int, float)) or not t:
         return None
-    return dt.datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+    try:
+        return dt.datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (OverflowError, OSError, ValueError):     # a damaged status file: no time rather than a traceback
+        return None
 
 
 def ago(seconds: float) -> str:
@@ -76,19 +80,21 @@ def collector_state(snap: dict, tz, now: float | None = None, pid_check=pid_stat
     heartbeat), stopped (clean stop), exited (the process is gone without a clean
     stop), with `words` saying it for a person, times in the site zone."""
     now = time.time() if now is None else now
-    t = snap.get("time") if isinstance(snap.get("time"), (int, float)) else 0.0
+    t = snap.get("time") if isinstance(snap.get("time"), (int, float)) and math.isfinite(snap["time"]) else 0.0
     age = max(0.0, now - t)
-    interval = snap.get("interval_s") if isinstance(snap.get("interval_s"), (int, float)) else 2.0
+    interval = snap.get("interval_s")
+    interval = interval if isinstance(interval, (int, float)) and 0 < interval < 86400 else 2.0
     limit = STALE_INTERVALS * interval + STALE_SLACK_S
     pid = snap.get("pid")
     here = snap.get("host") in (None, socket.gethostname())
     proc = pid_check(pid) if here else "unknown"
-    beat = f"last heartbeat {local_time(t, tz)}, {ago(age)}"
-    if snap.get("stopped_at"):
-        state, words = "stopped", f"not running (stopped cleanly at {local_time(snap['stopped_at'], tz)}, " \
-                                  f"{ago(now - snap['stopped_at'])})"
+    when = local_time(t, tz)
+    beat = f"last heartbeat {when}, {ago(age)}" if when else "no valid heartbeat time"
+    if isinstance(snap.get("stopped_at"), (int, float)) and snap["stopped_at"] > 0:
+        stopped = local_time(snap["stopped_at"], tz) or "an unknown time"
+        state, words = "stopped", f"not running (stopped cleanly at {stopped}, {ago(now - snap['stopped_at'])})"
         if proc == "alive":       # a new collector with the same pid has not written yet
-            state, words = "starting", f"starting (pid {pid}); previous run stopped at {local_time(snap['stopped_at'], tz)}"
+            state, words = "starting", f"starting (pid {pid}); previous run stopped at {stopped}"
     elif proc in ("gone", "other"):
         state, words = "exited", f"not running (exited without a clean stop: pid {pid} is gone; {beat})"
     elif age > limit:
@@ -109,8 +115,11 @@ def collector_health(ctx) -> dict:
     if snap is None:
         return {"available": False, "snapshot": None}
     t = snap.get("time")
-    if isinstance(t, (int, float)):
+    if isinstance(t, (int, float)) and math.isfinite(t):
         snap["age_s"] = round(max(0.0, time.time() - t), 1)
-        snap["time_iso"] = dt.datetime.fromtimestamp(t, ctx.tz).isoformat()
-        snap["state"] = collector_state(snap, ctx.tz)
+        try:
+            snap["time_iso"] = dt.datetime.fromtimestamp(t, ctx.tz).isoformat()
+        except (OverflowError, OSError, ValueError):
+            snap["time_iso"] = None
+    snap["state"] = collector_state(snap, ctx.tz)
     return {"available": True, "snapshot": snap}
