@@ -58,7 +58,8 @@ class RunnerStats:
     flushes: int = 0
     write_errors: int = 0
     last_write: float | None = None            # epoch s of the last committed batch
-    pending: int = 0
+    pending: int = 0                           # readings not (yet) in the disk buffer
+    left_in_buffer: int = 0                    # at stop: buffered readings the store has not confirmed
     by_channel: dict[str, Counter] = field(default_factory=dict)   # channel -> quality name -> readings
 
 
@@ -177,6 +178,7 @@ class Runner:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.flush()
             await self.pipeline.close()      # issue 5: forward what the buffer holds (bounded wait)
+            self.stats.left_in_buffer = self.pipeline.left
             if own_store:
                 self.store.close()
         return self.stats
