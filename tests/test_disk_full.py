@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,11 @@ from mieruka.collector import buffer as buffer_mod
 from mieruka.collector.buffer import DiskBuffer
 from mieruka.collector.counters import CounterTracker, step_kind
 from mieruka.models import ReadingBatch
+from mieruka.simulators.modbus_server import ModbusSimulator
+from mieruka.store.embedded import EmbeddedStore
+from test_collector_process import snapshot, start_collect, wait_for_rows
+
+from conftest import demo_site
 
 
 def energy(t0: int, n: int, raw0: float = 1_843_210.0, step: float = 0.5, channel: str = "main_energy"):
@@ -187,3 +195,111 @@ def test_duplicates_and_rounding_are_not_resets_but_real_resets_and_wraps_are():
     assert tr.observe(energy(0, 3, raw0=990, step=4.0, channel="w")) == []
     (ch, _, off), = tr.observe(energy(3, 1, raw0=-10, step=1.0, channel="w"))   # 1002 -> 2 wraps (1000)
     assert ch == "w" and off == 1000.0
+
+
+# ------------------------------------------------------- a real collector process
+def mounted_tmpfs(d: Path) -> None:
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {r.stderr.strip()}")
+
+
+def wait_for_nearly_full_page(buffer_dir: Path, timeout_s: float = 30) -> None:
+    """Until the newest buffer segment's last page has less room than two records."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        seg = max(buffer_dir.glob("seg-*.log"))
+        if seg.stat().st_size % 4096 > 4096 - 1000:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the buffer's last page never came near full")
+
+
+def collected(out: str) -> int:
+    m = re.search(r"collected (\d+) readings", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def store_rows(cfg) -> int:
+    return sum(len(t) for t, _ in snapshot(cfg).values())
+
+
+@pytest.mark.slow
+def test_collector_on_a_full_then_freed_disk_keeps_the_energy_counter_true(port, data_dir):
+    mounted_tmpfs(data_dir)
+    try:
+        cfg = demo_site(port, data_dir)
+        with ModbusSimulator(cfg, port=port):
+            p = start_collect(port, data_dir)
+            try:
+                wait_for_rows(cfg, 13 * 2)
+                wait_for_nearly_full_page(data_dir / "buffer")
+                fill(data_dir / "filler")
+                time.sleep(5)                             # the buffer and the store both refuse writes
+                (data_dir / "filler").unlink()
+                time.sleep(3)
+                p.send_signal(signal.SIGTERM)
+                out, err = p.communicate(timeout=30)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+        assert p.returncode == 0, err
+        assert "counter reset" not in err and "wrapped" not in err, err
+        assert "Traceback" not in err, err
+        s = EmbeddedStore.from_site(cfg, readonly=True)
+        try:
+            t, raw = s.read("main_energy")[:2]
+            _, cont = s.read_continuous("main_energy")
+            offsets = s.counter_offsets("main_energy")[1]
+        finally:
+            s.close()
+        assert len(offsets) == 0                          # no phantom reset
+        assert (np.diff(t.astype(np.int64)) > 0).all()    # one reading per time
+        assert cont[-1] - cont[0] == pytest.approx(raw[-1] - raw[0])
+        assert store_rows(cfg) == collected(out)          # nothing lost, nothing doubled
+    finally:
+        subprocess.run(["umount", "-l", str(data_dir)], check=False)
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_store_is_full_reports_the_true_number_left_and_the_next_start_sends_them(
+        port, data_dir, tmp_path):
+    mounted_tmpfs(data_dir)                              # the store's disk: filled below
+    buffer_dir = tmp_path / "buffer-disk"                # the buffer on another disk, with room
+    buffer_dir.mkdir()
+    (data_dir / "buffer").mkdir()
+    subprocess.run(["mount", "--bind", str(buffer_dir), str(data_dir / "buffer")], check=True)
+    try:
+        cfg = demo_site(port, data_dir)
+        with ModbusSimulator(cfg, port=port):
+            p = start_collect(port, data_dir)
+            try:
+                wait_for_rows(cfg, 13 * 2)
+                fill(data_dir / "filler")
+                time.sleep(3)
+                p.send_signal(signal.SIGTERM)
+                out, err = p.communicate(timeout=30)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+            assert p.returncode == 0, err
+            m = re.search(r"(\d+) readings stay in the buffer", out)
+            assert m, out + err
+            left = int(m.group(1))
+            first = collected(out)
+            in_files = DiskBuffer(buffer_dir)
+            assert left > 13 and in_files.pending == left  # the true number, counted again from the files
+            in_files.close()
+            assert store_rows(cfg) + left == first
+
+            (data_dir / "filler").unlink()
+            p = start_collect(port, data_dir, "--duration", "2")
+            out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert "stay in the buffer" not in out
+        assert store_rows(cfg) == first + collected(out)   # every reading once
+        assert DiskBuffer(buffer_dir).pending == 0
+    finally:
+        subprocess.run(["umount", "-l", str(data_dir / "buffer")], check=False)
+        subprocess.run(["umount", "-l", str(data_dir)], check=False)
