@@ -75,13 +75,24 @@ def _crc(n: int, t_min: int, rseq: int, payload: bytes) -> int:
 
 def encode(batch: ReadingBatch, rseq: int = 0) -> bytes:
     """A batch -> one record (header + payload); `rseq` is its record number."""
+    return frame(*encode_payload(batch), rseq)
+
+
+def frame(payload: bytes, n: int, t_min: int, rseq: int) -> bytes:
+    """Header + payload: the CRC covers the header fields too, so a record number or
+    count torn or changed on disk is caught like a damaged payload."""
+    return _HEADER.pack(_MAGIC, len(payload), _crc(n, t_min, rseq, payload), n, t_min, rseq) + payload
+
+
+def encode_payload(batch: ReadingBatch) -> tuple[bytes, int, int]:
+    """(payload, readings, oldest time ms) of a batch."""
     ids, codes = np.unique(batch.channel.astype(str), return_inverse=True)
     table = json.dumps(ids.tolist(), ensure_ascii=False).encode()
     payload = b"".join([struct.pack("<I", len(table)), table,
                         batch.time.astype(np.int64).tobytes(), batch.value.astype(np.float64).tobytes(),
                         batch.quality.astype(np.uint8).tobytes(), codes.astype(np.uint32).tobytes()])
     t_min = int(batch.time.astype(np.int64).min()) if len(batch) else 0
-    return _HEADER.pack(_MAGIC, len(payload), _crc(len(batch), t_min, rseq, payload), len(batch), t_min, rseq) + payload
+    return payload, len(batch), t_min
 
 
 def decode(payload: bytes, n: int, _tables: dict[bytes, np.ndarray] | None = None) -> ReadingBatch:
@@ -275,8 +286,9 @@ class DiskBuffer:
         tries again later."""
         if not len(batch):
             return True
+        body = encode_payload(batch)       # outside the lock: the forwarder may read meanwhile
         with self.lock:
-            rec = encode(batch, self.last_rseq + 1)
+            rec = frame(*body, self.last_rseq + 1)
             if self.size_bytes + len(rec) > self.max_bytes and not self._make_room(len(rec), len(batch)):
                 return False
             if self.segments[-1].size and self.segments[-1].size + len(rec) > self.segment_bytes:

@@ -303,3 +303,16 @@ def test_sigterm_while_the_store_is_full_reports_the_true_number_left_and_the_ne
     finally:
         subprocess.run(["umount", "-l", str(data_dir / "buffer")], check=False)
         subprocess.run(["umount", "-l", str(data_dir)], check=False)
+
+
+def test_a_buffer_written_before_record_numbers_is_still_forwarded(tmp_path):
+    """A gateway upgraded with readings still buffered in the old record format."""
+    import zlib
+    payload, n, t_min = buffer_mod.encode_payload(energy(0, 10))
+    old = buffer_mod._HEADER_V1.pack(b"MRB1", len(payload), zlib.crc32(payload), n, t_min) + payload
+    (tmp_path / "seg-000000000001.log").write_bytes(old)
+    buf = DiskBuffer(tmp_path)
+    assert buf.pending == 10
+    buf.append(energy(10, 5))
+    values, _ = forward_all(buf, CounterTracker({"main_energy": None}))
+    np.testing.assert_array_equal(values, energy(0, 15).value)
