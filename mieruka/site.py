@@ -24,6 +24,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 from .energy import check_unit_fits, normalize_energy
 from .envsubst import MissingVariable, expand
 from .errors import ConfigError
+from .models import ChannelInfo
 from .quantities import QUANTITIES
 from .units import parse_unit
 
@@ -261,7 +262,6 @@ class Channel(_Model):
     # `register` in the file; the attribute is renamed because BaseModel has a `register` method
     register_field: str | None = Field(default=None, alias="register",
                                        description="field name in the meter's register map")
-    field: str | None = Field(default=None, description="field in a message (MQTT decoders)")
     unit: str | None = None
     scale: float = 1.0
     equipment_kind: str | None = None
@@ -277,11 +277,18 @@ class Channel(_Model):
     _check = field_validator("id")(_check_id)
     _quantity = field_validator("quantity")(check_quantity)
 
+    def info(self, meter_id: str | None = None) -> ChannelInfo:
+        """The channel's metadata as every layer uses it (the one copy of these fields)."""
+        return ChannelInfo(id=self.id, quantity=self.quantity, unit=self.unit, equipment_kind=self.equipment_kind,
+                           system=self.system, breaker=self.breaker, process=self.process, equipment=self.equipment,
+                           meter=meter_id, standby_allowance_kw=self.standby_allowance_kw,
+                           rated_power_kw=self.rated_power_kw, capacity_m3_per_min=self.capacity_m3_per_min)
+
 
 class Meter(_Model):
     id: str
     name: str | None = None
-    protocol: Literal["modbus_tcp", "modbus_rtu", "mqtt"] = "modbus_tcp"
+    protocol: Literal["modbus_tcp", "modbus_rtu"] = "modbus_tcp"
     model: str | None = Field(default=None, description="register map: a name in config/registers or a path")
     host: str = "127.0.0.1"
     port: int = Field(default=502, ge=1, le=65535)
@@ -297,8 +304,6 @@ class Meter(_Model):
     max_registers_per_read: int = Field(default=125, ge=1, le=125)
     fill_holes: int = Field(default=8, ge=0, description="read through gaps of up to this many unused registers")
     enabled: bool = True
-    topic: str | None = Field(default=None, description="MQTT meters: topic filter")
-    decoder: str | None = Field(default=None, description="MQTT meters: shelly | tasmota | json")
     channels: list[Channel] = Field(default_factory=list)
     _check = field_validator("id")(_check_id)
 
@@ -370,6 +375,10 @@ class SiteConfig(_Model):
     def channels(self) -> list[tuple[Meter, Channel]]:
         return [(m, c) for m in self.meters for c in m.channels]
 
+    def channel_infos(self) -> dict[str, ChannelInfo]:
+        """Metadata of every configured channel, by id, in config order."""
+        return {c.id: c.info(m.id) for m, c in self.channels()}
+
     def channel(self, channel_id: str) -> Channel:
         for _, c in self.channels():
             if c.id == channel_id:
@@ -439,6 +448,7 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
         data = expand(data, env)
     except MissingVariable as e:
         raise ConfigError(f"{where}: {e.path}: {e}") from None
+    _refuse_mqtt_meters(data, where)
     try:
         cfg = SiteConfig.model_validate(data)
     except ValidationError as e:
@@ -446,6 +456,18 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
     cfg.source = source
     _check_cross_references(cfg, where)
     return cfg
+
+
+def _refuse_mqtt_meters(data: dict[str, Any], where: str) -> None:
+    """MQTT meters have one way to be configured, `[[mqtt.subscriptions]]` (topic filter,
+    decoder, channel template); a `[[meters]]` entry with `protocol = "mqtt"` is refused
+    with a pointer there, before its other keys (`topic`, ...) read as mere typos."""
+    meters = data.get("meters")
+    for i, m in enumerate(meters if isinstance(meters, list) else []):
+        if isinstance(m, dict) and m.get("protocol") == "mqtt":
+            raise ConfigError(f"{where}: meters[{i}:{m.get('id', '?')}].protocol: MQTT meters are configured as "
+                              "[[mqtt.subscriptions]] (topic, decoder, channel template), not as [[meters]]; "
+                              "see docs/mqtt-influx.md")
 
 
 def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
