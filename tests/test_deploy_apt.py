@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from helpers.demo import REPO
 
 SCRIPT = r"""
 set -eu

@@ -24,9 +24,8 @@ from mieruka.collector.counters import CounterTracker, step_kind
 from mieruka.models import ReadingBatch
 from mieruka.simulators.modbus_server import ModbusSimulator
 from mieruka.store.embedded import EmbeddedStore
+from helpers.demo import demo_site
 from test_collector_process import snapshot, start_collect, wait_for_rows
-
-from conftest import demo_site
 
 
 def energy(t0: int, n: int, raw0: float = 1_843_210.0, step: float = 0.5, channel: str = "main_energy"):
@@ -239,12 +238,12 @@ def test_collector_on_a_full_then_freed_disk_keeps_the_energy_counter_true(port,
                 time.sleep(5)                             # the buffer and the store both refuse writes
                 (data_dir / "filler").unlink()
                 time.sleep(3)
-                p.send_signal(signal.SIGTERM)
-                out, err = p.communicate(timeout=30)
+                p.proc.send_signal(signal.SIGTERM)
+                out, err = p.proc.communicate(timeout=30)
+                rc = p.proc.returncode
             finally:
-                if p.poll() is None:
-                    p.kill()
-        assert p.returncode == 0, err
+                p.stop()
+        assert rc == 0, err
         assert "counter reset" not in err and "wrapped" not in err, err
         assert "Traceback" not in err, err
         s = EmbeddedStore.from_site(cfg, readonly=True)
@@ -278,12 +277,12 @@ def test_sigterm_while_the_store_is_full_reports_the_true_number_left_and_the_ne
                 wait_for_rows(cfg, 13 * 2)
                 fill(data_dir / "filler")
                 time.sleep(3)
-                p.send_signal(signal.SIGTERM)
-                out, err = p.communicate(timeout=30)
+                p.proc.send_signal(signal.SIGTERM)
+                out, err = p.proc.communicate(timeout=30)
+                rc = p.proc.returncode
             finally:
-                if p.poll() is None:
-                    p.kill()
-            assert p.returncode == 0, err
+                p.stop()
+            assert rc == 0, err
             m = re.search(r"(\d+) readings stay in the buffer", out)
             assert m, out + err
             left = int(m.group(1))
@@ -295,8 +294,12 @@ def test_sigterm_while_the_store_is_full_reports_the_true_number_left_and_the_ne
 
             (data_dir / "filler").unlink()
             p = start_collect(port, data_dir, "--duration", "2")
-            out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
+            try:
+                out, err = p.proc.communicate(timeout=60)
+                rc = p.proc.returncode
+            finally:
+                p.stop()
+        assert rc == 0, err
         assert "stay in the buffer" not in out
         assert store_rows(cfg) == first + collected(out)   # every reading once
         assert DiskBuffer(buffer_dir).pending == 0

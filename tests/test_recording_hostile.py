@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DEMO_SITE
+from helpers.demo import DEMO_SITE
 from mieruka.cli import main
 from mieruka.errors import InputError
 from mieruka.models import Quality
