@@ -198,3 +198,4 @@ def test_csv_gz_is_read_like_the_csv(tmp_path):
     torn.write_bytes(gz.read_bytes()[:-40])
     rc, err = run_cli("analyze", str(torn))
     assert rc == 2 and err.startswith(f"error: {torn}") and err.count("\n") == 1, err
+
