@@ -319,3 +319,32 @@ def test_a_buffer_written_before_record_numbers_is_still_forwarded(tmp_path):
     buf.append(energy(10, 5))
     values, _ = forward_all(buf, CounterTracker({"main_energy": None}))
     np.testing.assert_array_equal(values, energy(0, 15).value)
+
+
+def test_readings_the_full_disk_refuses_wait_in_memory_up_to_a_bound_then_the_oldest_are_counted_as_dropped(
+        tmpfs, port):
+    import asyncio
+
+    from mieruka.collector.forward import Pipeline
+    from mieruka.collector.runner import CollectorOptions, Runner
+
+    cfg = demo_site(port, tmpfs)
+    runner = Runner(cfg, inputs=[], store=None, options=CollectorOptions(max_unbuffered=25, metrics_port=0))
+    runner.pipeline = Pipeline(cfg, None, [], metrics_port=0)
+    buf = runner.pipeline.buffer
+    fill(tmpfs / "filler")
+
+    async def polls(t0: int, n: int) -> None:
+        for k in range(n):
+            runner.emit(energy(t0 + 10 * k, 10))
+            await runner.flush()
+    asyncio.run(polls(0, 2))                   # 20 readings: all kept in memory
+    assert runner.stats.pending == 20 and runner.stats.dropped_unbuffered == 0 and buf.pending == 0
+    asyncio.run(polls(20, 2))                  # 40: the oldest 15 dropped, counted
+    assert runner.stats.pending == 25 and runner.stats.dropped_unbuffered == 15
+    (tmpfs / "filler").unlink()
+    asyncio.run(polls(40, 1))                  # space again: the 25 kept and the new 10 land, once
+    assert runner.stats.pending == 0 and buf.pending == buf.recount() == 35
+    values, _ = forward_all(buf, CounterTracker({"main_energy": None}))
+    np.testing.assert_array_equal(values, energy(15, 35).value)
+    buf.close()

@@ -64,6 +64,9 @@ def _summary(runner, stats) -> None:
     if stats.left_in_buffer:
         con.print(f"[yellow]{stats.left_in_buffer} readings stay in the buffer "
                   f"({runner.pipeline.buffer.dir}); the next start forwards them to the store[/yellow]", soft_wrap=True)
+    if stats.dropped_unbuffered:
+        con.print(f"[red]{stats.dropped_unbuffered} readings were dropped: the disk refused them for longer "
+                  f"than [collector] max_unbuffered allows[/red]", soft_wrap=True)
     if stats.pending:
         con.print(f"[red]{stats.pending} readings could not be written to the buffer (disk full?) "
                   f"and are lost[/red]", soft_wrap=True)
