@@ -199,3 +199,36 @@ def test_csv_gz_is_read_like_the_csv(tmp_path):
     rc, err = run_cli("analyze", str(torn))
     assert rc == 2 and err.startswith(f"error: {torn}") and err.count("\n") == 1, err
 
+
+
+def plant_rows(values: dict[str, list[float]]) -> str:
+    """A compressor, its air meter and pressure, a press and the incomer counter, 48 half hours."""
+    kinds = {"comp": ("power_kw", "compressor", "air1", "kW"), "flow": ("air_flow_m3min", "air_meter", "air1", "m3/min"),
+             "pres": ("pressure_mpa", "air_meter", "air1", "MPa"), "press": ("power_kw", "press", "", "kW"),
+             "main_energy": ("energy_kwh", "incomer", "", "kWh")}
+    rows = []
+    for i in range(48):
+        iso = np.datetime_as_string(np.datetime64("2026-04-06T00:00") + np.timedelta64(30 * i, "m"), unit="s") + "+09:00"
+        for ch, (qty, kind, system, unit) in kinds.items():
+            rows.append(f"{iso},{ch},{qty},{values[ch][i % len(values[ch])]!r},{kind},{system},{unit},ok")
+    return HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+def within(qty: str):
+    q = QUANTITIES[qty]
+    return st.lists(st.one_of(st.sampled_from([q.lo, q.hi, 0.0, -0.0, 5e-324]),
+                              st.floats(q.lo, q.hi, allow_nan=False)), min_size=1, max_size=6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(comp=within("power_kw"), flow=within("air_flow_m3min"), pres=within("pressure_mpa"),
+       press=within("power_kw"), energy=within("energy_kwh"))
+def test_extreme_but_valid_plants_are_analysed_without_a_crash(comp, flow, pres, press, energy):
+    """Every value inside the physical bounds, the extremes included: the detectors,
+    the baseline and the CO2 engine must not divide by zero or overflow into a crash."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "plant.csv"
+        path.write_text(plant_rows({"comp": comp, "flow": flow, "pres": pres, "press": press,
+                                    "main_energy": sorted(energy)}))
+        rc, err = run_cli("analyze", str(path), "--json")
+        assert rc == 0, err
