@@ -151,7 +151,10 @@ def read_recording(path: str | Path) -> Recording:
     gz = _is_gzip(path)
     try:
         with _open_text_bytes(path, gz) as f:
-            head = f.readline(1 << 16).decode("utf-8-sig", errors="replace").strip()
+            raw = f.readline(1 << 16)
+            if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise InputError(f"{path}: UTF-16 text (Excel's \"Unicode text\"); save it as CSV UTF-8")
+            head = raw.decode("utf-8-sig", errors="replace").strip()
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot be read ({e})") from None
     header = [h.strip() for h in head.split(",")]

@@ -131,6 +131,8 @@ def test_shift_jis_from_excel_is_read_and_said(tmp_path, caplog):
                    ).encode("latin-1") + b"\x80\xff\n")
     with pytest.raises(InputError, match=r"latin.csv: line 5: byte 0x[0-9a-f]{2} is not UTF-8 text.*Shift_JIS"):
         read_recording(p)
+    with pytest.raises(InputError, match=r"u16.csv: UTF-16 text .*save it as CSV UTF-8"):
+        read_recording(write(tmp_path, body, "u16.csv", encoding="utf-16"))
 
 
 def test_years_0001_and_9999_are_refused_with_the_line(tmp_path):
