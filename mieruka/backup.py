@@ -58,6 +58,7 @@ class BackupSummary:
     bytes: int
     store_bytes: int
     readings_pending_in_buffer: bool
+    not_included: list[str]
 
 
 def _sha256_file(path: Path) -> str:
@@ -85,9 +86,15 @@ def backup(cfg: SiteConfig, out: Path) -> BackupSummary:
         files: dict[str, Path] = {}
         # 1. config files: the config file's folder (not recursive, regular files only)
         conf_dir = cfg.source.parent
+        unreadable = []
         for p in sorted(conf_dir.iterdir()):
             if p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_CONFIG_FILE_BYTES:
-                files[f"config/{p.name}"] = p
+                if os.access(p, os.R_OK):
+                    files[f"config/{p.name}"] = p
+                else:                     # e.g. mieruka.env (root only) when run as the service user
+                    unreadable.append(str(p))
+        if cfg.source.name not in {p.name for p in files.values()}:
+            raise BackupError(f"{cfg.source}: cannot read the site config")
         outside = [str(cfg.resolve_path(p)) for p in _referenced_files(cfg)
                    if cfg.resolve_path(p).parent != conf_dir]
         # 2. the durable buffer: the committed pointer first, then the segments
@@ -131,7 +138,7 @@ def backup(cfg: SiteConfig, out: Path) -> BackupSummary:
             "mieruka_version": __version__, "site": cfg.site.name, "config_file": cfg.source.name,
             "config_dir": str(conf_dir), "data_dir": str(cfg.data_dir), "storage_backend": cfg.storage.backend,
             "store_schema_version": schema,
-            "not_included": outside + ([f"InfluxDB data ({cfg.storage.influxdb.url}): back it up with `influx backup`"]
+            "not_included": [f"{p} (not readable by this user)" for p in unreadable] + outside + ([f"InfluxDB data ({cfg.storage.influxdb.url}): back it up with `influx backup`"]
                                        if cfg.storage.backend == "influxdb" and cfg.storage.influxdb else []),
             "files": {name: {"sha256": _sha256_file(p), "bytes": p.stat().st_size,
                              "mode": stat.S_IMODE(p.stat().st_mode)} for name, p in files.items()},
@@ -150,7 +157,8 @@ def backup(cfg: SiteConfig, out: Path) -> BackupSummary:
         os.replace(part, out)
     pending = any(n.startswith(f"data/{BUFFER_DIR}/seg-") and m["bytes"] for n, m in manifest["files"].items())
     return BackupSummary(out, len(files), out.stat().st_size,
-                         manifest["files"].get(f"data/{DB_NAME}", {}).get("bytes", 0), pending)
+                         manifest["files"].get(f"data/{DB_NAME}", {}).get("bytes", 0), pending,
+                         manifest["not_included"])
 
 
 def _referenced_files(cfg: SiteConfig) -> list[Path]:

@@ -20,4 +20,6 @@ def command(config_path: str, out: str) -> int:
     s = backup(load_site(config_path), Path(out))
     click.echo(f"wrote {s.path} ({s.bytes / 1e6:.1f} MB, {s.files} files; store {s.store_bytes / 1e6:.1f} MB"
                + ("; buffer included" if s.readings_pending_in_buffer else "") + ")")
+    for what in s.not_included:
+        click.echo(f"warning: not in the backup: {what}", err=True)
     return 0
