@@ -188,3 +188,20 @@ def test_units_render_and_verify_without_installing(tmp_path):
         v = subprocess.run(["systemd-analyze", "verify", *(str(tmp_path / u) for u in UNITS)],
                            capture_output=True, text=True)
         assert v.returncode == 0 and not v.stderr.strip(), v.stderr
+        for u in UNITS:         # systemd's own exposure score: 0 (locked down) .. 10 (unprotected)
+            s = subprocess.run(["systemd-analyze", "security", "--offline=true", str(tmp_path / u)],
+                               capture_output=True, text=True)
+            score = re.search(r"Overall exposure level for \S+: ([\d.]+)", s.stdout)
+            assert score and float(score.group(1)) <= 2.5, s.stdout[-500:]
+
+
+def test_install_sh_refuses_bad_arguments_with_one_line(tmp_path):
+    sh = str(REPO / "deploy" / "install.sh")
+    for args, message in [(["--bogus"], "unknown argument '--bogus'"),
+                          (["--root", str(tmp_path / "r"), "--wheelhouse", str(tmp_path / "none")], "no such directory"),
+                          (["--root", str(tmp_path / "r"), "--wheelhouse", str(tmp_path)], "no mieruka-*.whl"),
+                          (["--root", str(tmp_path / "r"), "--python", "/nonexistent/python3"], "not found")]:
+        r = subprocess.run(["bash", sh, *args], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
+        assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("install.sh: error: ")
+    assert not (tmp_path / "r" / "opt").exists()           # refused before touching anything
