@@ -139,7 +139,9 @@ if [ ! -e "$ETC/tokens.toml" ]; then
     OWN "$USER_NAME:$USER_NAME" "$ETC/tokens.toml"
     say "first API token (role admin; shown only now, keep it safe): $TOKEN"
 else
-    chmod go-rwx "$ETC/tokens.toml"
+    # the service user reads it; nobody else may (the config refuses a tokens file others can read)
+    chmod 0600 "$ETC/tokens.toml"
+    OWN "$USER_NAME:$USER_NAME" "$ETC/tokens.toml"
     say "kept $ETC/tokens.toml"
 fi
 if [ ! -e "$ETC/mieruka.env" ]; then
