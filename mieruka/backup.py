@@ -81,6 +81,8 @@ def backup(cfg: SiteConfig, out: Path) -> BackupSummary:
     if cfg.source is None:
         raise BackupError("backup needs a config loaded from a file")
     out = Path(out)
+    if out.exists() and not out.is_file():          # never rename over a device or a folder
+        raise BackupError(f"{out}: exists and is not a regular file")
     with tempfile.TemporaryDirectory(prefix="mieruka-backup-", dir=out.parent if out.parent.exists() else None) as tmp:
         stage = Path(tmp) / "stage"
         files: dict[str, Path] = {}

@@ -163,3 +163,20 @@ def test_damaged_or_foreign_archive_is_refused_before_anything_changes(tmp_path)
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
     r = _cli("restore", str(tmp_path / "junk.tar.gz"), "--config", str(target), env=env2)
     assert r.returncode == 2 and "not a mieruka backup" in r.stderr
+
+
+def test_backup_to_a_missing_folder_or_unwritable_output_is_one_line(tmp_path):
+    site = _conf(tmp_path / "etc", tokens=False)
+    env = dict(os.environ, MIERUKA_DATA_DIR=str(tmp_path / "data"))
+    with EmbeddedStore(tmp_path / "data" / "mieruka.sqlite"):
+        pass
+    r = _cli("backup", "--config", str(site), "-o", str(tmp_path / "nope" / "b.tar.gz"), env=env)
+    assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "adir").mkdir()
+    r = _cli("backup", "--config", str(site), "-o", str(tmp_path / "adir"), env=env)
+    assert r.returncode == 2 and "not a regular file" in r.stderr and (tmp_path / "adir").is_dir()
+    # an output that cannot be written (a folder named like the temporary part file)
+    (tmp_path / "b.tar.gz.part").mkdir()
+    r = _cli("backup", "--config", str(site), "-o", str(tmp_path / "b.tar.gz"), env=env)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "b.tar.gz").exists()

@@ -7,7 +7,7 @@ import click
 
 @click.command("backup")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Site config (TOML).")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+@click.option("-o", "--output", "out", required=True, type=click.Path(),
               help="Archive to write (.tar.gz); written under a temporary name and renamed when complete.")
 def command(config_path: str, out: str) -> int:
     """Back up the embedded store, the collector's buffer and the config folder into one
@@ -15,9 +15,17 @@ def command(config_path: str, out: str) -> int:
     backup); the archive is mode 0600 because it holds tokens and secrets."""
     from pathlib import Path
 
-    from ..backup import backup
+    from ..backup import BackupError, backup
     from ..site import load_site
-    s = backup(load_site(config_path), Path(out))
+    cfg = load_site(config_path)
+    if not Path(out).parent.resolve().is_dir():
+        raise BackupError(f"{out}: no such folder {Path(out).parent}")
+    if Path(out).exists() and not Path(out).is_file():      # never rename over a device or a folder
+        raise BackupError(f"{out}: exists and is not a regular file")
+    try:
+        s = backup(cfg, Path(out))
+    except OSError as e:        # disk full, permissions: one line naming the file
+        raise BackupError(f"{e.filename or out}: {e.strerror or e}") from None
     click.echo(f"wrote {s.path} ({s.bytes / 1e6:.1f} MB, {s.files} files; store {s.store_bytes / 1e6:.1f} MB"
                + ("; buffer included" if s.readings_pending_in_buffer else "") + ")")
     for what in s.not_included:

@@ -19,8 +19,11 @@ def command(archive: str, config_path: str, data_dir: str | None, force: bool) -
     running collector on the target data directory makes it refuse (stop the service first)."""
     from pathlib import Path
 
-    from ..backup import restore
-    s = restore(Path(archive), Path(config_path), force=force, data_dir=Path(data_dir) if data_dir else None)
+    from ..backup import BackupError, restore
+    try:
+        s = restore(Path(archive), Path(config_path), force=force, data_dir=Path(data_dir) if data_dir else None)
+    except OSError as e:        # disk full, permissions: one line naming the file
+        raise BackupError(f"{e.filename or archive}: {e.strerror or e}") from None
     click.echo(f"restored {s.files} files: config {s.config}, data {s.data_dir}")
     for p in s.kept_aside:
         click.echo(f"  kept the replaced {p}")
