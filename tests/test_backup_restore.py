@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import DEMO_SITE
+from helpers.demo import DEMO_SITE
 from mieruka.backup import read_manifest
 from mieruka.errors import ConfigError
 from mieruka.collector.buffer import DiskBuffer

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers.demo import REPO
 from mieruka.quantities import QUANTITIES
 from mieruka.site import load_site
 from mieruka.store.influx import TAG_KEYS

@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import DEMO_SITE, REPO, free_port
+from helpers.demo import DEMO_SITE, REPO
+from helpers.net import free_port
 from mieruka.simulators.modbus_server import ModbusSimulator
 from mieruka.site import load_site
 from mieruka.store.embedded import SCHEMA_VERSION, EmbeddedStore, schema_version
