@@ -180,3 +180,26 @@ def test_backup_to_a_missing_folder_or_unwritable_output_is_one_line(tmp_path):
     r = _cli("backup", "--config", str(site), "-o", str(tmp_path / "b.tar.gz"), env=env)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_member_names_accepted_never_leave_their_folder():
+    """Property: any archive member name restore accepts stays inside config/ (one level)
+    or data/ under the extraction folder, whatever the name (hypothesis)."""
+    from pathlib import Path as P
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mieruka.backup import _safe_name
+    root = P("/x/restore")
+    parts = st.sampled_from(["config", "data", "..", ".", "", "/", "buffer", "a", "..a", "/etc", "seg-1.log"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(parts, min_size=1, max_size=5).map("/".join) | st.text(max_size=30))
+    def check(name):
+        if _safe_name(name):
+            resolved = P(os.path.normpath(root / name))
+            assert resolved.is_relative_to(root / "config") or resolved.is_relative_to(root / "data"), name
+            if resolved.is_relative_to(root / "config"):
+                assert resolved.parent == root / "config", name
+    check()
