@@ -52,6 +52,11 @@ def test_compose_services_images_volumes_ports():
                     image = line.split()[1]
                     assert re.search(r":\d+(\.\d+)+", image), f"Dockerfile base image not pinned: {image}"
             assert re.search(r"^USER (?!root)\w+", df.read_text(), re.M), "container must not run as root"
+            ctx = (COMPOSE / s["build"]["context"]).resolve()
+            for line in df.read_text().splitlines():      # what the image copies exists in the context
+                if line.startswith("COPY ") and "--from" not in line:
+                    for src in line.split()[1:-1]:
+                        assert (ctx / src).exists(), f"Dockerfile: COPY {src}: not in the build context"
         else:
             assert re.fullmatch(r"[\w./-]+:\d+(\.\d+)+(-[\w.]+)?", s["image"]), f"{name}: image not pinned: {s['image']}"
         for p in s.get("ports", []):
