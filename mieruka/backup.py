@@ -74,9 +74,10 @@ def _now_stamp() -> str:
 
 
 # ---------------------------------------------------------------------- backup
-def backup(cfg: SiteConfig, out: Path) -> BackupSummary:
+def backup(cfg: SiteConfig, out: Path, progress=None) -> BackupSummary:
     """Write a backup archive of `cfg`'s config folder, embedded store and buffer to `out`
-    (written to a temporary name, fsynced and renamed: a failed backup leaves no archive)."""
+    (written to a temporary name, fsynced and renamed: a failed backup leaves no archive).
+    `progress(done, total, what)` is called as the store is copied and the archive written."""
     from . import __version__
     if cfg.source is None:
         raise BackupError("backup needs a config loaded from a file")
@@ -123,7 +124,8 @@ def backup(cfg: SiteConfig, out: Path) -> BackupSummary:
             dst_db = sqlite3.connect(copy)
             try:
                 src.execute("PRAGMA busy_timeout=30000")
-                src.backup(dst_db, pages=4096)
+                src.backup(dst_db, pages=4096, progress=(lambda _status, remaining, total: progress(
+                    total - remaining, total, "copying the store (pages)")) if progress else None)
                 dst_db.execute("PRAGMA journal_mode=DELETE")     # one self-contained file in the archive
                 schema = schema_version(dst_db)
                 check = dst_db.execute("PRAGMA quick_check").fetchone()[0]
@@ -151,8 +153,13 @@ def backup(cfg: SiteConfig, out: Path) -> BackupSummary:
             info = tarfile.TarInfo("manifest.json")
             info.size, info.mtime, info.mode = len(data), int(dt.datetime.now().timestamp()), 0o600
             tar.addfile(info, io.BytesIO(data))
+            total = sum(p.stat().st_size for p in files.values())
+            done = 0
             for name, p in files.items():
                 tar.add(p, arcname=name, recursive=False)
+                done += p.stat().st_size
+                if progress:
+                    progress(done, total, "writing the archive (bytes)")
         os.chmod(part, 0o600)       # holds tokens and secrets
         with open(part, "rb") as f:
             os.fsync(f.fileno())

@@ -22,8 +22,22 @@ def command(config_path: str, out: str) -> int:
         raise BackupError(f"{out}: no such folder {Path(out).parent}")
     if Path(out).exists() and not Path(out).is_file():      # never rename over a device or a folder
         raise BackupError(f"{out}: exists and is not a regular file")
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty())
+    tasks: dict[str, int] = {}
+
+    def progress(done: int, total: int, what: str) -> None:
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total)
+        bar.update(tasks[what], completed=done, total=total)
+
     try:
-        s = backup(cfg, Path(out))
+        with bar:
+            s = backup(cfg, Path(out), progress=progress)
     except OSError as e:        # disk full, permissions: one line naming the file
         raise BackupError(f"{e.filename or out}: {e.strerror or e}") from None
     click.echo(f"wrote {s.path} ({s.bytes / 1e6:.1f} MB, {s.files} files; store {s.store_bytes / 1e6:.1f} MB"
