@@ -113,7 +113,13 @@ say "installed $VERSION in $PREFIX/venv"
 install -m 0644 "$SRC/docs/operations.md" "$PREFIX/share/doc/operations.md" 2>/dev/null || true
 
 # ---------------------------------------------------------------- config (never overwritten)
-render() { sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@ETC@|$ETC|g" -e "s|@DATA@|$DATA|g" "$1"; }
+# the shipped files name the standard paths; --root moves them under DIR
+# (through markers, so that a DIR containing one of the paths is not rewritten twice)
+sed_esc() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
+render() {
+    sed -e "s|/opt/mieruka|@@PREFIX@@|g" -e "s|/etc/mieruka|@@ETC@@|g" -e "s|/var/lib/mieruka|@@DATA@@|g" \
+        -e "s|@@PREFIX@@|$(sed_esc "$PREFIX")|g" -e "s|@@ETC@@|$(sed_esc "$ETC")|g" -e "s|@@DATA@@|$(sed_esc "$DATA")|g" "$1"
+}
 render "$SRC/deploy/site.example.toml" > "$ETC/site.toml.example"
 chmod 0644 "$ETC/site.toml.example"
 if [ ! -e "$ETC/site.toml" ]; then
@@ -152,7 +158,7 @@ fi
 
 # ---------------------------------------------------------------- units (ours: always replaced)
 for unit in mieruka-collect.service mieruka-serve.service; do
-    render "$SRC/deploy/systemd/$unit.in" > "$UNITS/$unit.tmp"
+    render "$SRC/deploy/systemd/$unit" > "$UNITS/$unit.tmp"
     chmod 0644 "$UNITS/$unit.tmp"
     mv -f "$UNITS/$unit.tmp" "$UNITS/$unit"
 done

@@ -111,7 +111,7 @@ def test_offline_install_runs_services_as_mieruka_and_upgrade_keeps_everything(t
         for u in UNITS:
             text = (units / u).read_text()
             assert all(h in text for h in HARDENING), u
-            assert f"ReadWritePaths={data}" in text and not re.search(r"@[A-Z]+@", text)
+            assert f"ReadWritePaths={data}" in text and f"ExecStart={root}/opt/mieruka/venv/bin/mieruka" in text
         assert "ExecReload=/bin/kill -HUP $MAINPID" in (units / UNITS[0]).read_text()
         assert "SupplementaryGroups=dialout" in (units / UNITS[0]).read_text()
         if shutil.which("systemd-analyze"):
@@ -173,17 +173,17 @@ def test_offline_install_runs_services_as_mieruka_and_upgrade_keeps_everything(t
 
 
 def test_units_render_and_verify_without_installing(tmp_path):
-    """The unit templates alone: every placeholder filled, and (where systemd-analyze
-    exists) clean against a stand-in executable."""
+    """The shipped unit files alone, paths moved into a temporary tree as --root does:
+    (where systemd-analyze exists) clean against a stand-in executable, and locked down."""
     exe = tmp_path / "opt/mieruka/venv/bin/mieruka"
     exe.parent.mkdir(parents=True)
     exe.write_text("#!/bin/sh\n")
     exe.chmod(0o755)
     for u in UNITS:
-        text = (REPO / "deploy/systemd" / f"{u}.in").read_text()
-        text = (text.replace("@PREFIX@", str(tmp_path / "opt/mieruka")).replace("@ETC@", str(tmp_path / "etc"))
-                .replace("@DATA@", str(tmp_path / "data")))
-        assert not re.search(r"@[A-Z]+@", text)
+        text = (REPO / "deploy/systemd" / u).read_text()
+        assert "ExecStart=/opt/mieruka/venv/bin/mieruka " in text and "ReadWritePaths=/var/lib/mieruka" in text
+        text = (text.replace("/opt/mieruka", str(tmp_path / "opt/mieruka")).replace("/etc/mieruka", str(tmp_path / "etc"))
+                .replace("/var/lib/mieruka", str(tmp_path / "data")))
         (tmp_path / u).write_text(text)
     if shutil.which("systemd-analyze"):
         v = subprocess.run(["systemd-analyze", "verify", *(str(tmp_path / u) for u in UNITS)],
