@@ -111,3 +111,23 @@ _ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(m
 def test_a_damaged_status_file_never_raises(snap):
     st_ = collector_state(snap, ZoneInfo("Asia/Tokyo"))
     assert st_["state"] in ("running", "stale", "stopped", "exited", "starting") and st_["words"]
+
+
+def test_the_collector_lock_decides_over_the_pid(tmp_path):
+    """`collect` holds <data_dir>/collect.lock (mieruka.runlock) while it runs: a held lock
+    means running whatever the pid says, a released one means gone even if the pid was reused."""
+    import os
+    from mieruka.runlock import collector_lock
+    from mieruka.service.collector_status import lock_state
+    tz = ZoneInfo("Asia/Tokyo")
+    now = time.time()
+    snap = {"time": now - 1, "pid": os.getpid(), "interval_s": 2.0}
+    assert lock_state(tmp_path) == ("none", None)
+    with collector_lock(tmp_path):
+        lock = lock_state(tmp_path)
+        assert lock == ("held", os.getpid())
+        assert collector_state(dict(snap, pid=999_999_999), tz, now, lock=lock)["state"] == "running"
+    lock = lock_state(tmp_path)
+    assert lock == ("free", None)
+    st_ = collector_state(snap, tz, now, pid_check=lambda pid: "alive", lock=lock)    # a reused pid
+    assert st_["state"] == "exited"

@@ -58,14 +58,14 @@ def command(config_path: str, as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps(snap, ensure_ascii=False, indent=1))
         return 0
-    return _show(snap, Console(), cfg.tz)
+    return _show(snap, Console(), cfg.tz, cfg.data_dir)
 
 
-def _show(snap: dict, con: Console, tz) -> int:
-    from ..service.collector_status import collector_state, local_time
+def _show(snap: dict, con: Console, tz, data_dir) -> int:
+    from ..service.collector_status import collector_state, local_time, lock_state
     now = time.time()
     problems: list[str] = []
-    st = collector_state(snap, tz, now)
+    st = collector_state(snap, tz, now, lock=lock_state(data_dir))
     colour = "green" if st["running"] else "red"
     if not st["running"]:
         problems.append(st["words"])

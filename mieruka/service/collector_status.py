@@ -54,6 +54,18 @@ def pid_state(pid) -> str:
     return "alive" if b"mieruka" in cmd else "other"
 
 
+def lock_state(data_dir: Path) -> tuple[str, int | None]:
+    """The collector lock of the data directory (mieruka.runlock): ("held", pid or 0)
+    while a collector runs, ("free", None) when the lock file is there but nobody holds
+    it (the kernel released it when the process ended, however it ended), ("none", None)
+    without a lock file (a collector of an older version, or none ever ran)."""
+    from ..runlock import LOCK_NAME, collector_pid
+    if not (Path(data_dir) / LOCK_NAME).exists():
+        return "none", None
+    pid = collector_pid(Path(data_dir))
+    return ("free", None) if pid is None else ("held", pid)
+
+
 def local_time(t: float | None, tz) -> str | None:
     """Epoch seconds as `YYYY-MM-DD HH:MM:SS ZONE` in the site zone."""
     if not isinstance(t, (int, float)) or not t:
@@ -75,10 +87,14 @@ def ago(seconds: float) -> str:
     return f"{s / 86400:.1f} days ago"
 
 
-def collector_state(snap: dict, tz, now: float | None = None, pid_check=pid_state) -> dict:
+def collector_state(snap: dict, tz, now: float | None = None, pid_check=pid_state,
+                    lock: tuple[str, int | None] = ("none", None)) -> dict:
     """What the snapshot means now: `state` is one of running, stale (alive but no
     heartbeat), stopped (clean stop), exited (the process is gone without a clean
-    stop), with `words` saying it for a person, times in the site zone."""
+    stop), with `words` saying it for a person, times in the site zone.  `lock` is
+    `lock_state(data_dir)`: the collector lock, when there is one, decides whether a
+    collector process lives (it cannot be fooled by a reused pid); without it the
+    snapshot's pid is checked."""
     now = time.time() if now is None else now
     t = snap.get("time") if isinstance(snap.get("time"), (int, float)) and math.isfinite(snap["time"]) else 0.0
     age = max(0.0, now - t)
@@ -87,7 +103,13 @@ def collector_state(snap: dict, tz, now: float | None = None, pid_check=pid_stat
     limit = STALE_INTERVALS * interval + STALE_SLACK_S
     pid = snap.get("pid")
     here = snap.get("host") in (None, socket.gethostname())
-    proc = pid_check(pid) if here else "unknown"
+    if lock[0] == "held":
+        proc = "alive"
+        pid = lock[1] or pid
+    elif lock[0] == "free":
+        proc = "gone"
+    else:
+        proc = pid_check(pid) if here else "unknown"
     when = local_time(t, tz)
     beat = f"last heartbeat {when}, {ago(age)}" if when else "no valid heartbeat time"
     if isinstance(snap.get("stopped_at"), (int, float)) and snap["stopped_at"] > 0:
@@ -121,5 +143,5 @@ def collector_health(ctx) -> dict:
             snap["time_iso"] = dt.datetime.fromtimestamp(t, ctx.tz).isoformat()
         except (OverflowError, OSError, ValueError):
             snap["time_iso"] = None
-    snap["state"] = collector_state(snap, ctx.tz)
+    snap["state"] = collector_state(snap, ctx.tz, lock=lock_state(ctx.cfg.data_dir))
     return {"available": True, "snapshot": snap}
