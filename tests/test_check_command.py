@@ -121,3 +121,19 @@ def test_check_reads_the_bills_file_as_serve_does(tmp_path, cli):
     bills.unlink()
     r = cli("check", "--config", cfg)
     assert r.returncode == 2 and "co2.bills_file: no such file" in r.stderr
+
+
+def test_hash_token_block_for_the_tokens_file_passes_check(tmp_path, cli):
+    import os
+    tokens = tmp_path / "tokens.toml"
+    r = cli("serve", "--hash-token", "--for-tokens-file", "--token-name", "dash", "--role", "read")
+    assert r.returncode == 0 and "[[tokens]]" in r.stdout and "[[api.tokens]]" not in r.stdout
+    tokens.write_text(r.stdout, encoding="utf-8")
+    os.chmod(tokens, 0o600)
+    cfg = write_config(tmp_path)
+    text = cfg.read_text(encoding="utf-8").replace("[api]\n", '[api]\ntokens_file = "tokens.toml"\n', 1)
+    cfg.write_text(text, encoding="utf-8")
+    assert cli("check", "--config", cfg).returncode == 0
+    from mieruka.site import load_site
+    tok = load_site(cfg).api.tokens[-1]
+    assert tok.name == "dash" and tok.sha256 == hashlib.sha256(r.stderr.split()[1].encode()).hexdigest()
