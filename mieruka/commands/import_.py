@@ -1,0 +1,59 @@
+"""`mieruka import`: logger and spreadsheet exports into a recording (format v1)."""
+from __future__ import annotations
+
+import click
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--mapping", "mapping_path", type=click.Path(dir_okay=False),
+              help="Mapping file (TOML): time column and zone, one [[columns]] per channel. See docs/replay.md.")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False),
+              help="The recording to write (CSV, format v1); written atomically.")
+@click.option("--guess", is_flag=True, help="Print a starter mapping for FILE (encoding, header rows, time format, "
+              "units from the column names) to check and edit.")
+def command(files: tuple[str, ...], mapping_path: str | None, out_path: str | None, guess: bool) -> int:
+    """Turn logger or spreadsheet exports (CSV/TSV in UTF-8 or Shift_JIS, .xlsx) into one recording.
+
+    \b
+    mieruka import --guess logger_day1.csv > mapping.toml      # then check and edit it
+    mieruka import logger_day*.csv --mapping mapping.toml -o recording.csv
+    mieruka replay recording.csv --config site.toml --report report.html
+
+    Several files of one logger are put in time order; rows that overlap must agree.
+    """
+    if not files:
+        raise click.UsageError("give the export file(s) to import")
+    if guess:
+        from ..importer import guess_mapping
+        if len(files) != 1:
+            raise click.UsageError("--guess reads one file")
+        click.echo(guess_mapping(files[0]), nl=False)
+        return 0
+    if not mapping_path or not out_path:
+        raise click.UsageError("give --mapping MAP.toml and -o RECORDING.csv (or --guess)")
+    from ..importer import import_to_recording
+    res = import_to_recording(list(files), mapping_path, out_path)
+    report(res, out_path)
+    return 0
+
+
+def report(res, out_path: str | None = None) -> None:
+    """What was imported, what was decided and what was left out, on stderr."""
+    import numpy as np
+    for w in res.warnings:
+        click.echo(f"warning: {w}", err=True)
+    for n in res.notes:
+        click.echo(f"note: {n}", err=True)
+    for cid, c in res.channels.items():
+        bad = int((c.quality != 0).sum())
+        span = ""
+        if len(c.time_ms):
+            t0 = np.datetime64(int(c.time_ms[0]), "ms").astype("datetime64[s]")
+            t1 = np.datetime64(int(c.time_ms[-1]), "ms").astype("datetime64[s]")
+            span = f" {t0}Z .. {t1}Z"
+        click.echo(f"  {cid} ({c.info.quantity}): {len(c.time_ms):,} readings{span}"
+                   f"{f', {bad:,} missing (quality error)' if bad else ''}", err=True)
+    where = f" -> {out_path}" if out_path else ""
+    click.echo(f"imported {res.rows:,} readings of {len(res.channels)} channel(s) from {len(res.files)} file(s){where}",
+               err=True)

@@ -1,0 +1,20 @@
+"""Logger and spreadsheet exports (CSV/TSV in UTF-8 or Shift_JIS, .xlsx) into
+recordings (format v1), driven by a mapping file: see :mod:`.mapping` for its
+keys and docs/replay.md for the auditor's path from an export to a report."""
+from __future__ import annotations
+
+from .core import ChannelRows, ImportResult, import_files
+from .guess import guess_mapping, unit_in_header
+from .mapping import Mapping, load_mapping
+
+__all__ = ["ChannelRows", "ImportResult", "Mapping", "guess_mapping", "import_files", "load_mapping",
+           "unit_in_header", "import_to_recording"]
+
+
+def import_to_recording(paths, mapping_path, out_path, memory_limit: int | None = None) -> ImportResult:
+    """Import `paths` with the mapping file and write the recording `out_path` (atomically)."""
+    m = load_mapping(mapping_path)
+    res = import_files(paths, m, mapping_path, memory_limit)
+    zone = m.time.zone if "/" in m.time.zone or m.time.zone == "UTC" else None
+    res.write(out_path, tz=zone)
+    return res

@@ -1,0 +1,302 @@
+"""Files + mapping -> channels of readings (recording format v1).
+
+One file at a time: read the wanted columns as text, parse times to UTC and
+values to numbers in the quantity's unit, turn interval energy into average
+power.  Then, per channel, all files together: sort by time, merge rows that
+two files (or one file twice) give alike, refuse those that disagree naming
+both files and lines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..models import TIME_DTYPE, ChannelInfo, Quality
+from ..quantities import QUANTITIES
+from ..units import parse_meter_unit
+from . import parse
+from .mapping import Column, Mapping
+from .readers import RawTable, is_xlsx, normalize_name, read_csv, read_xlsx
+
+_MS_MIN = 60_000
+
+
+@dataclass
+class ChannelRows:
+    info: ChannelInfo
+    time_ms: np.ndarray
+    value: np.ndarray
+    quality: np.ndarray
+    file: np.ndarray          # index into ImportResult.files
+    row: np.ndarray           # data row in that file (0-based)
+
+
+@dataclass
+class ImportResult:
+    files: list[RawTable]
+    channels: dict[str, ChannelRows]
+    notes: list[str] = field(default_factory=list)       # what was decided (interval, units), for people
+    warnings: list[str] = field(default_factory=list)    # what might be wrong (unmatched columns, ...)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(c.time_ms) for c in self.channels.values())
+
+    def infos(self) -> list[ChannelInfo]:
+        return [c.info for c in self.channels.values()]
+
+    def channel_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        return {cid: (c.time_ms.astype(TIME_DTYPE), c.value, c.quality) for cid, c in self.channels.items()}
+
+    def write(self, path: str | Path, tz: str | None = None) -> int:
+        from ..recording import write_channels
+        return write_channels(path, self.channel_arrays(), self.infos(), tz=tz)
+
+
+def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | Path = "mapping",
+                 memory_limit: int | None = None) -> ImportResult:
+    """Read every file with the mapping; InputError naming file, line and field on bad input."""
+    if not paths:
+        raise InputError("no input files")
+    files: list[RawTable] = []
+    per_file: list[dict[str, tuple]] = []
+    notes: list[str] = []
+    warnings: list[str] = []
+    for k, p in enumerate(paths):
+        table, chans = _import_one(Path(p), mapping, mapping_path, memory_limit, notes, warnings)
+        files.append(table)
+        per_file.append({cid: (*v, np.full(len(v[0]), k, np.int32)) for cid, v in chans.items()})
+    infos = {c.channel: _info(c, files) for c in mapping.columns}
+    channels: dict[str, ChannelRows] = {}
+    for cid, info in infos.items():
+        parts = [pf[cid] for pf in per_file if cid in pf]
+        if not parts:
+            continue
+        t, v, q, row, f = (np.concatenate([p[i] for p in parts]) for i in range(5))
+        channels[cid] = _merge(cid, ChannelRows(info, t, v, q, f, row), files)
+    return ImportResult(files, channels, _dedupe(notes), _dedupe(warnings))
+
+
+def _dedupe(xs: list[str]) -> list[str]:
+    return list(dict.fromkeys(xs))
+
+
+def _info(c: Column, files: list[RawTable]) -> ChannelInfo:
+    q = c.quantity
+    return ChannelInfo(id=c.channel, quantity=q, unit=QUANTITIES[q].unit, equipment_kind=c.equipment_kind,
+                       system=c.system)
+
+
+def _read(path: Path, m: Mapping, wanted: list[str], memory_limit: int | None) -> RawTable:
+    if is_xlsx(path):
+        return read_xlsx(path, m.source, wanted, m.time.names)
+    return read_csv(path, m.source, wanted, memory_limit)
+
+
+def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warnings):
+    long = m.source.layout == "long"
+    wanted = list(m.time.names)
+    if long:
+        wanted += [m.long.channel_column, m.long.value_column] + ([m.long.unit_column] if m.long.unit_column else [])
+    else:
+        wanted += [c.column for c in m.columns]
+    try:
+        table = _read(path, m, wanted, memory_limit)
+    except InputError as e:
+        if "no column" in str(e) and not long:
+            raise InputError(f"{e} (mapping {mapping_path})") from None
+        raise
+    idx = table.wanted_index                 # type: ignore[attr-defined]
+    col = lambda name: table.columns[idx[name]]       # noqa: E731
+    where = table.where()
+
+    # --- unmatched columns: listed, never silently dropped
+    used = set(idx.values())
+    ignored = {normalize_name(x) for x in m.ignore}
+    extra = [h for i, h in enumerate(table.header) if i not in used and h and h not in ignored]
+    if extra:
+        warnings.append(f"{where}: column(s) not in the mapping, not imported: {', '.join(map(repr, extra))} "
+                        f"(list them under `ignore` to silence this)")
+
+    # --- times
+    try:
+        text = parse.join_time_columns([col(n) for n in m.time.names])
+        local, absolute = parse.parse_local_times(text, "iso" if table.time_is_iso and m.time.columns is None
+                                                  else m.time.format)
+    except parse.ParseError as e:
+        raise InputError(f"{where}: line {table.line_of(e.row)}: field {'+'.join(m.time.names)!r}: {e}") from None
+    if m.time.midnight == "end_of_day" and not absolute:
+        local = local + np.where(local % 86_400_000 == 0, 86_400_000, 0)
+    if absolute:
+        utc = local
+    else:
+        try:
+            utc = parse.localize(local, m.time.zone, m.time.ambiguous)
+        except parse.ParseError as e:
+            raise InputError(f"{where}: line {table.line_of(e.row)}: field {'+'.join(m.time.names)!r}: {e}") \
+                from None
+    back = np.flatnonzero(np.diff(utc) < 0) if not long else np.empty(0, np.int64)
+    if back.size:
+        r = int(back[0]) + 1
+        hint = (' (00:00 stamps dated the day they end? set midnight = "end_of_day" in [time])'
+                if local[r] % 86_400_000 == 0 and m.time.midnight == "start_of_day" else "")
+        warnings.append(f"{where}: line {table.line_of(r)}: time goes back ({back.size} time(s) in the file); "
+                        f"rows are put in time order{hint}")
+
+    chans: dict[str, tuple] = {}
+    if long:
+        _long_rows(table, m, col, utc, chans, warnings, where)
+    else:
+        step_s = m.time.interval_s() or _usual_step_s(utc)
+        for c in m.columns:
+            unit = c.unit or _unit_from_file(table, idx[c.column], c)
+            v, miss = _values(table, col(c.column), c.column, m)
+            scale, offset = c.conversion(unit)
+            v = v * scale + offset
+            t = _start_of(utc, c, m, step_s, where)
+            if c.kind == "interval_energy":
+                v = _interval_to_rate(v, c, m, step_s, where, notes)
+            if unit and unit != (c.unit or ""):
+                notes.append(f"{c.channel}: unit {unit} read from the file's header")
+            q = np.where(miss, np.uint8(Quality.ERROR), np.uint8(Quality.OK)).astype(np.uint8)
+            chans[c.channel] = (t, v, q, np.arange(len(t), dtype=np.int64))
+    return table, chans
+
+
+def _unit_from_file(table: RawTable, i: int, c: Column) -> str | None:
+    """The unit a units row or the header text gives (`P(kW)`, `電力量[kWh]`), if any."""
+    from .guess import unit_in_header
+    texts = []
+    if table.units is not None and i < len(table.units):
+        texts.append(table.units[i])
+    texts.append(table.header[i])
+    for t in texts:
+        u = unit_in_header(t)
+        if u is not None:
+            try:
+                c.conversion(u)
+                return u
+            except ValueError:
+                continue
+    return None
+
+
+def _values(table: RawTable, arr, name: str, m: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return parse.parse_values(arr, m.source.decimal)
+    except parse.ParseError as e:
+        raise InputError(f"{table.where()}: line {table.line_of(e.row)}: field {name!r}: {e}") from None
+
+
+def _usual_step_s(utc: np.ndarray) -> float | None:
+    """The most common positive step between successive distinct times (the logging interval)."""
+    u = np.unique(utc)
+    if u.size < 2:
+        return None
+    d, counts = np.unique(np.diff(u), return_counts=True)
+    return float(d[np.argmax(counts)]) / 1000
+
+
+def _need_step(step_s, c: Column, where: str) -> float:
+    if step_s is None:
+        raise InputError(f"{where}: column {c.column!r}: the interval is needed (interval values or times stamped "
+                         f"at the interval end) but the file has one time only; set [time] interval = \"15min\"")
+    return step_s
+
+
+def _start_of(utc: np.ndarray, c: Column, m: Mapping, step_s: float | None, where: str) -> np.ndarray:
+    """Readings are written at the start of the interval they describe."""
+    if (c.stamp or m.time.stamp) != "end":
+        return utc
+    return utc - int(round(_need_step(step_s, c, where) * 1000))
+
+
+def _interval_to_rate(v, c: Column, m: Mapping, step_s: float | None, where: str, notes: list[str]):
+    """Energy (or volume) per interval -> average rate over the interval."""
+    step_s = _need_step(step_s, c, where)
+    per_s = 60.0 if c.quantity == "air_flow_m3min" else 3600.0       # kWh -> kW, kvarh -> kvar, m3 -> m3/h
+    rate = v * (per_s / step_s)
+    how = "the mapping's [time] interval" if m.time.interval else "the time column's usual step"
+    notes.append(f"{c.channel}: {c.column!r} is energy per interval; interval {_dur(step_s)} ({how}), "
+                 f"times mark the interval {c.stamp or m.time.stamp}; written as average {c.quantity} at the interval start")
+    return rate
+
+
+def _dur(s: float) -> str:
+    if s % 3600 == 0:
+        return f"{int(s // 3600)} h"
+    if s % 60 == 0:
+        return f"{int(s // 60)} min"
+    return f"{s:g} s"
+
+
+def _long_rows(table: RawTable, m: Mapping, col, utc, chans, warnings, where):
+    import pyarrow.compute as pc
+    names = pc.utf8_trim_whitespace(col(m.long.channel_column))
+    enc = pc.dictionary_encode(names)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    present = [normalize_name(x) for x in enc.dictionary.to_pylist()]
+    by_name = {normalize_name(c.column): c for c in m.columns}
+    unmatched = [p for p in present if p not in by_name and p not in {normalize_name(x) for x in m.ignore}]
+    if unmatched:
+        warnings.append(f"{where}: channel name(s) in {m.long.channel_column!r} not in the mapping, not imported: "
+                        f"{', '.join(map(repr, unmatched[:20]))}{' ...' if len(unmatched) > 20 else ''}")
+    values, miss = _values(table, col(m.long.value_column), m.long.value_column, m)
+    units = col(m.long.unit_column) if m.long.unit_column else None
+    for k, p in enumerate(present):
+        c = by_name.get(p)
+        if c is None:
+            continue
+        rows = np.flatnonzero(codes == k)
+        unit = c.unit
+        if unit is None and units is not None:
+            found = {normalize_name(u) for u in pc.take(units, rows).to_pylist()} - {""}
+            if len(found) > 1:
+                raise InputError(f"{where}: channel {p!r} comes in several units ({', '.join(sorted(found))})")
+            if found:
+                try:
+                    unit = parse_meter_unit(found.pop()).name
+                except ValueError as e:
+                    raise InputError(f"{where}: line {table.line_of(int(rows[0]))}: field "
+                                     f"{m.long.unit_column!r}: {e}") from None
+        scale, offset = c.conversion(unit)
+        t = utc[rows]
+        v = values[rows] * scale + offset
+        step_s = m.time.interval_s() or _usual_step_s(t)
+        t = _start_of(t, c, m, step_s, where)
+        if c.kind == "interval_energy":
+            v = _interval_to_rate(v, c, m, step_s, where, [])
+        q = np.where(miss[rows], np.uint8(Quality.ERROR), np.uint8(Quality.OK)).astype(np.uint8)
+        chans[c.channel] = (t, v, q, rows.astype(np.int64))
+
+
+def _merge(cid: str, ch: ChannelRows, files: list[RawTable]) -> ChannelRows:
+    """Sort by time; of rows at the same time keep one if they agree, refuse if not."""
+    order = np.lexsort((ch.row, ch.file, ch.time_ms))
+    t, v, q, f, r = ch.time_ms[order], ch.value[order], ch.quality[order], ch.file[order], ch.row[order]
+    dup = np.flatnonzero(t[1:] == t[:-1])
+    if dup.size == 0:
+        return ChannelRows(ch.info, t, v, q, f, r)
+    a, b = dup, dup + 1
+    both = (q[a] == Quality.OK) & (q[b] == Quality.OK)
+    close = np.isclose(v[a], v[b], rtol=1e-9, atol=1e-12)
+    bad = both & ~close
+    if bad.any():
+        i, j = int(a[np.argmax(bad)]), int(b[np.argmax(bad)])
+        when = str(np.datetime64(int(t[i]), "ms").astype("datetime64[s]")) + "Z"
+        fi, fj = files[f[i]], files[f[j]]
+        raise InputError(f"{fi.where()}: line {fi.line_of(r[i])} and {fj.where()}: line {fj.line_of(r[j])} "
+                         f"disagree on channel {cid!r} at {when}: {v[i]:g} vs {v[j]:g} "
+                         f"(overlapping files must agree)")
+    # drop one of each agreeing pair: the not-OK one if only one is OK, else the second
+    drop = np.zeros(t.size, bool)
+    drop_a = (q[a] != Quality.OK) & (q[b] == Quality.OK)
+    drop[a[drop_a]] = True
+    drop[b[~drop_a]] = True
+    # a run of three equal times: the loop above compares neighbours pairwise, which is enough
+    keep = ~drop
+    out = ChannelRows(ch.info, t[keep], v[keep], q[keep], f[keep], r[keep])
+    return _merge(cid, out, files) if (out.time_ms[1:] == out.time_ms[:-1]).any() else out
