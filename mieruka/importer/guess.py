@@ -55,6 +55,20 @@ def unit_in_header(text: str) -> str | None:
     return None
 
 
+def _all_units(cells: list[str]) -> bool:
+    """A units row: every non-empty cell is a unit by itself (`kW`, `m3/min`, `℃`)."""
+    seen = 0
+    for x in cells:
+        if not x.strip():
+            continue
+        try:
+            parse_meter_unit(x)
+            seen += 1
+        except ValueError:
+            return False
+    return seen > 0
+
+
 def _is_number(s: str) -> bool:
     s = unicodedata.normalize("NFKC", s).strip().replace(",", "")
     try:
@@ -163,15 +177,14 @@ def guess_mapping(path: str | Path) -> str:
         if len(rows[r]) == tail_width and cells and sum(not _is_number(x) for x in cells) >= len(cells) * 0.8:
             header_row = r
             # the row directly under the data's header may be a units row: prefer the upper of two text rows
-            if r >= 1 and len(rows[r - 1]) == tail_width and all(
-                    unit_in_header(x) is not None or not x.strip() for x in rows[r][max(time_cols) + 1:]):
+            if r >= 1 and len(rows[r - 1]) == tail_width and _all_units(rows[r][max(time_cols) + 1:]):
                 header_row = r - 1
             break
     if header_row is None:
         header_row = max(data_start - 1, 0)
     header = [normalize_name(h) for h in rows[header_row]]
     units_row = None
-    if data_start - header_row == 2:
+    if data_start - header_row == 2 and _all_units(rows[header_row + 1][max(time_cols) + 1:]):
         units_row = header_row + 1
     data = [x for x in rows[data_start:] if len(x) == tail_width]
     out = [f"# Starter mapping for {path.name}, written by `mieruka import --guess`.",

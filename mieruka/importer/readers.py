@@ -89,6 +89,18 @@ def detect_encoding(path: Path, sample: bytes | None = None) -> str:
     return "utf-8"
 
 
+def _looks_like(path: Path, encoding: str) -> str:
+    """A hint naming the encoding the file seems to be in, when it is not the one used."""
+    try:
+        seen = detect_encoding(path)
+    except InputError:
+        return "; set [source] encoding in the mapping (utf-8, cp932, utf-16, euc-jp)"
+    if seen == encoding:
+        return ""
+    return (f"; the start of the file looks like {encoding_name(seen)}: set encoding = \"{seen}\" "
+            f"or encoding = \"auto\" in [source]")
+
+
 def check_text(path: Path, encoding: str) -> None:
     """Refuse a file that is not text in `encoding`, naming the line and the encoding."""
     dec = codecs.getincrementaldecoder(encoding)()
@@ -99,13 +111,7 @@ def check_text(path: Path, encoding: str) -> None:
                 text = dec.decode(chunk)
             except UnicodeDecodeError as e:
                 line += chunk[: e.start].count(b"\n")
-                hint = ""
-                if encoding.startswith("utf-8"):
-                    try:
-                        chunk[max(0, e.start - 64): e.start + 64].decode("cp932")
-                        hint = '; it looks like Shift_JIS: set encoding = "cp932" or leave encoding = "auto"'
-                    except UnicodeDecodeError:
-                        pass
+                hint = _looks_like(path, encoding)
                 raise InputError(f"{path}: line {line}: not valid {encoding_name(encoding)} text "
                                  f"(byte 0x{chunk[e.start]:02x}){hint}") from None
             line += text.count("\n")
@@ -127,7 +133,7 @@ def _read_head(path: Path, encoding: str, nlines: int) -> list[str]:
                 out.append(line.rstrip("\r\n"))
         except UnicodeDecodeError as e:
             raise InputError(f"{path}: line {len(out) + 1}: not valid {encoding_name(encoding)} text "
-                             f"(byte 0x{e.object[e.start]:02x}); set [source] encoding (utf-8, cp932, ...)") from None
+                             f"(byte 0x{e.object[e.start]:02x}){_looks_like(path, encoding)}") from None
     return out
 
 
