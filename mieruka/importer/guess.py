@@ -55,6 +55,21 @@ def unit_in_header(text: str) -> str | None:
     return None
 
 
+def _quantity_from_name(name: str) -> str | None:
+    from ..quantities import parse_quantity
+    base = _BRACKETS.sub("", unicodedata.normalize("NFKC", name)).strip()
+    for cand in (base, re.split(r"[\s_]+", base)[-1], re.split(r"[\s_]+", base)[0]):
+        try:
+            return parse_quantity(cand)
+        except ValueError:
+            continue
+    for word, q in (("電力量", "energy_kwh"), ("電力", "power_kw"), ("流量", "air_flow_m3min"), ("圧力", "pressure_mpa"),
+                    ("温度", "temperature_c"), ("電圧", "voltage_v"), ("電流", "current_a"), ("力率", "power_factor")):
+        if word in base:
+            return q
+    return None
+
+
 def _all_units(cells: list[str]) -> bool:
     """A units row: every non-empty cell is a unit by itself (`kW`, `m3/min`, `℃`)."""
     seen = 0
@@ -155,6 +170,8 @@ def guess_mapping(path: str | Path) -> str:
             continue
         for c in range(min(3, tail_width)):
             vals = [x[c] for x in block]
+            if not vals[0].strip():
+                continue
             f = _format_of(vals, DATETIME_FORMATS + ["iso"])
             if f:
                 time_cols, fmt = [c], f
@@ -237,6 +254,10 @@ def guess_mapping(path: str | Path) -> str:
         out.append("[[columns]]")
         out.append(f"column = {_q(name or f'#{i + 1}')}")
         out.append(f"channel = {_q(_slug(name, taken))}")
+        if quantity is None:
+            quantity = _quantity_from_name(name)
+            if quantity and unit is None:
+                out.append(f"# CHECK: quantity from the column name, no unit found (the quantity's own unit assumed)")
         if quantity:
             out.append(f"quantity = {_q(quantity)}")
         else:
