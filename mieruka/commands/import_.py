@@ -57,3 +57,24 @@ def report(res, out_path: str | None = None) -> None:
     where = f" -> {out_path}" if out_path else ""
     click.echo(f"imported {res.rows:,} readings of {len(res.channels)} channel(s) from {len(res.files)} file(s){where}",
                err=True)
+
+
+def on_the_fly(files: tuple[str, ...], mapping_path: str | None, stack) -> str:
+    """For `replay`/`analyze --mapping`: import FILES into a recording in a temporary
+    directory (removed when `stack`, a contextlib.ExitStack, closes); return its path.
+    Without --mapping, FILES must be one recording."""
+    if not files:
+        raise click.UsageError("give a recording (or export files with --mapping)")
+    if mapping_path is None:
+        if len(files) > 1:
+            raise click.UsageError("several files need --mapping (they are logger exports to import)")
+        return files[0]
+    import tempfile
+    from pathlib import Path
+
+    from ..importer import import_to_recording
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mieruka-import-")))
+    out = tmp / f"{Path(files[0]).stem}.recording.csv"
+    res = import_to_recording(list(files), mapping_path, out)
+    report(res, None)
+    return str(out)
