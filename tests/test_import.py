@@ -451,3 +451,76 @@ def test_random_cells_parse_or_name_their_line(tmp_path, cells):
         c = res.channels["p"]
         assert len(c.value) == len(cells)
         assert np.isfinite(c.value[c.quality == 0]).all()
+
+
+# ------------------------------------------------- replay/analyze --mapping
+def _week_export(path: Path) -> Path:
+    """A week of 5-minute Shift_JIS logger data: a press with a 3 kW standby at night."""
+    rows = ["装置,PW3360", "日時,プレス電力(kW),照明 電力量[kWh]"]
+    t = dt.datetime(2026, 4, 6)           # a Monday
+    for k in range(7 * 288):
+        now = t + dt.timedelta(minutes=5 * k)
+        work = now.weekday() < 5 and 8 <= now.hour < 17
+        rows.append(f"{now:%Y/%m/%d %H:%M},{40.0 if work else 3.0},{0.5 if work else 0.1:.2f}")
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp932"))
+    return path
+
+
+WEEK_MAP = """
+[source]
+header_row = 2
+[time]
+column = "日時"
+format = "%Y/%m/%d %H:%M"
+stamp = "end"
+[[columns]]
+column = "プレス電力(kW)"
+channel = "press"
+quantity = "電力"
+equipment_kind = "press"
+[[columns]]
+column = "照明 電力量[kWh]"
+channel = "lighting"
+kind = "interval_energy"
+equipment_kind = "lighting"
+"""
+
+
+@pytest.mark.slow
+def test_replay_with_mapping_equals_import_then_replay(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from test_api_helpers import write_config
+    export = _week_export(tmp_path / "logger.csv")
+    mp = write_map(tmp_path, WEEK_MAP)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    rec = tmp_path / "rec.csv"
+    assert run("import", export, "--mapping", mp, "-o", rec) == 0
+
+    def replay(cfg_dir, *args):
+        r = subprocess.run([sys.executable, "-m", "mieruka.cli", "replay", *map(str, args), "--config",
+                            str(write_config(cfg_dir)), "--no-progress", "--json", str(cfg_dir / "f.json")],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads((cfg_dir / "f.json").read_text("utf-8")), r.stderr
+
+    direct, _ = replay(a, rec)
+    fly, err = replay(b, export, "--mapping", mp)
+    assert "imported 4,032 readings of 2 channel(s)" in err
+    assert fly == direct                                   # same readings, same figures, same input hash
+    kinds = {f["kind"] for f in fly["analysis"]["findings"]}
+    assert "standby" in kinds
+    energy = fly["analysis"]["summary"]["energy_kwh"]
+    assert energy["lighting"] == pytest.approx(5 * (9 * 12 * 0.5 + 15 * 12 * 0.1) + 2 * 24 * 12 * 0.1, rel=1e-6)
+
+
+def test_analyze_with_mapping_json(tmp_path, capsys):
+    import json
+    export = _week_export(tmp_path / "logger.csv")
+    assert run("analyze", export, "--mapping", write_map(tmp_path, WEEK_MAP), "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["energy_kwh"]["press"] == pytest.approx(5 * (9 * 40 + 15 * 3) + 2 * 24 * 3, rel=1e-6)
+    assert run("analyze", export, export) == 2                 # two files without --mapping: a usage error
