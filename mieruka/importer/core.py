@@ -193,10 +193,14 @@ def _values(table: RawTable, arr, name: str, m: Mapping) -> tuple[np.ndarray, np
 
 def _usual_step_s(utc: np.ndarray) -> float | None:
     """The most common positive step between successive distinct times (the logging interval)."""
-    u = np.unique(utc)
-    if u.size < 2:
+    u = utc[: 200_001]                       # the logging interval shows in any stretch of the file
+    d = np.diff(u)
+    if not (d > 0).all():
+        u = np.unique(u)
+        d = np.diff(u)
+    if d.size == 0:
         return None
-    d, counts = np.unique(np.diff(u), return_counts=True)
+    d, counts = np.unique(d, return_counts=True)
     return float(d[np.argmax(counts)]) / 1000
 
 
@@ -275,6 +279,8 @@ def _long_rows(table: RawTable, m: Mapping, col, utc, chans, warnings, where):
 
 def _merge(cid: str, ch: ChannelRows, files: list[RawTable]) -> ChannelRows:
     """Sort by time; of rows at the same time keep one if they agree, refuse if not."""
+    if (np.diff(ch.time_ms) > 0).all():      # one file in time order: nothing to sort or merge
+        return ch
     order = np.lexsort((ch.row, ch.file, ch.time_ms))
     t, v, q, f, r = ch.time_ms[order], ch.value[order], ch.quality[order], ch.file[order], ch.row[order]
     dup = np.flatnonzero(t[1:] == t[:-1])

@@ -44,13 +44,21 @@ def parse_values(arr, decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if decimal == ".":
+        try:            # the usual case, plain numbers in every cell: one pass
+            v = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            if np.isfinite(v).all():
+                return v, np.zeros(v.size, bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     arr = _clean_text(arr)
     missing = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(MISSING)).to_numpy(zero_copy_only=False)
     if decimal == ",":
         arr = pc.replace_substring(pc.replace_substring(arr, ".", ""), ",", ".")
-    else:
+    elif pc.any(pc.match_substring(arr, ",")).as_py():
         arr = pc.replace_substring(arr, ",", "")      # thousands separators: 1,234.5
-    arr = pc.replace_substring_regex(arr, r"^\+", "")
+    if pc.any(pc.starts_with(arr, "+")).as_py():
+        arr = pc.replace_substring_regex(arr, r"^\+", "")
     arr = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), arr)
     try:
         num = pc.cast(arr, pa.float64())
