@@ -524,3 +524,29 @@ def test_analyze_with_mapping_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["energy_kwh"]["press"] == pytest.approx(5 * (9 * 40 + 15 * 3) + 2 * 24 * 3, rel=1e-6)
     assert run("analyze", export, export) == 2                 # two files without --mapping: a usage error
+
+
+def test_xlsx_date_and_time_cells_in_two_columns(tmp_path):
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["日付", "時刻", "電力(kW)"])
+    for k in range(3):
+        ws.append([dt.datetime(2026, 4, 1), (dt.datetime(2026, 4, 1, 9) + dt.timedelta(minutes=30 * k)).time(), 5 + k])
+    path = tmp_path / "two.xlsx"
+    wb.save(path)
+    mp = write_map(tmp_path, '[time]\ncolumns = ["日付", "時刻"]\nformat = "%Y/%m/%d %H:%M"\n'
+                             '[[columns]]\ncolumn = "電力(kW)"\nchannel = "p"\nquantity = "電力"\n')
+    res = import_files([path], load_mapping(mp))
+    assert list(res.channels["p"].time_ms) == [ms(2026, 4, 1, 9, 0), ms(2026, 4, 1, 9, 30), ms(2026, 4, 1, 10, 0)]
+    assert list(res.channels["p"].value) == [5, 6, 7]
+
+
+def test_old_xls_and_help(tmp_path, capsys):
+    src = tmp_path / "old.xls"
+    src.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    assert run("import", src, "--mapping", write_map(tmp_path, DAY_MAP), "-o", tmp_path / "o.csv") == 2
+    assert "old binary Excel workbook (.xls)" in capsys.readouterr().err
+    assert run("import", "--help") == 0
+    assert "--mapping" in capsys.readouterr().out
+    assert run("import", src) == 2                          # neither --mapping nor --guess: usage error

@@ -124,8 +124,7 @@ def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warni
     # --- times
     try:
         text = parse.join_time_columns([col(n) for n in m.time.names])
-        local, absolute = parse.parse_local_times(text, "iso" if table.time_is_iso and m.time.columns is None
-                                                  else m.time.format)
+        local, absolute = parse.parse_local_times(text, "iso" if table.time_is_iso else m.time.format)
     except parse.ParseError as e:
         raise InputError(f"{where}: line {table.line_of(e.row)}: field {'+'.join(m.time.names)!r}: {e}") from None
     if m.time.midnight == "end_of_day" and not absolute:

@@ -72,6 +72,8 @@ def detect_encoding(path: Path, sample: bytes | None = None) -> str:
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if sample.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputError(f"{path}: an old binary Excel workbook (.xls): save it as .xlsx or CSV first")
     if b"\x00" in sample[:4096]:
         raise InputError(f"{path}: binary data (NUL bytes), not a CSV/TSV text export")
     cut = sample if len(sample) < SAMPLE_BYTES else sample[: sample.rfind(b"\n") + 1 or len(sample)]
@@ -319,7 +321,10 @@ def read_xlsx(path: Path, src: Source, wanted: list[str], time_names: list[str])
             for i in keep:
                 c = row[i] if i < len(row) else None
                 if i in time_idx:
-                    if isinstance(c, (dt.datetime, dt.date, dt.time)):
+                    if (len(time_idx) > 1 and isinstance(c, dt.datetime) and c.time() == dt.time(0)
+                            and i == min(time_idx)):
+                        c = c.date().isoformat()          # a date cell beside a time cell
+                    elif isinstance(c, (dt.datetime, dt.date, dt.time)):
                         c = c.isoformat(sep=" ") if isinstance(c, dt.datetime) else c.isoformat()
                     else:
                         iso = False
