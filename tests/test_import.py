@@ -550,3 +550,28 @@ def test_old_xls_and_help(tmp_path, capsys):
     assert run("import", "--help") == 0
     assert "--mapping" in capsys.readouterr().out
     assert run("import", src) == 2                          # neither --mapping nor --guess: usage error
+
+
+def test_other_spellings_and_late_shift_jis(tmp_path):
+    t0 = dt.datetime(2026, 4, 1)
+    rows = ["# exported by logger", "time,P kW,memo"] + [
+        f"{t0 + dt.timedelta(seconds=k):%Y-%m-%d %H:%M:%S},{k % 7},ok" for k in range(40_000)]
+    rows.append("2026-04-02 00:00:00,1,停電")          # Shift_JIS text beyond the first MB
+    rows.append("2026-04-02 00:00:01,欠測,ok")         # ... also in a column that is read
+    src = tmp_path / "late.csv"
+    src.write_bytes(("\n".join(rows) + "\n").encode("cp932"))
+    mp = write_map(tmp_path, """
+skip_rows = 1
+ignore = ["memo"]
+[time]
+column = "time"
+timezone = "Asia/Tokyo"
+[[channels]]
+column = "P kW"
+channel = "p"
+quantity = "電力"
+""")
+    res = import_files([src], load_mapping(mp))
+    p = res.channels["p"]
+    assert p.value.size == 40_002 and not res.warnings and res.files[0].encoding == "cp932"
+    assert p.time_ms[-2] == ms(2026, 4, 2) and p.quality[-1] == Quality.ERROR and p.quality[-2] == 0

@@ -242,12 +242,51 @@ class Long(_Model):
     unit_column: str | None = None
 
 
+_SOURCE_KEYS = ("encoding", "delimiter", "sheet", "header_row", "skip_after_header", "units_row", "skip_footer",
+                "decimal", "layout", "skip_rows")
+
+
 class Mapping(_Model):
     source: Source = Source()
     time: TimeSpec
     columns: list[Column] = Field(min_length=1)
     ignore: list[str] = []
     long: Long | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spellings(cls, data):
+        """Other spellings people use: source keys at the top level (`encoding = "cp932"`),
+        `[[channels]]` for `[[columns]]`, `skip_rows` (lines above the names), `timezone`."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        top = {k: data.pop(k) for k in list(data) if k in _SOURCE_KEYS}
+        if top:
+            src = dict(data.get("source") or {})
+            for k, v in top.items():
+                if k in src:
+                    raise ValueError(f"`{k}` is given both at the top level and in [source]")
+                src[k] = v
+            data["source"] = src
+        if "channels" in data and "columns" not in data:
+            data["columns"] = data.pop("channels")
+        src = data.get("source")
+        if isinstance(src, dict) and "skip_rows" in src:
+            src = dict(src)
+            if "header_row" in src:
+                raise ValueError("give `header_row` or `skip_rows`, not both")
+            n = src.pop("skip_rows")
+            src["header_row"] = n + 1 if isinstance(n, int) and not isinstance(n, bool) else n
+            data["source"] = src
+        t = data.get("time")
+        if isinstance(t, dict):
+            t = dict(t)
+            for alias in ("timezone", "tz"):
+                if alias in t and "zone" not in t:
+                    t["zone"] = t.pop(alias)
+            data["time"] = t
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "Mapping":

@@ -103,6 +103,14 @@ def _looks_like(path: Path, encoding: str) -> str:
             f"or encoding = \"auto\" in [source]")
 
 
+def _is_text(path: Path, encoding: str) -> bool:
+    try:
+        check_text(path, encoding)
+        return True
+    except InputError:
+        return False
+
+
 def check_text(path: Path, encoding: str) -> None:
     """Refuse a file that is not text in `encoding`, naming the line and the encoding."""
     dec = codecs.getincrementaldecoder(encoding)()
@@ -182,6 +190,9 @@ def read_csv(path: Path, src: Source, wanted: list[str], memory_limit: int | Non
     try:
         table = pcsv.read_csv(path, read_options=ro, parse_options=po, convert_options=co)
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        if src.encoding == "auto" and enc == "utf-8" and not _is_text(path, "utf-8") and _is_text(path, "cp932"):
+            # the first MB was plain ASCII; Shift_JIS text comes later in the file
+            return read_csv(path, src.model_copy(update={"encoding": "cp932"}), wanted, memory_limit)
         check_text(path, enc)
         _find_ragged(path, enc, delim, first, len(header))
         raise InputError(f"{path}: cannot read as {encoding_name(enc)} CSV: {str(e).splitlines()[0][:200]}") from None
