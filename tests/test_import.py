@@ -575,3 +575,21 @@ quantity = "電力"
     p = res.channels["p"]
     assert p.value.size == 40_002 and not res.warnings and res.files[0].encoding == "cp932"
     assert p.time_ms[-2] == ms(2026, 4, 2) and p.quality[-1] == Quality.ERROR and p.quality[-2] == 0
+
+
+def test_streamed_blocks_footer_and_late_error_line(tmp_path, monkeypatch):
+    from mieruka.importer import readers
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 1 << 14)        # many blocks from a small file
+    n = 5000
+    body = "".join(f"2026-04-01 {k // 3600:02d}:{k // 60 % 60:02d}:{k % 60:02d},{k}\n" for k in range(n))
+    src = tmp_path / "s.csv"
+    src.write_text("time,P_kW\n" + body + "合計,12345\n終了,\n", "utf-8")
+    mp = write_map(tmp_path, DAY_MAP.replace("[time]", "[source]\nskip_footer = 2\n[time]"))
+    res = import_files([src], load_mapping(mp))
+    assert list(res.channels["p"].value) == list(range(n))
+    src.write_text("time,P_kW\n" + body.replace(",4321\n", ",4x21\n"), "utf-8")
+    with pytest.raises(InputError, match=r"s.csv: line 4323: field 'P_kW': '4x21' is not a number"):
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+    src.write_text("time,P_kW\n", "utf-8")
+    with pytest.raises(InputError, match=r"s.csv: no data rows below the header"):
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))

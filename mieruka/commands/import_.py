@@ -33,9 +33,31 @@ def command(files: tuple[str, ...], mapping_path: str | None, out_path: str | No
     if not mapping_path or not out_path:
         raise click.UsageError("give --mapping MAP.toml and -o RECORDING.csv (or --guess)")
     from ..importer import import_to_recording
-    res = import_to_recording(list(files), mapping_path, out_path)
+    with _progress(files) as tick:
+        res = import_to_recording(list(files), mapping_path, out_path, progress=tick)
     report(res, out_path)
     return 0
+
+
+def _progress(files):
+    """A progress bar on stderr for large inputs on a terminal; yields the tick callback (or None)."""
+    import contextlib
+    import os
+    import sys
+
+    total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+    if not sys.stderr.isatty() or total < (32 << 20):
+        return contextlib.nullcontext(None)
+
+    @contextlib.contextmanager
+    def bar():
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        with Progress(TextColumn("import"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeRemainingColumn(), console=Console(stderr=True), transient=True) as p:
+            task = p.add_task("import", total=1.0)
+            yield lambda f: p.update(task, completed=f)
+    return bar()
 
 
 def report(res, out_path: str | None = None) -> None:
@@ -75,6 +97,7 @@ def on_the_fly(files: tuple[str, ...], mapping_path: str | None, stack) -> str:
     from ..importer import import_to_recording
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mieruka-import-")))
     out = tmp / f"{Path(files[0]).stem}.recording.csv"
-    res = import_to_recording(list(files), mapping_path, out)
+    with _progress(files) as tick:
+        res = import_to_recording(list(files), mapping_path, out, progress=tick)
     report(res, None)
     return str(out)

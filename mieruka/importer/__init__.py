@@ -11,10 +11,11 @@ __all__ = ["ChannelRows", "ImportResult", "Mapping", "guess_mapping", "import_fi
            "unit_in_header", "import_to_recording"]
 
 
-def import_to_recording(paths, mapping_path, out_path, memory_limit: int | None = None) -> ImportResult:
+def import_to_recording(paths, mapping_path, out_path, memory_limit: int | None = None,
+                        progress=None) -> ImportResult:
     """Import `paths` with the mapping file and write the recording `out_path` (atomically)."""
     m = load_mapping(mapping_path)
-    res = import_files(paths, m, mapping_path, memory_limit)
+    res = import_files(paths, m, mapping_path, memory_limit, progress)
     zone = m.time.zone if "/" in m.time.zone or m.time.zone == "UTC" else None
     res.write(out_path, tz=zone)
     return res

@@ -57,8 +57,9 @@ class ImportResult:
 
 
 def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | Path = "mapping",
-                 memory_limit: int | None = None) -> ImportResult:
-    """Read every file with the mapping; InputError naming file, line and field on bad input."""
+                 memory_limit: int | None = None, progress=None) -> ImportResult:
+    """Read every file with the mapping; InputError naming file, line and field on bad input.
+    `progress(done_fraction)` is called as the files are read (for a progress bar)."""
     if not paths:
         raise InputError("no input files")
     files: list[RawTable] = []
@@ -66,7 +67,8 @@ def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | 
     notes: list[str] = []
     warnings: list[str] = []
     for k, p in enumerate(paths):
-        table, chans = _import_one(Path(p), mapping, mapping_path, memory_limit, notes, warnings)
+        tick = None if progress is None else (lambda f, k=k: progress((k + f) / len(paths)))
+        table, chans = _import_one(Path(p), mapping, mapping_path, memory_limit, notes, warnings, tick)
         files.append(table)
         per_file.append({cid: (*v, np.full(len(v[0]), k, np.int32)) for cid, v in chans.items()})
     infos = {c.channel: _info(c, files) for c in mapping.columns}
@@ -90,25 +92,72 @@ def _info(c: Column, files: list[RawTable]) -> ChannelInfo:
                        system=c.system)
 
 
-def _read(path: Path, m: Mapping, wanted: list[str], memory_limit: int | None) -> RawTable:
-    if is_xlsx(path):
-        return read_xlsx(path, m.source, wanted, m.time.names)
-    return read_csv(path, m.source, wanted, memory_limit)
+class _Batches:
+    """Parses blocks of text columns as they stream in: times to local ms, values to numbers."""
+
+    def __init__(self, m: Mapping, value_columns: list[str]):
+        self.m, self.value_columns = m, value_columns
+        self.reset()
+
+    def reset(self) -> None:
+        self.local: list[np.ndarray] = []
+        self.absolute: set[bool] = set()
+        self.values: dict[str, list[np.ndarray]] = {c: [] for c in self.value_columns}
+        self.missing: dict[str, list[np.ndarray]] = {c: [] for c in self.value_columns}
+
+    def __call__(self, table: RawTable, cols: dict, row0: int) -> None:
+        if row0 == 0:
+            self.reset()           # a first block (again, after an encoding retry)
+        idx = table.wanted_index               # type: ignore[attr-defined]
+        names = self.m.time.names
+        try:
+            text = parse.join_time_columns([cols[idx[n]] for n in names])
+            local, absolute = parse.parse_local_times(text, "iso" if table.time_is_iso else self.m.time.format)
+        except parse.ParseError as e:
+            raise InputError(f"{table.where()}: line {table.line_of(e.row + row0)}: field {'+'.join(names)!r}: {e}") \
+                from None
+        self.local.append(local)
+        self.absolute.add(absolute)
+        if len(self.absolute) > 1:
+            raise InputError(f"{table.where()}: line {table.line_of(row0)}: field {'+'.join(names)!r}: some times "
+                             f"carry a UTC offset and some do not")
+        for c in self.value_columns:
+            v, miss = _values(table, cols[idx[c]], c, self.m, row0)
+            self.values[c].append(v)
+            self.missing[c].append(miss)
+
+    def result(self):
+        cat = lambda xs, dt: np.concatenate(xs) if xs else np.empty(0, dt)     # noqa: E731
+        return (cat(self.local, np.int64), bool(self.absolute and self.absolute.pop()),
+                {c: (cat(self.values[c], np.float64), cat(self.missing[c], bool)) for c in self.value_columns})
 
 
-def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warnings):
+def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warnings, progress=None):
     long = m.source.layout == "long"
     wanted = list(m.time.names)
     if long:
         wanted += [m.long.channel_column, m.long.value_column] + ([m.long.unit_column] if m.long.unit_column else [])
+        value_columns = [m.long.value_column]
     else:
         wanted += [c.column for c in m.columns]
+        value_columns = [c.column for c in m.columns]
+    batches = _Batches(m, value_columns)
     try:
-        table = _read(path, m, wanted, memory_limit)
+        if is_xlsx(path):
+            table = read_xlsx(path, m.source, wanted, m.time.names)
+        else:
+            table = read_csv(path, m.source, wanted, memory_limit, on_batch=None if long else batches,
+                             progress=progress)
     except InputError as e:
         if "no column" in str(e) and not long:
             raise InputError(f"{e} (mapping {mapping_path})") from None
         raise
+    if table.columns or long:
+        batches(table, table.columns, 0)           # read whole (xlsx, long layout): one block
+    local, absolute, values = batches.result()
+    if local.size == 0:
+        raise InputError(f"{table.where()}: no data rows below the header (line {table.first_line - 1}); "
+                         f"check header_row, skip_after_header and skip_footer")
     idx = table.wanted_index                 # type: ignore[attr-defined]
     col = lambda name: table.columns[idx[name]]       # noqa: E731
     where = table.where()
@@ -122,11 +171,6 @@ def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warni
                         f"(list them under `ignore` to silence this)")
 
     # --- times
-    try:
-        text = parse.join_time_columns([col(n) for n in m.time.names])
-        local, absolute = parse.parse_local_times(text, "iso" if table.time_is_iso else m.time.format)
-    except parse.ParseError as e:
-        raise InputError(f"{where}: line {table.line_of(e.row)}: field {'+'.join(m.time.names)!r}: {e}") from None
     if m.time.midnight == "end_of_day" and not absolute:
         local = local + np.where(local % 86_400_000 == 0, 86_400_000, 0)
     if absolute:
@@ -147,12 +191,12 @@ def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warni
 
     chans: dict[str, tuple] = {}
     if long:
-        _long_rows(table, m, col, utc, chans, warnings, where)
+        _long_rows(table, m, col, utc, values[m.long.value_column], chans, warnings, where)
     else:
         step_s = m.time.interval_s() or _usual_step_s(utc)
         for c in m.columns:
             unit = c.unit or _unit_from_file(table, idx[c.column], c)
-            v, miss = _values(table, col(c.column), c.column, m)
+            v, miss = values[c.column]
             scale, offset = c.conversion(unit)
             v = v * scale + offset
             t = _start_of(utc, c, m, step_s, where)
@@ -183,11 +227,11 @@ def _unit_from_file(table: RawTable, i: int, c: Column) -> str | None:
     return None
 
 
-def _values(table: RawTable, arr, name: str, m: Mapping) -> tuple[np.ndarray, np.ndarray]:
+def _values(table: RawTable, arr, name: str, m: Mapping, row0: int = 0) -> tuple[np.ndarray, np.ndarray]:
     try:
         return parse.parse_values(arr, m.source.decimal)
     except parse.ParseError as e:
-        raise InputError(f"{table.where()}: line {table.line_of(e.row)}: field {name!r}: {e}") from None
+        raise InputError(f"{table.where()}: line {table.line_of(e.row + row0)}: field {name!r}: {e}") from None
 
 
 def _usual_step_s(utc: np.ndarray) -> float | None:
@@ -236,7 +280,7 @@ def _dur(s: float) -> str:
     return f"{s:g} s"
 
 
-def _long_rows(table: RawTable, m: Mapping, col, utc, chans, warnings, where):
+def _long_rows(table: RawTable, m: Mapping, col, utc, parsed, chans, warnings, where):
     import pyarrow.compute as pc
     names = pc.utf8_trim_whitespace(col(m.long.channel_column))
     enc = pc.dictionary_encode(names)
@@ -247,7 +291,7 @@ def _long_rows(table: RawTable, m: Mapping, col, utc, chans, warnings, where):
     if unmatched:
         warnings.append(f"{where}: channel name(s) in {m.long.channel_column!r} not in the mapping, not imported: "
                         f"{', '.join(map(repr, unmatched[:20]))}{' ...' if len(unmatched) > 20 else ''}")
-    values, miss = _values(table, col(m.long.value_column), m.long.value_column, m)
+    values, miss = parsed
     units = col(m.long.unit_column) if m.long.unit_column else None
     for k, p in enumerate(present):
         c = by_name.get(p)

@@ -20,6 +20,7 @@ from ..errors import InputError
 from .mapping import Source
 
 SAMPLE_BYTES = 1 << 20
+BLOCK_BYTES = 8 << 20          # CSV read in blocks of this size (streamed to the parser)
 MAX_LINE_CHARS = 1 << 20       # a header or metadata line longer than this is not a logger export
 _NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp932": "Shift_JIS (cp932)", "utf-16": "UTF-16",
           "euc-jp": "EUC-JP", "latin-1": "Latin-1"}
@@ -157,8 +158,13 @@ def _split(line: str, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter), [])
 
 
-def read_csv(path: Path, src: Source, wanted: list[str], memory_limit: int | None = None) -> RawTable:
-    """The header, the units row and the wanted columns (by header text) of a CSV/TSV."""
+def read_csv(path: Path, src: Source, wanted: list[str], memory_limit: int | None = None,
+             on_batch=None, progress=None) -> RawTable:
+    """The header, the units row and the wanted columns (by header text) of a CSV/TSV.
+
+    With `on_batch(table, {column index: text array}, first row)`, the rows are
+    streamed to it in blocks and not kept (the text of a large file never sits in
+    memory whole); `progress(fraction)` is called as blocks are read."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -177,32 +183,65 @@ def read_csv(path: Path, src: Source, wanted: list[str], memory_limit: int | Non
     if src.units_row is not None and len(head) >= src.units_row:
         units = [normalize_name(u) for u in _split(head[src.units_row - 1], delim)]
     idx = resolve_columns(path, header, wanted)
-    _check_memory(path, size, len(idx), len(header), memory_limit)
+    keep = sorted(set(idx.values()))
+    _check_memory(path, size, sample, len(keep), len(header), memory_limit, streamed=on_batch is not None)
     names = [f"c{i}" for i in range(len(header))]
     first = src.header_row + src.skip_after_header + 1
     ro = pcsv.ReadOptions(skip_rows=first - 1, column_names=names, encoding="utf8" if enc == "utf-8" else enc,
-                          block_size=16 << 20)
+                          block_size=BLOCK_BYTES)
     po = pcsv.ParseOptions(delimiter=delim)
-    co = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, include_columns=[names[i] for i in sorted(set(idx.values()))],
+    co = pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, include_columns=[names[i] for i in keep],
                              strings_can_be_null=False, quoted_strings_can_be_null=False)
     if enc == "utf-8-sig":
         ro.encoding = "utf8"          # the BOM sits in the skipped header line
+    rt = RawTable(path, header, units, {}, 0, enc, delim, first, _source=src)
+    rt.wanted_index = idx     # type: ignore[attr-defined]
     try:
-        table = pcsv.read_csv(path, read_options=ro, parse_options=po, convert_options=co)
+        if on_batch is None:
+            table = pcsv.read_csv(path, read_options=ro, parse_options=po, convert_options=co)
+            n = max(table.num_rows - src.skip_footer, 0)
+            rt.columns = {i: table[names[i]].combine_chunks().slice(0, n) for i in keep}
+            rt.nrows = n
+        else:
+            rt.nrows = _stream(path, ro, po, co, names, keep, src.skip_footer, rt, on_batch, progress, size, sample)
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         if src.encoding == "auto" and enc == "utf-8" and not _is_text(path, "utf-8") and _is_text(path, "cp932"):
             # the first MB was plain ASCII; Shift_JIS text comes later in the file
-            return read_csv(path, src.model_copy(update={"encoding": "cp932"}), wanted, memory_limit)
+            return read_csv(path, src.model_copy(update={"encoding": "cp932"}), wanted, memory_limit, on_batch,
+                            progress)
         check_text(path, enc)
         _find_ragged(path, enc, delim, first, len(header))
         raise InputError(f"{path}: cannot read as {encoding_name(enc)} CSV: {str(e).splitlines()[0][:200]}") from None
-    n = table.num_rows - src.skip_footer
-    if n < 0:
-        n = 0
-    cols = {i: table[names[i]].combine_chunks().slice(0, n) for i in sorted(set(idx.values()))}
-    rt = RawTable(path, header, units, cols, n, enc, delim, first, _source=src)
-    rt.wanted_index = idx     # type: ignore[attr-defined]
     return rt
+
+
+def _stream(path, ro, po, co, names, keep, skip_footer, rt, on_batch, progress, size, sample) -> int:
+    """Feed blocks to on_batch, holding back enough rows to drop the footer at the end."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    reader = pcsv.open_csv(path, read_options=ro, parse_options=po, convert_options=co)
+    line_bytes = max(len(sample) / max(sample.count(b"\n"), 1), 1.0)
+    est_rows = size / line_bytes
+    held: list = []
+    row0 = 0
+    for batch in reader:
+        held.append(batch)
+        while len(held) > 1 and sum(b.num_rows for b in held[1:]) >= skip_footer:
+            b = held.pop(0)
+            on_batch(rt, {i: b.column(names[i]) for i in keep}, row0)
+            row0 += b.num_rows
+            if progress is not None:
+                progress(min(row0 / est_rows, 1.0))
+    if held:
+        tail = pa.Table.from_batches(held).combine_chunks()
+        n = max(tail.num_rows - skip_footer, 0)
+        if n or row0 == 0:
+            on_batch(rt, {i: tail[names[i]].combine_chunks().slice(0, n) for i in keep}, row0)
+        row0 += n
+    if progress is not None:
+        progress(1.0)
+    return row0
 
 
 def resolve_columns(path: Path, header: list[str], wanted: list[str]) -> dict[str, int]:
@@ -224,11 +263,16 @@ def resolve_columns(path: Path, header: list[str], wanted: list[str]) -> dict[st
     return out
 
 
-def _check_memory(path: Path, size: int, used_cols: int, all_cols: int, limit: int | None) -> None:
-    """Fail fast, before reading, on a file whose wanted columns would not fit in memory."""
+def _check_memory(path: Path, size: int, sample: bytes, used_cols: int, all_cols: int, limit: int | None,
+                  streamed: bool = True) -> None:
+    """Fail fast, before reading, on a file whose readings would not fit in memory."""
     if limit is None:
         limit = _available_memory() // 2
-    need = int(size * used_cols / max(all_cols, 1) * 4) + size // 8     # text + offsets + numbers, generous
+    rows = size / max(len(sample) / max(sample.count(b"\n"), 1), 1.0)
+    # per reading: arrays while importing and sorting, then the recording writer's columns (~48 bytes)
+    need = int(rows * max(used_cols - 1, 1) * 48)
+    if not streamed:
+        need += int(size * used_cols / max(all_cols, 1) * 3)           # the text of the wanted columns
     if limit and need > limit:
         raise InputError(f"{path}: {size / 1e9:.1f} GB; importing it needs about {need / 1e9:.1f} GB of memory, "
                          f"{limit / 1e9:.1f} GB may be used: split the export by time (one file per day or week) "
