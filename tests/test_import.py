@@ -593,3 +593,30 @@ def test_streamed_blocks_footer_and_late_error_line(tmp_path, monkeypatch):
     src.write_text("time,P_kW\n", "utf-8")
     with pytest.raises(InputError, match=r"s.csv: no data rows below the header"):
         import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+
+
+def test_guess_on_xlsx_and_on_the_steel_file(tmp_path, capsys):
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["機種", "PW3360"])
+    ws.append(["開始", dt.datetime(2026, 4, 1, 8)])
+    ws.append([])
+    ws.append(["Date/Time", "P(kW)", "Air 流量 m3/min", "memo"])
+    for k in range(20):
+        ws.append([dt.datetime(2026, 4, 1, 8) + dt.timedelta(minutes=10 * k), 10.5 + k, 3.25, "x"])
+    path = tmp_path / "g.xlsx"
+    wb.save(path)
+    m = load_mapping(write_map(tmp_path, guess_mapping(path)))
+    assert m.source.header_row == 4 and m.ignore == ["memo"]
+    assert [(c.channel, c.quantity, c.unit) for c in m.columns] == [("p", "power_kw", "kW"),
+                                                                   ("air_流量", "air_flow_m3min", "m3/min")]
+    res = import_files([path], m)
+    assert res.rows == 40 and not res.warnings
+    if DATA.exists():
+        text = guess_mapping(DATA)
+        assert 'format = "%d/%m/%Y %H:%M"' in text and 'column = "Usage_kWh"' in text
+        m = load_mapping(write_map(tmp_path, text))
+        by = {c.column: c for c in m.columns}
+        assert by["Usage_kWh"].kind == "interval_energy" and by["Lagging_Current_Power_Factor"].unit == "%"
+        assert "NSM" not in by                                   # no unit, no quantity: left for a person

@@ -30,7 +30,8 @@ _BRACKETS = re.compile(r"[\(\[<{]([^\)\]>}]+)[\)\]>}]\s*$")
 _DEFAULT_QUANTITY = {"power": "power_kw", "energy": "energy_kwh", "air_flow": "air_flow_m3min",
                      "volume": "air_volume_m3", "pressure": "pressure_mpa", "temperature": "temperature_c",
                      "voltage": "voltage_v", "current": "current_a", "ratio": "power_factor",
-                     "frequency": "frequency_hz", "reactive_power": "reactive_power_kvar"}
+                     "frequency": "frequency_hz", "reactive_power": "reactive_power_kvar",
+                     "reactive_energy": "reactive_power_kvar"}
 
 
 def unit_in_header(text: str) -> str | None:
@@ -63,6 +64,9 @@ def _quantity_from_name(name: str) -> str | None:
             return parse_quantity(cand)
         except ValueError:
             continue
+    low = base.lower().replace("_", " ")
+    if "power factor" in low or low.split()[-1:] == ["pf"]:
+        return "power_factor"
     for word, q in (("電力量", "energy_kwh"), ("電力", "power_kw"), ("流量", "air_flow_m3min"), ("圧力", "pressure_mpa"),
                     ("温度", "temperature_c"), ("電圧", "voltage_v"), ("電流", "current_a"), ("力率", "power_factor")):
         if word in base:
@@ -135,9 +139,11 @@ def _sample_rows(path: Path) -> tuple[list[list[str]], str, str | None]:
     return [_split(x, delim) for x in lines], enc, delim
 
 
-def _slug(name: str, taken: set[str]) -> str:
+def _slug(name: str, taken: set[str], unit: str | None = None) -> str:
     s = unicodedata.normalize("NFKC", name)
     s = _BRACKETS.sub("", s).strip()
+    if unit:           # `流量 m3/min`, `Usage_kWh`: the unit is not part of the channel's name
+        s = re.sub(r"[\s_]+" + re.escape(unit) + r"$", "", s, flags=re.IGNORECASE) or s
     s = re.sub(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+", "_", s).strip("_").lower() or "ch"
     out, k = s, 2
     while out in taken:
@@ -210,7 +216,8 @@ def guess_mapping(path: str | Path) -> str:
            f"encoding = {_q(enc if enc != 'xlsx' else 'auto')}    # detected: {encoding_name(enc)}"]
     if delim and delim != ",":
         out.append(f"delimiter = {_q('tab' if delim == chr(9) else delim)}")
-    out.append(f"header_row = {header_row + 1}    # line of the column names; the {header_row} line(s) above are skipped")
+    out.append(f"header_row = {header_row + 1}" + (f"    # line of the column names; the {header_row} line(s) above are "
+                                                    f"skipped" if header_row else ""))
     if data_start - header_row - 1:
         out.append(f"skip_after_header = {data_start - header_row - 1}")
     if units_row is not None:
@@ -228,6 +235,7 @@ def guess_mapping(path: str | Path) -> str:
             'stamp = "start"    # "end" if each time closes its interval (usual for interval kWh)', ""]
     taken: set[str] = set()
     ignore = []
+    unknown: list[str] = []
     for i, name in enumerate(header):
         if i in time_cols or i >= tail_width:
             continue
@@ -243,27 +251,34 @@ def guess_mapping(path: str | Path) -> str:
         if unit is not None:
             dim = parse_meter_unit(unit).dimension
             quantity = _DEFAULT_QUANTITY.get(dim)
-            if dim in ("energy", "volume"):
+            if dim in ("energy", "volume", "reactive_energy"):
                 nums = [float(unicodedata.normalize("NFKC", v).replace(",", "")) for v in vals if _is_number(v)]
                 rising = len(nums) > 2 and all(b >= a for a, b in zip(nums, nums[1:])) and nums[-1] > nums[0]
-                if not rising:
+                if not rising or dim == "reactive_energy":
                     kind = "interval_energy"
-                    quantity = "power_kw" if dim == "energy" else "air_flow_m3min"
+                    quantity = {"energy": "power_kw", "volume": "air_flow_m3min",
+                                "reactive_energy": "reactive_power_kvar"}[dim]
                 else:
                     kind = "counter"
-        out.append("[[columns]]")
-        out.append(f"column = {_q(name or f'#{i + 1}')}")
-        out.append(f"channel = {_q(_slug(name, taken))}")
         if quantity is None:
             quantity = _quantity_from_name(name)
-            if quantity and unit is None:
-                out.append(f"# CHECK: quantity from the column name, no unit found (the quantity's own unit assumed)")
-        if quantity:
-            out.append(f"quantity = {_q(quantity)}")
-        else:
-            out.append('quantity = "power_kw"    # CHECK: no unit found in the header')
+            if quantity == "power_factor" and unit is None:
+                nums = [abs(float(unicodedata.normalize("NFKC", v).replace(",", ""))) for v in vals if _is_number(v)]
+                unit = "%" if nums and max(nums) > 1.5 else "1"
+        block = [f"column = {_q(name or f'#{i + 1}')}", f"channel = {_q(_slug(name, taken, unit))}"]
+        if quantity is None:
+            # no unit and no quantity name: left out (the import lists it in a warning) until a person says
+            unknown.append(name or f"#{i + 1}")
+            out += ["# CHECK: what is this column? no unit or quantity found in its name", "# [[columns]]"]
+            out += [f"# {x}" for x in block] + ['# quantity = "power_kw"', ""]
+            continue
+        out.append("[[columns]]")
+        out += block
+        out.append(f"quantity = {_q(quantity)}")
         if unit:
             out.append(f"unit = {_q(unit)}")
+        else:
+            out.append("# CHECK: quantity from the column name, no unit found (the quantity's own unit is assumed)")
         if kind != "instant":
             out.append(f'kind = "{kind}"    # {"values per interval" if kind == "interval_energy" else "a running total"}: CHECK')
         out.append('# equipment_kind = "compressor"   system = "air1"')
