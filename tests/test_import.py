@@ -620,3 +620,41 @@ def test_guess_on_xlsx_and_on_the_steel_file(tmp_path, capsys):
         by = {c.column: c for c in m.columns}
         assert by["Usage_kWh"].kind == "interval_energy" and by["Lagging_Current_Power_Factor"].unit == "%"
         assert "NSM" not in by                                   # no unit, no quantity: left for a person
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.one_of(st.none(), st.floats(-1e7, 1e7, allow_nan=False).map(lambda x: round(x, 3))),
+                       min_size=1, max_size=40),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp932"]), delimiter=st.sampled_from([",", "\t", ";"]),
+       missing=st.sampled_from(["", "-", "***", "欠測"]), thousands=st.booleans())
+def test_round_trip_any_encoding_delimiter_and_marks(tmp_path, values, encoding, delimiter, missing, thousands):
+    def cell(v):
+        if v is None:
+            return missing
+        text = f"{v:,.3f}" if thousands else repr(v)
+        return f'"{text}"' if "," in text and delimiter == "," else text
+    lines = ["メーカー" + delimiter + "テスト", f"日時{delimiter}電力(kW)"]
+    lines += [f"2026/04/01 {k // 60:02d}:{k % 60:02d}{delimiter}{cell(v)}" for k, v in enumerate(values)]
+    src = tmp_path / "rt.csv"
+    src.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    mp = write_map(tmp_path, '[source]\nheader_row = 2\n[time]\ncolumn = "日時"\nformat = "%Y/%m/%d %H:%M"\n'
+                             '[[columns]]\ncolumn = "電力(kW)"\nchannel = "p"\nquantity = "電力"\n')
+    c = import_files([src], load_mapping(mp)).channels["p"]
+    assert len(c.value) == len(values)
+    for v, got, q in zip(values, c.value, c.quality):
+        if v is None:
+            assert q == Quality.ERROR and np.isnan(got)
+        else:
+            assert q == Quality.OK and got == pytest.approx(v, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(times=st.lists(st.text(alphabet=st.sampled_from("0123456789/:- T年月日時分+Z"), max_size=22),
+                      min_size=1, max_size=5))
+def test_random_time_texts_parse_or_name_their_line(tmp_path, times):
+    src = tmp_path / "times.csv"
+    src.write_text("time,P_kW\n" + "".join(f"{t},1\n" for t in times), "utf-8")
+    try:
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+    except InputError as e:
+        assert "times.csv" in str(e)
