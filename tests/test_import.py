@@ -658,3 +658,15 @@ def test_random_time_texts_parse_or_name_their_line(tmp_path, times):
         import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
     except InputError as e:
         assert "times.csv" in str(e)
+
+
+def test_excel_serial_and_unix_times(tmp_path):
+    src = tmp_path / "serial.csv"
+    src.write_text("time,P_kW\n46113.375,1\n46113.385416666664,2\n", "utf-8")     # 2026-04-01 09:00, 09:15
+    res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP.replace(
+        'column = "time"', 'column = "time"\nformat = "excel"'))))
+    assert list(res.channels["p"].time_ms) == [ms(2026, 4, 1, 9), ms(2026, 4, 1, 9, 15)]
+    src.write_text(f"time,P_kW\n{ms(2026, 4, 1, 9) // 1000},1\n", "utf-8")
+    res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP.replace(
+        'column = "time"', 'column = "time"\nformat = "unix"\nzone = "Europe/Berlin"'))))
+    assert list(res.channels["p"].time_ms) == [ms(2026, 4, 1, 9)]          # UTC: the zone does not apply

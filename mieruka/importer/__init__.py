@@ -14,8 +14,20 @@ __all__ = ["ChannelRows", "ImportResult", "Mapping", "guess_mapping", "import_fi
 def import_to_recording(paths, mapping_path, out_path, memory_limit: int | None = None,
                         progress=None) -> ImportResult:
     """Import `paths` with the mapping file and write the recording `out_path` (atomically)."""
+    from pathlib import Path
+
+    from ..errors import InputError
+    out = Path(out_path)
+    for p in paths:
+        if Path(p).exists() and out.exists() and out.resolve() == Path(p).resolve():
+            raise InputError(f"{out}: is one of the input files; write the recording elsewhere")
+    if not out.parent.resolve().is_dir():
+        raise InputError(f"{out}: the folder {out.parent} does not exist")
     m = load_mapping(mapping_path)
     res = import_files(paths, m, mapping_path, memory_limit, progress)
     zone = m.time.zone if "/" in m.time.zone or m.time.zone == "UTC" else None
-    res.write(out_path, tz=zone)
+    try:
+        res.write(out, tz=zone)
+    except OSError as e:
+        raise InputError(f"{out}: cannot write the recording: {e.strerror or e}") from None
     return res

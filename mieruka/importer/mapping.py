@@ -15,7 +15,7 @@ A TOML file, validated with pydantic; every error names the file and the key::
 
     [time]
     column = "日時"               # or columns = ["日付", "時刻"] (joined with a space)
-    format = "%Y/%m/%d %H:%M:%S"  # strptime codes, or "iso"
+    format = "%Y/%m/%d %H:%M:%S"  # strptime codes, "iso", "excel" (serial days, local) or "unix"/"unix_ms" (UTC)
     zone = "Asia/Tokyo"           # the zone of local times (a time with an offset keeps its own)
     ambiguous = "raise"           # raise | earlier | later | infer: a repeated local hour (DST end)
     stamp = "start"               # start | end: does a row's time mark the start or the end of
@@ -138,8 +138,9 @@ class TimeSpec(_Model):
     @field_validator("format")
     @classmethod
     def _format(cls, v: str) -> str:
-        if v != "iso" and "%" not in v:
-            raise ValueError(f"time format {v!r} has no strptime code (e.g. \"%Y/%m/%d %H:%M:%S\"), nor is it \"iso\"")
+        if v not in ("iso", "excel", "unix", "unix_ms") and "%" not in v:
+            raise ValueError(f"time format {v!r} has no strptime code (e.g. \"%Y/%m/%d %H:%M:%S\"), nor is it "
+                             f"\"iso\", \"excel\" (serial days) or \"unix\" (seconds since 1970, UTC)")
         return v
 
     @field_validator("interval")

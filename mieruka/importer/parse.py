@@ -101,6 +101,16 @@ def parse_local_times(arr, fmt: str) -> tuple[np.ndarray, bool]:
     if h24.any():
         arr = pc.replace_substring_regex(arr, r"( |T|^)24:00", r"\100:00")
     absolute = False
+    if fmt in ("excel", "unix", "unix_ms"):
+        try:
+            x = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            ok = pc.match_substring_regex(arr, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$").to_numpy(zero_copy_only=False)
+            row = int(np.argmax(~ok))
+            raise ParseError(row, f"time {arr[row].as_py()!r} is not a number ({fmt} time)") from None
+        if fmt == "excel":        # days since 1899-12-30 (Excel's 1900 system, as Excel itself counts them)
+            return np.round((x - 25569.0) * _MS_D).astype(np.int64), False
+        return np.round(x * (1000.0 if fmt == "unix" else 1.0)).astype(np.int64), True
     if fmt == "iso":
         try:
             ms = pc.cast(arr, pa.timestamp("ms")).cast(pa.int64()).to_numpy(zero_copy_only=False)
