@@ -90,6 +90,10 @@ def command(recordings, mapping_path, config_path, start, end, timezone, holiday
     from .import_ import on_the_fly
     with contextlib.ExitStack() as stack:
         recording = on_the_fly(recordings, mapping_path, stack) if recordings or mapping_path else None
+        if mapping_path and not timezone and not config_path:
+            from ..importer import load_mapping
+            zone = load_mapping(mapping_path).time.zone       # the exports' own site zone, unless told otherwise
+            timezone = zone if "/" in zone else None
         return _command(recording, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang,
                         as_json)
 
