@@ -492,7 +492,7 @@ def test_replay_with_mapping_equals_import_then_replay(tmp_path):
     import subprocess
     import sys
 
-    from test_api_helpers import write_config
+    from helpers.api_site import write_config
     export = _week_export(tmp_path / "logger.csv")
     mp = write_map(tmp_path, WEEK_MAP)
     a, b = tmp_path / "a", tmp_path / "b"
