@@ -670,3 +670,20 @@ def test_excel_serial_and_unix_times(tmp_path):
     res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP.replace(
         'column = "time"', 'column = "time"\nformat = "unix"\nzone = "Europe/Berlin"'))))
     assert list(res.channels["p"].time_ms) == [ms(2026, 4, 1, 9)]          # UTC: the zone does not apply
+
+
+def test_large_recording_written_in_windows_equals_one_piece(tmp_path, monkeypatch):
+    from mieruka.importer import core
+    src = tmp_path / "w.csv"
+    rows = [f"2026-04-01 {k // 3600:02d}:{k // 60 % 60:02d}:{k % 60:02d},{k % 97},{'-' if k % 13 == 0 else k}"
+            for k in range(3000)]
+    src.write_text("time,P_kW,Q_kW\n" + "\n".join(rows) + "\n")
+    mp = write_map(tmp_path, DAY_MAP + '[[columns]]\ncolumn = "Q_kW"\nchannel = "q"\nquantity = "power_kw"\n')
+    res = import_files([src], load_mapping(mp))
+    res.write(tmp_path / "one.csv", tz="Asia/Tokyo")
+    monkeypatch.setattr(core, "WINDOW_READINGS", 500)
+    ticks = []
+    res.write(tmp_path / "windows.csv", tz="Asia/Tokyo", progress=ticks.append)
+    assert (tmp_path / "windows.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert len(ticks) >= 10 and ticks[-1] == 1.0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []     # no temp files left

@@ -24,10 +24,11 @@ def import_to_recording(paths, mapping_path, out_path, memory_limit: int | None 
     if not out.parent.resolve().is_dir():
         raise InputError(f"{out}: the folder {out.parent} does not exist")
     m = load_mapping(mapping_path)
-    res = import_files(paths, m, mapping_path, memory_limit, progress)
+    res = import_files(paths, m, mapping_path, memory_limit,
+                       None if progress is None else (lambda f: progress(0.5 * f)))
     zone = m.time.zone if "/" in m.time.zone or m.time.zone == "UTC" else None
     try:
-        res.write(out, tz=zone)
+        res.write(out, tz=zone, progress=None if progress is None else (lambda f: progress(0.5 + 0.5 * f)))
     except OSError as e:
         raise InputError(f"{out}: cannot write the recording: {e.strerror or e}") from None
     return res

@@ -22,6 +22,7 @@ from .mapping import Column, Mapping
 from .readers import RawTable, is_xlsx, normalize_name, read_csv, read_xlsx
 
 _MS_MIN = 60_000
+WINDOW_READINGS = 2_000_000     # readings per window when writing a large recording
 
 
 @dataclass
@@ -51,9 +52,55 @@ class ImportResult:
     def channel_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         return {cid: (c.time_ms.astype(TIME_DTYPE), c.value, c.quality) for cid, c in self.channels.items()}
 
-    def write(self, path: str | Path, tz: str | None = None) -> int:
+    def write(self, path: str | Path, tz: str | None = None, progress=None) -> int:
+        """Write the recording atomically, in time windows of about WINDOW_READINGS readings
+        (the writer's text columns for a 100 M-reading import never sit in memory at once)."""
+        import os
+        import shutil
+        import tempfile
+
         from ..recording import write_channels
-        return write_channels(path, self.channel_arrays(), self.infos(), tz=tz)
+        path = Path(path)
+        infos = self.infos()
+        if self.rows <= WINDOW_READINGS:
+            n = write_channels(path, self.channel_arrays(), infos, tz=tz)
+            if progress is not None:
+                progress(1.0)
+            return n
+        edges = self._window_edges()
+        fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".csv", dir=path.parent)
+        part = Path(tmp).with_name(Path(tmp).name + ".part")
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for k in range(len(edges) - 1):
+                    data = {}
+                    for cid, c in self.channels.items():
+                        a, b = np.searchsorted(c.time_ms, [edges[k], edges[k + 1]], side="left")
+                        data[cid] = (c.time_ms[a:b].astype(TIME_DTYPE), c.value[a:b], c.quality[a:b])
+                    written += write_channels(part, data, infos, tz=tz)
+                    with open(part, "rb") as f:
+                        if k:
+                            f.readline()          # one header, from the first window
+                        shutil.copyfileobj(f, out, 1 << 20)
+                    if progress is not None:
+                        progress((k + 1) / (len(edges) - 1))
+            os.chmod(tmp, os.stat(part).st_mode & 0o777)
+            os.replace(tmp, path)
+        finally:
+            for x in (tmp, part):
+                if os.path.exists(x):
+                    os.unlink(x)
+        return written
+
+    def _window_edges(self) -> np.ndarray:
+        """Time edges [t0, ..., t_end + 1) cutting the readings into windows of ~WINDOW_READINGS."""
+        sample = np.concatenate([c.time_ms[:: max(1, len(c.time_ms) // 20_000)] for c in self.channels.values()])
+        n_windows = max(1, -(-self.rows // WINDOW_READINGS))
+        inner = np.unique(np.quantile(sample, np.linspace(0, 1, n_windows + 1)[1:-1]).astype(np.int64))
+        lo = min(int(c.time_ms[0]) for c in self.channels.values() if len(c.time_ms))
+        hi = max(int(c.time_ms[-1]) for c in self.channels.values() if len(c.time_ms)) + 1
+        return np.unique(np.concatenate([[lo], inner[(inner > lo) & (inner < hi)], [hi]]))
 
 
 def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | Path = "mapping",

@@ -21,6 +21,7 @@ from .mapping import Source
 
 SAMPLE_BYTES = 1 << 20
 BLOCK_BYTES = 8 << 20          # CSV read in blocks of this size (streamed to the parser)
+BYTES_PER_READING = 48         # peak memory per imported reading (numbers, sorting; written in windows)
 MAX_LINE_CHARS = 1 << 20       # a header or metadata line longer than this is not a logger export
 _NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp932": "Shift_JIS (cp932)", "utf-16": "UTF-16",
           "euc-jp": "EUC-JP", "latin-1": "Latin-1"}
@@ -269,8 +270,9 @@ def _check_memory(path: Path, size: int, sample: bytes, used_cols: int, all_cols
     if limit is None:
         limit = _available_memory() // 2
     rows = size / max(len(sample) / max(sample.count(b"\n"), 1), 1.0)
-    # per reading: arrays while importing and sorting, then the recording writer's columns (~48 bytes)
-    need = int(rows * max(used_cols - 1, 1) * 48)
+    # per reading: value, time, quality, file and row while importing and merging; the recording
+    # is written in time windows, so its text columns add a bounded amount (see core.WINDOW_READINGS)
+    need = int(rows * max(used_cols - 1, 1) * BYTES_PER_READING)
     if not streamed:
         need += int(size * used_cols / max(all_cols, 1) * 3)           # the text of the wanted columns
     if limit and need > limit:
