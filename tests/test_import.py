@@ -687,3 +687,9 @@ def test_large_recording_written_in_windows_equals_one_piece(tmp_path, monkeypat
     assert (tmp_path / "windows.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert len(ticks) >= 10 and ticks[-1] == 1.0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []     # no temp files left
+
+
+def test_many_files_together_too_big_fail_fast(tmp_path):
+    paths = [day_file(tmp_path / f"d{k}.csv", range(24)) for k in range(3)]
+    with pytest.raises(InputError, match=r"3 files .* import them in groups"):
+        import_files(paths, load_mapping(write_map(tmp_path, DAY_MAP)), memory_limit=2000)

@@ -109,6 +109,9 @@ def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | 
     `progress(done_fraction)` is called as the files are read (for a progress bar)."""
     if not paths:
         raise InputError("no input files")
+    from .readers import check_total_memory
+    check_total_memory([Path(p) for p in paths if not is_xlsx(Path(p))],
+                       1 if mapping.source.layout == "long" else len(mapping.columns), memory_limit)
     files: list[RawTable] = []
     per_file: list[dict[str, tuple]] = []
     notes: list[str] = []

@@ -281,6 +281,25 @@ def _check_memory(path: Path, size: int, sample: bytes, used_cols: int, all_cols
                          f"and import the parts into separate recordings")
 
 
+def check_total_memory(paths: list[Path], value_columns: int, limit: int | None) -> None:
+    """Fail fast when several files together would not fit (each is also checked alone)."""
+    if limit is None:
+        limit = _available_memory() // 2
+    need = 0
+    for p in paths:
+        try:
+            size = p.stat().st_size
+            with open(p, "rb") as f:
+                sample = f.read(1 << 16)
+        except OSError:
+            continue           # named later, when the file is read
+        need += int(size / max(len(sample) / max(sample.count(b"\n"), 1), 1.0) * value_columns * BYTES_PER_READING)
+    if limit and need > limit and len(paths) > 1:
+        raise InputError(f"{len(paths)} files ({sum(p.stat().st_size for p in paths if p.exists()) / 1e9:.1f} GB): "
+                         f"importing them together needs about {need / 1e9:.1f} GB of memory, {limit / 1e9:.1f} GB "
+                         f"may be used: import them in groups (e.g. a week each) into separate recordings")
+
+
 def _available_memory() -> int:
     try:
         with open("/proc/meminfo") as f:
