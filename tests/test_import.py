@@ -337,6 +337,9 @@ quantity = "圧力"
     assert list(res.channels["header_pressure"].value) == pytest.approx([0.05, 0.15, 0.25, 0.35])
     assert res.channels["press"].time_ms[0] == ms(2026, 4, 1, 9)
     assert any("'CH9'" in w for w in res.warnings)
+    m = load_mapping(mp)
+    m.columns.append(m.columns[0].model_copy(update={"column": "CH7", "channel": "absent"}))
+    assert any("channel 'absent' ('CH7' in the mapping) has no rows" in w for w in import_files([src], m).warnings)
 
 
 # ------------------------------------------------------------- mapping errors

@@ -126,6 +126,8 @@ def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | 
     for cid, info in infos.items():
         parts = [pf[cid] for pf in per_file if cid in pf]
         if not parts:
+            col = next(c.column for c in mapping.columns if c.channel == cid)
+            warnings.append(f"channel {cid!r} ({col!r} in the mapping) has no rows in any file")
             continue
         t, v, q, row, f = (np.concatenate([p[i] for p in parts]) for i in range(5))
         channels[cid] = _merge(cid, ChannelRows(info, t, v, q, f, row), files)

@@ -56,7 +56,8 @@ from ..units import METER_UNITS, QUANTITY_DIMENSION, meter_conversion, parse_met
 
 ENCODINGS = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8-sig", "utf-8-bom": "utf-8-sig",
              "cp932": "cp932", "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "ms932": "cp932",
-             "windows-31j": "cp932", "utf-16": "utf-16", "euc-jp": "euc-jp", "latin-1": "latin-1",
+             "windows-31j": "cp932", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
+             "utf-16be": "utf-16-be", "utf-16-be": "utf-16-be", "euc-jp": "euc-jp", "latin-1": "latin-1",
              "iso-8859-1": "latin-1"}
 # rate quantity -> the dimension of the amount per interval it is made from
 INTERVAL_QUANTITIES = {"power_kw": "energy", "reactive_power_kvar": "reactive_energy", "air_flow_m3min": "volume",
