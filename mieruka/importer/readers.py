@@ -251,6 +251,8 @@ def resolve_columns(path: Path, header: list[str], wanted: list[str]) -> dict[st
     for w in wanted:
         key = normalize_name(w)
         hits = [i for i, h in enumerate(header) if h == key]
+        if not hits:       # `P(KW)` for `P(kW)`, `Usage_KWH`: case is not meaning in a column name
+            hits = [i for i, h in enumerate(header) if h.casefold() == key.casefold()]
         if not hits and key.startswith("#") and key[1:].isdigit() and 1 <= int(key[1:]) <= len(header):
             hits = [int(key[1:]) - 1]
         if not hits:
@@ -349,8 +351,6 @@ def _find_ragged(path: Path, enc: str, delim: str, first: int, ncols: int) -> No
 def read_xlsx(path: Path, src: Source, wanted: list[str], time_names: list[str]) -> RawTable:
     """The wanted columns of one sheet, streamed with openpyxl's read-only mode."""
     import datetime as dt
-    import zipfile
-
     import pyarrow as pa
     from openpyxl import load_workbook
 
@@ -358,7 +358,7 @@ def read_xlsx(path: Path, src: Source, wanted: list[str], time_names: list[str])
         raise InputError(f"{path}: no such file")
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+    except Exception as e:      # noqa: BLE001  openpyxl raises many kinds on a damaged workbook
         raise InputError(f"{path}: not an .xlsx workbook ({e})") from None
     try:
         if src.sheet is None:
@@ -413,6 +413,10 @@ def read_xlsx(path: Path, src: Source, wanted: list[str], time_names: list[str])
                     c = str(c)
                 cols[i].append(c)
         title = ws.title
+    except InputError:
+        raise
+    except Exception as e:      # noqa: BLE001  a damaged sheet: one line, not a traceback
+        raise InputError(f"{path}: cannot read the sheet: {e}") from None
     finally:
         wb.close()
     n = len(cols[keep[0]]) - src.skip_footer if keep else 0
