@@ -79,6 +79,11 @@ def report(res, out_path: str | None = None) -> None:
     where = f" -> {out_path}" if out_path else ""
     click.echo(f"imported {res.rows:,} readings of {len(res.channels)} channel(s) from {len(res.files)} file(s){where}",
                err=True)
+    if out_path:      # the audit trail: what went in, and the hash `replay` will state for what came out
+        from ..recording import file_sha256
+        for t in res.files:
+            click.echo(f"  input  {file_sha256(t.path)}  {t.where()} ({t.encoding})", err=True)
+        click.echo(f"  output {file_sha256(out_path)}  {out_path}", err=True)
 
 
 def on_the_fly(files: tuple[str, ...], mapping_path: str | None, stack) -> str:
