@@ -246,6 +246,13 @@ def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warni
         _long_rows(table, m, col, utc, values[m.long.value_column], chans, warnings, where)
     else:
         step_s = m.time.interval_s() or _usual_step_s(utc)
+        if step_s and not m.time.interval and any(c.kind == "interval_energy" for c in m.columns):
+            d = np.diff(np.unique(utc))
+            odd = int((d != int(round(step_s * 1000))).sum())
+            if odd:
+                warnings.append(f"{where}: {odd} of {d.size} time steps differ from the interval {_dur(step_s)} used "
+                                f"for interval energy (gaps, or a changed logging interval); set [time] interval "
+                                f"if the logger's interval is another")
         for c in m.columns:
             unit = c.unit or _unit_from_file(table, idx[c.column], c)
             v, miss = values[c.column]
