@@ -714,3 +714,15 @@ def test_interval_energy_with_a_gap_is_warned_and_still_exact(tmp_path):
     # (the analytics' default holds a sample over a short gap, an estimate of the missing interval)
     assert float(np.sum(c.value * durations_s(c.time_ms, step_s=900, max_gap_s=900)) / 3600) == \
         pytest.approx(2.5 * 39, rel=1e-9)
+
+
+def test_fractional_seconds(tmp_path):
+    src = tmp_path / "frac.csv"
+    src.write_text("time,P_kW\n2026/04/01 09:00:00.5,1\n2026/04/01 09:00:00.250,2\n2026/04/01 09:00:01.000,3\n")
+    mp = write_map(tmp_path, DAY_MAP.replace('column = "time"', 'column = "time"\nformat = "%Y/%m/%d %H:%M:%S.%f"'))
+    t = import_files([src], load_mapping(mp)).channels["p"].time_ms
+    base = ms(2026, 4, 1, 9)
+    assert list(t) == [base + 250, base + 500, base + 1000]
+    src.write_text("time,P_kW\n2026/04/01 09:00:00.5,1\n2026/04/01 09:00:01,2\n")
+    with pytest.raises(InputError, match=r"frac.csv: line 3: field 'time': time '2026/04/01 09:00:01' does not match"):
+        import_files([src], load_mapping(mp))
