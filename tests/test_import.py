@@ -726,3 +726,11 @@ def test_fractional_seconds(tmp_path):
     src.write_text("time,P_kW\n2026/04/01 09:00:00.5,1\n2026/04/01 09:00:01,2\n")
     with pytest.raises(InputError, match=r"frac.csv: line 3: field 'time': time '2026/04/01 09:00:01' does not match"):
         import_files([src], load_mapping(mp))
+
+
+def test_24_00_is_the_end_of_the_day(tmp_path):
+    src = tmp_path / "h24.csv"
+    src.write_text("date,time,P_kW\n2026/04/01,23:30,1\n2026/04/01,24:00,2\n2026/04/02,0:30,3\n")
+    mp = write_map(tmp_path, DAY_MAP.replace('column = "time"', 'columns = ["date", "time"]\nformat = "%Y/%m/%d %H:%M"'))
+    t = import_files([src], load_mapping(mp)).channels["p"].time_ms
+    assert list(t) == [ms(2026, 4, 1, 23, 30), ms(2026, 4, 2, 0, 0), ms(2026, 4, 2, 0, 30)]
