@@ -734,3 +734,12 @@ def test_24_00_is_the_end_of_the_day(tmp_path):
     mp = write_map(tmp_path, DAY_MAP.replace('column = "time"', 'columns = ["date", "time"]\nformat = "%Y/%m/%d %H:%M"'))
     t = import_files([src], load_mapping(mp)).channels["p"].time_ms
     assert list(t) == [ms(2026, 4, 1, 23, 30), ms(2026, 4, 2, 0, 0), ms(2026, 4, 2, 0, 30)]
+
+
+def test_truncated_last_line_named_with_the_way_out(tmp_path):
+    src = day_file(tmp_path / "cut.csv", range(5))
+    src.write_text(src.read_text() + "2026-04-01 05:00:00,1")       # power lost while the logger wrote
+    with pytest.raises(InputError, match=r"cut.csv: line 7: 2 fields, the header has 3 \(the last line: cut short"):
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+    mp = write_map(tmp_path, DAY_MAP.replace("[time]", "[source]\nskip_footer = 1\n[time]"))
+    assert len(import_files([src], load_mapping(mp)).channels["p"].value) == 5

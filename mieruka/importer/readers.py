@@ -197,14 +197,20 @@ def read_csv(path: Path, src: Source, wanted: list[str], memory_limit: int | Non
         ro.encoding = "utf8"          # the BOM sits in the skipped header line
     rt = RawTable(path, header, units, {}, 0, enc, delim, first, _source=src)
     rt.wanted_index = idx     # type: ignore[attr-defined]
+    footer = src.skip_footer
+    source = path
+    cut = _footer_start(path, footer) if footer and not enc.startswith("utf-16") else None
+    if cut is not None:     # the footer is never parsed: a line cut short by a power loss is no error there
+        source = pa.BufferReader(pa.memory_map(str(path)).read_buffer(cut))
+        footer = 0
     try:
         if on_batch is None:
-            table = pcsv.read_csv(path, read_options=ro, parse_options=po, convert_options=co)
-            n = max(table.num_rows - src.skip_footer, 0)
+            table = pcsv.read_csv(source, read_options=ro, parse_options=po, convert_options=co)
+            n = max(table.num_rows - footer, 0)
             rt.columns = {i: table[names[i]].combine_chunks().slice(0, n) for i in keep}
             rt.nrows = n
         else:
-            rt.nrows = _stream(path, ro, po, co, names, keep, src.skip_footer, rt, on_batch, progress, size, sample)
+            rt.nrows = _stream(source, ro, po, co, names, keep, footer, rt, on_batch, progress, size, sample)
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         if src.encoding == "auto" and enc == "utf-8" and not _is_text(path, "utf-8") and _is_text(path, "cp932"):
             # the first MB was plain ASCII; Shift_JIS text comes later in the file
@@ -214,6 +220,25 @@ def read_csv(path: Path, src: Source, wanted: list[str], memory_limit: int | Non
         _find_ragged(path, enc, delim, first, len(header))
         raise InputError(f"{path}: cannot read as {encoding_name(enc)} CSV: {str(e).splitlines()[0][:200]}") from None
     return rt
+
+
+def _footer_start(path: Path, lines: int) -> int | None:
+    """Byte offset where the last `lines` non-empty lines begin (None: the file is shorter)."""
+    size = path.stat().st_size
+    span = 1 << 16
+    with open(path, "rb") as f:
+        while True:
+            start = max(0, size - span)
+            f.seek(start)
+            tail = f.read(size - start)
+            ends = [i for i, b in enumerate(tail) if b == 0x0A]     # 0x0A is never inside a cp932/UTF-8 character
+            # line starts after each newline; drop empty lines and the (possibly partial) first one
+            starts = [e + 1 for e in ends if e + 1 < len(tail) and tail[e + 1: e + 2] not in (b"\n", b"\r")]
+            if len(starts) >= lines:
+                return start + starts[-lines]
+            if start == 0:
+                return None
+            span *= 4
 
 
 def _stream(path, ro, po, co, names, keep, skip_footer, rt, on_batch, progress, size, sample) -> int:
@@ -338,11 +363,19 @@ def _find_ragged(path: Path, enc: str, delim: str, first: int, ncols: int) -> No
         reader = csv.reader(f, delimiter=delim)
         prev = first - 1
         try:
+            bad, more = None, False
             for row in reader:
                 start = prev + 1
                 prev = first - 1 + reader.line_num
-                if row and len(row) != ncols:
-                    raise InputError(f"{path}: line {start}: {len(row)} fields, the header has {ncols}")
+                if bad is not None:
+                    if row:
+                        more = True
+                        break
+                elif row and len(row) != ncols:
+                    bad = (start, len(row))
+            if bad is not None:
+                hint = "" if more else " (the last line: cut short, or a footer? set skip_footer = 1 in [source])"
+                raise InputError(f"{path}: line {bad[0]}: {bad[1]} fields, the header has {ncols}{hint}")
         except csv.Error as e:
             raise InputError(f"{path}: line {prev + 1}: {e}") from None
 
