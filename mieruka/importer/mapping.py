@@ -2,7 +2,9 @@
 
 A TOML file, validated with pydantic; every error names the file and the key::
 
-    [source]                      # how to read the file
+    ignore = ["NSM", "Load_Type"] # columns known and not wanted (no warning); before any table
+
+    [source]                      # how to read the file (these keys may also stand at the top)
     encoding = "auto"             # auto | utf-8 | utf-8-sig | cp932 (= shift_jis) | utf-16 | euc-jp
     delimiter = "auto"            # auto | "," | "\\t" | ";"
     sheet = "Data"                # .xlsx: a sheet name, or its index from 0
@@ -24,7 +26,7 @@ A TOML file, validated with pydantic; every error names the file and the key::
     midnight = "start_of_day"     # end_of_day: a 00:00 stamp closes the day it is dated
     interval = "15min"            # optional; default: the time column's usual step
 
-    [[columns]]                   # one per channel
+    [[columns]]                   # one per channel (`[[channels]]` is read the same)
     column = "P(kW)"              # the header text (wide) or the channel name (long)
     channel = "press1_power"
     quantity = "power_kw"         # or 電力, 電力量, 流量, 圧力 ...
@@ -34,8 +36,6 @@ A TOML file, validated with pydantic; every error names the file and the key::
     scale = 1.0                   # e.g. a CT ratio the logger did not apply
     equipment_kind = "press"
     system = "air1"
-
-    ignore = ["NSM", "Load_Type"] # columns known and not wanted (no warning)
 
     [long]                        # layout = "long" only
     channel_column = "ch"
