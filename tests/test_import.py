@@ -626,7 +626,7 @@ def test_guess_on_xlsx_and_on_the_steel_file(tmp_path, capsys):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=st.lists(st.one_of(st.none(), st.floats(-1e7, 1e7, allow_nan=False).map(lambda x: round(x, 3))),
+@given(values=st.lists(st.one_of(st.none(), st.floats(-1e5, 1e5, allow_nan=False).map(lambda x: round(x, 3))),
                        min_size=1, max_size=40),
        encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp932"]), delimiter=st.sampled_from([",", "\t", ";"]),
        missing=st.sampled_from(["", "-", "***", "欠測"]), thousands=st.booleans())
@@ -743,3 +743,17 @@ def test_truncated_last_line_named_with_the_way_out(tmp_path):
         import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
     mp = write_map(tmp_path, DAY_MAP.replace("[time]", "[source]\nskip_footer = 1\n[time]"))
     assert len(import_files([src], load_mapping(mp)).channels["p"].value) == 5
+
+
+def test_impossible_values_flagged_out_of_range_with_a_warning(tmp_path):
+    src = tmp_path / "pf.csv"
+    src.write_text("time,PF\n2026-04-01 09:00:00,0.95\n2026-04-01 09:01:00,95\n")    # one row in %, one not
+    mp = write_map(tmp_path, DAY_MAP.replace('column = "P_kW"', 'column = "PF"').replace('"power_kw"', '"power_factor"'))
+    res = import_files([src], load_mapping(mp))
+    c = res.channels["p"]
+    assert list(c.quality) == [Quality.OK, Quality.OUT_OF_RANGE] and np.isnan(c.value[1])
+    assert any("pf.csv: line 3: field 'PF': 1 value(s) outside what a power_factor meter can give" in w
+               for w in res.warnings)
+    out = tmp_path / "rec.csv"
+    res.write(out)
+    assert read_recording(out).channels["p"].quality.tolist() == [0, Quality.OUT_OF_RANGE]

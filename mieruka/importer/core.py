@@ -263,7 +263,7 @@ def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warni
                 v = _interval_to_rate(v, c, m, step_s, where, notes)
             if unit and unit != (c.unit or ""):
                 notes.append(f"{c.channel}: unit {unit} read from the file's header")
-            q = np.where(miss, np.uint8(Quality.ERROR), np.uint8(Quality.OK)).astype(np.uint8)
+            q = _quality(c, v, miss, np.arange(len(t)), table, warnings)
             chans[c.channel] = (t, v, q, np.arange(len(t), dtype=np.int64))
     return table, chans
 
@@ -375,8 +375,25 @@ def _long_rows(table: RawTable, m: Mapping, col, utc, parsed, chans, warnings, w
         t = _start_of(t, c, m, step_s, where)
         if c.kind == "interval_energy":
             v = _interval_to_rate(v, c, m, step_s, where, [])
-        q = np.where(miss[rows], np.uint8(Quality.ERROR), np.uint8(Quality.OK)).astype(np.uint8)
+        q = _quality(c, v, miss[rows], rows, table, warnings)
         chans[c.channel] = (t, v, q, rows.astype(np.int64))
+
+
+def _quality(c: Column, v: np.ndarray, miss: np.ndarray, rows: np.ndarray, table: RawTable,
+             warnings: list[str]) -> np.ndarray:
+    """ok; error where the cell was blank/-/***; out_of_range where no meter could give the
+    value (the physical bounds the collector and the recording reader use): kept, flagged, said."""
+    from ..quantities import out_of_range
+    q = np.where(miss, np.uint8(Quality.ERROR), np.uint8(Quality.OK)).astype(np.uint8)
+    bad = out_of_range(c.quantity, v) & ~miss
+    if bad.any():
+        first = int(np.argmax(bad))
+        q[bad] = Quality.OUT_OF_RANGE
+        v[bad] = np.nan
+        warnings.append(f"{table.where()}: line {table.line_of(int(rows[first]))}: field {c.column!r}: "
+                        f"{int(bad.sum()):,} value(s) outside what a {c.quantity} meter can give, kept as "
+                        f"out_of_range (check the unit: {c.unit or 'none given'})")
+    return q
 
 
 def _merge(cid: str, ch: ChannelRows, files: list[RawTable]) -> ChannelRows:
