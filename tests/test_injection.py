@@ -292,3 +292,24 @@ def test_ids_with_slash_and_any_script_work_in_the_api(tmp_path):
                 assert (r.json().get("id") or r.json().get("channel")) == cid
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("cid, ok", [("=1+1", False), ("a b", False), ("-x", False), ("第2工場/コンプレッサー", True),
+                                     ("Pumpe-Süd", True)])
+def test_import_mapping_follows_the_rule(tmp_path, cid, ok):
+    from mieruka.importer import load_mapping
+    p = tmp_path / "map.toml"
+    p.write_text(f'[time]\ncolumn = "t"\n[[columns]]\ncolumn = "kW"\nchannel = "{cid}"\nquantity = "power_kw"\n',
+                 encoding="utf-8")
+    if ok:
+        assert load_mapping(p).columns[0].channel == cid
+    else:
+        with pytest.raises(ConfigError) as e:
+            load_mapping(p)
+        assert str(p) in str(e.value) and "channel" in str(e.value)
+
+
+def test_guessed_import_channels_follow_the_rule():
+    from mieruka.importer.guess import _slug
+    for name in ["-P (kW)", "=1+1", "流量 m3/min", "@x", "  ", "電力量[kWh]"]:
+        assert channel_id_problem(_slug(name, set())) is None, name
