@@ -513,6 +513,8 @@ def test_replay_with_mapping_equals_import_then_replay(tmp_path):
     direct, _ = replay(a, rec)
     fly, err = replay(b, export, "--mapping", mp)
     assert "imported 4,032 readings of 2 channel(s)" in err
+    src = fly["provenance"]["input"].pop("imported_from")   # the exports the auditor holds (see test_replay_provenance)
+    assert [f["file"] for f in src["files"]] == ["logger.csv"]
     assert fly == direct                                   # same readings, same figures, same input hash
     kinds = {f["kind"] for f in fly["analysis"]["findings"]}
     assert "standby" in kinds

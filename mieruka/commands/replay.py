@@ -33,12 +33,17 @@ def command(recording: tuple[str, ...], mapping_path: str | None, config_path: s
 
     from .import_ import on_the_fly
     with contextlib.ExitStack() as stack:
-        return _command(on_the_fly(recording, mapping_path, stack), config_path, report_path, pdf_path, json_path,
-                        xlsx_path, fy, bills_path, no_progress)
+        imported = on_the_fly(recording, mapping_path, stack)
+        sources = None
+        if mapping_path:      # provenance names the exports the auditor holds, not our temporary recording
+            from ..service.replay import import_sources
+            sources = import_sources(list(recording), mapping_path)
+        return _command(imported, config_path, report_path, pdf_path, json_path,
+                        xlsx_path, fy, bills_path, no_progress, sources)
 
 
 def _command(recording: str, config_path: str, report_path, pdf_path, json_path, xlsx_path, fy, bills_path,
-             no_progress) -> int:
+             no_progress, sources=None) -> int:
     # imported here, not at the top: `mieruka --help` and the other commands must not
     # pay for numpy, the analytics and the report stack at start-up
     from rich.console import Console
@@ -56,7 +61,8 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
     con = Console(stderr=True)
     store = open_store(cfg)
     try:     # the service's errors (a factor missing, a bad bill) are MierukaErrors: one line, exit 2
-        return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress)
+        return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress,
+                    sources)
     finally:
         store.close()
 
@@ -74,12 +80,17 @@ def _distinct_outputs(recording: str, paths: dict[str, str | None]) -> None:
         seen[key] = opt
 
 
-def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress) -> int:
+def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress,
+         sources=None) -> int:
     from ..service.context import Context
     from ..service.replay import replay
-    res = replay(recording, cfg, store, progress=not no_progress)
+    res = replay(recording, cfg, store, progress=not no_progress, sources=sources)
     con.print(f"replayed {res.rows:,} readings of {len(res.recording.channels)} channels "
               f"(sha256 {res.recording.sha256[:16]}…); {len(res.channels_added)} channels taken from the recording")
+    for src in (sources or {}).get("files", []):
+        con.print(f"  imported from {src['file']} (sha256 {src['sha256']})")
+    if sources:
+        con.print(f"  mapping {sources['mapping']['file']} (sha256 {sources['mapping']['sha256']})")
     con.print(f"{len(res.view.findings)} findings from {res.view.start.isoformat()} to {res.view.end.isoformat()}")
     # every output is built in memory first: a failure leaves no half of them behind
     outputs: list[tuple[Path, bytes, str]] = []

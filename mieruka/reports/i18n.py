@@ -10,6 +10,8 @@ LABELS: dict[str, dict[str, str]] = {
     "period": {"ja": "対象期間", "en": "Period"},
     "provenance": {"ja": "再現性情報", "en": "Provenance"},
     "input_sha256": {"ja": "入力ファイル SHA-256", "en": "Input file SHA-256"},
+    "imported_from": {"ja": "取込元ファイル SHA-256", "en": "Imported from (SHA-256)"},
+    "import_mapping": {"ja": "取込マッピング SHA-256", "en": "Import mapping (SHA-256)"},
     "input_file": {"ja": "入力ファイル", "en": "Input file"},
     "factor_set": {"ja": "排出係数セット", "en": "Emission factor set"},
     "software": {"ja": "ソフトウェア版", "en": "Software version"},
