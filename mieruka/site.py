@@ -34,8 +34,9 @@ _HHMM_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$
 
 
 class _Model(BaseModel):
+    # inf/nan in a config (1e400 parses as inf) would price or bound everything as inf
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False,
-                              protected_namespaces=())
+                              protected_namespaces=(), allow_inf_nan=False)
 
 
 def check_quantity(v: str) -> str:

@@ -56,6 +56,10 @@ def test_demo_config_loads_with_env(monkeypatch, tmp_path):
     ('[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "sdm630"\nport = 70000\n', "meters[0:m1].port:"),
     ('[site]\nname = "x"\ndata_dir = "${NOT_SET_ANYWHERE_42}"\n', "site.data_dir: environment variable NOT_SET_ANYWHERE_42 is not set"),
     ('[site\nname = "x"\n', "invalid TOML"),
+    # 1e400 parses as inf: an infinite tariff would price every finding at inf yen
+    ('[site]\nname = "x"\n[tariffs]\nelectricity_jpy_per_kwh = 1e400\n',
+     "tariffs.electricity_jpy_per_kwh: Input should be a finite number"),
+    ('[site]\nname = "x"\n[tariffs]\ngas_jpy_per_m3 = nan\n', "tariffs.gas_jpy_per_m3:"),
 ])
 def test_validation_messages_name_file_and_key(tmp_path, text, expected):
     p = write(tmp_path, text)
