@@ -50,8 +50,12 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
 
     from ..site import load_site
     from ..store.base import open_store
-    _distinct_outputs(recording, {"--report": report_path, "--pdf": pdf_path, "--json": json_path,
-                                  "--xlsx": xlsx_path})
+    from ..outputs import check_output
+    outputs = {"--report": report_path, "--pdf": pdf_path, "--json": json_path, "--xlsx": xlsx_path}
+    for opt, p in outputs.items():      # before minutes of work, not after it
+        if p:
+            check_output(p, opt)
+    _distinct_outputs(recording, outputs)
     cfg = load_site(config_path)
     bills = Path(bills_path) if bills_path else (cfg.resolve_path(cfg.co2.bills_file) if cfg.co2.bills_file else None)
     if bills:          # a bad bill row stops here, before anything is written
@@ -93,22 +97,23 @@ def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path
         con.print(f"  mapping {sources['mapping']['file']} (sha256 {sources['mapping']['sha256']})")
     con.print(f"{len(res.view.findings)} findings from {res.view.start.isoformat()} to {res.view.end.isoformat()}")
     # every output is built in memory first: a failure leaves no half of them behind
-    outputs: list[tuple[Path, bytes, str]] = []
+    outputs: list[tuple[Path, bytes, str, str]] = []
     if json_path:
-        outputs.append((Path(json_path), res.findings_json().encode("utf-8"), "findings JSON"))
+        outputs.append((Path(json_path), res.findings_json().encode("utf-8"), "findings JSON", "--json"))
     ctx = Context(cfg, store, bills_path=bills)
     if report_path or pdf_path:
         from ..reports.report import build_report
         html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name).encode("utf-8")
         if report_path:
-            outputs.append((Path(report_path), html, "report"))
+            outputs.append((Path(report_path), html, "report", "--report"))
         if pdf_path:       # printed from a temporary copy of the HTML: --pdf alone writes the PDF only
-            outputs.append((Path(pdf_path), _print_pdf(html), "PDF"))
+            outputs.append((Path(pdf_path), _print_pdf(html), "PDF", "--pdf"))
     if xlsx_path:
         from ..reports.excel import build_workbook
-        outputs.append((Path(xlsx_path), build_workbook(ctx, res.view, fy, res.provenance), "Excel"))
-    for path, data, what in outputs:
-        _write_atomic(path, data)
+        outputs.append((Path(xlsx_path), build_workbook(ctx, res.view, fy, res.provenance), "Excel", "--xlsx"))
+    from ..outputs import write_all_atomic
+    write_all_atomic([(path, data, None, opt) for path, data, _, opt in outputs])
+    for path, _, what, _ in outputs:
         con.print(f"{what}: {path.resolve()}")
     return 0
 
@@ -124,9 +129,3 @@ def _print_pdf(html: bytes) -> bytes:
         src.write_bytes(html)
         html_to_pdf(src, dst)
         return dst.read_bytes()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
