@@ -62,26 +62,43 @@ class RunnerStats:
     by_channel: dict[str, Counter] = field(default_factory=dict)   # channel -> quality name -> readings
 
 
+def build_inputs(cfg: SiteConfig, options: CollectorOptions) -> list:
+    """The inputs a site config asks for (Modbus meters, the [mqtt] input).  Building
+    them loads every register map, so a config that cannot run fails here, before
+    anything is started or replaced."""
+    from .modbus import ModbusInput
+    inputs: list = [ModbusInput(cfg, per_field_meters=frozenset(options.request_per_field),
+                                stale_after_s=options.stale_after_s,
+                                recheck_bad_fields_s=options.recheck_bad_fields_s,
+                                tcp_connection=options.tcp_connection)]
+    if cfg.mqtt is not None or any(m.protocol == "mqtt" for m in cfg.meters):   # issue 5: [mqtt] input
+        from .mqtt import MqttInput
+        inputs.append(MqttInput(cfg))
+    return inputs
+
+
+def _mqtt_part(cfg: SiteConfig):
+    """What the MQTT input depends on: a reload restarts it only when this changed."""
+    return (cfg.mqtt, [m.model_dump() for m in cfg.meters if m.protocol == "mqtt"])
+
+
 class Runner:
     def __init__(self, cfg: SiteConfig, inputs: list | None = None, store=None,
                  options: CollectorOptions | None = None) -> None:
         self.cfg = cfg
         self.options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
         if inputs is None:
-            from .modbus import ModbusInput
-            inputs = [ModbusInput(cfg, per_field_meters=frozenset(self.options.request_per_field),
-                                  stale_after_s=self.options.stale_after_s,
-                                  recheck_bad_fields_s=self.options.recheck_bad_fields_s,
-                                  tcp_connection=self.options.tcp_connection)]
-            if cfg.mqtt is not None or any(m.protocol == "mqtt" for m in cfg.meters):   # issue 5: [mqtt] input
-                from .mqtt import MqttInput
-                inputs.append(MqttInput(cfg))
+            inputs = build_inputs(cfg, self.options)
         self.inputs = inputs
         self.pipeline = None
         self.store = store
         self.stats = RunnerStats()
         self._pending: list[ReadingBatch] = []
         self._wake = asyncio.Event()
+        self._tasks: dict[int, asyncio.Task] = {}      # id(input) -> its running task
+        self.reloads = 0
+        self._reload_lock = asyncio.Lock()
+        self._meters = [m for m in cfg.meters if m.enabled]
 
     def device_stats(self) -> dict:
         out = {}
@@ -149,13 +166,13 @@ class Runner:
                                  metrics_port=self.options.metrics_port, metrics_host=self.options.metrics_host,
                                  status_interval_s=self.options.status_interval_s, account=self.account)
         self.pipeline.start()
-        tasks = [asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=getattr(inp, "name", "input"))
-                 for inp in self.inputs]
+        for inp in self.inputs:
+            self._start_input(inp)
         end = None if duration_s is None else time.monotonic() + duration_s
         next_retention = time.monotonic()
         try:
             while not stop.is_set() and (end is None or time.monotonic() < end):
-                failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+                failed = [t for t in self._tasks.values() if t.done() and not t.cancelled() and t.exception()]
                 if failed:
                     raise failed[0].exception()
                 timeout = self.options.flush_interval_s
@@ -172,6 +189,7 @@ class Runner:
                     # issue 5: under the forwarder's store lock, so it never races a write
                     await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
         finally:
+            tasks = list(self._tasks.values())
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -180,3 +198,85 @@ class Runner:
             if own_store:
                 self.store.close()
         return self.stats
+
+    def _start_input(self, inp) -> None:
+        self._tasks[id(inp)] = asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)),
+                                                   name=getattr(inp, "name", "input"))
+
+    async def _stop_input(self, inp) -> None:
+        task = self._tasks.pop(id(inp))
+        if hasattr(inp, "stop_after_poll"):      # finish the poll in progress and emit it
+            inp.stop_after_poll()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 60)
+                return
+            except asyncio.TimeoutError:
+                log.warning("reload: input %s did not finish its poll within 60 s; stopped",
+                            getattr(inp, "name", "input"))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def reload(self, cfg: SiteConfig) -> bool:
+        async with self._reload_lock:         # two quick SIGHUPs: applied one after the other
+            if self.pipeline is None:
+                log.error("reload ignored: the collector is not running yet")
+                return False
+            return await self._reload(cfg)
+
+    async def _reload(self, cfg: SiteConfig) -> bool:
+        """Apply a new site config while running (SIGHUP): meters added, removed or changed
+        take effect; the disk buffer, the readings waiting for the next flush and the
+        store stay as they are.  Every poll in progress is finished and emitted, and each
+        meter that stays resumes at the slot after its last one, so no reading is lost or
+        doubled.  A config that cannot run (bad map, bad [collector]/[mqtt] table, a
+        changed store) is refused: the error is logged and the old config keeps running.
+        Returns whether the new config was applied."""
+        try:
+            options = validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
+            if cfg.storage != self.cfg.storage or cfg.data_dir != self.cfg.data_dir:
+                raise MierukaError(f"{cfg.source}: [storage] and site.data_dir cannot change on reload; "
+                                   f"restart the collector to move the store")
+            restart_mqtt = _mqtt_part(cfg) != _mqtt_part(self.cfg)
+            fresh = build_inputs(cfg, options)
+        except MierukaError as e:
+            log.error("reload refused, still running the previous config: %s", e)
+            return False
+        keep = {id(i) for i in self.inputs if getattr(i, "name", "") == "mqtt" and not restart_mqtt}
+        new = [i for i in fresh if not (getattr(i, "name", "") == "mqtt" and not restart_mqtt)]
+        old = [i for i in self.inputs if id(i) not in keep]
+        slots: dict = {}
+        for inp in old:
+            await self._stop_input(inp)
+            slots.update(inp.slots() if hasattr(inp, "slots") else {})
+        # metadata and counters of the new channels before their first reading
+        infos = [i for inp in new if hasattr(inp, "channel_infos") for i in inp.channel_infos()]
+        if infos:
+            self.pipeline.forwarder.add_channels(infos)
+        counters = {}
+        for inp in new:
+            counters.update(inp.counters() if hasattr(inp, "counters") else {})
+        added = {c: m for c, m in counters.items() if c not in self.tracker.state or self.tracker.modulus[c] != m}
+        if added:
+            extra = CounterTracker(added)
+            try:
+                await asyncio.to_thread(self.pipeline.forwarder.call, extra.restore, self.store)
+            except MierukaError as e:
+                log.warning("counter state of new channels not restored (%s)", e)
+            self.tracker.modulus.update(extra.modulus)
+            self.tracker.state.update({c: st for c, st in extra.state.items() if c not in self.tracker.state})
+        self.inputs = [i for i in self.inputs if id(i) in keep] + new
+        self.pipeline.health.inputs = [i for i in self.inputs if getattr(i, "devices", None) != []]
+        for inp in new:
+            if hasattr(inp, "resume"):
+                inp.resume(slots)
+            if hasattr(inp, "on_channels"):
+                inp.on_channels = self.pipeline.forwarder.add_channels
+            self._start_input(inp)
+        self.cfg, self.options = cfg, options
+        self.reloads += 1
+        before = {m.id for m in self._meters}
+        self._meters = [m for m in cfg.meters if m.enabled]
+        after = {m.id for m in self._meters}
+        log.warning("reloaded %s: %d meters (%s added, %s removed)", cfg.source, len(after),
+                    ", ".join(sorted(after - before)) or "none", ", ".join(sorted(before - after)) or "none")
+        return True

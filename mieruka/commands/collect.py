@@ -9,7 +9,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import MierukaError
 from ..site import load_site
+
+log = logging.getLogger("mieruka.collect")
 
 
 @click.command("collect")
@@ -22,7 +25,11 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
 
     Runs until stopped (SIGTERM or SIGINT stop it cleanly, committing what it holds)
     or for --duration seconds, then prints readings per channel and device problems.
-    One log line is written when a device problem starts and one when it ends."""
+    One log line is written when a device problem starts and one when it ends.
+
+    SIGHUP (`systemctl reload mieruka-collect`) re-reads the config: meters added,
+    removed or changed apply without losing or repeating a reading; a config with an
+    error is refused (the error is logged) and the running one stays."""
     from ..collector.runner import Runner
 
     cfg = load_site(config_path)
@@ -35,6 +42,22 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task] = set()
+
+        async def reload():
+            try:
+                new = load_site(config_path)
+            except MierukaError as e:
+                log.error("reload refused, still running the previous config: %s", e)
+                return
+            await runner.reload(new)
+
+        def on_hup():
+            t = loop.create_task(reload())
+            reloads.add(t)
+            t.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
         return await runner.run(duration_s=duration, stop=stop)
 
     stats = asyncio.run(main())
