@@ -140,6 +140,7 @@ class Gateway:
         self.unknown_unit = unknown_unit or sim.unknown_unit
         self.rng = np.random.default_rng(self.seed + 1)
         self.units: dict[int, SimMeter] = {}
+        self.connections = 0                 # client connections accepted so far
         base = str(cfg.source.parent) if cfg.source else None
         for m in cfg.meters:
             if not m.enabled or not m.is_modbus:
@@ -243,6 +244,7 @@ class _GatewayMixin:
     tasks: set
 
     def callback_new_connection(self):
+        self.gateway.connections += 1        # counted: tests of `close_after_poll`
         return _Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
