@@ -141,6 +141,7 @@ class RegisterMap:
     manual: str = ""
     revision: str = ""
     notes: str = ""
+    word_order: str = "big"          # the map's own default (fields may override it)
 
     def adapted(self, word_order: str | None = None, address_base: int = 0) -> "RegisterMap":
         """This map as one particular device lays it out: `word_order` replaces every
@@ -231,7 +232,7 @@ def parse_register_map(data: dict, path: Path) -> RegisterMap:
     return RegisterMap(model=meter["model"], title=meter.get("title", meter["model"]), source=meter.get("source", ""),
                        fields=fields, max_registers_per_read=int(meter.get("max_registers_per_read", 125)), path=path,
                        manual=meter.get("manual", ""), revision=str(meter.get("revision", "")),
-                       notes=meter.get("notes", ""))
+                       notes=meter.get("notes", ""), word_order=word_order)
 
 
 @lru_cache(maxsize=64)

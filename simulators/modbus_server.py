@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import Counter
 from contextlib import suppress
 
 import numpy as np
@@ -141,6 +142,7 @@ class Gateway:
         self.rng = np.random.default_rng(self.seed + 1)
         self.units: dict[int, SimMeter] = {}
         self.connections = 0                 # client connections accepted so far
+        self.function_codes: Counter = Counter()   # requests seen per function code (read-only checks)
         base = str(cfg.source.parent) if cfg.source else None
         for m in cfg.meters:
             if not m.enabled or not m.is_modbus:
@@ -222,6 +224,7 @@ class _Handler(ServerRequestHandler):
 
     async def _answer(self, pdu, addr) -> None:
         fc = pdu.function_code
+        self.server.gateway.function_codes[fc] += 1
         if fc in (3, 4):
             res = await self.server.gateway.read(pdu.dev_id, fc, pdu.address, pdu.count)
         else:

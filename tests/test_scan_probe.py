@@ -1,0 +1,188 @@
+"""`mieruka scan` and `mieruka probe` against the simulator: units found (an exception
+answer counts, a gateway's "nobody there" does not), meters served with swapped
+word order and 1-based addresses recognised, the pasted snippet passes `mieruka
+check` and collects the simulator's values; only function codes 3 and 4 are sent."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+import tomllib
+
+import pytest
+
+from mieruka.cli import main
+from mieruka.collector.runner import CollectorOptions, Runner
+from mieruka.simulators.modbus_server import ModbusSimulator
+from mieruka.site import load_site, parse_site
+from mieruka.store.embedded import EmbeddedStore
+
+SITE = """
+[site]
+name = "probe test"
+data_dir = "{data_dir}"
+[simulation]
+unknown_unit = "{unknown}"
+[[meters]]
+id = "plain"
+model = "sdm630"
+port = {port}
+unit_id = 1
+[[meters.channels]]
+id = "p1"
+quantity = "power_kw"
+register = "total_power"
+[[meters]]
+id = "swapped"
+model = "sdm630"
+port = {port}
+unit_id = 2
+word_order = "little"
+address_base = 1
+[[meters.channels]]
+id = "p2"
+quantity = "power_kw"
+register = "total_power"
+[[meters]]
+id = "omron"
+model = "omron_km_n1"
+port = {port}
+unit_id = 5
+word_order = "little"
+[[meters.channels]]
+id = "p5"
+quantity = "power_kw"
+register = "active_power"
+[[meters]]
+id = "suto"
+model = "suto_s4xx"
+port = {port}
+unit_id = 7
+address_base = 1
+[[meters.channels]]
+id = "flow7"
+quantity = "air_flow_m3min"
+register = "flow"
+"""
+
+
+def factory(port, data_dir, unknown="timeout"):
+    return parse_site(tomllib.loads(SITE.format(port=port, data_dir=data_dir, unknown=unknown)), "<test>")
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.slow
+def test_scan_finds_the_units_that_answer(port, data_dir, capsys):
+    cfg = factory(port, data_dir, unknown="exception")     # the gateway answers 0x0B for empty unit ids
+    with ModbusSimulator(cfg, port=port) as sim:
+        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "1-8", "--json")
+        assert rc == 0
+        res = json.loads(out)
+        assert [f["unit"] for f in res["found"]] == [1, 2, 5, 7]
+        # holding register 0: the SDM630s have only input registers -> exception 1, still a device
+        assert {f["unit"]: f["answer"] for f in res["found"]}[1] == "exception"
+        assert {f["unit"]: f.get("exception_code") for f in res["found"]}[1] == 1
+        assert res["units_tried"] == 8
+        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "3,4")
+        assert "no unit answered" in out
+        assert set(sim.handle.gateway.function_codes) <= {3, 4}
+
+
+@pytest.mark.slow
+def test_probe_recognises_word_order_and_address_base_and_the_snippet_collects(port, data_dir, tmp_path, capsys):
+    cfg = factory(port, data_dir)
+    expected = {1: ("sdm630", "big", 0), 2: ("sdm630", "little", 1), 5: ("omron_km_n1", "little", 0),
+                7: ("suto_s4xx", "little", 1)}
+    with ModbusSimulator(cfg, port=port) as sim:
+        snippets = []
+        for unit, (model, wo, base) in expected.items():
+            rc, out, err = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", str(unit),
+                                   "--map", model, "--json")
+            assert rc == 0, err
+            res = json.loads(out)
+            assert set(res) == {"map", "best", "candidates", "fields", "snippet"}
+            assert res["map"] == model
+            assert set(res["best"]) == {"word_order", "address_base", "score"}
+            assert (res["best"]["word_order"], res["best"]["address_base"]) == (wo, base), (unit, res["candidates"])
+            assert len(res["candidates"]) == 4
+            assert res["best"]["score"] > res["candidates"][1]["score"] + 0.2      # a clear winner
+            if model == "sdm630":
+                assert 80 < res["fields"]["voltage_l1"] < 300 and 45 < res["fields"]["frequency"] < 65
+            snippets.append(res["snippet"])
+        # the human form prints the same block
+        rc, out, _ = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "2", "--map", "sdm630")
+        assert 'word_order = "little"' in out and "address_base = 1" in out
+        assert set(sim.handle.gateway.function_codes) <= {3, 4}
+
+        # pasted into a site config: `mieruka check` accepts it, and the collector reads right values
+        site = tmp_path / "site.toml"
+        site.write_text(f'[site]\nname = "pasted"\ndata_dir = "{tmp_path / "pasted"}"\n[collector]\nmetrics_port = 0\n\n'
+                        + "\n".join(snippets), "utf-8")
+        rc, out, err = run_cli(capsys, "check", "--config", str(site))
+        assert rc == 0, err
+        assert "config OK" in out
+        pasted = load_site(site)
+        asyncio.run(Runner(pasted, options=CollectorOptions(metrics_port=0)).run(duration_s=2.6))
+    s = EmbeddedStore.from_site(pasted, readonly=True)
+    for ch, lo, hi in (("sdm630-u2_voltage_l1", 80, 300), ("sdm630-u2_frequency", 45, 65),
+                       ("sdm630-u1_frequency", 45, 65), ("omron-km-n1-u5_voltage", 80, 300),
+                       ("omron-km-n1-u5_power_factor", 0.5, 1), ("suto-s4xx-u7_temperature", 0, 60)):
+        t, v = s.read(ch)
+        assert len(v) >= 2 and ((v > lo) & (v < hi)).all(), (ch, v)
+    s.close()
+
+
+def test_probe_and_scan_errors_are_one_line(capsys, port):
+    rc, _, err = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "1", "--map", "nope")
+    assert rc == 2 and err.startswith("error:") and "nope" in err and "Traceback" not in err
+    rc, _, err = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "0-300")
+    assert rc == 2 and "--units" in err
+    rc, _, err = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "1", "--timeout", "0.1")
+    assert rc == 2 and "cannot connect" in err                  # nothing listens there
+    rc, _, err = run_cli(capsys, "scan", "--units", "1")
+    assert rc == 2 and "--host" in err
+
+
+def test_scan_and_probe_only_build_reads():
+    from mieruka.collector import discovery
+    with pytest.raises(AssertionError):
+        discovery._read_only(6)
+    with pytest.raises(AssertionError):
+        discovery._read_only(16)
+    assert discovery._read_only(3) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat (Debian package) not installed")
+def test_scan_an_rs485_line(tmp_path, data_dir, capsys):
+    a, b = tmp_path / "ttyA", tmp_path / "ttyB"
+    p = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if a.exists() and b.exists():
+                break
+            time.sleep(0.05)
+        cfg = factory(502, data_dir)
+        with ModbusSimulator(cfg, serial_port=str(a), baudrate=19200):
+            rc, out, err = run_cli(capsys, "scan", "--serial", str(b), "--baud", "19200", "--parity", "N",
+                                   "--units", "1-6", "--json")
+            assert rc == 0, err
+            res = json.loads(out)
+            assert [(f["unit"], f["baudrate"], f["parity"]) for f in res["found"]] == \
+                [(1, 19200, "N"), (2, 19200, "N"), (5, 19200, "N")]
+            rc, out, err = run_cli(capsys, "probe", "--serial", str(b), "--baud", "19200", "--unit", "2",
+                                   "--map", "sdm630", "--json")
+            res = json.loads(out)
+            assert (res["best"]["word_order"], res["best"]["address_base"]) == ("little", 1)
+            assert 'serial_port = "' in res["snippet"] and "baudrate = 19200" in res["snippet"]
+    finally:
+        p.terminate()
+        p.wait(5)
