@@ -106,3 +106,19 @@ def test_transport_settings_are_validated(tmp_path):
         site(502, tmp_path, "rtu_over_tcp", pause_between_requests_ms=-5)
     with pytest.raises(ConfigError, match=r"meters\[0:pm1\]\.protocol"):
         site(502, tmp_path, "rtu_over_udp")
+
+
+@pytest.mark.slow
+def test_rtu_over_tcp_sample_config_collects(port, data_dir):
+    from conftest import REPO
+    from mieruka.site import load_site
+    cfg = load_site(REPO / "config/examples/rtu-over-tcp.toml",
+                    env={"MIERUKA_CONVERTER_PORT": str(port), "MIERUKA_DATA_DIR": str(data_dir)})
+    assert {m.protocol for m in cfg.meters} == {"rtu_over_tcp"}
+    with ModbusSimulator(cfg, port=port, rtu_over_tcp=True):
+        runner = run(cfg, 5.5)
+    assert list(runner.inputs[0].connections) == [f"rtu:127.0.0.1:{port}"]     # one line, one connection
+    s = EmbeddedStore.from_site(cfg, readonly=True)
+    for ch in ("press_power", "weld_power", "weld_voltage"):
+        t, v, q = s.read_quality(ch)
+        assert len(t) >= 1 and (q == Quality.OK).all(), (ch, q)

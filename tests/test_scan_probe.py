@@ -186,3 +186,31 @@ def test_scan_an_rs485_line(tmp_path, data_dir, capsys):
     finally:
         p.terminate()
         p.wait(5)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="0123456789,- x", max_size=20))
+def test_units_parser_accepts_ranges_or_says_why(text):
+    from mieruka.collector.discovery import parse_units
+    try:
+        units = parse_units(text)
+    except ValueError as e:
+        assert str(e)
+        return
+    assert units == sorted(set(units)) and all(1 <= u <= 247 for u in units)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 65535), min_size=2, max_size=2), st.sampled_from(["big", "little"]),
+       st.sampled_from(["float32", "int32", "uint32"]))
+def test_plausibility_never_fails_on_any_register_words(words, order, type_):
+    """Whatever a device answers, scoring gives a number in [0, weight] and never raises."""
+    from mieruka.collector.discovery import plausibility
+    from mieruka.collector.registers import Field
+    for q in ("voltage_v", "frequency_hz", "power_factor", "energy_kwh", "temperature_c"):
+        f = Field("x", 0, type_, "holding", order, "big", quantity=q)
+        p, w, ok = plausibility(f, f.decode(words))
+        assert 0 <= p <= w and (ok or p == 0)
