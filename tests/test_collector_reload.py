@@ -93,6 +93,11 @@ def test_sighup_reload_keeps_every_reading_once(port, tmp_path):
             n_before = count_rows(cfg, "c_power")
             p.send_signal(signal.SIGHUP)
             wait_for(lambda: count_rows(cfg, "c_power") >= n_before + 2, 15, "readings after the refused reload")
+            # reload 3: not even TOML
+            site.write_text("[site\nname = ", "utf-8")
+            n_before = count_rows(cfg, "c_power")
+            p.send_signal(signal.SIGHUP)
+            wait_for(lambda: count_rows(cfg, "c_power") >= n_before + 2, 15, "readings after the second refusal")
             p.send_signal(signal.SIGTERM)
             out, err = p.communicate(timeout=20)
         finally:
@@ -100,6 +105,7 @@ def test_sighup_reload_keeps_every_reading_once(port, tmp_path):
                 p.kill()
     assert p.returncode == 0, err
     assert "reload refused" in err and "no_such_map" in err
+    assert re.search(r"reload refused.*site\.toml: invalid TOML", err), err
     assert "Traceback" not in err
     assert re.search(r"reloaded .*site\.toml: 2 meters \(pm-c added, pm-b removed\)", err), err
     s = EmbeddedStore.from_site(cfg, readonly=True)
