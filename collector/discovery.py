@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from mieruka.errors import MierukaError
 from mieruka.quantities import QUANTITIES
 
 from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout
@@ -53,6 +54,10 @@ BOUNDS: dict[str, tuple[float, float, float, tuple[float, float] | None]] = {
     "temperature_c": (-50.0, 250.0, 1.5, (-30.0, 120.0)),
 }
 TINY = 1e-6            # a float this close to zero but not zero: almost surely swapped words
+
+
+class Silent(MierukaError):
+    """The unit answered nothing at all (wrong unit id, serial settings or wiring)."""
 
 
 def _read_only(fc: int) -> int:
@@ -165,19 +170,26 @@ async def _read_fields(conn: Connection, unit: int, fields: list[Field], cap: in
     """Raw words of each field (None: the device refused it); blocks that answer an
     exception are read again field by field."""
     out: dict[str, list[int] | None] = {}
+    answered = False                  # anything at all, an exception answer too
     for block in plan_reads(fields, cap, 0):
         _read_only(block.fc)
         try:
             regs = await conn.read(block, unit, timeout_s)
+            answered = True
             for f in block.fields:
                 out[f.name] = block.words(regs, f)
-        except (ExceptionReply, BadReply, ReadTimeout):
+        except (ExceptionReply, BadReply, ReadTimeout) as e:
+            answered = answered or isinstance(e, ExceptionReply)
             for f in block.fields:
                 single = plan_reads([f], cap, 0)[0]
                 try:
                     out[f.name] = await conn.read(single, unit, timeout_s)
-                except (ExceptionReply, BadReply, ReadTimeout):
+                    answered = True
+                except (ExceptionReply, BadReply, ReadTimeout) as e2:
+                    answered = answered or isinstance(e2, ExceptionReply)
                     out[f.name] = None
+                    if not answered:          # silent from the first request on: nobody is there
+                        raise Silent(f"unit {unit} at {conn.key} does not answer (no reply in {timeout_s} s)")
         if progress:
             progress(1)
     return out

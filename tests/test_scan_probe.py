@@ -116,6 +116,10 @@ def test_probe_recognises_word_order_and_address_base_and_the_snippet_collects(p
             if model == "sdm630":
                 assert 80 < res["fields"]["voltage_l1"] < 300 and 45 < res["fields"]["frequency"] < 65
             snippets.append(res["snippet"])
+        # a unit id nobody answers on: one line, quickly (not a timeout per field)
+        rc, _, err = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "9",
+                             "--map", "sdm630", "--timeout", "0.3")
+        assert rc == 2 and "unit 9" in err and "does not answer" in err
         # the human form prints the same block
         rc, out, _ = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "2", "--map", "sdm630")
         assert 'word_order = "little"' in out and "address_base = 1" in out
