@@ -110,9 +110,11 @@ def test_transport_settings_are_validated(tmp_path):
 
 @pytest.mark.slow
 def test_rtu_over_tcp_sample_config_collects(port, data_dir):
-    from conftest import REPO
+    from pathlib import Path
+
     from mieruka.site import load_site
-    cfg = load_site(REPO / "config/examples/rtu-over-tcp.toml",
+    sample = Path(__file__).resolve().parent.parent / "config/examples/rtu-over-tcp.toml"
+    cfg = load_site(sample,
                     env={"MIERUKA_CONVERTER_PORT": str(port), "MIERUKA_DATA_DIR": str(data_dir)})
     assert {m.protocol for m in cfg.meters} == {"rtu_over_tcp"}
     with ModbusSimulator(cfg, port=port, rtu_over_tcp=True):
