@@ -91,9 +91,9 @@ def test_pauses_and_close_after_poll(port, data_dir):
         conns = sim.handle.gateway.connections
     st = runner.device_stats()["pm1"]
     assert st.ok_polls >= 3
-    assert st.requests == 4 * st.polls
+    assert 4 * st.polls <= st.requests < 4 * (st.polls + 1)     # (+ a poll cut short by the end of the run)
     assert st.last_latency_s >= 0.1 + 3 * 0.15 - 0.02
-    assert conns == st.polls                                   # a fresh connection for every poll
+    assert st.polls <= conns <= st.polls + 1                   # a fresh connection for every poll
     s = EmbeddedStore.from_site(cfg, readonly=True)
     t, _, q = s.read_quality("p1")
     assert (q == Quality.OK).all()
