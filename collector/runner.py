@@ -2,11 +2,11 @@
 
 Seams (kept small on purpose, see docs/collector.md "Extending the runner"):
 
-- an **input** is any object with `async run(emit)`; it calls `emit(batch)` with a
-  `ReadingBatch` whenever it has readings (emit is synchronous and cheap: it only
-  queues).  Optional: `channel_infos() -> list[ChannelInfo]` (metadata written to the
-  store), `counters() -> {channel: wrap modulus or None}` (counter channels), and
-  `stats` (a dict device id -> stats object with the fields of `DeviceStats`).
+- an **input** is a `collector.inputs.Input`: `async run(emit)` calls `emit(batch)`
+  with a `ReadingBatch` whenever it has readings (emit is synchronous and cheap: it
+  only queues), `close()`, `channel_infos()` (metadata written to the store),
+  `counters()` (counter channels -> wrap modulus) and `stats` (device id -> stats).
+  The inputs a site needs are built from the registry `collector.inputs.INPUTS`.
 - the **sink** is `open_store(cfg).write(batch)` unless another is given; the runner
   owns it: it batches whatever the inputs emitted and writes every
   `flush_interval_s` (or sooner past `max_batch` readings) in a worker thread so a
@@ -28,8 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mieruka.errors import MierukaError
 from mieruka.models import Quality, ReadingBatch
 from mieruka.site import SiteConfig, validate_section
+from mieruka.store import Store, open_store
 
 from .counters import CounterTracker
+from .inputs import Input, build_inputs
 
 log = logging.getLogger(__name__)
 
@@ -62,34 +64,17 @@ class RunnerStats:
     by_channel: dict[str, Counter] = field(default_factory=dict)   # channel -> quality name -> readings
 
 
-def build_inputs(cfg: SiteConfig, options: CollectorOptions) -> list:
-    """The inputs a site config asks for (Modbus meters, the [mqtt] input).  Building
-    them loads every register map, so a config that cannot run fails here, before
-    anything is started or replaced."""
-    from .modbus import ModbusInput
-    inputs: list = [ModbusInput(cfg, per_field_meters=frozenset(options.request_per_field),
-                                stale_after_s=options.stale_after_s,
-                                recheck_bad_fields_s=options.recheck_bad_fields_s,
-                                tcp_connection=options.tcp_connection)]
-    if cfg.mqtt is not None or any(m.protocol == "mqtt" for m in cfg.meters):   # issue 5: [mqtt] input
-        from .mqtt import MqttInput
-        inputs.append(MqttInput(cfg))
-    return inputs
-
-
 def _mqtt_part(cfg: SiteConfig):
     """What the MQTT input depends on: a reload restarts it only when this changed."""
-    return (cfg.mqtt, [m.model_dump() for m in cfg.meters if m.protocol == "mqtt"])
+    return cfg.mqtt
 
 
 class Runner:
-    def __init__(self, cfg: SiteConfig, inputs: list | None = None, store=None,
+    def __init__(self, cfg: SiteConfig, inputs: list[Input] | None = None, store: Store | None = None,
                  options: CollectorOptions | None = None) -> None:
         self.cfg = cfg
         self.options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
-        if inputs is None:
-            inputs = build_inputs(cfg, self.options)
-        self.inputs = inputs
+        self.inputs: list[Input] = build_inputs(cfg, self.options) if inputs is None else inputs
         self.pipeline = None
         self.store = store
         self.stats = RunnerStats()
@@ -103,7 +88,7 @@ class Runner:
     def device_stats(self) -> dict:
         out = {}
         for inp in self.inputs:
-            out.update(getattr(inp, "stats", {}) or {})
+            out.update(inp.stats)
         return out
 
     def emit(self, batch: ReadingBatch) -> None:
@@ -143,16 +128,15 @@ class Runner:
 
     async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> RunnerStats:
         """Collect until `stop` is set or `duration_s` passed; flush and close the store."""
-        from mieruka.store import open_store
         own_store = self.store is None
         if own_store:
             self.store = open_store(self.cfg)
-        infos = [i for inp in self.inputs if hasattr(inp, "channel_infos") for i in inp.channel_infos()]
+        infos = [i for inp in self.inputs for i in inp.channel_infos()]
         if infos:
             self.store.set_channels(infos)
         counters = {}
         for inp in self.inputs:
-            counters.update(inp.counters() if hasattr(inp, "counters") else {})
+            counters.update(inp.counters())
         self.tracker = CounterTracker(counters)
         try:
             self.tracker.restore(self.store)
@@ -184,7 +168,7 @@ class Runner:
                     w.cancel()
                 self._wake.clear()
                 await self.flush()
-                if hasattr(self.store, "apply_retention") and time.monotonic() >= next_retention:
+                if time.monotonic() >= next_retention:
                     next_retention = time.monotonic() + self.options.retention_check_s
                     # issue 5: under the forwarder's store lock, so it never races a write
                     await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
@@ -193,37 +177,29 @@ class Runner:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for inp in self.inputs:
+                inp.close()
             await self.flush()
             await self.pipeline.close()      # issue 5: forward what the buffer holds (bounded wait)
             if own_store:
                 self.store.close()
         return self.stats
 
-    def _start_input(self, inp) -> None:
-        self._tasks[id(inp)] = asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)),
-                                                   name=getattr(inp, "name", "input"))
+    def _start_input(self, inp: Input) -> None:
+        self._tasks[id(inp)] = asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=inp.name)
 
-    async def _stop_input(self, inp) -> None:
+    async def _stop_input(self, inp: Input) -> None:
         task = self._tasks.pop(id(inp))
-        if hasattr(inp, "stop_after_poll"):      # finish the poll in progress and emit it
-            inp.stop_after_poll()
+        if inp.stop_after_poll():             # finishes the poll in progress and emits it
             try:
                 await asyncio.wait_for(asyncio.shield(task), 60)
-                return
             except asyncio.TimeoutError:
-                log.warning("reload: input %s did not finish its poll within 60 s; stopped",
-                            getattr(inp, "name", "input"))
+                log.warning("reload: input %s did not finish its poll within 60 s; stopped", inp.name)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        inp.close()
 
     async def reload(self, cfg: SiteConfig) -> bool:
-        async with self._reload_lock:         # two quick SIGHUPs: applied one after the other
-            if self.pipeline is None:
-                log.error("reload ignored: the collector is not running yet")
-                return False
-            return await self._reload(cfg)
-
-    async def _reload(self, cfg: SiteConfig) -> bool:
         """Apply a new site config while running (SIGHUP): meters added, removed or changed
         take effect; the disk buffer, the readings waiting for the next flush and the
         store stay as they are.  Every poll in progress is finished and emitted, and each
@@ -231,6 +207,13 @@ class Runner:
         doubled.  A config that cannot run (bad map, bad [collector]/[mqtt] table, a
         changed store) is refused: the error is logged and the old config keeps running.
         Returns whether the new config was applied."""
+        async with self._reload_lock:         # two quick SIGHUPs: applied one after the other
+            if self.pipeline is None:
+                log.error("reload ignored: the collector is not running yet")
+                return False
+            return await self._reload(cfg)
+
+    async def _reload(self, cfg: SiteConfig) -> bool:
         try:
             options = validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
             if cfg.storage != self.cfg.storage or cfg.data_dir != self.cfg.data_dir:
@@ -241,20 +224,22 @@ class Runner:
         except MierukaError as e:
             log.error("reload refused, still running the previous config: %s", e)
             return False
-        keep = {id(i) for i in self.inputs if getattr(i, "name", "") == "mqtt" and not restart_mqtt}
-        new = [i for i in fresh if not (getattr(i, "name", "") == "mqtt" and not restart_mqtt)]
-        old = [i for i in self.inputs if id(i) not in keep]
+        keep = [i for i in self.inputs if i.name == "mqtt" and not restart_mqtt]
+        new = [i for i in fresh if not (i.name == "mqtt" and not restart_mqtt)]
+        for i in fresh:
+            if i not in new:
+                i.close()                     # built to validate, not needed: the running one stays
         slots: dict = {}
-        for inp in old:
+        for inp in [i for i in self.inputs if i not in keep]:
             await self._stop_input(inp)
-            slots.update(inp.slots() if hasattr(inp, "slots") else {})
+            slots.update(inp.slots())
         # metadata and counters of the new channels before their first reading
-        infos = [i for inp in new if hasattr(inp, "channel_infos") for i in inp.channel_infos()]
+        infos = [i for inp in new for i in inp.channel_infos()]
         if infos:
             self.pipeline.forwarder.add_channels(infos)
         counters = {}
         for inp in new:
-            counters.update(inp.counters() if hasattr(inp, "counters") else {})
+            counters.update(inp.counters())
         added = {c: m for c, m in counters.items() if c not in self.tracker.state or self.tracker.modulus[c] != m}
         if added:
             extra = CounterTracker(added)
@@ -264,13 +249,11 @@ class Runner:
                 log.warning("counter state of new channels not restored (%s)", e)
             self.tracker.modulus.update(extra.modulus)
             self.tracker.state.update({c: st for c, st in extra.state.items() if c not in self.tracker.state})
-        self.inputs = [i for i in self.inputs if id(i) in keep] + new
-        self.pipeline.health.inputs = [i for i in self.inputs if getattr(i, "devices", None) != []]
+        self.inputs = keep + new
+        self.pipeline.health.inputs = list(self.inputs)
         for inp in new:
-            if hasattr(inp, "resume"):
-                inp.resume(slots)
-            if hasattr(inp, "on_channels"):
-                inp.on_channels = self.pipeline.forwarder.add_channels
+            inp.resume(slots)
+            inp.on_channels = self.pipeline.forwarder.add_channels
             self._start_input(inp)
         self.cfg, self.options = cfg, options
         self.reloads += 1
