@@ -83,6 +83,7 @@ class Runner:
         self._tasks: dict[int, asyncio.Task] = {}      # id(input) -> its running task
         self.reloads = 0
         self._reload_lock = asyncio.Lock()
+        self._closing = False
         self._meters = [m for m in cfg.meters if m.enabled]
 
     def device_stats(self) -> dict:
@@ -173,6 +174,7 @@ class Runner:
                     # issue 5: under the forwarder's store lock, so it never races a write
                     await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
         finally:
+            self._closing = True              # a reload in progress starts nothing new now
             tasks = list(self._tasks.values())
             for t in tasks:
                 t.cancel()
@@ -195,6 +197,8 @@ class Runner:
                 await asyncio.wait_for(asyncio.shield(task), 60)
             except asyncio.TimeoutError:
                 log.warning("reload: input %s did not finish its poll within 60 s; stopped", inp.name)
+            except Exception as e:            # it failed on its own: say so, the reload goes on
+                log.error("reload: input %s ended with an error: %s", inp.name, e)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         inp.close()
@@ -208,8 +212,8 @@ class Runner:
         changed store) is refused: the error is logged and the old config keeps running.
         Returns whether the new config was applied."""
         async with self._reload_lock:         # two quick SIGHUPs: applied one after the other
-            if self.pipeline is None:
-                log.error("reload ignored: the collector is not running yet")
+            if self.pipeline is None or self._closing:
+                log.error("reload ignored: the collector is not running (starting or stopping)")
                 return False
             return await self._reload(cfg)
 
@@ -249,6 +253,10 @@ class Runner:
                 log.warning("counter state of new channels not restored (%s)", e)
             self.tracker.modulus.update(extra.modulus)
             self.tracker.state.update({c: st for c, st in extra.state.items() if c not in self.tracker.state})
+        if self._closing:                     # stopped while the old inputs finished their polls
+            for inp in new:
+                inp.close()
+            return False
         self.inputs = keep + new
         self.pipeline.health.inputs = list(self.inputs)
         for inp in new:

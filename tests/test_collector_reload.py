@@ -126,3 +126,35 @@ def test_sighup_reload_keeps_every_reading_once(port, tmp_path):
     assert len(s.read_quality("c_power")[0]) >= 4
     assert (np.diff(s.read_continuous("a_energy")[1]) >= 0).all()
     s.close()
+
+
+@pytest.mark.slow
+def test_reload_in_process_refuses_a_moved_store_and_applies_a_new_meter(port, tmp_path, caplog):
+    from mieruka.collector.runner import CollectorOptions, Runner
+    data_dir = tmp_path / "data"
+    write_site(tmp_path / "sim.toml", tmp_path / "simdata", port, [A, B])
+    write_site(tmp_path / "one.toml", data_dir, port, [A])
+    write_site(tmp_path / "two.toml", data_dir, port, [A, B])
+    write_site(tmp_path / "moved.toml", tmp_path / "elsewhere", port, [A, B])
+    one = load_site(tmp_path / "one.toml")
+    runner = Runner(one, options=CollectorOptions(metrics_port=0))
+
+    async def scenario():
+        assert not await runner.reload(load_site(tmp_path / "two.toml"))       # not running yet: ignored
+        task = asyncio.create_task(runner.run(duration_s=3.6))
+        await asyncio.sleep(1.0)
+        assert not await runner.reload(load_site(tmp_path / "moved.toml"))     # the store cannot move
+        assert await runner.reload(load_site(tmp_path / "two.toml"))
+        return await task
+
+    import asyncio
+    with ModbusSimulator(load_site(tmp_path / "sim.toml"), port=port):
+        with caplog.at_level("ERROR", logger="mieruka"):
+            asyncio.run(scenario())
+    assert "cannot change on reload" in caplog.text
+    assert runner.reloads == 1 and {d for d in runner.device_stats()} == {"pm-a", "pm-b"}
+    s = EmbeddedStore.from_site(one, readonly=True)
+    assert len(s.read("b_power")[0]) >= 2
+    t = s.read_quality("a_power")[0].astype(np.int64)
+    assert (np.diff(t) == 1000).all()
+    s.close()
