@@ -75,9 +75,12 @@ class Found:
     exception_code: int | None = None
     baudrate: int | None = None
     parity: str | None = None
+    table: str | None = None     # which table answered with registers: holding (FC 03) or input (FC 04)
 
     def as_dict(self) -> dict:
         d = {"unit": self.unit, "answer": self.answer}
+        if self.table is not None:
+            d["table"] = self.table
         if self.exception_code is not None:
             d["exception_code"] = self.exception_code
         if self.baudrate is not None:
@@ -108,10 +111,17 @@ async def scan_units(conn: Connection, units: list[int], timeout_s: float, progr
     for u in units:
         try:
             await conn.read(block, u, timeout_s)
-            found.append(Found(u, "registers", None, baudrate, parity))
+            found.append(Found(u, "registers", None, baudrate, parity, "holding"))
         except ExceptionReply as e:
             if e.code not in GATEWAY_NOBODY:
-                found.append(Found(u, "exception", e.code, baudrate, parity))
+                f = Found(u, "exception", e.code, baudrate, parity)
+                if e.code == 1:           # no holding registers: a meter with input registers only?
+                    try:
+                        await conn.read(Block(_read_only(4), 0, 1, ()), u, timeout_s)
+                        f = Found(u, "registers", None, baudrate, parity, "input")
+                    except (ExceptionReply, BadReply, ReadTimeout):
+                        pass
+                found.append(f)
         except BadReply:
             garbled += 1              # noise at this baud rate / parity, or two devices answering
         except ReadTimeout:

@@ -86,9 +86,10 @@ def test_scan_finds_the_units_that_answer(port, data_dir, capsys):
         assert rc == 0
         res = json.loads(out)
         assert [f["unit"] for f in res["found"]] == [1, 2, 5, 7]
-        # holding register 0: the SDM630s have only input registers -> exception 1, still a device
-        assert {f["unit"]: f["answer"] for f in res["found"]}[1] == "exception"
-        assert {f["unit"]: f.get("exception_code") for f in res["found"]}[1] == 1
+        # the SDM630s have only input registers: exception 1 to function 3, then input register 0 answers
+        by_unit = {f["unit"]: f for f in res["found"]}
+        assert by_unit[1]["answer"] == "registers" and by_unit[1]["table"] == "input"
+        assert by_unit[5]["table"] == "holding"
         assert res["units_tried"] == 8
         rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "3,4")
         assert "no unit answered" in out

@@ -84,7 +84,7 @@ def command(host, port, rtu_over_tcp, serial_port, baudrate, parity, unit, map_n
     con.print(t)
     if len(cands) > 1 and cands[1].score >= best.score - 0.05:
         con.print("[yellow]the two best candidates score alike: check one value against the meter's display[/yellow]")
-    v = Table("field", "value", "unit", title=f"values as word order {best.word_order}, address base {best.address_base}")
+    v = Table("field", "value", "unit", title=f"values ({best.word_order}, base {best.address_base})")
     for name, f in regmap.fields.items():
         val = fields[name]
         v.add_row(name, "-" if val is None else f"{val:.6g}", f.unit or "")

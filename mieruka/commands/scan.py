@@ -35,10 +35,10 @@ def _split(text: str, what: str, cast):
               help="Seconds to wait per unit id [default: 0.3 on TCP, 0.15 on serial].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_s, as_json) -> int:
-    """List the Modbus unit ids that answer (read-only: function code 3 only).
+    """List the Modbus unit ids that answer (read-only: function codes 3 and 4 only).
 
-    Each unit id is asked for one holding register; an exception answer also means a
-    device is there.  On --serial every baud rate x parity is tried and the
+    Each unit id is asked for holding register 0 (and input register 0 if it has no
+    holding registers); an exception answer also means a device is there.  On --serial every baud rate x parity is tried and the
     settings that answer are listed."""
     from ..collector.discovery import parse_units
 
@@ -74,7 +74,8 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
     else:
         t = Table("unit", *(("baud", "parity") if serial_port else ()), "answer", title=f"devices on {where}")
         for f in found:
-            ans = "registers" if f.answer == "registers" else f"exception {f.exception_code} (present)"
+            ans = (f"registers ({f.table})" if f.answer == "registers"
+                   else f"exception {f.exception_code} (present)")
             t.add_row(str(f.unit), *((str(f.baudrate), f.parity) if serial_port else ()), ans)
         con.print(t)
     if garbled:
