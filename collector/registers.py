@@ -248,3 +248,21 @@ def load_register_map(name_or_path: str, base_dir: str | None = None) -> Registe
         shipped = ", ".join(sorted(x.stem for x in REGISTERS_DIR.glob("*.toml")))
         raise ConfigError(f"register map {name_or_path!r} not found ({p}); shipped maps: {shipped}")
     return parse_register_map(read_toml(p, "register map"), p)
+
+
+def check_meter_maps(cfg) -> None:
+    """Every Modbus meter's register map loads (as that device lays it out) and has the
+    fields its channels name; a ConfigError names the file, the meter and the key."""
+    base = str(cfg.source.parent) if cfg.source else None
+    where = str(cfg.source or "<config>")
+    for i, m in enumerate(cfg.meters):
+        if not m.is_modbus:
+            continue
+        try:
+            regmap = load_register_map(m.model, base).adapted(m.word_order, m.address_base)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: meters[{i}:{m.id}].model: {e}") from None
+        for j, c in enumerate(m.channels):
+            if c.register_field not in regmap.fields:
+                raise ConfigError(f"{where}: meters[{i}:{m.id}].channels[{j}:{c.id}].register: map {m.model!r} "
+                                  f"has no field {c.register_field!r}; it has: {', '.join(regmap.fields)}")

@@ -112,3 +112,19 @@ def test_mbpoll_reads_a_janitza_voltage(port, data_dir):
         m = re.search(r"\[1\]:\s+(-?\d+)", out.stdout)
         assert m, out.stdout + out.stderr
         assert 800 < int(m.group(1)) < 3000
+
+
+def test_check_loads_every_meters_map_and_fields(tmp_path, capsys):
+    from mieruka.cli import main
+    site = tmp_path / "site.toml"
+    base = '[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "{model}"\n' \
+           '[[meters.channels]]\nid = "c1"\nquantity = "power_kw"\nregister = "{reg}"\n'
+    for model, reg, needle in (("nosuch", "total_power", "meters[0:m1].model: register map 'nosuch' not found"),
+                               ("sdm630", "totl_power", "meters[0:m1].channels[0:c1].register: map 'sdm630' has "
+                                                        "no field 'totl_power'")):
+        site.write_text(base.format(model=model, reg=reg), "utf-8")
+        assert main(["check", "--config", str(site)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {site}: ") and needle in err and "Traceback" not in err
+    site.write_text(base.format(model="janitza_umg", reg="total_power"), "utf-8")
+    assert main(["check", "--config", str(site)]) == 0

@@ -32,9 +32,11 @@ def _validate_owned_sections(cfg) -> None:
     """The tables other parts own ([mqtt], [collector], [simulation]) are validated
     by their own models; `check` runs them all so that one command finds every error."""
     from ..collector.mqtt_config import load_mqtt
+    from ..collector.registers import check_meter_maps
     from ..collector.runner import CollectorOptions
     from ..simulators.site_link import simulation_section
     from ..site import validate_section
     load_mqtt(cfg)
     validate_section(CollectorOptions, cfg, "collector")
     simulation_section(cfg)
+    check_meter_maps(cfg)
