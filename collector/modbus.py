@@ -34,7 +34,7 @@ from mieruka.quantities import QUANTITIES
 from .inputs import Input
 from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout, WriteRefused
 from .modbus_plan import Block, plan_reads
-from .registers import Field, load_register_map
+from .registers import Field, check_meter_maps, load_register_map
 
 log = logging.getLogger(__name__)
 ADDRESS_CODES = (2, 3)   # illegal data address / value: a field the meter does not have -> bisect the read
@@ -344,6 +344,7 @@ class ModbusInput(Input):
     @classmethod
     def from_site(cls, cfg, options) -> "ModbusInput | None":
         """The site's enabled Modbus meters with channels, or None when it has none."""
+        check_meter_maps(cfg)         # a missing map or field: one line naming the meter and key
         inp = cls(cfg, per_field_meters=frozenset(options.request_per_field), stale_after_s=options.stale_after_s,
                   recheck_bad_fields_s=options.recheck_bad_fields_s, tcp_connection=options.tcp_connection)
         return inp if inp.devices else None
