@@ -124,3 +124,32 @@ def test_rtu_over_tcp_sample_config_collects(port, data_dir):
     for ch in ("press_power", "weld_power", "weld_voltage"):
         t, v, q = s.read_quality(ch)
         assert len(t) >= 1 and (q == Quality.OK).all(), (ch, q)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("socat") is None, reason="socat (Debian package) not installed")
+def test_rtu_over_tcp_through_socat_as_a_transparent_converter(port, data_dir, tmp_path):
+    """The simulator serves RTU on a serial pty; socat bridges that pty to a TCP port,
+    byte for byte, as a transparent RS-485/Ethernet converter does; the collector
+    speaks RTU over TCP to socat."""
+    import subprocess
+    import time
+    tty = tmp_path / "ttyS"
+    bridge = subprocess.Popen(["socat", f"pty,raw,echo=0,link={tty}",
+                               f"tcp-listen:{port},bind=127.0.0.1,reuseaddr"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if tty.exists():
+                break
+            time.sleep(0.05)
+        cfg = site(port, data_dir, "rtu_over_tcp", pause_after_connect_ms=50)
+        with ModbusSimulator(cfg, serial_port=str(tty), baudrate=19200):
+            runner = run(cfg, 2.6)
+    finally:
+        bridge.terminate()
+        bridge.wait(5)
+    assert runner.device_stats()["pm1"].ok_polls >= 2
+    s = EmbeddedStore.from_site(cfg, readonly=True)
+    v = s.read("v1")[1]
+    assert len(v) >= 2 and ((v > 80) & (v < 300)).all()
