@@ -21,7 +21,7 @@ log = logging.getLogger("mieruka.collect")
               help="Stop after S seconds (default: run until SIGTERM or Ctrl-C).")
 @click.option("--quiet", "-q", is_flag=True, help="No summary at the end.")
 def command(config_path: str, duration: float | None, quiet: bool) -> int:
-    """Collect the site's meters into the store: Modbus TCP/RTU meters (`[[meters]]`)
+    """Collect the site's meters into the store: Modbus TCP, RTU and RTU-over-TCP meters (`[[meters]]`)
     and MQTT meter messages (`[mqtt]`), each protocol an input of the registry in
     mieruka.collector.inputs.
 
