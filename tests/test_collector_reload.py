@@ -158,3 +158,65 @@ def test_reload_in_process_refuses_a_moved_store_and_applies_a_new_meter(port, t
     t = s.read_quality("a_power")[0].astype(np.int64)
     assert (np.diff(t) == 1000).all()
     s.close()
+
+
+@pytest.mark.slow
+def test_reload_keeps_the_mqtt_input_unless_mqtt_changed(tmp_path):
+    import asyncio
+    import json
+    import tomllib
+
+    from helpers.servers import Mosquitto
+    from mieruka.collector.runner import CollectorOptions, Runner
+    from mieruka.site import parse_site
+
+    def cfg(client_id: str):
+        text = (f'[site]\nname = "mqtt reload"\ndata_dir = "{tmp_path / "data"}"\n[mqtt]\n[[mqtt.brokers]]\n'
+                f'url = "{mq.url}"\nclient_id = "{client_id}"\nreconnect_min_s = 1\nreconnect_max_s = 1\n'
+                f'[[mqtt.subscriptions]]\ntopic = "+/events/rpc"\ndecoder = "shelly"\n')
+        return parse_site(tomllib.loads(text), str(tmp_path / "site.toml"))
+
+    def frames(first: int, n: int) -> list[str]:
+        return [json.dumps({"method": "NotifyStatus", "params": {"ts": 1_780_000_000 + i,
+                                                                 "em:0": {"total_act_power": 100.0 + i}}})
+                for i in range(first, first + n)]
+
+    async def until(cond, what: str, timeout_s: float = 10.0) -> None:
+        for _ in range(int(timeout_s / 0.05)):
+            if cond():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    mq = Mosquitto(tmp_path).start()
+    try:
+        runner = Runner(cfg("reload-a"), options=CollectorOptions(metrics_port=0))
+
+        async def main():
+            task = asyncio.create_task(runner.run(duration_s=20))
+            await until(lambda: runner.pipeline is not None and runner.inputs[0].brokers["default"].connected,
+                        "the first connection")
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(mq.pub, "pro3em-1/events/rpc", frames(0, 3))
+            await until(lambda: runner.stats.written >= 3, "the first messages")
+            first = runner.inputs[0]
+            assert await runner.reload(cfg("reload-a"))          # [mqtt] unchanged: the input keeps running
+            assert runner.inputs[0] is first
+            assert await runner.reload(cfg("reload-b"))          # changed: a new input, connected anew
+            second = runner.inputs[0]
+            assert second is not first
+            await until(lambda: second.brokers["default"].connected, "the second connection")
+            await asyncio.sleep(0.3)
+            written = runner.stats.written
+            await asyncio.to_thread(mq.pub, "pro3em-1/events/rpc", frames(3, 3))
+            await until(lambda: runner.stats.written >= written + 3, "messages after the reload")
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        asyncio.run(main())
+    finally:
+        mq.stop()
+    s = EmbeddedStore.from_site(cfg("x"), readonly=True)
+    times = {int(t) for c in s.channels() for t in s.read_quality(c.id)[0].astype(np.int64)}
+    s.close()
+    assert len(times) == 6                                   # every message once, across both inputs
