@@ -12,10 +12,11 @@ baud rate x parity given.
 Probe: a register map's fields are read under each word order (big: high word
 first; little: low word first) and address base (0: the map's addresses as they
 are; 1: the device counts from 1, each address read one higher), and each
-candidate is scored by physical plausibility: mains voltage and frequency inside
-their bands, |power factor| <= 1, counters not negative, every value inside its
-quantity's bounds and the field's own `min`/`max`, no float so tiny it can only
-be words in the wrong order.  Raw registers are read once per address base and
+candidate is scored by physical plausibility: every value inside its quantity's
+physical bounds (`mieruka.quantities`) and the field's own `min`/`max`, counters
+not negative, no float so tiny it can only be words in the wrong order, and full
+marks for values in the band a factory meter shows (mains voltage and frequency,
+|power factor| in 0.05..1 ...).  Raw registers are read once per address base and
 decoded under both word orders.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from mieruka.errors import MierukaError
-from mieruka.quantities import QUANTITIES
+from mieruka.quantities import QUANTITIES, bounds
 
 from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout
 from .modbus_plan import READ_FUNCTION_CODES, Block, plan_reads
@@ -35,24 +36,21 @@ GATEWAY_NOBODY = (10, 11)     # gateway path unavailable / target device failed 
 WORD_ORDERS = ("big", "little")
 ADDRESS_BASES = (0, 1)
 
-# Physical plausibility per quantity: (lowest, highest, weight, a "typical" band that
-# scores full marks).  Weights: quantities whose band is narrow say most about the layout.
-BOUNDS: dict[str, tuple[float, float, float, tuple[float, float] | None]] = {
-    "voltage_v": (0.0, 1000.0, 3.0, (80.0, 700.0)),
-    "frequency_hz": (0.0, 70.0, 3.0, (45.0, 65.0)),
-    "power_factor": (-1.0, 1.0, 2.0, (0.05, 1.0)),       # |pf|
-    "current_a": (0.0, 1e5, 1.0, None),
-    "power_kw": (-1e5, 1e5, 1.0, None),
-    "reactive_power_kvar": (-1e5, 1e5, 1.0, None),
-    "energy_kwh": (0.0, 1e10, 1.5, None),
-    "air_volume_m3": (0.0, 1e10, 1.5, None),
-    "gas_volume_m3": (0.0, 1e10, 1.5, None),
-    "water_volume_m3": (0.0, 1e10, 1.5, None),
-    "air_flow_m3min": (0.0, 1e4, 1.0, None),
-    "gas_flow_m3h": (0.0, 1e6, 1.0, None),
-    "pressure_mpa": (-0.1, 10.0, 1.5, None),
-    "temperature_c": (-50.0, 250.0, 1.5, (-30.0, 120.0)),
+# Scoring: a value outside its quantity's physical bounds (mieruka.quantities, narrowed
+# by the field's own min/max; counters not negative) is implausible; inside them, a value
+# in the band a factory meter typically shows scores full marks, one outside it a
+# little.  Weights: quantities with a narrow band (mains voltage and frequency) say the
+# most about a layout; zeros (the same in every word order) say almost nothing.
+TYPICAL: dict[str, tuple[float, float]] = {
+    "voltage_v": (80.0, 700.0), "frequency_hz": (45.0, 65.0), "power_factor": (0.05, 1.0),   # |pf|
+    "current_a": (0.0, 1e4), "power_kw": (-1e4, 1e4), "reactive_power_kvar": (-1e4, 1e4),
+    "energy_kwh": (0.0, 1e10), "air_volume_m3": (0.0, 1e10), "gas_volume_m3": (0.0, 1e10),
+    "water_volume_m3": (0.0, 1e10), "air_flow_m3min": (0.0, 1e3), "gas_flow_m3h": (0.0, 1e5),
+    "pressure_mpa": (-0.1, 5.0), "temperature_c": (-30.0, 120.0),
 }
+WEIGHT: dict[str, float] = {"voltage_v": 3.0, "frequency_hz": 3.0, "power_factor": 2.0, "energy_kwh": 1.5,
+                            "air_volume_m3": 1.5, "gas_volume_m3": 1.5, "water_volume_m3": 1.5,
+                            "pressure_mpa": 1.5, "temperature_c": 1.5}
 TINY = 1e-6            # a float this close to zero but not zero: almost surely swapped words
 
 
@@ -138,13 +136,10 @@ async def scan_units(conn: Connection, units: list[int], timeout_s: float, progr
 def plausibility(f: Field, value: float) -> tuple[float, float, bool]:
     """(points, weight, plausible) of one decoded value."""
     q = f.quantity if f.quantity in QUANTITIES else None
-    lo, hi, weight, typical = BOUNDS.get(q, (-1e9, 1e9, 0.5, None))
+    weight = WEIGHT.get(q, 1.0) if q else 0.5
+    lo, hi = bounds(q, (f.min, f.max)) if q else (-math.inf, math.inf)
     if f.counter or (q and QUANTITIES[q].counter):
-        lo = max(lo, 0.0)
-    if f.min is not None:
-        lo = max(lo, float(f.min))
-    if f.max is not None:
-        hi = min(hi, float(f.max))
+        lo = max(lo, 0.0)                  # a counter a meter keeps is not negative
     if not math.isfinite(value):
         return 0.0, weight, False
     if value == 0.0:
@@ -154,10 +149,11 @@ def plausibility(f: Field, value: float) -> tuple[float, float, bool]:
         return 0.0, weight, False
     if not lo <= value <= hi:
         return 0.0, weight, False
-    if typical is not None:
+    band = TYPICAL.get(q)
+    if band is not None:
         v = abs(value) if q == "power_factor" else value
-        if not typical[0] <= v <= typical[1]:
-            return 0.3 * weight, weight, True
+        if not band[0] <= v <= band[1]:
+            return 0.2 * weight, weight, True
     return weight, weight, True
 
 
@@ -213,7 +209,7 @@ def score_candidate(regmap: RegisterMap, raw: dict[str, list[int] | None], word_
         words = raw.get(name)
         if words is None:
             c.values[name] = None
-            weights += BOUNDS.get(f.quantity, (0, 0, 0.5, None))[2]
+            weights += WEIGHT.get(f.quantity, 1.0)
             continue
         fo = f if word_order == regmap.word_order else _with_order(f, word_order)
         try:
