@@ -70,7 +70,7 @@ def test_each_map_served_by_the_simulator_reads_back_plausibly(port, data_dir):
                 m = next(x for x in cfg.meters if x.id == name)
                 conn = Connection(f"probe-{unit}", m)
                 try:
-                    out[name] = (await probe(conn, unit, load_register_map(name), 0.5))[0]
+                    out[name] = (await probe(conn, unit, load_register_map(name), 2.0))[0]
                 finally:
                     conn.close()
             return out

@@ -105,7 +105,7 @@ def test_probe_recognises_word_order_and_address_base_and_the_snippet_collects(p
         snippets = []
         for unit, (model, wo, base) in expected.items():
             rc, out, err = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", str(unit),
-                                   "--map", model, "--json")
+                                   "--map", model, "--json", "--timeout", "2")
             assert rc == 0, err
             res = json.loads(out)
             assert set(res) == {"map", "best", "candidates", "fields", "snippet"}
@@ -251,7 +251,7 @@ def test_probe_finds_every_shipped_map_in_every_layout(port, tmp_path):
         for unit, (name, _, _) in served.items():
             conn = Connection(f"u{unit}", next(m for m in cfg.meters if m.unit_id == unit))
             try:
-                out[unit] = await probe(conn, unit, load_register_map(name), 0.5)
+                out[unit] = await probe(conn, unit, load_register_map(name), 2.0)
             finally:
                 conn.close()
         return out
