@@ -120,7 +120,7 @@ def test_check_loads_every_meters_map_and_fields(tmp_path, capsys):
     base = '[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "{model}"\n' \
            '[[meters.channels]]\nid = "c1"\nquantity = "power_kw"\nregister = "{reg}"\n'
     for model, reg, needle in (("nosuch", "total_power", "meters[0:m1].model: register map 'nosuch' not found"),
-                               ("sdm630", "totl_power", "meters[0:m1].channels[0:c1].register: map 'sdm630' has "
+                               ("sdm630", "totl_power", "meters[0:m1].channels[0:c1].register: register map 'sdm630' has "
                                                         "no field 'totl_power'")):
         site.write_text(base.format(model=model, reg=reg), "utf-8")
         assert main(["check", "--config", str(site)]) == 2
