@@ -158,7 +158,9 @@ def analyze_air_systems(power: dict[str, Series], flows: dict[str, Series], pres
             hours = 8760.0 * production_share(ch) if night_stop else pressurised_h_year
             kwh, basis = sav.leak_repair_kwh(r.leak_flow_m3min, cap, hours, sec_used, a)
             if kwh > 0:
-                out.measure("leak_repair", sysid, kwh, basis)
+                lm = out.measure("leak_repair", sysid, kwh, basis)
+                # the share of it outside production (what an incomer's standby also holds)
+                lm.outside_production_share = 0.0 if night_stop else 1.0 - production_share(ch)
         if grp["comp"]:
             prod_air = (prod_flow if prod_flow > 0 else sum(
                 p.mean_loaded_fraction * (power[c].info.capacity_m3_per_min or 0.0) for c, (p, _, _) in profiles.items()))

@@ -46,7 +46,8 @@ def channel_infos(cfg: SiteConfig, store: Store) -> dict[str, ChannelInfo]:
         out[c.id] = ChannelInfo(id=c.id, quantity=c.quantity, unit=c.unit, equipment_kind=c.equipment_kind,
                                 system=c.system, breaker=c.breaker, process=c.process, equipment=c.equipment,
                                 meter=m.id, standby_allowance_kw=c.standby_allowance_kw,
-                                rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min)
+                                rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min,
+                                always_on=c.always_on)
     for info in store.channels():
         out.setdefault(info.id, info)
     return out

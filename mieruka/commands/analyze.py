@@ -143,6 +143,8 @@ def _merge_config_metadata(chans: dict, cfg) -> None:
         info.capacity_m3_per_min = c.capacity_m3_per_min or info.capacity_m3_per_min
         info.equipment_kind = info.equipment_kind or c.equipment_kind
         info.system = info.system or c.system
+        if c.always_on is not None:
+            info.always_on = c.always_on
 
 
 def _trim(tup, t0, t1):

@@ -56,7 +56,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channel_ids (code INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS channels (id TEXT PRIMARY KEY, quantity TEXT NOT NULL, unit TEXT, equipment_kind TEXT,
     system TEXT, breaker TEXT, process TEXT, equipment TEXT, meter TEXT, standby_allowance_kw REAL,
-    rated_power_kw REAL, capacity_m3_per_min REAL);
+    rated_power_kw REAL, capacity_m3_per_min REAL, always_on INTEGER);
 CREATE TABLE IF NOT EXISTS chunks (channel INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL,
     n INTEGER NOT NULL, times BLOB NOT NULL, vals BLOB NOT NULL, qual BLOB NOT NULL,
     PRIMARY KEY (channel, t0)) WITHOUT ROWID;
@@ -105,6 +105,8 @@ class EmbeddedStore:
             # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
             self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")   # all tables or none
+            if "always_on" not in self._channel_columns():      # a store made before always_on existed
+                self.db.execute("ALTER TABLE channels ADD COLUMN always_on INTEGER")
         self.db.execute("PRAGMA busy_timeout=30000")
         if readonly and self.db.execute("SELECT count(*) FROM sqlite_master WHERE name='counter_offsets'"
                                         ).fetchone()[0] == 0:
@@ -405,6 +407,9 @@ class EmbeddedStore:
     def _all_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM channel_ids ORDER BY code")]
 
+    def _channel_columns(self) -> set[str]:
+        return {r[1] for r in self.db.execute("PRAGMA table_info(channels)")}
+
     def set_channels(self, infos: list[ChannelInfo]) -> None:
         fields = [f.name for f in dataclasses.fields(ChannelInfo)]
         with self.db:
@@ -413,7 +418,8 @@ class EmbeddedStore:
                                 [tuple(getattr(i, f) for f in fields) for i in infos])
 
     def channels(self) -> list[ChannelInfo]:
-        fields = [f.name for f in dataclasses.fields(ChannelInfo)]
+        cols = self._channel_columns()      # a read-only store may predate newer fields
+        fields = [f.name for f in dataclasses.fields(ChannelInfo) if f.name in cols]
         out = {r[0]: ChannelInfo(**dict(zip(fields, r)))
                for r in self.db.execute(f"SELECT {','.join(fields)} FROM channels ORDER BY id")}
         for cid in self._all_ids():   # seen in data without metadata: quantity unknown
