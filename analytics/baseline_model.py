@@ -17,10 +17,12 @@ ties, i.e. unless the CV(RMSE) falls by more than `TIE_MARGIN`):
 
       yhat[d, h] = P_d[h] + shape_t[h] * (f_t(T_d) - sum_j w_dj f_t(T_j) / sum_j w_dj)
 
-All predictions are one matrix product of a (days x days) weight matrix with
-the (days x 24) hourly matrix: the weights carry the day type (a type with
-fewer than `baseline.MIN_DAYS` training days borrows a related type), the
-folds (out of sample) or leave-one-out (detection), and the recency.
+Every prediction is a weighted mean over training days: the weights carry the
+day type (a type with fewer than `baseline.MIN_DAYS` training days borrows a
+related type), the folds (out of sample) or leave-one-out (detection), and the
+recency.  The exponential recency weights are applied as a forward and a
+backward recursive filter over the days (`recency_sums`), so a year costs a
+few passes over a (365, 50) array per day type and fold, not a days x days matrix.
 
 `infer_days_off` recognises workdays on which the whole site ran at its
 day-off level (company holidays nobody configured: 年末年始, summer break,
@@ -68,52 +70,62 @@ def infer_days_off(energy_kwh_day: np.ndarray, day_type: np.ndarray) -> np.ndarr
     return off
 
 
+def recency_sums(x: np.ndarray, tau_days: float | None) -> np.ndarray:
+    """sum_j exp(-|i - j| / tau) x[j] for every day i (along axis 0), in O(days):
+    a forward and a backward exponentially decaying running sum (the kernel is
+    their sum, minus the day itself counted twice).  tau None: plain sums (weight 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    a = 1.0 if tau_days is None else float(np.exp(-1.0 / tau_days))
+    return _decaying_cumsum(x, a) + _decaying_cumsum(x[::-1], a)[::-1] - x
+
+
+def _decaying_cumsum(x: np.ndarray, a: float) -> np.ndarray:
+    """y[i] = sum_{j <= i} a^(i - j) x[j] along axis 0: cumulative sums of x scaled by
+    a^-k inside blocks short enough that a^-k stays under 1e6 (no overflow, no
+    precision loss), the running total carried from block to block."""
+    if a >= 1.0:
+        return np.cumsum(x, axis=0)
+    if a <= 0.0:
+        return x.copy()
+    block = max(1, int(np.log(1e6) / -np.log(a)))
+    out = np.empty_like(x)
+    carry = np.zeros(x.shape[1:])
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    for s0 in range(0, x.shape[0], block):
+        seg = x[s0:s0 + block]
+        k = np.arange(seg.shape[0], dtype=np.float64)
+        up, down = a ** -k, a ** k
+        out[s0:s0 + block] = np.cumsum(seg * up.reshape(shape), axis=0) * down.reshape(shape) \
+            + carry * (a * down).reshape(shape)
+        carry = out[s0 + seg.shape[0] - 1]
+    return out
+
+
 def recency_kernel(n_days: int, tau_days: float | None) -> np.ndarray:
-    """(days, days) weights exp(-|i - j| / tau); all ones when tau is None."""
+    """(days, days) weights exp(-|i - j| / tau) (ones when tau is None): the explicit
+    form of what `recency_sums` applies, for tests and small inputs."""
     if tau_days is None:
         return np.ones((n_days, n_days))
     d = np.arange(n_days, dtype=np.float64)
     return np.exp(-np.abs(d[:, None] - d[None, :]) / tau_days)
 
 
-def source_types(day_type: np.ndarray, allowed: np.ndarray, has: np.ndarray, saturday_works: bool) -> np.ndarray:
-    """For each day (row) the day type whose days it is predicted from: its own type
-    when the allowed training days hold at least MIN_DAYS of it, else the first
-    related type that does (fallback_order), else its own."""
-    n_types = 4
-    onehot = (day_type[:, None] == np.arange(n_types)[None, :]) & has[:, None]      # (days, types)
-    counts = allowed.astype(np.float64) @ onehot.astype(np.float64)               # (days, types)
+def source_types(day_type: np.ndarray, counts: np.ndarray, saturday_works: bool) -> np.ndarray:
+    """For each row the day type whose days predict it: its own type when `counts`
+    (rows, 4: training days of each type available to the row) holds at least
+    MIN_DAYS of it, else the first related type that does (fallback_order), else its own."""
     order = fallback_order(saturday_works)
     src = day_type.copy()
-    for t in range(n_types):
-        rows = day_type == t
-        if not rows.any():
+    for t in range(4):
+        rows = np.nonzero(day_type == t)[0]
+        if rows.size == 0:
             continue
-        chosen = np.full(rows.sum(), -1)
+        chosen = np.full(rows.size, -1)
         for alt in order[t]:
-            ok = (chosen < 0) & (counts[rows, alt] >= MIN_DAYS)
-            chosen[ok] = alt
+            chosen[(chosen < 0) & (counts[rows, alt] >= MIN_DAYS)] = alt
         chosen[chosen < 0] = t
         src[rows] = chosen
     return src
-
-
-def weight_matrix(day_type: np.ndarray, allowed: np.ndarray, kernel: np.ndarray, has: np.ndarray,
-                  saturday_works: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(W, src): W[i, j] = kernel[i, j] when day j may train day i's prediction and
-    has j's source type; src: the type each row is predicted from."""
-    src = source_types(day_type, allowed, has, saturday_works)
-    W = kernel * allowed * (day_type[None, :] == src[:, None]) * has[None, :]
-    return W, src
-
-
-def weighted_profiles(kw: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """(days, 24) weighted mean of the training days' hours (NaN hours left out)."""
-    fin = np.isfinite(kw)
-    num = W @ np.where(fin, kw, 0.0)
-    den = W @ fin.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
 
 
 def daily_energy(kw: np.ndarray, min_hours: int = 20) -> np.ndarray:
@@ -153,30 +165,6 @@ def fit_weather(e_day: np.ndarray, temp_day: np.ndarray, day_type: np.ndarray, r
     return out
 
 
-def weather_adjustment(models: dict[int, wx.ChangePointModel], temp_day: np.ndarray, day_type: np.ndarray,
-                       src: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """(days,) kWh to add to each day's profile: f_src(T_d) - weighted mean of f(T_j)
-    over its training days.  0 where the type has no temperature model or T is unknown."""
-    n = temp_day.size
-    g = np.zeros(n)           # each day's expected energy under its own type's model
-    g_self = np.zeros(n)      # each row's expected energy under its source type's model
-    known = np.isfinite(temp_day)
-    tt = np.where(known, temp_day, 0.0)
-    modelled = np.zeros(n, bool)
-    for t, m in models.items():
-        if m.form == "intercept":
-            continue
-        g[day_type == t] = wx.predict_change_point(m, tt[day_type == t])
-        g_self[src == t] = wx.predict_change_point(m, tt[src == t])
-        modelled[src == t] = True
-    Wk = W * known[None, :]
-    den = Wk.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_g = np.where(den > 0, (Wk @ g) / den, 0.0)
-    adj = np.where(modelled & known & (den > 0), g_self - mean_g, 0.0)
-    return adj
-
-
 @dataclass
 class ModelSpec:
     name: str
@@ -188,26 +176,59 @@ SPECS = (ModelSpec("day_type", None, False), ModelSpec("day_type+drift", DRIFT_T
          ModelSpec("day_type+weather", None, True), ModelSpec("day_type+weather+drift", DRIFT_TAU_DAYS, True))
 
 
-def predict(kw: np.ndarray, day_type: np.ndarray, allowed: np.ndarray, spec: ModelSpec, saturday_works: bool,
-            temp_day: np.ndarray | None = None, weather_rows: np.ndarray | None = None,
-            kernels: dict | None = None) -> tuple[np.ndarray, dict[int, wx.ChangePointModel]]:
-    """Predictions (days, 24) where row i learns only from the days allowed[i, :].
-    With weather, the change-point models are fitted on `weather_rows` (bool, days)."""
+def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: np.ndarray, exclude_self: bool,
+                  spec: ModelSpec, saturday_works: bool, temp_day: np.ndarray | None = None,
+                  shapes: np.ndarray | None = None, out: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, dict[int, wx.ChangePointModel]]:
+    """Predict the `rows` (bool, days) from the training days `cols` (bool, days; a row
+    never learns from itself when `exclude_self`).  Writes into and returns `out`
+    (days, 24), with the change-point models fitted on `cols` (weather specs)."""
     n = kw.shape[0]
-    kernels = {} if kernels is None else kernels
-    if spec.tau_days not in kernels:
-        kernels[spec.tau_days] = recency_kernel(n, spec.tau_days)
-    has = np.isfinite(kw).any(axis=1)
-    W, src = weight_matrix(day_type, allowed, kernels[spec.tau_days], has, saturday_works)
-    P = weighted_profiles(kw, W)
+    out = np.full(kw.shape, np.nan) if out is None else out
+    fin = np.isfinite(kw)
+    has = fin.any(axis=1)
+    cols = cols & has
+    type_cols = [cols & (day_type == t) for t in range(4)]
+    counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (n, 1))
+    if exclude_self:
+        counts[np.arange(n), day_type] -= cols
+    src = source_types(day_type, counts, saturday_works)
     models: dict[int, wx.ChangePointModel] = {}
-    if spec.weather and temp_day is not None:
-        e = daily_energy(kw)
-        rows = weather_rows if weather_rows is not None else has
-        models = fit_weather(e, temp_day, day_type, rows)
-        adj = weather_adjustment(models, temp_day, day_type, src, W)
-        P = np.clip(P + type_shapes(kw, day_type)[src] * adj[:, None], 0.0, None)
-    return P, models
+    weather = spec.weather and temp_day is not None
+    if weather:
+        models = fit_weather(daily_energy(kw), temp_day, day_type, cols)
+        known = np.isfinite(temp_day)
+        g = np.zeros(n)
+        for t, m in models.items():
+            g[day_type == t] = wx.predict_change_point(m, np.where(known, temp_day, 0.0)[day_type == t])
+        if shapes is None:
+            shapes = type_shapes(kw, day_type)
+    x0 = np.where(fin, kw, 0.0)
+    for t in range(4):
+        r = rows & (src == t)
+        if not r.any():
+            continue
+        c = type_cols[t].astype(np.float64)
+        stack = [x0 * c[:, None], fin * c[:, None]]
+        m = models.get(t) if weather else None
+        use_w = m is not None and m.form != "intercept"
+        if use_w:
+            ck = c * known
+            stack.append(np.stack([g * ck, ck], axis=1))
+        block = np.concatenate(stack, axis=1)
+        sums = recency_sums(block, spec.tau_days)
+        if exclude_self:
+            sums -= block
+        sums = sums[r]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = np.where(sums[:, 24:48] > 0, sums[:, :24] / sums[:, 24:48], np.nan)
+            if use_w:
+                g_self = wx.predict_change_point(m, np.where(known[r], temp_day[r], 0.0))
+                mean_g = np.where(sums[:, 49] > 0, sums[:, 48] / sums[:, 49], np.nan)
+                adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)
+                p = np.clip(p + shapes[t][None, :] * adj[:, None], 0.0, None)
+        out[r] = p
+    return out, models
 
 
 def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
@@ -215,20 +236,14 @@ def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
 
 
 def out_of_sample(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
-                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS, kernels: dict | None = None
-                  ) -> np.ndarray:
-    """Each fold of whole weeks predicted from the other folds (days, 24)."""
-    n = kw.shape[0]
-    fold = fold_ids(n, folds)
-    if not spec.weather or temp_day is None:
-        allowed = fold[:, None] != fold[None, :]
-        return predict(kw, day_type, allowed, spec, saturday_works, kernels=kernels)[0]
+                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS) -> np.ndarray:
+    """Each fold of whole weeks predicted from the other folds (days, 24); the
+    temperature models are refitted on each fold's training days."""
+    fold = fold_ids(kw.shape[0], folds)
     pred = np.full(kw.shape, np.nan)
-    for f in range(folds):          # the temperature models are refitted per fold (4 small fits)
-        test = fold == f
-        allowed = np.broadcast_to(~test[None, :], (n, n))
-        p, _ = predict(kw, day_type, allowed, spec, saturday_works, temp_day, ~test, kernels)
-        pred[test] = p[test]
+    shapes = type_shapes(kw, day_type) if spec.weather else None
+    for f in range(folds):
+        predict_group(kw, day_type, fold == f, fold != f, False, spec, saturday_works, temp_day, shapes, pred)
     return pred
 
 
@@ -256,7 +271,7 @@ class Choice:
 
 
 def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, temp_day: np.ndarray | None,
-                 static_cv: float | None, kernels: dict | None = None, allow_drift: bool = True) -> Choice:
+                 static_cv: float | None, allow_drift: bool = True) -> Choice:
     """The simplest model whose out-of-sample CV(RMSE) no richer one beats by TIE_MARGIN.
     `static_cv`: CV(RMSE) of the plain day-type model, already computed by the caller."""
     n = kw.shape[0]
@@ -281,7 +296,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     elif temp_day is not None:
         reason = "too few days with outdoor temperature"
     for spec in candidates:
-        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day, kernels=kernels)
+        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day)
         cv, _ = cv_rmse(kw, p, 96 + (8 if spec.weather else 0))
         cvs[spec.name] = cv
         preds[spec.name] = p
@@ -305,16 +320,15 @@ def _pct(x: float | None) -> str:
 
 
 def detection_baseline(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
-                       temp_day: np.ndarray | None, exclude: np.ndarray | None = None, kernels: dict | None = None
+                       temp_day: np.ndarray | None, exclude: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, dict[int, wx.ChangePointModel]]:
-    """Baseline (days, 24) each day compared with, learnt from every other day
+    """Baseline (days, 24) each day is compared with, learnt from every other day
     (leave-one-out) except the `exclude` days (non-routine days found on a first
     pass), and the robust spread (days, 24): scaled MAD of the residuals per
     (day type, hour)."""
     n = kw.shape[0]
     keep = np.ones(n, bool) if exclude is None else ~exclude
-    allowed = (~np.eye(n, dtype=bool)) & keep[None, :]
-    base, models = predict(kw, day_type, allowed, spec, saturday_works, temp_day, keep, kernels)
+    base, models = predict_group(kw, day_type, np.ones(n, bool), keep, True, spec, saturday_works, temp_day)
     r = kw - base
     sig = np.full(kw.shape, np.nan)
     for t in range(4):

@@ -122,7 +122,6 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     temp_day = _outdoor_temperature({c: s for c, s in series.items() if role(s.info) == "temperature"}, calendar)
     mats = {cid: base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar) for cid, s in power.items()}
     days_off = _days_off(mats, totals or [c for c in power if not is_compressor(power[c])])
-    kernels: dict = {}
     # sub-meters before the incomer: the incomer's standby leaves out the always-on loads under it
     for cid in sorted(power, key=lambda c: (c in totals, c)):
         s = power[cid]
@@ -135,7 +134,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
             if bl is not None:
                 base_kw[cid] = bl
         tick(f"standby {cid}")
-        baseline_fit[cid], excess = _baseline(cid, s, mats[cid], calendar, out, temp_day, days_off, kernels)
+        baseline_fit[cid], excess = _baseline(cid, s, mats[cid], calendar, out, temp_day, days_off)
         if excess:
             gap_excess[cid] = excess
         tick(f"baseline {cid}")
@@ -279,8 +278,8 @@ def _days_off(mats: dict, site_channels: list[str]) -> set[int]:
     return {d0 + int(i) for i in np.nonzero(off)[0]}
 
 
-def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=None, days_off: set[int] | None = None,
-              kernels: dict | None = None) -> tuple[dict, float]:
+def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=None, days_off: set[int] | None = None
+              ) -> tuple[dict, float]:
     """Fit metrics and gap findings (one per episode of consecutive days) of one power
     channel; returns (metrics, excess kWh)."""
     sat_works = bool(calendar.shifts.get("sat"))
@@ -295,8 +294,7 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
     kw = dm.kw
     temp_day = _on_days(temp_by_day, dm.first_day, n)
     fit = base_mod.fit_metrics(kw, day_type, sat_works)
-    kern = (kernels if kernels is not None else {}).setdefault(n, {})
-    choice = bm.choose_model(kw, day_type, sat_works, temp_day, fit.get("cv_rmse"), kern)
+    choice = bm.choose_model(kw, day_type, sat_works, temp_day, fit.get("cv_rmse"))
     models: dict = {}
     if choice.spec.name == "day_type":
         prof, sig, _ = base_mod.fit_profiles(kw, day_type, np.arange(n), sat_works)
@@ -305,7 +303,7 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
         # two passes: the days found on the first are left out of the baseline of the second
         gaps, excl = [], None
         for _ in range(2):
-            base, sig, models = bm.detection_baseline(kw, day_type, choice.spec, sat_works, temp_day, excl, kern)
+            base, sig, models = bm.detection_baseline(kw, day_type, choice.spec, sat_works, temp_day, excl)
             pooled = base_mod._nanmedian(sig, axis=1)
             work = base_mod._nanmean(base[day_type == 0]) if (day_type == 0).any() else np.full(24, np.nan)
             gaps = base_mod.gap_days(kw, day_type, base, sig, pooled, work, prod_h)
@@ -322,7 +320,7 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
         if choice.spec.name == "day_type":
             excl_fit = base_mod.fit_metrics(normal, day_type, sat_works)
         else:
-            p = bm.out_of_sample(normal, day_type, choice.spec, sat_works, temp_day, kernels=kern)
+            p = bm.out_of_sample(normal, day_type, choice.spec, sat_works, temp_day)
             cv, nmbe = bm.cv_rmse(normal, p, choice.n_params)
             excl_fit = {"cv_rmse": cv, "nmbe": nmbe}
     fit = fit | {"cv_rmse_excluding_gap_days": excl_fit["cv_rmse"], "nmbe_excluding_gap_days": excl_fit["nmbe"],
@@ -368,22 +366,16 @@ def _episodes(gaps: list) -> list[list]:
 
 def _plan_measures(out: Collector, sub: list[str], totals: list[str], standby_waste: dict, gap_excess: dict,
                    base_kw: dict, energy: dict, per_year: float, period_h: float) -> None:
-    """Standby, gap and base-load measures, each kWh counted once: from the sub-meters
-    when there are any (the incomer's standby holds theirs and the air systems'),
-    else from the incomer less what the air measures already claim at night."""
+    """Standby, gap and base-load measures, each kWh counted once.  Standby is claimed on
+    the sub-meters only: an incomer's night load holds theirs, the air systems' (leaks,
+    compressors at night) and loads that must run, so it is a pointer ("track it down on
+    the breakers"), not a saving.  Gap excess comes from the sub-meters, or from the
+    incomer when there are none (the same events seen twice are not added)."""
     a = out.assumptions
-    src = sub if any(c in standby_waste for c in sub) or not totals else totals
-    sb_total = sum(v for c, v in standby_waste.items() if c in src) * per_year
-    basis = "standby above allowance outside production, annualised"
-    if src is totals and sb_total > 0:
-        air_night = sum(m.energy_kwh_per_year for m in out.measures if m.id == "compressor_night_stop")
-        air_night += sum(m.energy_kwh_per_year * m.outside_production_share for m in out.measures
-                         if m.id == "leak_repair")
-        if air_night:
-            sb_total = max(sb_total - air_night, 0.0)
-            basis += f"; the incomer's figure less {air_night:,.0f} kWh/yr the air measures already claim"
+    sb_total = sum(v for c, v in standby_waste.items() if c in sub) * per_year
     if sb_total > 0:
-        out.measure("standby_off", ",".join(sorted(c for c in standby_waste if c in src)), sb_total, basis)
+        out.measure("standby_off", ",".join(sorted(c for c in standby_waste if c in sub)), sb_total,
+                    "standby above allowance outside production, annualised")
     src = sub if any(c in gap_excess for c in sub) or not totals else totals
     gap_total = sum(v for c, v in gap_excess.items() if c in src)
     if gap_total > 0:
