@@ -204,25 +204,34 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
         if shapes is None:
             shapes = type_shapes(kw, day_type)
     x0 = np.where(fin, kw, 0.0)
+    finf = fin.astype(np.float64)
+    # one block per source type present, side by side: one pass of the recency filter for all
+    blocks, parts = [], []
     for t in range(4):
         r = rows & (src == t)
         if not r.any():
             continue
         c = type_cols[t].astype(np.float64)
-        stack = [x0 * c[:, None], fin * c[:, None]]
+        stack = [x0 * c[:, None], finf * c[:, None]]
         m = models.get(t) if weather else None
         use_w = m is not None and m.form != "intercept"
         if use_w:
             ck = c * known
             stack.append(np.stack([g * ck, ck], axis=1))
-        block = np.concatenate(stack, axis=1)
-        sums = recency_sums(block, spec.tau_days)
-        if exclude_self:
-            sums -= block
-        sums = sums[r]
+        blk = np.concatenate(stack, axis=1)
+        parts.append((t, r, m if use_w else None, sum(b.shape[1] for b in blocks), blk.shape[1]))
+        blocks.append(blk)
+    if not blocks:
+        return out, models
+    block = np.concatenate(blocks, axis=1)
+    sums_all = recency_sums(block, spec.tau_days)
+    if exclude_self:
+        sums_all -= block
+    for t, r, m, c0, width in parts:
+        sums = sums_all[r, c0:c0 + width]
         with np.errstate(invalid="ignore", divide="ignore"):
             p = np.where(sums[:, 24:48] > 0, sums[:, :24] / sums[:, 24:48], np.nan)
-            if use_w:
+            if m is not None:
                 g_self = wx.predict_change_point(m, np.where(known[r], temp_day[r], 0.0))
                 mean_g = np.where(sums[:, 49] > 0, sums[:, 48] / sums[:, 49], np.nan)
                 adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)

@@ -436,8 +436,10 @@ def from_recording(rec) -> dict[str, tuple]:
 
 
 def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, start, end,
-                  params: AnalysisParams | None = None, engine=None, progress=None) -> AnalysisResult:
-    """Read [start, end) of each channel from a store and analyse it."""
+                  params: AnalysisParams | None = None, engine=None, progress=None,
+                  extra_channels: dict | None = None) -> AnalysisResult:
+    """Read [start, end) of each channel from a store and analyse it (with
+    `extra_channels`, e.g. an outdoor temperature from a file, added)."""
     if engine is None:
         from .co2 import CO2Engine
         engine = CO2Engine.from_site(cfg)
@@ -452,4 +454,6 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
         else:
             t, v = store.read(info.id, start, end)
         chans[info.id] = (info, t, v)
+    for cid, tup in (extra_channels or {}).items():
+        chans.setdefault(cid, tup)
     return analyze(chans, calendar, engine, params, progress)
