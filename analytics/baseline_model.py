@@ -41,6 +41,8 @@ from .baseline import MAD_TO_SIGMA, MIN_DAYS, N_FOLDS, _nanmedian, fallback_orde
 
 DRIFT_TAU_DAYS = 30.0       # recency weights: e-folding distance in days
 TIE_MARGIN = 0.02           # a richer model must cut CV(RMSE) by more than 2 % (relative) to be chosen
+MIN_WEATHER_R2 = 0.3        # weather-driven: the change-point fit explains this share of the daily variance ...
+MIN_WEATHER_SWING = 0.10    # ... and moves the day's expected energy by this share of its mean
 OFF_LEVEL = 0.4             # a working day below day-off level + 40 % of (working - day-off) level was a day off
 WORKS_SHARE = 0.4           # ... only where working days use clearly more than days off (40 %)
 MODELS = ("day_type", "day_type+drift", "day_type+weather", "day_type+weather+drift")
@@ -178,7 +180,8 @@ SPECS = (ModelSpec("day_type", None, False), ModelSpec("day_type+drift", DRIFT_T
 
 def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: np.ndarray, exclude_self: bool,
                   spec: ModelSpec, saturday_works: bool, temp_day: np.ndarray | None = None,
-                  shapes: np.ndarray | None = None, out: np.ndarray | None = None
+                  shapes: np.ndarray | None = None, out: np.ndarray | None = None,
+                  models: dict[int, wx.ChangePointModel] | None = None
                   ) -> tuple[np.ndarray, dict[int, wx.ChangePointModel]]:
     """Predict the `rows` (bool, days) from the training days `cols` (bool, days; a row
     never learns from itself when `exclude_self`).  Writes into and returns `out`
@@ -193,10 +196,12 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
     if exclude_self:
         counts[np.arange(n), day_type] -= cols
     src = source_types(day_type, counts, saturday_works)
-    models: dict[int, wx.ChangePointModel] = {}
     weather = spec.weather and temp_day is not None
-    if weather:
+    if not weather:
+        models = {}
+    elif models is None:
         models = fit_weather(daily_energy(kw), temp_day, day_type, cols)
+    if weather:
         known = np.isfinite(temp_day)
         g = np.zeros(n)
         for t, m in models.items():
@@ -245,15 +250,48 @@ def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
 
 
 def out_of_sample(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
-                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS) -> np.ndarray:
+                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS, fold_models: list | None = None
+                  ) -> np.ndarray:
     """Each fold of whole weeks predicted from the other folds (days, 24); the
-    temperature models are refitted on each fold's training days."""
+    temperature models are refitted on each fold's training days (or given:
+    `fold_models`, one dict per fold, shared by the weather specs)."""
     fold = fold_ids(kw.shape[0], folds)
     pred = np.full(kw.shape, np.nan)
     shapes = type_shapes(kw, day_type) if spec.weather else None
     for f in range(folds):
-        predict_group(kw, day_type, fold == f, fold != f, False, spec, saturday_works, temp_day, shapes, pred)
+        predict_group(kw, day_type, fold == f, fold != f, False, spec, saturday_works, temp_day, shapes, pred,
+                      fold_models[f] if fold_models is not None and spec.weather else None)
     return pred
+
+
+def fold_weather_models(kw: np.ndarray, day_type: np.ndarray, temp_day: np.ndarray, folds: int = N_FOLDS
+                        ) -> list[dict[int, wx.ChangePointModel]]:
+    """The change-point models of each fold's training days (fitted once, used by
+    every weather spec)."""
+    fold = fold_ids(kw.shape[0], folds)
+    e = daily_energy(kw)
+    has = np.isfinite(kw).any(axis=1)
+    return [fit_weather(e, temp_day, day_type, has & (fold != f)) for f in range(folds)]
+
+
+def weather_driven(models: dict[int, wx.ChangePointModel], temp_day: np.ndarray) -> bool:
+    """Does any day type's daily energy clearly follow the temperature: a change-point
+    form that explains at least MIN_WEATHER_R2 of the daily variance and moves the
+    expected energy by at least MIN_WEATHER_SWING of its mean over the observed
+    temperatures.  (A drifting load whose drift happens to correlate with the
+    season passes the form test but rarely both thresholds.)"""
+    t = temp_day[np.isfinite(temp_day)]
+    if t.size == 0:
+        return False
+    grid = np.linspace(float(t.min()), float(t.max()), 25)
+    for m in models.values():
+        if m.form == "intercept" or m.r2 < MIN_WEATHER_R2:
+            continue
+        e = wx.predict_change_point(m, grid)
+        mean = float(np.mean(wx.predict_change_point(m, t)))
+        if mean > 0 and (float(e.max()) - float(e.min())) >= MIN_WEATHER_SWING * mean:
+            return True
+    return False
 
 
 def cv_rmse(kw: np.ndarray, pred: np.ndarray, n_params: int) -> tuple[float | None, float | None]:
@@ -293,19 +331,23 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     candidates = [SPECS[1]] if allow_drift and n >= 8 * 7 else []
     reason = "no outdoor temperature"
     weather_signal = False
+    fold_models = None
     if temp_day is not None and np.count_nonzero(np.isfinite(temp_day)) >= 14:
         # screen: does any day type's daily energy follow the temperature at all?
         e = daily_energy(kw)
         models = fit_weather(e, temp_day, day_type, np.isfinite(kw).any(axis=1))
-        weather_signal = any(m.form != "intercept" for m in models.values())
+        weather_signal = weather_driven(models, temp_day)
         if weather_signal:
             candidates += [SPECS[2]] + ([SPECS[3]] if allow_drift and n >= 8 * 7 else [])
+            fold_models = fold_weather_models(kw, day_type, temp_day)
         else:
-            reason = "daily energy does not follow the outdoor temperature (change-point fit: intercept only)"
+            best_r2 = max((m.r2 for m in models.values()), default=0.0)
+            reason = (f"daily energy does not follow the outdoor temperature (best change-point fit R2 "
+                      f"{best_r2:.2f}, needs {MIN_WEATHER_R2:.2f} and a {MIN_WEATHER_SWING:.0%} swing)")
     elif temp_day is not None:
         reason = "too few days with outdoor temperature"
     for spec in candidates:
-        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day)
+        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day, fold_models=fold_models)
         cv, _ = cv_rmse(kw, p, 96 + (8 if spec.weather else 0))
         cvs[spec.name] = cv
         preds[spec.name] = p

@@ -11,8 +11,9 @@ Guideline 14 / CalTRACK daily "change-point" models):
 `fit_change_point` tries the four forms (intercept, heating, cooling, heating
 and cooling), each with balance points on a grid of the observed temperatures,
 by least squares in one vectorised pass per form, and keeps the form with the
-lowest BIC (balance points count as parameters), so a simpler form wins unless
-the extra terms explain clearly more.  Slopes must be positive (energy rises
+lowest BIC (balance points count as parameters) among those whose extra terms
+explain at least another `MIN_GAIN` of the variance, so a simpler form wins
+unless the extra terms explain clearly more.  Slopes must be positive (energy rises
 away from the balance point); a form whose best fit has a negative slope is
 not a candidate.
 
@@ -27,6 +28,7 @@ import numpy as np
 MIN_DAYS_FOR_FIT = 10        # fewer days of a type than this: intercept only
 BALANCE_QUANTILES = np.linspace(0.1, 0.9, 17)    # balance point candidates: quantiles of the days' temperatures
 MIN_DAYS_BEYOND = 5          # a balance point needs this many days beyond it
+MIN_GAIN = 0.02              # a richer form must explain another 2 % of the daily variance
 
 
 @dataclass
@@ -97,7 +99,11 @@ def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointM
     def bic(sse: float, k: int) -> float:
         return n * np.log(max(sse, 1e-12 * sst) / n) + k * np.log(n)
 
-    best_bic = bic(sst, 1)
+    best_bic, best_sse = bic(sst, 1), sst
+
+    def better(sse: float, k: int) -> bool:
+        # lower BIC, and the extra terms explain at least MIN_GAIN of the variance
+        return bic(sse, k) < best_bic and best_sse - sse >= MIN_GAIN * sst
     cands = np.unique(np.quantile(t, BALANCE_QUANTILES))
     hdd = heating_degrees(t[None, :], cands[:, None])
     cdd = cooling_degrees(t[None, :], cands[:, None])
@@ -110,9 +116,8 @@ def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointM
         if not valid.any():
             continue
         i = int(np.argmin(np.where(valid, sse, np.inf)))
-        score = bic(float(sse[i]), 3)
-        if score < best_bic:
-            best_bic = score
+        if better(float(sse[i]), 3) and (best.form == "intercept" or sse[i] < best_sse):
+            best_bic, best_sse = bic(float(sse[i]), 3), float(sse[i])
             best = ChangePointModel(form, float(a[i]), n_days=n, r2=1.0 - float(sse[i]) / sst)
             if form == "heating":
                 best.heating_kwh_per_degc, best.heating_balance_c = float(b[i]), float(cands[i])
@@ -131,7 +136,7 @@ def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointM
         valid = (coef[:, 1] > 0) & (coef[:, 2] > 0)
         if valid.any():
             i = int(np.argmin(np.where(valid, sse, np.inf)))
-            if bic(float(sse[i]), 5) < best_bic:
+            if better(float(sse[i]), 5):
                 best = ChangePointModel("heating_cooling", float(coef[i, 0]), float(coef[i, 1]), float(cands[ih[i]]),
                                         float(coef[i, 2]), float(cands[ic[i]]), n_days=n,
                                         r2=1.0 - float(sse[i]) / sst)
