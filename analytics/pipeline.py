@@ -3,8 +3,8 @@
     result = analyze(channels, calendar, engine, params)
     result.to_json()          # {"findings": [...], "plan": [...], "summary": {...}}, byte-identical for the same input
 
-`channels` maps a channel id to `(ChannelInfo, times datetime64[ms] UTC, values)`
-(optionally a 4th element: quality codes; only OK values are used).  The
+`channels` maps a channel id to a `mieruka.models.ChannelData` (info, times
+datetime64[ms] UTC, values, quality codes or None; only OK values are used).  The
 pipeline prepares each channel once (clean, counters -> rates, durations that
 never bridge a gap, calendar classes), runs the four detectors, prices every
 finding and measure through the one CO2 engine and builds the summary.
@@ -21,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from mieruka.calendar import DAY_TYPES, SiteCalendar
-from mieruka.models import ChannelInfo, Finding
+from mieruka.models import ChannelData, ChannelInfo, Finding
+from mieruka.roles import is_site_total
 
 from . import baseline as base_mod
 from . import resample as rs
@@ -34,11 +35,9 @@ from .findings import Collector, local_dt
 from .series import CachedCalendar, Series, end_ms, mean_rate, prepare, role, select_channels
 from .standby import standby_profile
 
-TOTAL_KINDS = {"main", "incomer", "total", "site", "受電", "主幹"}
 INFORMATIONAL = {"base_load"}           # to review, never a saving by itself: ranked after the others
 FOLDABLE = {"standby", "baseline_gap", "base_load"}    # kinds a materiality threshold may fold
 EXTRAPOLATED_UNDER_DAYS = 330.0         # a finding's annual figure from fewer days says it is extrapolated
-
 
 @dataclass
 class AnalysisParams:
@@ -91,7 +90,7 @@ def _clean(o: Any) -> Any:
 
 # ------------------------------------------------------------------ preparing
 # ------------------------------------------------------------------ analysis
-def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
+def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
             progress: Callable[[str], None] | None = None) -> AnalysisResult:
     """Run the four detectors over the channels and price the findings (see module doc)."""
     params = params or AnalysisParams()
@@ -100,8 +99,8 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     series: dict[str, Series] = {}
     axes: dict = {}
     for cid in sorted(select_channels(channels)):
-        tup = channels[cid]
-        s = prepare(tup[0], tup[1], tup[2], tup[3] if len(tup) > 3 else None, calendar, params.max_gap_s, axes)
+        ch = channels[cid]
+        s = prepare(ch.info, ch.time, ch.value, ch.quality, calendar, params.max_gap_s, axes)
         if s is not None:
             series[cid] = s
         tick(f"prepare {cid}")
@@ -118,7 +117,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     out = Collector(calendar.tz, params.language if params.language in ("en", "ja") else "en", params.assumptions)
 
     energy, baseline_fit, standby_waste, gap_excess, base_kw = {}, {}, {}, {}, {}
-    totals = [c for c, s in power.items() if (s.info.equipment_kind or "").lower() in TOTAL_KINDS]
+    totals = [c for c, s in power.items() if is_site_total(s.info)]
     temp_day = _outdoor_temperature({c: s for c, s in series.items() if role(s.info) == "temperature"}, calendar)
     mats = {cid: base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar) for cid, s in power.items()}
     days_off = _days_off(mats, totals or [c for c in power if not is_compressor(power[c])])
@@ -226,7 +225,7 @@ def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, 
          "days": sb.days, "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
     if extra_allowance_kw:
         m["always_on_loads_kw"] = extra_allowance_kw
-    total = (s.info.equipment_kind or "").lower() in TOTAL_KINDS
+    total = is_site_total(s.info)
     out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year,
                 template="standby_total" if total else None)
     return sb.waste_kwh, None
@@ -430,9 +429,9 @@ def params_for_site(cfg, **overrides) -> AnalysisParams:
     return AnalysisParams(assumptions=a, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def from_recording(rec) -> dict[str, tuple]:
-    """Channel arrays of a `mieruka.recording.Recording` (non-OK readings dropped)."""
-    return {cid: (c.info, c.time, c.value, c.quality) for cid, c in rec.channels.items()}
+def from_recording(rec) -> dict[str, ChannelData]:
+    """Channels of a `mieruka.recording.Recording` (the pipeline drops non-OK readings)."""
+    return dict(rec.channels)
 
 
 def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, start, end,
@@ -453,7 +452,7 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
             t, v = store.read_continuous(info.id, start, end)     # wraps and resets undone by the store
         else:
             t, v = store.read(info.id, start, end)
-        chans[info.id] = (info, t, v)
-    for cid, tup in (extra_channels or {}).items():
-        chans.setdefault(cid, tup)
+        chans[info.id] = ChannelData(info, t, v)
+    for cid, data in (extra_channels or {}).items():
+        chans.setdefault(cid, data)
     return analyze(chans, calendar, engine, params, progress)

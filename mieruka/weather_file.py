@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .models import ChannelInfo
+from .models import ChannelData, ChannelInfo
 
 CHANNEL_ID = "outdoor_air"
 
 
-def read_weather(path: str | Path, tz) -> tuple[ChannelInfo, np.ndarray, np.ndarray]:
-    """(channel info, times datetime64[ms] UTC, temperature degC), sorted by time."""
+def read_weather(path: str | Path, tz) -> ChannelData:
+    """The outdoor temperature channel (times datetime64[ms] UTC, degC), sorted by time."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such weather file")
@@ -68,4 +68,4 @@ def read_weather(path: str | Path, tz) -> tuple[ChannelInfo, np.ndarray, np.ndar
     t_ms = np.array(times, np.int64)
     order = np.argsort(t_ms, kind="stable")
     info = ChannelInfo(CHANNEL_ID, "temperature_c", "degC", "outdoor_air")
-    return info, t_ms[order].astype("datetime64[ms]"), np.array(temps)[order]
+    return ChannelData(info, t_ms[order].astype("datetime64[ms]"), np.array(temps)[order])

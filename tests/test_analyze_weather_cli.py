@@ -98,7 +98,8 @@ def test_weather_file_errors(tmp_path):
     with pytest.raises(InputError, match="not an outdoor temperature"):
         read_weather(p, tz)
     p.write_text("time,temperature_c\n2025-01-01T01:00,4.0\n2025-01-01T00:00+09:00,5.0\n", "utf-8")
-    info, t, v = read_weather(p, tz)                       # naive = site time; sorted
+    w = read_weather(p, tz)                                # naive = site time; sorted
+    info, t, v = w.info, w.time, w.value
     assert info.quantity == "temperature_c" and info.equipment_kind == "outdoor_air"
     assert str(t[0]) == "2024-12-31T15:00:00.000" and v.tolist() == [5.0, 4.0]
     r = mieruka("analyze", str(p), "--weather", str(tmp_path / "missing.csv"))

@@ -15,6 +15,7 @@ from mieruka.analytics import weather as wx
 from mieruka.analytics.base_load import ALWAYS_ON_KINDS, always_on_reason, follows_production
 from mieruka.analytics.co2 import CO2Engine
 from mieruka.analytics.pipeline import AnalysisParams, analyze
+from mieruka.models import ChannelData
 from mieruka.calendar import COMPANY_HOLIDAY, SATURDAY, SUNDAY_HOLIDAY, WORKDAY, SiteCalendar
 from mieruka.simulators.recording import generate_channels
 from mieruka.simulators.scenario import parse_scenario
@@ -106,9 +107,9 @@ def weather_year():
     sc = parse_scenario(weather_site())
     sim = generate_channels(sc, "2025-04-01", 365, 900.0, 3)
     cal = SiteCalendar.from_section(sc.calendar, sc.scenario.timezone)
-    chans = {i.id: (i, *sim.data[i.id]) for i in sim.infos}
+    chans = {i.id: ChannelData(i, *sim.data[i.id]) for i in sim.infos}
     res = analyze(chans, cal, CO2Engine(), AnalysisParams(language="en", tariff_jpy_per_kwh=25.0))
-    no_temp = {k: v for k, v in chans.items() if v[0].quantity != "temperature_c"}
+    no_temp = {k: v for k, v in chans.items() if v.info.quantity != "temperature_c"}
     res_nt = analyze(no_temp, cal, CO2Engine(), AnalysisParams(language="en", tariff_jpy_per_kwh=25.0))
     return res, res_nt, sim.truth
 
@@ -185,7 +186,7 @@ def test_unconfigured_load_that_does_not_follow_production():
     sc["events"] = []
     sim = generate_channels(parse_scenario(sc), "2025-04-01", 28, 900.0, 1)
     cal = SiteCalendar.from_section(parse_scenario(sc).calendar, "Asia/Tokyo")
-    res = analyze({i.id: (i, *sim.data[i.id]) for i in sim.infos}, cal, CO2Engine(), AnalysisParams(language="en"))
+    res = analyze({i.id: ChannelData(i, *sim.data[i.id]) for i in sim.infos}, cal, CO2Engine(), AnalysisParams(language="en"))
     by = {(f.kind, f.channel): f for f in res.findings}
     assert ("base_load", "mystery") in by and ("standby", "mystery") not in by
     assert by[("base_load", "mystery")].metrics["reason"] == "does_not_follow_production"

@@ -104,7 +104,7 @@ def command(recording, config_path, start, end, timezone, weather_path, holidays
     if weather_path:
         from ..weather_file import read_weather
         w = read_weather(weather_path, cal.tz)
-        extra[w[0].id] = w
+        extra[w.id] = w
     engine = _engine(cfg)
     params = params_for_site(cfg, language=lang, tariff_jpy_per_kwh=tariff_jpy_per_kwh)
     try:
@@ -179,11 +179,11 @@ def _merge_config_metadata(chans: dict, cfg) -> None:
     """A recording carries quantity, equipment_kind and system; the site config may
     add allowances, rated power and capacities for the same channel ids."""
     by_id = {c.id: c for _, c in cfg.channels()}
-    for cid, tup in chans.items():
+    for cid, ch in chans.items():
         c = by_id.get(cid)
         if c is None:
             continue
-        info = tup[0]
+        info = ch.info
         info.standby_allowance_kw = c.standby_allowance_kw or info.standby_allowance_kw
         info.rated_power_kw = c.rated_power_kw or info.rated_power_kw
         info.capacity_m3_per_min = c.capacity_m3_per_min or info.capacity_m3_per_min
@@ -193,15 +193,10 @@ def _merge_config_metadata(chans: dict, cfg) -> None:
             info.always_on = c.always_on
 
 
-def _trim(tup, t0, t1):
+def _trim(ch, t0, t1):
     import numpy as np
-    t = tup[1]
-    m = np.ones(len(t), bool)
-    if t0 is not None:
-        m &= t >= np.datetime64(int(t0.timestamp() * 1000), "ms")
-    if t1 is not None:
-        m &= t < np.datetime64(int(t1.timestamp() * 1000), "ms")
-    return tuple(x[m] if hasattr(x, "__len__") and not isinstance(x, str) and i > 0 else x for i, x in enumerate(tup))
+    ms = lambda t: None if t is None else np.datetime64(int(t.timestamp() * 1000), "ms")
+    return ch.between(ms(t0), ms(t1))
 
 
 def _when(f) -> str:
