@@ -159,27 +159,25 @@ def steel():
 
 
 def eemeter_sample():
-    """OpenEEmeter's own hourly sample meter with its temperature, if the package ships one."""
+    """OpenEEmeter's own hourly sample meter (Illinois, electricity, heating and cooling)
+    with its hourly temperature, read from the files the package ships."""
     try:
-        from eemeter.eemeter.samples import load_sample
-    except ImportError:
-        try:
-            from eemeter.samples import load_sample
-        except ImportError:
-            return None
-    for name in ("il-electricity-cdd-hdd-hourly", "il-electricity-cdd-only-hourly"):
-        try:
-            meter, temp_f, _ = load_sample(name)[:3]
-        except Exception:          # noqa: BLE001 - name not shipped by this version
-            continue
-        obs = meter.iloc[:, 0] if hasattr(meter, "columns") else meter
-        h = obs.resample("h").mean()
-        tf = temp_f.reindex(h.index).interpolate(limit=3)
-        h0 = int(h.index[0].tz_convert("UTC").value // 1_000_000)
-        cal = SiteCalendar(timezone="America/Chicago", holidays_country="US",
-                           shifts=parse_shift_spec("mon-fri 08:00-18:00"))
-        return f"eemeter sample {name}", h.to_numpy(np.float64), h0, (tf.to_numpy(np.float64) - 32) * 5 / 9, cal
-    return None
+        import importlib.resources as ir
+
+        import pandas as pd
+        root = ir.files("eemeter.eemeter") / "samples"
+        meter = pd.read_csv(root / "il-electricity-cdd-hdd-hourly.csv.gz")
+        temp = pd.read_csv(root / "il-electricity-cdd-hdd-tempF.csv.gz")
+    except (ImportError, FileNotFoundError, ValueError, KeyError):
+        return None
+    obs = pd.Series(meter["value"].to_numpy(np.float64), index=pd.to_datetime(meter["start"], utc=True))
+    h = obs.resample("h").mean()
+    tf = pd.Series(temp["tempF"].to_numpy(np.float64), index=pd.to_datetime(temp["dt"], utc=True)
+                   ).resample("h").mean().reindex(h.index)
+    h0 = int(h.index[0].value // 1_000_000)
+    cal = SiteCalendar(timezone="America/Chicago", holidays_country="US",
+                       shifts=parse_shift_spec("mon-fri 08:00-18:00"))
+    return ("eemeter IL sample", h.to_numpy(np.float64), h0, (tf.to_numpy(np.float64) - 32) * 5 / 9, cal)
 
 
 def main() -> None:
