@@ -209,7 +209,9 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
         if shapes is None:
             shapes = type_shapes(kw, day_type)
     x0 = np.where(fin, kw, 0.0)
-    finf = fin.astype(np.float64)
+    # hours measured: with no hole the count of each hour is the count of its days (one column)
+    finf = np.ones((n, 1)) if fin.all() else fin.astype(np.float64)
+    wd = finf.shape[1]
     # one block per source type present, side by side: one pass of the recency filter for all
     blocks, parts = [], []
     for t in range(4):
@@ -234,11 +236,13 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
         sums_all -= block
     for t, r, m, c0, width in parts:
         sums = sums_all[r, c0:c0 + width]
+        num, den = sums[:, :24], sums[:, 24:24 + wd]
         with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(sums[:, 24:48] > 0, sums[:, :24] / sums[:, 24:48], np.nan)
+            p = np.where(den > 0, num / den, np.nan)
             if m is not None:
                 g_self = wx.predict_change_point(m, np.where(known[r], temp_day[r], 0.0))
-                mean_g = np.where(sums[:, 49] > 0, sums[:, 48] / sums[:, 49], np.nan)
+                gw, kw_ = sums[:, 24 + wd], sums[:, 25 + wd]
+                mean_g = np.where(kw_ > 0, gw / kw_, np.nan)
                 adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)
                 p = np.clip(p + shapes[t][None, :] * adj[:, None], 0.0, None)
         out[r] = p
