@@ -80,7 +80,6 @@ class Measure:
     cost_jpy_per_year_low: float | None = None
     cost_jpy_per_year_high: float | None = None
     confidence_basis: str | None = None
-    outside_production_share: float = 0.0   # share of the saving outside production (overlap with an incomer's standby)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items()}
