@@ -104,3 +104,52 @@ def test_weather_file_errors(tmp_path):
     assert str(t[0]) == "2024-12-31T15:00:00.000" and v.tolist() == [5.0, 4.0]
     r = mieruka("analyze", str(p), "--weather", str(tmp_path / "missing.csv"))
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_weather_file_hostile_input(tmp_path):
+    """Whatever the bytes, read_weather returns readings or raises InputError (never a traceback)."""
+    import zoneinfo
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    tz = zoneinfo.ZoneInfo("Asia/Tokyo")
+    p = tmp_path / "h.csv"
+    line = st.one_of(st.text(max_size=40), st.builds(lambda t, v: f"{t},{v}", st.text(max_size=25),
+                                                        st.one_of(st.floats(allow_nan=True), st.text(max_size=6))))
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(line, max_size=6), st.booleans())
+    def check(lines, header):
+        p.write_text(("time,temperature_c\n" if header else "") + "\n".join(lines), "utf-8", errors="replace")
+        try:
+            w = read_weather(p, tz)
+        except InputError as e:
+            assert str(e).startswith(str(p))
+        else:
+            assert len(w.time) == len(w.value) > 0 and np.isfinite(w.value).all()
+
+    check()
+
+
+def test_store_made_before_always_on_is_migrated(tmp_path):
+    import sqlite3
+
+    from mieruka.models import ChannelInfo
+    from mieruka.store.embedded import EmbeddedStore
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE channels (id TEXT PRIMARY KEY, quantity TEXT NOT NULL, unit TEXT, equipment_kind TEXT, "
+                "system TEXT, breaker TEXT, process TEXT, equipment TEXT, meter TEXT, standby_allowance_kw REAL, "
+                "rated_power_kw REAL, capacity_m3_per_min REAL)")
+    con.execute("INSERT INTO channels (id, quantity) VALUES ('old', 'power_kw')")
+    con.commit()
+    con.close()
+    st = EmbeddedStore(db)
+    try:
+        st.set_channels([ChannelInfo("srv", "power_kw", "kW", "server", always_on=True)])
+        got = {i.id: i for i in st.channels()}
+        assert got["old"].always_on is None and bool(got["srv"].always_on) is True
+    finally:
+        st.close()
