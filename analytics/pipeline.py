@@ -46,6 +46,7 @@ class AnalysisParams:
     max_gap_s: float | None = None               # None: 5 nominal steps, at least 2 min
     assumptions: sav.SavingsAssumptions = field(default_factory=sav.SavingsAssumptions)
     # findings under either threshold are summarised (summary.folded), not listed:
+    adaptive_baseline: bool = True               # False: the plain day-type model only (no drift, weather, days off)
     materiality_kwh: float = 10.0                # kWh over the period
     materiality_share: float = 0.002             # share of the channel's energy over the period
 
@@ -118,9 +119,11 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
 
     energy, baseline_fit, standby_waste, gap_excess, base_kw = {}, {}, {}, {}, {}
     totals = [c for c, s in power.items() if is_site_total(s.info)]
-    temp_day = _outdoor_temperature({c: s for c, s in series.items() if role(s.info) == "temperature"}, calendar)
+    temp_day = _outdoor_temperature({c: s for c, s in series.items() if role(s.info) == "temperature"}, calendar) \
+        if params.adaptive_baseline else None
     mats = {cid: base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar) for cid, s in power.items()}
-    days_off = _days_off(mats, totals or [c for c in power if not is_compressor(power[c])])
+    days_off = _days_off(mats, totals or [c for c in power if not is_compressor(power[c])]) \
+        if params.adaptive_baseline else set()
     # sub-meters before the incomer: the incomer's standby leaves out the always-on loads under it
     for cid in sorted(power, key=lambda c: (c in totals, c)):
         s = power[cid]
@@ -133,7 +136,8 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
             if bl is not None:
                 base_kw[cid] = bl
         tick(f"standby {cid}")
-        baseline_fit[cid], excess = _baseline(cid, s, mats[cid], calendar, out, temp_day, days_off)
+        baseline_fit[cid], excess = _baseline(cid, s, mats[cid], calendar, out, temp_day, days_off,
+                                              params.adaptive_baseline)
         if excess:
             gap_excess[cid] = excess
         tick(f"baseline {cid}")
@@ -277,8 +281,8 @@ def _days_off(mats: dict, site_channels: list[str]) -> set[int]:
     return {d0 + int(i) for i in np.nonzero(off)[0]}
 
 
-def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=None, days_off: set[int] | None = None
-              ) -> tuple[dict, float]:
+def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=None, days_off: set[int] | None = None,
+              adaptive: bool = True) -> tuple[dict, float]:
     """Fit metrics and gap findings (one per episode of consecutive days) of one power
     channel; returns (metrics, excess kWh)."""
     sat_works = bool(calendar.shifts.get("sat"))
@@ -293,7 +297,8 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
     kw = dm.kw
     temp_day = _on_days(temp_by_day, dm.first_day, n)
     fit = base_mod.fit_metrics(kw, day_type, sat_works)
-    choice = bm.choose_model(kw, day_type, sat_works, temp_day, fit.get("cv_rmse"))
+    choice = bm.choose_model(kw, day_type, sat_works, temp_day, fit.get("cv_rmse")) if adaptive else \
+        bm.Choice(bm.SPECS[0], {"day_type": fit.get("cv_rmse")}, False, "adaptive baselines switched off")
     models: dict = {}
     if choice.spec.name == "day_type":
         prof, sig, _ = base_mod.fit_profiles(kw, day_type, np.arange(n), sat_works)

@@ -182,6 +182,16 @@ def main() -> None:
     best = min(times)
     print(f"mieruka analyze: best {best:.2f} s of {a.repeat} ({n / best / 1e6:.1f} M points/s); "
           f"{len(res.findings)} findings, {len(res.plan)} measures")
+    # the same run with the plain day-type baseline (issue 4's model): the cost of model choice,
+    # drift and weather, measured under the same machine load
+    plain = AnalysisParams(language="en", tariff_jpy_per_kwh=25.0, adaptive_baseline=False)
+    tp_plain = []
+    for _ in range(a.repeat):
+        t = time.perf_counter()
+        analyze(chans, cal, engine, plain)
+        tp_plain.append(time.perf_counter() - t)
+    print(f"same run, plain day-type baseline only: best {min(tp_plain):.2f} s "
+          f"(adaptive baselines cost x{best / min(tp_plain):.2f})")
     tracemalloc.start()
     analyze(chans, cal, engine, params)
     _, peak = tracemalloc.get_traced_memory()
