@@ -153,3 +153,13 @@ def test_store_made_before_always_on_is_migrated(tmp_path):
         assert got["old"].always_on is None and bool(got["srv"].always_on) is True
     finally:
         st.close()
+
+
+@pytest.mark.slow
+def test_replay_warns_about_the_zone(berlin, tmp_path):
+    rec, _ = berlin
+    site = tmp_path / "site.toml"
+    site.write_text(f'[site]\nname = "t"\ntimezone = "Asia/Tokyo"\ndata_dir = "{tmp_path / "data"}"\n', "utf-8")
+    r = mieruka("replay", str(rec), "--config", str(site), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "do not fit the" in r.stderr and "Europe/Berlin" in r.stderr
