@@ -194,3 +194,27 @@ def test_unconfigured_load_that_does_not_follow_production():
     # a 4-week window says its annual figures are extrapolated
     assert by[("standby", "press")].metrics["extrapolated"] is True
     assert "extrapolated from 28 days" in by[("standby", "press")].explanation
+
+
+def test_consecutive_gap_days_are_one_episode_and_small_ones_fold():
+    sc = weather_site(temperature_channel=None, weather_c=0.0, drift=0.0, season=0.0)
+    sc["loads"] = [{"channel": "press", "production_kw": 30, "standby_kw": 2.0},
+                   {"channel": "fan", "production_kw": 3, "standby_kw": 0.5}]
+    # a long weekend left on (Sat, Sun, Mon), and one Sunday a small fan ran a little
+    sc["events"] = [{"kind": "left_on", "channel": "press", "date": d} for d in ("2025-05-17", "2025-05-18")] + \
+                   [{"kind": "left_on", "channel": "fan", "date": "2025-05-25", "level": 0.6}]
+    psc = parse_scenario(sc)
+    sim = generate_channels(psc, "2025-04-28", 42, 900.0, 2)
+    cal = SiteCalendar.from_section(psc.calendar, "Asia/Tokyo")
+    chans = {i.id: ChannelData(i, *sim.data[i.id]) for i in sim.infos}
+    res = analyze(chans, cal, CO2Engine(), AnalysisParams(language="en", materiality_share=0.05))
+    gaps = [f for f in res.findings if f.kind == "baseline_gap" and f.channel == "press"]
+    assert len(gaps) == 1
+    g = gaps[0].metrics
+    assert g["dates"] == ["2025-05-17", "2025-05-18"] and g["days"] == 2 and g["last_date"] == "2025-05-18"
+    assert g["excess_kwh"] == pytest.approx(sum(g["excess_kwh_by_day"]))
+    assert "from 2025-05-17 to 2025-05-18 (2 days" in gaps[0].explanation
+    # the fan's day is under 5 % of its channel: folded, counted, not listed
+    assert not [f for f in res.findings if f.kind == "baseline_gap" and f.channel == "fan"]
+    assert res.summary["folded"]["by_kind"].get("baseline_gap", 0) >= 1
+    assert res.summary["folded"]["energy_kwh"] > 0
