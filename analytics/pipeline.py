@@ -212,8 +212,8 @@ def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, 
             and not bl.follows_production(sb.mean_kw, prod_kw):
         reason = "does_not_follow_production"
     if reason is not None:
-        if sb is None and reason != "configured":
-            return None, None
+        if (sb is None and reason != "configured") or (sb is not None and sb.is_off):
+            return None, None       # nothing runs outside production: no base load to review
         base = sb.mean_kw if sb is not None else mean_rate(s)
         hours = float(s.dur_s.sum()) / 3600.0
         m = {"base_kw": base, "hours": hours, "reason": reason, "action": "review",
