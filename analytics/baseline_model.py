@@ -186,50 +186,65 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
     """Predict the `rows` (bool, days) from the training days `cols` (bool, days; a row
     never learns from itself when `exclude_self`).  Writes into and returns `out`
     (days, 24), with the change-point models fitted on `cols` (weather specs)."""
+    out, fitted = predict_groups(kw, day_type, [(rows, cols, models)], exclude_self, spec, saturday_works,
+                                 temp_day, shapes, out)
+    return out, fitted[0]
+
+
+def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_self: bool, spec: ModelSpec,
+                   saturday_works: bool, temp_day: np.ndarray | None = None, shapes: np.ndarray | None = None,
+                   out: np.ndarray | None = None) -> tuple[np.ndarray, list[dict[int, wx.ChangePointModel]]]:
+    """`predict_group` for several (rows, cols, models or None) groups at once (e.g. the
+    folds): the recency filter runs once over all of them side by side."""
     n = kw.shape[0]
     out = np.full(kw.shape, np.nan) if out is None else out
     fin = np.isfinite(kw)
     has = fin.any(axis=1)
-    cols = cols & has
-    type_cols = [cols & (day_type == t) for t in range(4)]
-    counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (n, 1))
-    if exclude_self:
-        counts[np.arange(n), day_type] -= cols
-    src = source_types(day_type, counts, saturday_works)
-    weather = spec.weather and temp_day is not None
-    if not weather:
-        models = {}
-    elif models is None:
-        models = fit_weather(daily_energy(kw), temp_day, day_type, cols)
-    if weather:
-        known = np.isfinite(temp_day)
-        g = np.zeros(n)
-        for t, m in models.items():
-            g[day_type == t] = wx.predict_change_point(m, np.where(known, temp_day, 0.0)[day_type == t])
-        if shapes is None:
-            shapes = type_shapes(kw, day_type)
     x0 = np.where(fin, kw, 0.0)
     # hours measured: with no hole the count of each hour is the count of its days (one column)
     finf = np.ones((n, 1)) if fin.all() else fin.astype(np.float64)
     wd = finf.shape[1]
-    # one block per source type present, side by side: one pass of the recency filter for all
-    blocks, parts = [], []
-    for t in range(4):
-        r = rows & (src == t)
-        if not r.any():
-            continue
-        c = type_cols[t].astype(np.float64)
-        stack = [x0 * c[:, None], finf * c[:, None]]
-        m = models.get(t) if weather else None
-        use_w = m is not None and m.form != "intercept"
-        if use_w:
-            ck = c * known
-            stack.append(np.stack([g * ck, ck], axis=1))
-        blk = np.concatenate(stack, axis=1)
-        parts.append((t, r, m if use_w else None, sum(b.shape[1] for b in blocks), blk.shape[1]))
-        blocks.append(blk)
+    weather = spec.weather and temp_day is not None
+    known = np.isfinite(temp_day) if weather else None
+    if weather and shapes is None:
+        shapes = type_shapes(kw, day_type)
+    e_day = daily_energy(kw) if weather else None
+    blocks, parts, fitted = [], [], []
+    width_so_far = 0
+    for rows, cols, models in groups:
+        cols = cols & has
+        type_cols = [cols & (day_type == t) for t in range(4)]
+        counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (n, 1))
+        if exclude_self:
+            counts[np.arange(n), day_type] -= cols
+        src = source_types(day_type, counts, saturday_works)
+        if not weather:
+            models = {}
+        elif models is None:
+            models = fit_weather(e_day, temp_day, day_type, cols)
+        fitted.append(models)
+        if weather:
+            g = np.zeros(n)
+            for t, m in models.items():
+                g[day_type == t] = wx.predict_change_point(m, np.where(known, temp_day, 0.0)[day_type == t])
+        # one block per source type present, side by side
+        for t in range(4):
+            r = rows & (src == t)
+            if not r.any():
+                continue
+            c = type_cols[t].astype(np.float64)
+            stack = [x0 * c[:, None], finf * c[:, None]]
+            m = models.get(t) if weather else None
+            use_w = m is not None and m.form != "intercept"
+            if use_w:
+                ck = c * known
+                stack.append(np.stack([g * ck, ck], axis=1))
+            blk = np.concatenate(stack, axis=1)
+            parts.append((t, r, m if use_w else None, width_so_far, blk.shape[1]))
+            width_so_far += blk.shape[1]
+            blocks.append(blk)
     if not blocks:
-        return out, models
+        return out, fitted
     block = np.concatenate(blocks, axis=1)
     sums_all = recency_sums(block, spec.tau_days)
     if exclude_self:
@@ -246,7 +261,7 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
                 adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)
                 p = np.clip(p + shapes[t][None, :] * adj[:, None], 0.0, None)
         out[r] = p
-    return out, models
+    return out, fitted
 
 
 def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
@@ -260,12 +275,9 @@ def out_of_sample(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturda
     temperature models are refitted on each fold's training days (or given:
     `fold_models`, one dict per fold, shared by the weather specs)."""
     fold = fold_ids(kw.shape[0], folds)
-    pred = np.full(kw.shape, np.nan)
-    shapes = type_shapes(kw, day_type) if spec.weather else None
-    for f in range(folds):
-        predict_group(kw, day_type, fold == f, fold != f, False, spec, saturday_works, temp_day, shapes, pred,
-                      fold_models[f] if fold_models is not None and spec.weather else None)
-    return pred
+    groups = [(fold == f, fold != f, fold_models[f] if fold_models is not None and spec.weather else None)
+              for f in range(folds)]
+    return predict_groups(kw, day_type, groups, False, spec, saturday_works, temp_day)[0]
 
 
 def fold_weather_models(kw: np.ndarray, day_type: np.ndarray, temp_day: np.ndarray, folds: int = N_FOLDS
