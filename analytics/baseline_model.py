@@ -331,6 +331,7 @@ class Choice:
     weather_reason: str = ""
     predictions: np.ndarray | None = None                               # out of sample, of the chosen model
     n_params: int = 96
+    fold_models: list | None = None                                     # the folds' temperature models
 
 
 def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, temp_day: np.ndarray | None,
@@ -379,7 +380,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
         else:
             reason = (f"temperature model did not improve out-of-sample CV(RMSE) enough "
                       f"({_pct(wcv)} vs {_pct(ref)})")
-    return Choice(best, cvs, adjusted, reason, preds.get(best.name), 96 + (8 if best.weather else 0))
+    return Choice(best, cvs, adjusted, reason, preds.get(best.name), 96 + (8 if best.weather else 0), fold_models)
 
 
 def _pct(x: float | None) -> str:

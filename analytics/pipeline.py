@@ -324,7 +324,9 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
         if choice.spec.name == "day_type":
             excl_fit = base_mod.fit_metrics(normal, day_type, sat_works)
         else:
-            p = bm.out_of_sample(normal, day_type, choice.spec, sat_works, temp_day)
+            # the folds' temperature models as chosen (daily fits; refitting them here would
+            # double the cost for a secondary metric)
+            p = bm.out_of_sample(normal, day_type, choice.spec, sat_works, temp_day, fold_models=choice.fold_models)
             cv, nmbe = bm.cv_rmse(normal, p, choice.n_params)
             excl_fit = {"cv_rmse": cv, "nmbe": nmbe}
     fit = fit | {"cv_rmse_excluding_gap_days": excl_fit["cv_rmse"], "nmbe_excluding_gap_days": excl_fit["nmbe"],
