@@ -202,7 +202,9 @@ def main() -> None:
         if smp is None:
             print("eemeter ships no hourly sample with temperature in this version")
         else:
-            rows.append((*smp, True))
+            name, kw_h, h0, temp_c, c = smp
+            keep = int(a.days * 24)                 # --days: the sample's first days only
+            rows.append((f"{name} ({min(keep, kw_h.size) // 24} d)", kw_h[:keep], h0, temp_c[:keep], c, True))
     print(f"{'series':22} {'model':8} {'CV(RMSE)':>9} {'NMBE':>8} {'fit s':>8}")
     for name, kw_h, h0, tmp, c, give_temp in rows:
         y_p, t_p, _ = mieruka_cv(kw_h, h0, c, plain=True)
