@@ -41,6 +41,7 @@ from .baseline import MAD_TO_SIGMA, MIN_DAYS, N_FOLDS, _nanmedian, fallback_orde
 
 DRIFT_TAU_DAYS = 30.0       # recency weights: e-folding distance in days
 TIE_MARGIN = 0.02           # a richer model must cut CV(RMSE) by more than 2 % (relative) to be chosen
+DRIFT_SIGNAL_RATIO = 2.0    # drift is tried when weekly levels vary this much more than chance (F ratio)
 MIN_WEATHER_R2 = 0.3        # weather-driven: the change-point fit explains this share of the daily variance ...
 MIN_WEATHER_SWING = 0.10    # ... and moves the day's expected energy by this share of its mean
 OFF_LEVEL = 0.4             # a working day below day-off level + 40 % of (working - day-off) level was a day off
@@ -290,6 +291,31 @@ def fold_weather_models(kw: np.ndarray, day_type: np.ndarray, temp_day: np.ndarr
     return [fit_weather(e, temp_day, day_type, has & (fold != f)) for f in range(folds)]
 
 
+def drifts(kw: np.ndarray, day_type: np.ndarray, min_ratio: float = DRIFT_SIGNAL_RATIO) -> bool:
+    """Does the level move from week to week more than the days within a week scatter?
+    Weekly means of the daily energy of the most common day type: their variance
+    against the within-week variance / days per week (an F ratio).  A load without
+    drift (ratio near 1) is not worth the drift model's cost; the out-of-sample test
+    still decides for the others."""
+    e = daily_energy(kw)
+    t = int(np.bincount(day_type[np.isfinite(e)], minlength=4).argmax()) if np.isfinite(e).any() else WORKDAY
+    sel = np.isfinite(e) & (day_type == t)
+    if np.count_nonzero(sel) < 21:
+        return False
+    week = (np.arange(kw.shape[0]) // 7)[sel]
+    x = e[sel]
+    cnt = np.bincount(week)
+    ok = cnt >= 2
+    if np.count_nonzero(ok) < 4:
+        return False
+    mean_w = np.bincount(week, weights=x)[ok] / cnt[ok]
+    within = (np.bincount(week, weights=x * x)[ok] - cnt[ok] * mean_w ** 2).sum() / max(int((cnt[ok] - 1).sum()), 1)
+    between = float(np.var(mean_w, ddof=1))
+    if within <= 0:
+        return between > 0
+    return between / (within / float(cnt[ok].mean())) >= min_ratio
+
+
 def weather_driven(models: dict[int, wx.ChangePointModel], temp_day: np.ndarray) -> bool:
     """Does any day type's daily energy clearly follow the temperature: a change-point
     form that explains at least MIN_WEATHER_R2 of the daily variance and moves the
@@ -345,7 +371,8 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     if n < 14 or static_cv is None:
         return Choice(best, cvs, False, "too few days to compare models" if temp_day is not None
                       else "no outdoor temperature")
-    candidates = [SPECS[1]] if allow_drift and n >= 8 * 7 else []
+    allow_drift = allow_drift and n >= 8 * 7 and drifts(kw, day_type)
+    candidates = [SPECS[1]] if allow_drift else []
     reason = "no outdoor temperature"
     weather_signal = False
     fold_models = None
@@ -355,7 +382,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
         models = fit_weather(e, temp_day, day_type, np.isfinite(kw).any(axis=1))
         weather_signal = weather_driven(models, temp_day)
         if weather_signal:
-            candidates += [SPECS[2]] + ([SPECS[3]] if allow_drift and n >= 8 * 7 else [])
+            candidates += [SPECS[2]] + ([SPECS[3]] if allow_drift else [])
             fold_models = fold_weather_models(kw, day_type, temp_day)
         else:
             best_r2 = max((m.r2 for m in models.values()), default=0.0)

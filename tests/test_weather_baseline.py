@@ -77,6 +77,10 @@ def test_drift_model_follows_a_level_shift():
     assert bm.cv_rmse(kw, drift, 96)[0] < 0.5 * bm.cv_rmse(kw, static, 96)[0]
     choice = bm.choose_model(kw, types, False, None, bm.cv_rmse(kw, static, 96)[0])
     assert choice.spec.name == "day_type+drift" and not choice.weather_adjusted
+    assert bm.drifts(kw, types)
+    flat = 10.0 + np.random.default_rng(3).normal(0, 1, (n, 24))       # noise only: drift is not even tried
+    assert not bm.drifts(flat, types)
+    assert "day_type+drift" not in bm.choose_model(flat, types, False, None, 0.1).cv_rmse
 
 
 def test_inferred_days_off():
