@@ -133,33 +133,15 @@ def test_weather_file_hostile_input(tmp_path):
 
 
 def test_store_made_before_always_on_is_migrated(tmp_path):
-    import sqlite3
+    from test_store_migration import _write_v0
 
     from mieruka.models import ChannelInfo
-    from mieruka.store.embedded import EmbeddedStore
+    from mieruka.store.embedded import SCHEMA_VERSION, EmbeddedStore, schema_version
 
-    db = tmp_path / "old.sqlite"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE channels (id TEXT PRIMARY KEY, quantity TEXT NOT NULL, unit TEXT, equipment_kind TEXT, "
-                "system TEXT, breaker TEXT, process TEXT, equipment TEXT, meter TEXT, standby_allowance_kw REAL, "
-                "rated_power_kw REAL, capacity_m3_per_min REAL)")
-    con.execute("INSERT INTO channels (id, quantity) VALUES ('old', 'power_kw')")
-    con.commit()
-    con.close()
-    st = EmbeddedStore(db)
-    try:
+    path = tmp_path / "mieruka.sqlite"
+    _write_v0(path)                                   # a store written before versioning
+    with EmbeddedStore(path) as st:
+        assert schema_version(st.db) == SCHEMA_VERSION >= 2
         st.set_channels([ChannelInfo("srv", "power_kw", "kW", "server", always_on=True)])
         got = {i.id: i for i in st.channels()}
-        assert got["old"].always_on is None and bool(got["srv"].always_on) is True
-    finally:
-        st.close()
-
-
-@pytest.mark.slow
-def test_replay_warns_about_the_zone(berlin, tmp_path):
-    rec, _ = berlin
-    site = tmp_path / "site.toml"
-    site.write_text(f'[site]\nname = "t"\ntimezone = "Asia/Tokyo"\ndata_dir = "{tmp_path / "data"}"\n', "utf-8")
-    r = mieruka("replay", str(rec), "--config", str(site), "--no-progress")
-    assert r.returncode == 0, r.stderr
-    assert "do not fit the" in r.stderr and "Europe/Berlin" in r.stderr
+        assert got["power"].always_on is None and bool(got["srv"].always_on) is True
