@@ -209,8 +209,10 @@ class SavingsSection(_Model):
     pulse_blow_share_of_air: float | None = Field(default=None, ge=0, le=1)
     pulse_blow_air_saving: float | None = Field(default=None, ge=0, le=1)
     vsd_investment_jpy_per_kw: float | None = Field(default=None, ge=0)
+    base_load_reduction_share: float | None = Field(default=None, ge=0, le=1, description="share of always-on base "
+                                                    "load the site expects to cut (default 0: no saving claimed)")
     investment_jpy: dict[Literal["standby_off", "fix_baseline_gaps", "compressor_night_stop",
-                                 "pressure_setpoint", "leak_repair", "pulse_blow"], float] = Field(default_factory=dict)
+                                 "pressure_setpoint", "leak_repair", "pulse_blow", "review_base_load"], float] = Field(default_factory=dict)
 
     @field_validator("investment_jpy")
     @classmethod
@@ -273,6 +275,8 @@ class Channel(_Model):
     max_value: float | None = None
     rated_power_kw: float | None = Field(default=None, gt=0)
     capacity_m3_per_min: float | None = Field(default=None, gt=0)
+    always_on: bool | None = Field(default=None, description="load that must run outside production (servers, "
+                                   "refrigeration): a base_load finding, never standby; unset: from equipment_kind")
     _check = field_validator("id")(_check_id)
     _quantity = field_validator("quantity")(check_quantity)
 
@@ -281,7 +285,8 @@ class Channel(_Model):
         return ChannelInfo(id=self.id, quantity=self.quantity, unit=self.unit, equipment_kind=self.equipment_kind,
                            system=self.system, breaker=self.breaker, process=self.process, equipment=self.equipment,
                            meter=meter_id, standby_allowance_kw=self.standby_allowance_kw,
-                           rated_power_kw=self.rated_power_kw, capacity_m3_per_min=self.capacity_m3_per_min)
+                           rated_power_kw=self.rated_power_kw, capacity_m3_per_min=self.capacity_m3_per_min,
+                           always_on=self.always_on)
 
 
 class Meter(_Model):
