@@ -18,5 +18,5 @@ if [ ! -x .venv/bin/python ]; then
     python3 -c 'import ensurepip' 2>/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"; $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv; }
     python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,fleet]'
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -82,7 +82,7 @@ def command(recording, config_path, start, end, timezone, holidays, shift, tarif
     mieruka analyze RECORDING.csv [--holidays JP --shift "mon-fri 08:00-17:00"] [--json]
     mieruka analyze --config site.toml --start 2026-04-01 --end 2026-05-01
     """
-    from ..analytics.pipeline import analyze, analyze_store, from_recording, params_for_site
+    from ..analytics.pipeline import analyze, analyze_store, params_for_site
     from ..site import load_site
     from ..store.base import parse_time
 
@@ -102,15 +102,10 @@ def command(recording, config_path, start, end, timezone, holidays, shift, tarif
     ctx, tick = _progress(sys.stderr.isatty() and not as_json)
     with ctx:
         if recording is not None:
-            from ..recording import read_recording
-            rec = read_recording(recording)
-            chans = from_recording(rec)
-            if cfg is not None:
-                _merge_config_metadata(chans, cfg)
-            if t0 or t1:
-                chans = {c: _trim(v, t0, t1) for c, v in chans.items()}
-            if not chans:
-                raise InputError(f"{recording}: the recording has no readings")
+            from pathlib import Path
+
+            from ..service.site_run import recording_channels
+            chans = recording_channels([Path(recording)], cfg, t0, t1)   # the same as `fleet analyze`
             result = analyze(chans, cal, engine, params, tick)
         else:
             if not (start and end):
@@ -127,28 +122,6 @@ def command(recording, config_path, start, end, timezone, holidays, shift, tarif
         return 0
     print_report(result, params.language)
     return 0
-
-
-def _merge_config_metadata(chans: dict, cfg) -> None:
-    """A recording carries quantity, equipment_kind and system; the site config may
-    add allowances, rated power and capacities for the same channel ids."""
-    by_id = {c.id: c for _, c in cfg.channels()}
-    for cid, ch in chans.items():
-        c = by_id.get(cid)
-        if c is None:
-            continue
-        info = ch.info
-        info.standby_allowance_kw = c.standby_allowance_kw or info.standby_allowance_kw
-        info.rated_power_kw = c.rated_power_kw or info.rated_power_kw
-        info.capacity_m3_per_min = c.capacity_m3_per_min or info.capacity_m3_per_min
-        info.equipment_kind = info.equipment_kind or c.equipment_kind
-        info.system = info.system or c.system
-
-
-def _trim(ch, t0, t1):
-    import numpy as np
-    ms = lambda t: None if t is None else np.datetime64(int(t.timestamp() * 1000), "ms")
-    return ch.between(ms(t0), ms(t1))
 
 
 def _fmt(x, nd=0) -> str:
