@@ -103,8 +103,8 @@ class FleetSite(_Model):
         v = [v] if isinstance(v, str) else v
         if not v:
             raise ValueError("give at least one file or glob")
-        for p in v:
-            if not p.lower().endswith(RECORDING_SUFFIXES):
+        for p in v:      # a glob may also match other files: only its .csv/.csv.gz matches are taken
+            if not glob.has_magic(p) and not p.lower().endswith(RECORDING_SUFFIXES):
                 raise ValueError(f"{p!r}: a recording is a .csv or .csv.gz file")
         return v
 
@@ -201,9 +201,9 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
             for pat in s.recordings:
                 full = str(_resolve(base, pat))
                 hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
-                hits = [h for h in hits if Path(h).is_file()]
+                hits = [h for h in hits if Path(h).is_file() and h.lower().endswith(RECORDING_SUFFIXES)]
                 if not hits:
-                    raise ConfigError(f"{key}.recordings: {pat!r} matches no file (relative to {base})")
+                    raise ConfigError(f"{key}.recordings: {pat!r} matches no .csv/.csv.gz file (relative to {base})")
                 found.update(str(Path(h).resolve()) for h in hits)
             recs = tuple(sorted(found))
         store = None
