@@ -74,6 +74,18 @@ def file_sha256(path: Path) -> str:
 
 
 # --------------------------------------------------------------------- reading
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _open_binary(path: Path):
+    """A recording file for reading bytes: inflated when it is gzip (.csv.gz; told by
+    its magic bytes, not its name)."""
+    import gzip
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
 def read_recording(path: str | Path) -> Recording:
     """Read a recording; raise InputError naming the file, line and field on bad input."""
     import pyarrow as pa
@@ -82,8 +94,11 @@ def read_recording(path: str | Path) -> Recording:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such recording file")
-    with open(path, "rb") as f:
-        head = f.readline().decode("utf-8-sig", errors="replace").strip()
+    try:
+        with _open_binary(path) as f:     # .csv.gz: pyarrow inflates it below, the header is read here
+            head = f.readline().decode("utf-8-sig", errors="replace").strip()
+    except (OSError, EOFError) as e:      # a truncated or corrupt .gz
+        raise InputError(f"{path}: cannot read: {e}") from None
     header = [h.strip() for h in head.split(",")]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -96,11 +111,18 @@ def read_recording(path: str | Path) -> Recording:
              "value": pa.float64()}
     types.update({c: pa.string() for c in OPTIONAL if c in header})
     try:
-        table = pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=64 << 20),
+        gz = _is_gzip(path)
+        src = pa.input_stream(str(path), compression="gzip" if gz else None)
+        table = pcsv.read_csv(src, read_options=pcsv.ReadOptions(block_size=64 << 20),
                               convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True,
                                                                   quoted_strings_can_be_null=True))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        _find_bad_line(path, header)   # raises InputError with line and field
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, OSError, EOFError) as e:
+        try:
+            _find_bad_line(path, header)   # raises InputError with line and field
+        except (OSError, EOFError) as e2:  # a .gz cut short (a copy that did not finish)
+            raise InputError(f"{path}: cannot read: {e2}") from None
+        if isinstance(e, (OSError, EOFError)):
+            raise InputError(f"{path}: cannot read: {e}") from None
         raise InputError(f"{path}: not a valid recording CSV") from None
     sha = file_sha256(path)
     if table.num_rows == 0:
@@ -194,7 +216,8 @@ def _parse_quality(text: str, path: Path, table, col: str) -> int:
 def _find_bad_line(path: Path, header: list[str]) -> None:
     """Slow pass over a file Arrow refused, to name the first bad line and field."""
     import datetime as dt
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    import io
+    with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         next(reader, None)
         try:

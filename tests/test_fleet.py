@@ -72,6 +72,8 @@ def fleet_dir(tmp_path_factory) -> Path:
         (d / f"site{i}.toml").write_text(SITE_TOML.format(i=i, price=25 + i), "utf-8")
         (d / f"bills{i}.csv").write_text(f"period,energy,amount,unit\n2026-05,city_gas,{100 * (i + 1)},m3\n"
                                          f"2026-05,production,{3100 * (i + 1)},個\n", "utf-8")
+    import gzip                 # one site's recording compressed, as archives keep them
+    (d / "rec" / "site3.csv.gz").write_bytes(gzip.compress((d / "rec" / "site3.csv").read_bytes(), 1))
     (d / "fleet.toml").write_text("""
 [company]
 name = "Example Mfg"
@@ -100,7 +102,7 @@ recordings = "rec/site2.csv"
 [[sites]]
 id = "s3"
 config = "site3.toml"
-recordings = "rec/site3.csv"
+recordings = "rec/site3.csv.gz"
 """, "utf-8")
     (d / "rec" / "site0.truth.csv").write_text("time,channel,quantity,value\n2026-05-11T00:00:00+09:00,x,power_kw,oops\n")
     return d

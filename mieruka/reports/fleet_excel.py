@@ -77,7 +77,10 @@ def write_fleet_xlsx(data: dict[str, Any], sheet, path: Path) -> None:
         c.number_format = COLUMNS[col - 1][2]
         c.font = BOLD
     ws.freeze_panes = ws.cell(head + 1, 2)
-    for j, w in enumerate([12, 22, 26, 26] + [14] * (len(COLUMNS) - 4), 1):
+    widths = {"名称 name": 22, "開始 start": 26, "終了 end": 26, "最優先の対策 top measure": 30, "top measure": 40,
+              "エラー error": 60}
+    for j, (h, _, _) in enumerate(COLUMNS, 1):
+        w = widths.get(h, 14)
         ws.column_dimensions[ws.cell(head, j).column_letter].width = w
     ok = [s for s in sites if not s["error"]]
     if ok:
