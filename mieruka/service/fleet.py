@@ -100,6 +100,15 @@ def site_channels(spec: SiteSpec, cfg, cal):
         store.close()
 
 
+def _source(spec: SiteSpec, cfg) -> str:
+    if spec.recordings:
+        return f"in {', '.join(Path(p).name for p in spec.recordings)}"
+    if spec.store:
+        return f"in the embedded store {spec.store}"
+    ix = spec.influxdb or {}
+    return f"for site tag {ix.get('site') or cfg.site.name!r} in InfluxDB {ix.get('url')}"
+
+
 def analyze_site(spec: SiteSpec) -> dict[str, Any]:
     """One site, on a worker: read, analyse (as `mieruka analyze`), price the CO2
     rows.  Errors worded for people come back as the site's `error`; anything
@@ -125,6 +134,9 @@ def _analyze_site(spec: SiteSpec) -> dict[str, Any]:
     engine = CO2Engine.from_site(cfg)
     params = params_for_site(cfg)
     chans, t0, t1 = site_channels(spec, cfg, cal)
+    if not any(len(ch.time) for ch in chans.values()):
+        raise MierukaError(f"no readings {_source(spec, cfg)}" + (f" in [{t0.isoformat()}, {t1.isoformat()})"
+                                                                 if t0 and t1 else ""))
     result = analyze(chans, cal, engine, params)
     text = result.to_json()
     data = json.loads(text)

@@ -144,7 +144,8 @@ class InfluxStore:
         store = cls(ix.url, database=database, api=api, token=token, org=ix.org, bucket=ix.bucket or database,
                     username=ix.username or None, password=ix.password, measurement=ix.measurement,
                     site=cfg.site.name, batch_size=ix.batch_size, timeout_s=ix.timeout_s,
-                    retention_days=cfg.storage.retention_days, tz=cfg.tz)
+                    retention_days=cfg.storage.retention_days, tz=cfg.tz,
+                    site_only=True)     # one InfluxDB may hold many gateways' sites (docs/fleet.md)
         store.set_channels([ChannelInfo(id=c.id, quantity=c.quantity, unit=c.unit, equipment_kind=c.equipment_kind,
                                         system=c.system, breaker=c.breaker, process=c.process,
                                         equipment=c.equipment, meter=m.id, standby_allowance_kw=c.standby_allowance_kw,
@@ -365,7 +366,8 @@ class InfluxStore:
         (A retention policy / bucket retention in InfluxDB itself does the same job.)"""
         if not self.retention_days:
             return 0
-        self.query(f"DELETE FROM {_ident(self.measurement)} WHERE time < now() - {int(self.retention_days * 86400)}s",
+        site = f'"site" = {_q(self.site)} AND ' if self.site_only else ""    # a central DB: only this site's
+        self.query(f"DELETE FROM {_ident(self.measurement)} WHERE {site}time < now() - {int(self.retention_days * 86400)}s",
                    post=True)
         return -1
 
