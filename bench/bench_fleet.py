@@ -13,7 +13,8 @@ nevertheless read from its CSV and analysed in full on a worker, as a real fleet
 would be, so the per-site work is real; the OS file cache serves the repeated
 files, as it would serve a fleet's recordings on a local disk after the first read.
 
-Prints: per-site wall and CPU seconds, site-months and readings per second, the
+Prints: per-site wall and CPU seconds (serial baseline: one process, one thread,
+as each Dask worker runs; `--threaded-serial` adds serial with Arrow's threads), site-months and readings per second, the
 speed-up of the cluster over serial, peak RSS per worker against one site
 analysed alone in a fresh process, the machine's load average, and whether the
 two runs' JSON are byte-identical.
@@ -81,6 +82,23 @@ def one_site_alone(manifest: Path) -> tuple[float, float, float]:
     return wall, cpu, rss
 
 
+def serial_one_thread(manifest: Path, out_json: Path) -> tuple[float, float]:
+    """The naive baseline: every site one after the other in one process on one
+    thread, the environment a Dask worker gets (distributed sets OMP_NUM_THREADS=1,
+    which also sizes Arrow's CSV thread pool).  Returns (wall s, CPU s)."""
+    code = ("import sys,time,json; import bench_fleet as b; b.warm_up(); "
+            "from mieruka.service.fleet_manifest import load_manifest; from mieruka.service.fleet import run_fleet; "
+            "f=load_manifest(sys.argv[1]); t=time.perf_counter(); c=time.process_time(); r=run_fleet(f, None); "
+            "w=time.perf_counter()-t; cpu=time.process_time()-c; open(sys.argv[2],'w').write(r.to_json()); "
+            "print(w, cpu)")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=str(Path(__file__).parent))
+    out = subprocess.run([sys.executable, "-c", code, str(manifest), str(out_json)], capture_output=True,
+                         text=True, check=True, env=env)
+    wall, cpu = map(float, out.stdout.split()[-2:])
+    return wall, cpu
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sites", type=int, default=40)
@@ -88,6 +106,8 @@ def main() -> int:
     ap.add_argument("--days", type=float, default=30.0)
     ap.add_argument("--step-s", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threaded-serial", action="store_true",
+                    help="also time serial in this process with the libraries' own threads")
     ap.add_argument("--dir", type=Path, help="keep the recordings here (default: a temp dir)")
     args = ap.parse_args()
 
@@ -122,14 +142,20 @@ def main() -> int:
     print(f"one site alone: {n_ch} channels, {n_read:,} readings; {wall1:.2f} s wall, {cpu1:.2f} s CPU, "
           f"peak RSS {rss1:.0f} MB")
 
-    warm_up()
-    t, c = time.perf_counter(), time.process_time()
-    serial = run_fleet(fleet, None)
-    ts, cs = time.perf_counter() - t, time.process_time() - c
-    assert serial.data["totals"]["sites_failed"] == 0, serial.data["totals"]
-    print(f"serial     : {args.sites} sites in {ts:7.1f} s  ({ts / args.sites:.2f} s/site wall, "
+    ts, cs = serial_one_thread(manifest, d / "serial.json")
+    serial_json = (d / "serial.json").read_text("utf-8")
+    assert '"sites_failed": 0' in serial_json
+    print(f"serial, 1 thread (baseline): {args.sites} sites in {ts:7.1f} s  ({ts / args.sites:.2f} s/site wall, "
           f"{cs / args.sites:.2f} s/site CPU; {args.sites / ts:.2f} site-months/s, "
           f"{args.sites * n_read / ts / 1e6:.2f} M readings/s)  load {os.getloadavg()[0]:.2f}")
+    if args.threaded_serial:
+        warm_up()
+        t, c = time.perf_counter(), time.process_time()
+        threaded = run_fleet(fleet, None)
+        tt, ct = time.perf_counter() - t, time.process_time() - c
+        print(f"serial, library threads (Arrow's CSV reader on every core): {tt:7.1f} s  "
+              f"({tt / args.sites:.2f} s/site wall, {ct / args.sites:.2f} s/site CPU)  load {os.getloadavg()[0]:.2f}")
+        assert threaded.to_json() == serial_json
 
     t = time.perf_counter()
     with fleet_client(workers=args.workers) as client:
@@ -142,10 +168,11 @@ def main() -> int:
     print(f"dask x{args.workers}    : {args.sites} sites in {td:7.1f} s  ({args.sites / td:.2f} site-months/s, "
           f"{args.sites * n_read / td / 1e6:.2f} M readings/s; cluster start {startup:.1f} s not counted)  "
           f"load {os.getloadavg()[0]:.2f}")
-    print(f"speed-up   : {ts / td:.2f}x serial  (incl. cluster start: {ts / (td + startup):.2f}x)")
+    print(f"speed-up   : {ts / td:.2f}x serial 1-thread  (incl. cluster start: {ts / (td + startup):.2f}x)"
+          + (f"; {tt / td:.2f}x serial with library threads" if args.threaded_serial else ""))
     print("peak RSS per worker: " + ", ".join(f"{v:.0f} MB" for v in rss.values())
           + f"  (one site alone: {rss1:.0f} MB; ratio max/alone {max(rss.values()) / rss1:.2f})")
-    same = dist.to_json() == serial.to_json()
+    same = dist.to_json() == serial_json
     print(f"JSON byte-identical serial vs dask: {same}")
     print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     return 0 if same else 1
