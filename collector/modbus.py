@@ -31,6 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.quantities import QUANTITIES
 
+from .inputs import Input
 from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout, WriteRefused
 from .modbus_plan import Block, plan_reads
 from .registers import Field, load_register_map
@@ -321,10 +322,17 @@ class ModbusDevice:
             k = nxt
 
 
-class ModbusInput:
-    """All Modbus meters of a site.  Input seam: `async run(emit)`; `stats` per device."""
+class ModbusInput(Input):
+    """All Modbus meters (TCP and RTU) of a site, one scheduler per device; `stats` per device."""
 
     name = "modbus"
+
+    @classmethod
+    def from_site(cls, cfg, options) -> "ModbusInput | None":
+        """The site's enabled Modbus meters with channels, or None when it has none."""
+        inp = cls(cfg, per_field_meters=frozenset(options.request_per_field), stale_after_s=options.stale_after_s,
+                  recheck_bad_fields_s=options.recheck_bad_fields_s, tcp_connection=options.tcp_connection)
+        return inp if inp.devices else None
 
     def __init__(self, cfg, *, per_field_meters: frozenset[str] = frozenset(), stale_after_s: float = 600.0,
                  recheck_bad_fields_s: float = 600.0, tcp_connection: str = "per_meter") -> None:
@@ -354,11 +362,7 @@ class ModbusInput:
         self.stats = {d.meter.id: d.stats for d in self.devices}
 
     def channel_infos(self) -> list[ChannelInfo]:
-        return [ChannelInfo(id=c.id, quantity=c.quantity, unit=QUANTITIES[c.quantity].unit,
-                            equipment_kind=c.equipment_kind, system=c.system, breaker=c.breaker, process=c.process,
-                            equipment=c.equipment, meter=d.meter.id, standby_allowance_kw=c.standby_allowance_kw,
-                            rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min)
-                for d in self.devices for c, _ in d.channels]
+        return [c.info(d.meter.id) for d in self.devices for c, _ in d.channels]
 
     def counters(self) -> dict[str, float | None]:
         """Counter channels -> wrap modulus in scaled units (None: float counter, cannot wrap)."""
@@ -372,5 +376,8 @@ class ModbusInput:
         try:
             await asyncio.gather(*(d.run(emit) for d in self.devices))
         finally:
-            for c in self.connections.values():
-                c.close()
+            self.close()
+
+    def close(self) -> None:
+        for c in self.connections.values():
+            c.close()
