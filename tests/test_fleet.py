@@ -157,6 +157,10 @@ def test_cli_bad_manifest_is_one_line_exit_2(fleet_dir):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [f"error: {p}: sites[0:a]: give exactly one of `recordings`, "
                                              "`store` or `influxdb`"]
+    r = mieruka("fleet", "analyze", str(fleet_dir / "fleet.toml"), "--workers", "2", "--serial")
+    assert r.returncode == 2 and "only one of --workers, --scheduler, --serial" in r.stderr
+    r = mieruka("fleet", "analyze", "--help")
+    assert r.returncode == 0 and "--scheduler" in r.stdout and "--xlsx" in r.stdout
 
 
 def test_serial_fleet_equals_single_site_analyze(fleet_dir, serial_run):
@@ -240,10 +244,14 @@ def test_worker_killed_mid_run_result_unchanged(fleet_dir, serial_run):
 
 
 @pytest.mark.slow
-def test_cli_writes_json_report_xlsx(fleet_dir, serial_run, tmp_path):
+def test_cli_on_existing_scheduler_writes_json_report_xlsx(fleet_dir, serial_run, tmp_path):
+    """The CLI on an existing cluster (--scheduler), writing JSON, report and workbook."""
     out = tmp_path / "fleet.json"
-    r = mieruka("fleet", "analyze", str(fleet_dir / "fleet.toml"), "--workers", "2", "--json", str(out),
-                "--report", str(tmp_path / "fleet.html"), "--xlsx", str(tmp_path / "fleet.xlsx"))
+    with fleet_client(workers=2) as client:
+        address = client.scheduler.address
+        assert address.startswith("tcp://127.0.0.1:")
+        r = mieruka("fleet", "analyze", str(fleet_dir / "fleet.toml"), "--scheduler", address, "--json", str(out),
+                    "--report", str(tmp_path / "fleet.html"), "--xlsx", str(tmp_path / "fleet.xlsx"))
     assert r.returncode == 1, r.stderr                # one site failed: reported, exit 1
     assert "site broken: error:" in r.stderr and "Traceback" not in r.stderr
     assert out.read_text("utf-8") == serial_run.to_json()
@@ -256,3 +264,26 @@ def test_cli_writes_json_report_xlsx(fleet_dir, serial_run, tmp_path):
     ids = [ws.cell(r, 1).value for r in range(1, ws.max_row + 1)]
     assert {"s0", "s1", "s2", "s3", "broken"} <= set(ids)
     assert any(n.startswith("CO2 FY2026") for n in wb.sheetnames)
+
+
+@pytest.mark.slow
+def test_embedded_store_site_equals_analyze_of_the_store(fleet_dir, tmp_path):
+    """A site read from its embedded store (the gateway's data_dir) gives what
+    `mieruka analyze --config --start --end` of that store gives."""
+    import hashlib
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text((fleet_dir / "site2.toml").read_text("utf-8").replace(
+        'timezone = "Asia/Tokyo"', f'timezone = "Asia/Tokyo"\ndata_dir = "{tmp_path / "gwdata"}"')
+        .replace('bills_file = "bills2.csv"', f'bills_file = "{fleet_dir / "bills2.csv"}"'), "utf-8")
+    r = mieruka("replay", str(fleet_dir / "rec" / "site2.csv"), "--config", str(cfg), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = mieruka("analyze", "--config", str(cfg), "--start", "2026-05-12", "--end", "2026-05-16", "--json")
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "fleet.toml").write_text('[[sites]]\nid = "gw"\nconfig = "gw.toml"\nstore = "gwdata"\n'
+                                         'period = { start = 2026-05-12, end = 2026-05-16 }\n'
+                                         '[[sites]]\nid = "whole"\nconfig = "gw.toml"\nstore = "gwdata"\n', "utf-8")
+    run = run_fleet(load_manifest(tmp_path / "fleet.toml"), None)
+    gw, whole = run.data["sites"]
+    assert gw["error"] is None and gw["analysis_sha256"] == hashlib.sha256(r.stdout.rstrip("\n").encode()).hexdigest()
+    # without a period: the store's whole site days (7 days recorded)
+    assert whole["period"]["start"].startswith("2026-05-11") and whole["energy_kwh"] > gw["energy_kwh"] * 1.5
