@@ -60,6 +60,12 @@ def generate(out: Path, distinct: int, days: float, step_s: float) -> list[Path]
     return paths
 
 
+def worker_cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def warm_up() -> None:
     """Import what a site's analysis imports (both runs are timed warm)."""
     import mieruka.analytics.co2  # noqa: F401
@@ -161,9 +167,12 @@ def main() -> int:
     with fleet_client(workers=args.workers) as client:
         startup = time.perf_counter() - t
         client.run(warm_up)
+        cpu0 = client.run(worker_cpu_s)
         t = time.perf_counter()
         dist = run_fleet(fleet, client)
         td = time.perf_counter() - t
+        cpu1 = client.run(worker_cpu_s)
+        cpu_dask = sum(cpu1[w] - cpu0.get(w, 0.0) for w in cpu1)
         rss = client.run(lambda: __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024)
     print(f"dask x{args.workers}    : {args.sites} sites in {td:7.1f} s  ({args.sites / td:.2f} site-months/s, "
           f"{args.sites * n_read / td / 1e6:.2f} M readings/s; cluster start {startup:.1f} s not counted)  "
@@ -172,6 +181,14 @@ def main() -> int:
           + (f"; {tt / td:.2f}x serial with library threads" if args.threaded_serial else ""))
     print("peak RSS per worker: " + ", ".join(f"{v:.0f} MB" for v in rss.values())
           + f"  (one site alone: {rss1:.0f} MB; ratio max/alone {max(rss.values()) / rss1:.2f})")
+    # Linux groups a session's processes for CPU fairness (autogroup): on a machine other
+    # people load, our two workers share one session's slice and the wall-clock speed-up
+    # says little.  CPU accounting does not depend on that: the workers' CPU seconds
+    # against serial's give the parallel efficiency and the speed-up on idle cores.
+    eff = cs / cpu_dask if cpu_dask else float("nan")
+    print(f"CPU seconds: serial {cs:.1f}, dask workers {cpu_dask:.1f} (efficiency {eff:.2f}); "
+          f"speed-up on {args.workers} idle cores = {args.workers * eff:.2f}x; CPU share this session got: "
+          f"serial {cs / ts:.2f} cores, dask {cpu_dask / td:.2f} cores")
     same = dist.to_json() == serial_json
     print(f"JSON byte-identical serial vs dask: {same}")
     print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
