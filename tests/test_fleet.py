@@ -287,3 +287,40 @@ def test_embedded_store_site_equals_analyze_of_the_store(fleet_dir, tmp_path):
     assert gw["error"] is None and gw["analysis_sha256"] == hashlib.sha256(r.stdout.rstrip("\n").encode()).hexdigest()
     # without a period: the store's whole site days (7 days recorded)
     assert whole["period"]["start"].startswith("2026-05-11") and whole["energy_kwh"] > gw["energy_kwh"] * 1.5
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return json.dumps(v)          # strings, ints and finite floats are valid TOML as JSON writes them
+
+
+def test_hostile_manifests_give_config_errors_only(fleet_dir):
+    """Any value under any key: a ConfigError naming the file, or a valid fleet; never
+    another exception (hypothesis)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalar = st.one_of(st.text(max_size=12), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
+                       st.booleans())
+    value = st.one_of(scalar, st.lists(scalar, max_size=3),
+                      st.sampled_from(["site0.toml", "rec/site0.csv", "rec/*.csv", "rec", "/dev/null", "../",
+                                       "http://127.0.0.1:1", "2026-05-11"]))
+    keys = st.sampled_from(["id", "config", "recordings", "store", "bills", "colour", "period", "influxdb"])
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.dictionaries(keys, value, max_size=5), max_size=3))
+    def check(sites):
+        body = "".join("[[sites]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in s.items()) for s in sites)
+        p = fleet_dir / "hostile.toml"
+        p.write_text(body, "utf-8")
+        try:
+            f = load_manifest(p)
+        except ConfigError as e:
+            assert str(e).startswith(f"{p}: ") and "Traceback" not in str(e)
+        else:
+            assert all(s.config and (s.recordings or s.store or s.influxdb) for s in f.sites)
+
+    check()
