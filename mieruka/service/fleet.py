@@ -298,7 +298,7 @@ def fleet_client(workers: int | None = None, scheduler: str | None = None,
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
-        except OSError as e:
+        except (OSError, ValueError, TypeError) as e:      # unreachable, timed out, or not an address
             raise MierukaError(f"--scheduler {scheduler}: cannot connect: {e}") from None
         try:
             yield client
