@@ -17,6 +17,7 @@ LABELS = {
     "company": {"ja": "会社", "en": "Company"},
     "league": {"ja": "拠点比較（ムダ率の高い順）", "en": "League of sites (by waste share)"},
     "site": {"ja": "拠点", "en": "Site"},
+    "sites_ok": {"ja": "分析できた拠点", "en": "Sites analysed"},
     "period": {"ja": "対象期間", "en": "Period"},
     "energy_kwh": {"ja": "電力量 (kWh)", "en": "Energy (kWh)"},
     "intensity": {"ja": "原単位 (kWh/生産単位)", "en": "Intensity (kWh per unit)"},
