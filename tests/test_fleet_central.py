@@ -24,7 +24,7 @@ from mieruka.simulators.recording import generate_channels, write_simulated_reco
 from mieruka.simulators.scenario import parse_scenario
 from mieruka.site import load_site
 from mieruka.store.influx import InfluxStore
-from servers_mqtt_influx import Influxd
+from helpers.servers import Influxd
 
 WEEK = {d: ["08:00-12:00", "13:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
 

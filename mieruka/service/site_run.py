@@ -85,7 +85,7 @@ def store_channels(store, start: dt.datetime, end: dt.datetime) -> dict[str, Cha
     chans = {}
     for info in store.channels():
         q = QUANTITIES.get(info.quantity)
-        if q is not None and q.counter and hasattr(store, "read_continuous"):
+        if q is not None and q.counter:       # every Store undoes wraps and resets (mieruka.store.base)
             t, v = store.read_continuous(info.id, start, end)
         else:
             t, v = store.read(info.id, start, end)
