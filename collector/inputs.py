@@ -62,6 +62,11 @@ class Input(ABC):
     def close(self) -> None:
         """Release connections (idempotent; also called when `run` never started)."""
 
+    def check(self) -> None:
+        """Build what `run` would build before it talks to anything (clients, TLS
+        contexts, outputs) without connecting; raise ConfigError naming file and key.
+        `mieruka check` and `collect` both call it (collector.runner.prepare)."""
+
     def channel_infos(self) -> list[ChannelInfo]:
         """Metadata of the channels known before running (written to the store)."""
         return []
@@ -69,6 +74,21 @@ class Input(ABC):
     def counters(self) -> dict[str, float | None]:
         """Counter channels -> wrap modulus in scaled units (None: cannot wrap)."""
         return {}
+
+    # Reload (SIGHUP, `Runner.reload`): the runner stops the old inputs and starts the
+    # ones built from the new config.  An input that keeps a schedule hands it on, so
+    # that a reload neither loses nor repeats a reading.
+    def stop_after_poll(self) -> bool:
+        """Ask `run` to return once the work in progress is emitted; True if it will
+        (the runner then waits for it), False to be cancelled (the default)."""
+        return False
+
+    def slots(self) -> dict[str, tuple[float, int]]:
+        """Device id -> (poll interval s, last slot emitted), for the input that replaces this one."""
+        return {}
+
+    def resume(self, slots: dict[str, tuple[float, int]]) -> None:
+        """Continue the schedules another input handed on (`slots()` of the input replaced)."""
 
     def output(self, channel_infos: Callable[[], dict[str, ChannelInfo]]):
         """An output that republishes stored readings (`start()`, `publish(batch)`,
@@ -81,6 +101,7 @@ class Input(ABC):
 INPUTS: dict[str, str] = {
     "modbus_tcp": "mieruka.collector.modbus:ModbusInput",
     "modbus_rtu": "mieruka.collector.modbus:ModbusInput",
+    "rtu_over_tcp": "mieruka.collector.modbus:ModbusInput",
     "mqtt": "mieruka.collector.mqtt:MqttInput",
 }
 

@@ -24,13 +24,13 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 from .energy import check_unit_fits, normalize_energy
 from .envsubst import MissingVariable, expand
 from .errors import ConfigError
+from .ids import validate_channel_id
 from .models import ChannelInfo
 from .quantities import QUANTITIES
 from .units import parse_unit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-_ID = re.compile(r"^[A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+$")
 
 
 class _Model(BaseModel):
@@ -46,9 +46,8 @@ def check_quantity(v: str) -> str:
 
 
 def _check_id(v: str) -> str:
-    if not _ID.match(v):
-        raise ValueError("use letters, digits, Japanese characters and _ . : - only")
-    return v
+    """Channel, meter and contract ids: the one id rule of mieruka.ids."""
+    return validate_channel_id(v)
 
 
 # --------------------------------------------------------------------------- site
@@ -288,7 +287,8 @@ class Channel(_Model):
 class Meter(_Model):
     id: str
     name: str | None = None
-    protocol: Literal["modbus_tcp", "modbus_rtu"] = "modbus_tcp"
+    protocol: Literal["modbus_tcp", "modbus_rtu", "rtu_over_tcp"] = Field(
+        default="modbus_tcp", description="rtu_over_tcp: RTU frames over a TCP socket (transparent RS-485/Ethernet converters)")
     model: str | None = Field(default=None, description="register map: a name in config/registers or a path")
     host: str = "127.0.0.1"
     port: int = Field(default=502, ge=1, le=65535)
@@ -303,13 +303,29 @@ class Meter(_Model):
     retries: int = Field(default=2, ge=0)
     max_registers_per_read: int = Field(default=125, ge=1, le=125)
     fill_holes: int = Field(default=8, ge=0, description="read through gaps of up to this many unused registers")
+    # fussy devices and converters (issue 13)
+    pause_between_requests_ms: float = Field(default=0.0, ge=0, le=60_000,
+                                             description="quiet time on the link before each request to this meter")
+    pause_after_connect_ms: float = Field(default=0.0, ge=0, le=60_000,
+                                          description="wait after opening the connection before the first request")
+    close_after_poll: bool = Field(default=False, description="close the connection after each poll (devices that "
+                                                              "drop idle clients or accept one connection at a time)")
+    # how this device lays out its register map (what `mieruka probe` finds)
+    word_order: Literal["big", "little"] | None = Field(
+        default=None, description="override the register map's word order for this device")
+    address_base: Literal[0, 1] = Field(
+        default=0, description="1: the device counts registers from 1 (each map address is read one higher)")
     enabled: bool = True
     channels: list[Channel] = Field(default_factory=list)
     _check = field_validator("id")(_check_id)
 
+    @property
+    def is_modbus(self) -> bool:
+        return self.protocol in ("modbus_tcp", "modbus_rtu", "rtu_over_tcp")
+
     @model_validator(mode="after")
     def _protocol_fields(self) -> "Meter":
-        if self.protocol.startswith("modbus") and not self.model:
+        if self.is_modbus and not self.model:
             raise ValueError("Modbus meters need `model` (the register map)")
         if self.protocol == "modbus_rtu" and not self.serial_port:
             raise ValueError("modbus_rtu meters need `serial_port`")
@@ -337,6 +353,8 @@ class ApiSection(_Model):
                             description="token buckets per token (or per client address without one): N/second, N/minute, ...")
     max_points: int = Field(default=2000, ge=10, le=100_000, description="most points a readings query returns")
     findings_days: int = Field(default=30, ge=1, description="default findings range: the last N days of data")
+    stale_after_s: float = Field(default=120.0, gt=0, description="a channel whose latest reading is older than "
+                                 "this is shown as stale (更新なし) with its age")
 
 
 # ---------------------------------------------------------------------- the site
@@ -550,7 +568,7 @@ def _check_cross_references(cfg: SiteConfig, where: str) -> None:
             if m not in meter_ids:
                 raise ConfigError(f"{where}: contracts[{i}:{c.id}].meters: no meter with id {m!r}")
     for i, m in enumerate(cfg.meters):
-        if m.protocol.startswith("modbus"):
+        if m.is_modbus:
             for j, c in enumerate(m.channels):
                 if not c.register_field:
                     raise ConfigError(f"{where}: meters[{i}:{m.id}].channels[{j}:{c.id}].register: "
