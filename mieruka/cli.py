@@ -25,10 +25,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("collect", "Poll the site's meters (Modbus, MQTT) into the store."),
     "export": ("export", "Write readings from the store as a recording (CSV, format v1)."),
     "analyze": ("analyze", "Find standby waste, air leaks, baseline gaps and compressor profiles."),
+    "fleet": ("fleet", "Many sites on Dask: fleet analysis, league table, the company's CO2 sheet."),
     "import": ("import_", "Turn logger/spreadsheet exports (CSV, Shift_JIS, .xlsx) into a recording, with a mapping."),
     "replay": ("replay", "Load a recording into the store, analyse it and write the report (auditors)."),
     "serve": ("serve", "Serve the REST API, reports and dashboard."),
     "status": ("status", "Show collector health at the gateway."),
+    "scan": ("scan", "Find the Modbus unit ids (and serial settings) that answer; read-only."),
+    "probe": ("probe", "Find a meter's word order and address base; print the [[meters]] block to paste."),
     "backup": ("backup", "Back up the store, buffer and config into one archive (safe while collecting)."),
     "restore": ("restore", "Restore a backup archive (checks every sha256; refuses while a collector runs)."),
 }

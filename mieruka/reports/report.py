@@ -107,7 +107,9 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
     html = _ENV.get_template("report.html.j2").render(
         t=t, site=ctx.cfg.site, period_text=period_text, summary=summary, co2=co2, charts=out_charts,
         profile_channel=chan, findings=view.findings, finding_charts=finding_charts, plan=plan, prov=prov,
-        input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct, nodata=nodata)
+        input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct, nodata=nodata,
+        folded=view.summary.get("folded"), plan_total=view.summary.get("plan_total"),
+        days_analysed=view.summary.get("days_analysed"))
     return html
 
 
