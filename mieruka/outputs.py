@@ -44,7 +44,8 @@ def write_all_atomic(items: list[tuple[str | Path, bytes | None, object, str]]) 
         for path, data, writer, option in items:
             p = Path(path)
             try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+                # the real suffix last: writers such as openpyxl check it
+                fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".part{p.suffix}", dir=p.parent)
                 staged.append((Path(tmp), p))
                 with os.fdopen(fd, "wb") as f:
                     if data is not None:

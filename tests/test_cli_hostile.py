@@ -77,7 +77,7 @@ def test_replay_unwritable_output_leaves_no_other_output(tmp_path, capsys):
     line = _one_error_line(capsys, after_progress=True)
     assert "--report /proc/mieruka-qa.html: cannot write" in line
     assert old.read_text() == "previous run\n"        # not replaced by half of the outputs
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
 
 
 def test_write_all_atomic_is_all_or_nothing(tmp_path):
@@ -105,3 +105,32 @@ def test_analyze_refuses_inverted_period_and_infinite_tariff(tmp_path, capsys, e
     rec = _recording(tmp_path / "rec.csv")
     assert main(["analyze", str(rec), "--json", *extra]) == 2
     assert expected in _one_error_line(capsys)
+
+
+def _fleet(tmp_path: Path) -> Path:
+    cfg = write_config(tmp_path)
+    _recording(tmp_path / "rec.csv")
+    m = tmp_path / "fleet.toml"
+    m.write_text(f'[[sites]]\nid = "a"\nconfig = "{cfg.name}"\nrecordings = ["rec.csv"]\n', "utf-8")
+    return m
+
+
+def test_fleet_output_in_missing_folder_fails_before_the_run(tmp_path, capsys):
+    m = _fleet(tmp_path)
+    assert main(["fleet", "analyze", str(m), "--serial", "--json", str(tmp_path / "f.json"),
+                 "--xlsx", str(tmp_path / "nope" / "f.xlsx")]) == 2
+    assert "--xlsx" in _one_error_line(capsys)
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_fleet_outputs_all_or_none_and_the_workbook_opens(tmp_path, capsys):
+    m = _fleet(tmp_path)
+    assert main(["fleet", "analyze", str(m), "--serial", "--json", str(tmp_path / "f.json"),
+                 "--report", "/proc/mieruka-qa.html"]) == 2
+    assert not (tmp_path / "f.json").exists()
+    capsys.readouterr()
+    assert main(["fleet", "analyze", str(m), "--serial", "--json", str(tmp_path / "f.json"),
+                 "--xlsx", str(tmp_path / "f.xlsx")]) == 0
+    from openpyxl import load_workbook
+    assert load_workbook(tmp_path / "f.xlsx").sheetnames
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
