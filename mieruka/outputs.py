@@ -62,3 +62,12 @@ def write_all_atomic(items: list[tuple[str | Path, bytes | None, object, str]]) 
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a rename or a new file in `path` durable (the folder's entry, not only the data)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
