@@ -298,11 +298,14 @@ def demand_periods(tz: str, period_min: int = 30, *, counter: tuple[np.ndarray, 
         usable = ~unknown & ((iv.b_ms <= ka + p) | _short(iv, max_gap_s))
         grid, kwh, sec = period_sums(iv, tz, period_min, start_ms, end_ms, usable)
         src.append("counter")
-        if power is not None and np.asarray(power[0]).size and not usable.all():
+        if power is not None and np.asarray(power[0]).size:
             pt, pv = _clean(*power)
             piv = power_intervals(pt, pv, max_gap_s)
-            holes = ~usable
-            fill = _within(piv, iv.a_ms[holes], iv.b_ms[holes])
+            # holes: unusable counter steps, and the time before and after the counter's readings
+            big = np.iinfo(np.int64).max // 2
+            ha = np.r_[-big, iv.a_ms[~usable], t[-1]]
+            hb = np.r_[t[0], iv.b_ms[~usable], big]
+            fill = _within(piv, ha, hb)
             if fill.any():
                 _, k2, s2 = period_sums(Intervals(piv.a_ms[fill], piv.b_ms[fill], piv.kwh[fill]), tz, period_min,
                                         grid=grid)

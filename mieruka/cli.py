@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "Write readings from the store as a recording (CSV, format v1)."),
     "analyze": ("analyze", "Find standby waste, air leaks, baseline gaps and compressor profiles."),
     "replay": ("replay", "Load a recording into the store, analyse it and write the report (auditors)."),
+    "demand": ("demand", "30-minute demand (デマンド), monthly maxima, 契約電力 and the top peaks."),
+    "bill": ("bill", "Monthly electricity bill estimate: 基本料金, 電力量料金, 燃料費調整額, 再エネ賦課金, tax."),
     "serve": ("serve", "Serve the REST API, reports and dashboard."),
     "status": ("status", "Show collector health at the gateway."),
 }
