@@ -206,8 +206,13 @@ def _grid(a_ms: np.ndarray, tz, period_min: int, start_ms: int | None, end_ms: i
     """(period starts of every interval start, the sorted grid of period starts)."""
     ka = period_start_ms(a_ms, tz, period_min)
     p = period_min * MS_PER_MIN
-    lo = int(ka[0]) if start_ms is None else int(period_start_ms(np.array([start_ms]), tz, period_min)[0])
-    hi = int(ka[-1]) if end_ms is None else int(period_start_ms(np.array([end_ms - 1]), tz, period_min)[0])
+    # the grid spans the data (intervals straddling the range's edges are split first)
+    # and the range (periods without data show as not covered); callers trim it
+    lo, hi = int(ka[0]), int(ka[-1])
+    if start_ms is not None:
+        lo = min(lo, int(period_start_ms(np.array([start_ms]), tz, period_min)[0]))
+    if end_ms is not None:
+        hi = max(hi, int(period_start_ms(np.array([end_ms - 1]), tz, period_min)[0]))
     # a regular UTC grid, plus any period start a DST shift of a non-multiple offset adds
     grid = np.arange(lo, hi + p, p, dtype=np.int64)
     extra = np.setdiff1d(ka[(ka >= lo) & (ka <= hi)], grid) if ka.size else ka

@@ -338,15 +338,16 @@ class BillSection(_Model):
             raise ValueError(f"{v!r} is not HH:MM-HH:MM")
         return v
 
-    @model_validator(mode="after")
-    def _every_hour_priced(self) -> "BillSection":
-        if not self.energy_rates:
-            return self
+    @field_validator("energy_rates")
+    @classmethod
+    def _every_hour_priced(cls, v: list[EnergyRate]) -> list[EnergyRate]:
+        from types import SimpleNamespace
+
         from .tariff_bands import unpriced_slot
-        hole = unpriced_slot(self)
+        hole = unpriced_slot(SimpleNamespace(energy_rates=v)) if v else None
         if hole:
-            raise ValueError(f"energy_rates: no rate covers {hole}; end the list with a rate for all hours")
-        return self
+            raise ValueError(f"no rate covers {hole}; end the list with a rate for all hours")
+        return v
 
 
 # ------------------------------------------------------------------------ storage
