@@ -69,18 +69,27 @@ def _offset_ms(t_ms: int, tz: zoneinfo.ZoneInfo) -> int:
 def period_start_ms(t_ms: np.ndarray, tz: str | zoneinfo.ZoneInfo, period_min: int = 30) -> np.ndarray:
     """UTC start (ms) of the demand period each time falls in, periods being aligned
     to multiples of `period_min` on the site's local clock."""
+    return _period_starts(t_ms, tz, period_min)[0]
+
+
+def _period_starts(t_ms: np.ndarray, tz: str | zoneinfo.ZoneInfo, period_min: int) -> tuple[np.ndarray, bool]:
+    """(period starts, True when they all lie on one regular UTC grid)."""
     tz = zoneinfo.ZoneInfo(tz) if isinstance(tz, str) else tz
     t = np.asarray(t_ms, np.int64)
     if t.size == 0:
-        return t.copy()
+        return t.copy(), True
     p = period_min * MS_PER_MIN
     g0, table = _offsets_table(int(t.min()), int(t.max()), tz)
     shifts = np.unique(table % p)
-    if shifts.size == 1:                              # the usual case: one arithmetic pass
+    if shifts.size == 1:                              # the usual case: a regular grid, arithmetic only
         s = int(shifts[0])
-        return (t + s) // p * p - s
+        out = t + s
+        out //= p
+        out *= p
+        out -= s
+        return out, True
     shift = table[(t - g0) // _TZ_PROBE_MS] % p
-    return (t + shift) // p * p - shift
+    return (t + shift) // p * p - shift, False
 
 
 def period_bounds(t_ms: int, tz: str | zoneinfo.ZoneInfo, period_min: int = 30) -> tuple[int, int]:
@@ -107,13 +116,24 @@ def alarm_stage(predicted_kw: float, target_kw: float | None, stages: tuple[floa
 
 
 # ---------------------------------------------------------------- interval energies
-@dataclass
 class Intervals:
-    """Energy over sample intervals [a, b): the common form of counters and power."""
+    """Energy over sample intervals [a, a + dur): the common form of counters and
+    power.  `e × scale` is the kWh of each interval (power keeps kW·ms and scales
+    the sums only, one pass less over a year of 1-s samples)."""
 
-    a_ms: np.ndarray
-    b_ms: np.ndarray
-    kwh: np.ndarray
+    def __init__(self, a_ms: np.ndarray, dur_ms: np.ndarray, e: np.ndarray, scale: float = 1.0) -> None:
+        self.a_ms, self.dur_ms, self.e, self.scale = a_ms, dur_ms, e, scale
+
+    @property
+    def b_ms(self) -> np.ndarray:
+        return self.a_ms + self.dur_ms
+
+    @property
+    def kwh(self) -> np.ndarray:
+        return self.e * self.scale if self.scale != 1.0 else self.e
+
+    def take(self, m: np.ndarray) -> "Intervals":
+        return Intervals(self.a_ms[m], self.dur_ms[m], self.e[m], self.scale)
 
 
 _MODULI = np.array(sorted({10.0 ** k for k in range(3, 11)} |
@@ -129,7 +149,7 @@ def counter_intervals(t_ms: np.ndarray, kwh: np.ndarray, max_gap_s: float | None
     t = np.asarray(t_ms, np.int64)
     v = np.asarray(kwh, np.float64)
     d = np.diff(v)
-    unknown = ~(d >= 0)                      # drops and NaN
+    unknown = d < 0                          # drops (values are finite here)
     if unknown.any():
         d = d.copy()
         for i in np.flatnonzero(unknown):
@@ -138,7 +158,7 @@ def counter_intervals(t_ms: np.ndarray, kwh: np.ndarray, max_gap_s: float | None
                 d[i] = w
                 unknown[i] = False
         d[unknown] = 0.0
-    return Intervals(t[:-1], t[1:], d), unknown
+    return Intervals(t[:-1], np.diff(t), d), unknown
 
 
 def _wrap_step(v: np.ndarray, d: np.ndarray, i: int) -> float | None:
@@ -166,17 +186,16 @@ def power_intervals(t_ms: np.ndarray, kw: np.ndarray, max_gap_s: float | None = 
     t = np.asarray(t_ms, np.int64)
     p = np.asarray(kw, np.float64)
     if t.size == 0:
-        return Intervals(t, t, p)
+        return Intervals(t, t.copy(), p)
     dt_ms = np.empty(t.size, np.int64)
     np.subtract(t[1:], t[:-1], out=dt_ms[:-1])
     step_ms = int(np.median(dt_ms[:min(t.size - 1, 20_001)])) if t.size > 1 else 60_000
     step_ms = max(step_ms, 1)
     gap_ms = max(5 * step_ms, 120_000) if max_gap_s is None else int(max_gap_s * MS_PER_S)
     dt_ms[-1] = step_ms
-    long = dt_ms > gap_ms
-    if long.any():
-        dt_ms[long] = step_ms
-    return Intervals(t, t + dt_ms, p * dt_ms * (1.0 / 3_600_000.0))
+    if dt_ms.max() > gap_ms:                      # one pass without a mask in the usual case
+        dt_ms[dt_ms > gap_ms] = step_ms
+    return Intervals(t, dt_ms, np.multiply(p, dt_ms), 1.0 / 3_600_000.0)
 
 
 # ------------------------------------------------------------------------ the periods
@@ -204,7 +223,7 @@ class DemandPeriods:
 def _grid(a_ms: np.ndarray, tz, period_min: int, start_ms: int | None, end_ms: int | None
           ) -> tuple[np.ndarray, np.ndarray]:
     """(period starts of every interval start, the sorted grid of period starts)."""
-    ka = period_start_ms(a_ms, tz, period_min)
+    ka, regular = _period_starts(a_ms, tz, period_min)
     p = period_min * MS_PER_MIN
     # the grid spans the data (intervals straddling the range's edges are split first)
     # and the range (periods without data show as not covered); callers trim it
@@ -215,7 +234,7 @@ def _grid(a_ms: np.ndarray, tz, period_min: int, start_ms: int | None, end_ms: i
         hi = max(hi, int(period_start_ms(np.array([end_ms - 1]), tz, period_min)[0]))
     # a regular UTC grid, plus any period start a DST shift of a non-multiple offset adds
     grid = np.arange(lo, hi + p, p, dtype=np.int64)
-    extra = np.setdiff1d(ka[(ka >= lo) & (ka <= hi)], grid) if ka.size else ka
+    extra = ka[:0] if regular else np.setdiff1d(ka[(ka >= lo) & (ka <= hi)], grid)
     if extra.size:
         grid = np.union1d(grid, extra)
     return ka, grid
@@ -233,14 +252,21 @@ def period_sums(iv: Intervals, tz, period_min: int = 30, start_ms: int | None = 
         g = grid if grid is not None else np.empty(0, np.int64)
         return g, np.zeros(g.size), np.zeros(g.size)
     if usable is not None and not usable.all():
-        iv = Intervals(iv.a_ms[usable], iv.b_ms[usable], iv.kwh[usable])
+        iv = iv.take(usable)
+        if iv.a_ms.size == 0:
+            g = grid if grid is not None else np.empty(0, np.int64)
+            return g, np.zeros(g.size), np.zeros(g.size)
+    fast = _fast_sums(iv, tz, p, start_ms, end_ms, grid)
+    if fast is not None:
+        return fast
     ka, g = _grid(iv.a_ms, tz, period_min, start_ms, end_ms)
+    iv_kwh, iv_b = iv.kwh, iv.b_ms
     if grid is not None:
         g = grid
     kwh = np.zeros(g.size)
     sec = np.zeros(g.size)
     end_a = ka + p
-    cross = iv.b_ms > end_a
+    cross = iv_b > end_a
     inside = ~cross
     if g.size and (g.size == 1 or bool(np.all(np.diff(g) == p))):     # regular grid: arithmetic
         ia = (ka - g[0]) // p
@@ -250,30 +276,90 @@ def period_sums(iv: Intervals, tz, period_min: int = 30, start_ms: int | None = 
     else:
         ia = np.minimum(np.searchsorted(g, ka), max(g.size - 1, 0))
         ok = g[ia] == ka if g.size else np.zeros(ka.size, bool)
-    dur_s = (iv.b_ms - iv.a_ms) * (1.0 / MS_PER_S)
+    dur_s = (iv_b - iv.a_ms) * (1.0 / MS_PER_S)
     if not cross.any() and ok.all():
         starts = np.flatnonzero(np.r_[True, ia[1:] != ia[:-1]]) if np.all(ia[1:] >= ia[:-1]) else None
         if starts is not None:                        # sorted: sums over runs
-            kwh[ia[starts]] = np.add.reduceat(iv.kwh, starts)
+            kwh[ia[starts]] = np.add.reduceat(iv_kwh, starts)
             sec[ia[starts]] = np.add.reduceat(dur_s, starts)
             return g, kwh, sec
     m = inside & ok
-    _bin_add(kwh, ia[m], iv.kwh[m])
+    _bin_add(kwh, ia[m], iv_kwh[m])
     _bin_add(sec, ia[m], dur_s[m])
     if cross.any():
         c = np.flatnonzero(cross & ok)
         b_end = end_a[c] + p
-        two = iv.b_ms[c] <= b_end                     # crosses exactly one edge
+        two = iv_b[c] <= b_end                     # crosses exactly one edge
         c = c[two]
         ib = ia[c] + 1
         okb = (ib < g.size)
         okb[okb] = g[ib[okb]] == end_a[c][okb]
         c, ib = c[okb], ib[okb]
-        frac = (end_a[c] - iv.a_ms[c]) / (iv.b_ms[c] - iv.a_ms[c])
-        _bin_add(kwh, ia[c], iv.kwh[c] * frac)
-        _bin_add(kwh, ib, iv.kwh[c] * (1 - frac))
+        frac = (end_a[c] - iv.a_ms[c]) / (iv_b[c] - iv.a_ms[c])
+        _bin_add(kwh, ia[c], iv_kwh[c] * frac)
+        _bin_add(kwh, ib, iv_kwh[c] * (1 - frac))
         _bin_add(sec, ia[c], (end_a[c] - iv.a_ms[c]) / MS_PER_S)
-        _bin_add(sec, ib, (iv.b_ms[c] - end_a[c]) / MS_PER_S)
+        _bin_add(sec, ib, (iv_b[c] - end_a[c]) / MS_PER_S)
+    return g, kwh, sec
+
+
+def _fast_sums(iv: Intervals, tz, p: int, start_ms: int | None, end_ms: int | None, grid: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The one-pass path for time-sorted intervals (callers sort) on a regular grid
+    (one UTC offset modulo the period over the span: every zone but the rare
+    non-multiple DST shifts).  Where each period's samples start is a binary search
+    of the period edges; intervals never overlap, so only the last interval of each
+    period can cross an edge: those few are split afterwards.  None: not applicable."""
+    a = iv.a_ms
+    z = zoneinfo.ZoneInfo(tz) if isinstance(tz, str) else tz
+    if a.size == 0 or a[-1] < a[0]:
+        return None
+    _, table = _offsets_table(int(a[0]), int(a[-1]), z)
+    shifts = np.unique(table % p)
+    if shifts.size != 1:
+        return None
+    s = int(shifts[0])
+    lo, hi = (int(a[0]) + s) // p, (int(a[-1]) + s) // p
+    if int(a[-1]) + int(iv.dur_ms[-1]) > (hi + 1) * p - s:
+        hi += 1                                           # the last interval runs into the next period
+    if start_ms is not None:
+        lo = min(lo, (start_ms + s) // p)
+    if end_ms is not None:
+        hi = max(hi, (end_ms - 1 + s) // p)
+    g = np.arange(lo, hi + 1, dtype=np.int64) * p - s if grid is None else grid
+    if g.size == 0 or not bool(np.all(np.diff(g) == p)) or (int(g[0]) + s) % p:
+        return None
+    edges = np.concatenate((g, [g[-1] + p]))
+    idx = np.searchsorted(a, edges)                       # first sample of each period
+    full = idx[:-1] < idx[1:]
+    starts = idx[:-1][full]
+    kwh = np.zeros(g.size)
+    sec = np.zeros(g.size)
+    if starts.size == 0:
+        return g, kwh, sec
+    if idx[0] > 0 or idx[-1] < a.size:                   # samples outside the grid: leave them out
+        first, stop = int(idx[0]), int(idx[-1])
+        a, dur, e = a[first:stop], iv.dur_ms[first:stop], iv.e[first:stop]
+        starts = starts - first
+    else:
+        dur, e = iv.dur_ms, iv.e
+    where = np.flatnonzero(full)
+    kwh[where] = np.add.reduceat(e, starts) * iv.scale
+    sec[where] = np.add.reduceat(dur, starts).astype(np.float64) / MS_PER_S
+    last = np.concatenate((starts[1:] - 1, [a.size - 1]))
+    over = (a[last] + dur[last]) - edges[where + 1]          # ms past the period's end
+    x = np.flatnonzero(over > 0)
+    if x.size:
+        if (over[x] > p).any():
+            return None                                    # intervals longer than a period: general path
+        moved = e[last[x]] * (over[x] / dur[last[x]]) * iv.scale
+        w = where[x]
+        kwh[w] -= moved
+        sec[w] -= over[x] / MS_PER_S
+        nxt = w + 1
+        ok = nxt < g.size
+        np.add.at(kwh, nxt[ok], moved[ok])
+        np.add.at(sec, nxt[ok], over[x][ok] / MS_PER_S)
     return g, kwh, sec
 
 
@@ -299,9 +385,18 @@ def demand_periods(tz: str, period_min: int = 30, *, counter: tuple[np.ndarray, 
         # a long counter interval is exact when it stays inside one period; across an
         # edge its split is a guess: leave it (and resets) to the power samples
         p = period_min * MS_PER_MIN
-        ka = period_start_ms(iv.a_ms, tz, period_min)
-        usable = ~unknown & ((iv.b_ms <= ka + p) | _short(iv, max_gap_s))
-        grid, kwh, sec = period_sums(iv, tz, period_min, start_ms, end_ms, usable)
+        bad = unknown
+        long = np.flatnonzero(iv.dur_ms > _gap_ms(iv.dur_ms, max_gap_s))
+        if long.size:
+            a_l = iv.a_ms[long]
+            cross = a_l + iv.dur_ms[long] > period_start_ms(a_l, tz, period_min) + p
+            if cross.any():
+                bad = unknown.copy()
+                bad[long[cross]] = True
+        usable = ~bad if bad.any() else np.ones(0, bool)
+        grid, kwh, sec = period_sums(iv, tz, period_min, start_ms, end_ms, usable if usable.size else None)
+        if not usable.size:
+            usable = np.ones(iv.a_ms.size, bool)
         src.append("counter")
         if power is not None and np.asarray(power[0]).size:
             pt, pv = _clean(*power)
@@ -312,7 +407,7 @@ def demand_periods(tz: str, period_min: int = 30, *, counter: tuple[np.ndarray, 
             hb = np.r_[t[0], iv.b_ms[~usable], big]
             fill = _within(piv, ha, hb)
             if fill.any():
-                _, k2, s2 = period_sums(Intervals(piv.a_ms[fill], piv.b_ms[fill], piv.kwh[fill]), tz, period_min,
+                _, k2, s2 = period_sums(piv.take(fill), tz, period_min,
                                         grid=grid)
                 kwh, sec = kwh + k2, sec + s2
                 src.append("power")
@@ -337,13 +432,12 @@ def demand_periods(tz: str, period_min: int = 30, *, counter: tuple[np.ndarray, 
     return DemandPeriods(grid, kw, kwh, cov, period_min, str(tz), "+".join(src))
 
 
-def _short(iv: Intervals, max_gap_s: float | None) -> np.ndarray:
-    d = iv.b_ms - iv.a_ms
-    if d.size == 0:
-        return np.zeros(0, bool)
-    step = float(np.median(d[:20_001]))
-    gap = max(5 * step, 120_000) if max_gap_s is None else max_gap_s * MS_PER_S
-    return d <= gap
+def _gap_ms(dur_ms: np.ndarray, max_gap_s: float | None) -> float:
+    """Longest step taken as continuous: 5 nominal steps, at least 2 minutes."""
+    if max_gap_s is not None:
+        return max_gap_s * MS_PER_S
+    step = float(np.median(dur_ms[:20_001])) if dur_ms.size else 60_000.0
+    return max(5 * step, 120_000.0)
 
 
 def _within(iv: Intervals, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -365,7 +459,7 @@ def _clean(t, v) -> tuple[np.ndarray, np.ndarray]:
     ok = np.isfinite(v)
     if not ok.all():
         t, v = t[ok], v[ok]
-    if t.size > 1 and not (t[1:] > t[:-1]).all():
+    if t.size > 1 and not np.greater(t[1:], t[:-1]).all():
         o = np.argsort(t, kind="stable")
         t, v = t[o], v[o]
         keep = np.r_[t[1:] != t[:-1], True]
