@@ -72,6 +72,7 @@ class Measure:
     reduction_contribution_pct: float | None = None
     payback_years: float | None = None
     kind: str = "operation"          # operation | retrofit | equipment (catalogue kinds)
+    demand_cost_jpy_per_year: float = 0.0   # 基本料金 a measure saves (peak cut), priced by analytics/bill.py
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items()}
@@ -88,6 +89,8 @@ def price_measures(measures: list[Measure], engine, period_start: dt.datetime, s
                     m.energy_kwh_per_year, m.basis)
         engine.price_findings([f], tariff_jpy_per_kwh=tariff_jpy_per_kwh)
         m.cost_jpy_per_year, m.co2_t_per_year = f.cost_jpy, f.co2_t
+        if m.demand_cost_jpy_per_year:          # yen from 基本料金, not from kWh
+            m.cost_jpy_per_year = (m.cost_jpy_per_year or 0.0) + m.demand_cost_jpy_per_year
         if site_co2_t_per_year > 0 and f.co2_t is not None:
             m.reduction_contribution_pct = 100.0 * f.co2_t / site_co2_t_per_year
         if m.investment_jpy is not None and m.cost_jpy_per_year:

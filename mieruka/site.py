@@ -210,7 +210,8 @@ class SavingsSection(_Model):
     pulse_blow_air_saving: float | None = Field(default=None, ge=0, le=1)
     vsd_investment_jpy_per_kw: float | None = Field(default=None, ge=0)
     investment_jpy: dict[Literal["standby_off", "fix_baseline_gaps", "compressor_night_stop",
-                                 "pressure_setpoint", "leak_repair", "pulse_blow"], float] = Field(default_factory=dict)
+                                 "pressure_setpoint", "leak_repair", "pulse_blow", "peak_cut"], float] = Field(
+                                     default_factory=dict)
 
     @field_validator("investment_jpy")
     @classmethod

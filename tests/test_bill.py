@@ -138,3 +138,28 @@ def test_demand_channel_must_exist_and_be_power_or_energy():
     with pytest.raises(ConfigError, match="demand.channel: channel 'v' is voltage_v"):
         parse_site({"site": {"name": "t"}, "meters": meters, "demand": {"channel": "v"}}, "site.toml")
     assert parse_site({"site": {"name": "t"}, "meters": meters, "demand": {"channel": "p"}}).demand.channel == "p"
+
+
+def test_peak_cut_measure_in_the_savings_plan_is_priced_through_the_bill():
+    # two days of 1-minute data: the incomer draws 100 kW, except one half hour at
+    # 200 kW when the furnace (metered) adds 100 kW.  Cutting that half hour down to the
+    # 10th-highest level (100 kW) takes 100 kW off 契約電力:
+    #   100 kW x 1,800 円/kW x (185 - 90)/100 x 12 months x 1.10 (tax) = 2,257,200 円/year
+    from mieruka.analytics.co2 import CO2Engine
+    from mieruka.analytics.pipeline import analyze, params_for_site
+    from mieruka.calendar import SiteCalendar
+    from mieruka.models import ChannelInfo
+
+    t = (np.datetime64("2026-04-06T00:00", "ms") + np.arange(2 * 1440) * np.timedelta64(60_000, "ms"))
+    spike = (t >= np.datetime64("2026-04-06T01:00", "ms")) & (t < np.datetime64("2026-04-06T01:30", "ms"))
+    furnace = np.where(spike, 100.0, 0.0)
+    chans = {"main": (ChannelInfo("main", "power_kw", "kW", "incomer"), t, 100.0 + furnace),
+             "furnace": (ChannelInfo("furnace", "power_kw", "kW", "furnace"), t, furnace)}
+    cfg = parse_site({"site": {"name": "t"}, "bill": {"basic_jpy_per_kw": 1800, "power_factor_pct": 90}})
+    res = analyze(chans, SiteCalendar.from_config(cfg), CO2Engine.from_site(cfg), params_for_site(cfg))
+    m = next(x for x in res.plan if x.id == "peak_cut")
+    assert m.demand_cost_jpy_per_year == 2_257_200 and m.cost_jpy_per_year == 2_257_200
+    assert m.energy_kwh_per_year == 0 and m.target == "furnace"
+    # without a [bill] the plan has no peak cut (nothing to price it with)
+    res = analyze(chans, SiteCalendar.from_config(cfg), CO2Engine.from_site(cfg), params_for_site(None))
+    assert all(x.id != "peak_cut" for x in res.plan)
