@@ -3,8 +3,8 @@
     result = analyze(channels, calendar, engine, params)
     result.to_json()          # {"findings": [...], "plan": [...], "summary": {...}}, byte-identical for the same input
 
-`channels` maps a channel id to `(ChannelInfo, times datetime64[ms] UTC, values)`
-(optionally a 4th element: quality codes; only OK values are used).  The
+`channels` maps a channel id to a `mieruka.models.ChannelData` (info, times
+datetime64[ms] UTC, values, quality codes or None; only OK values are used).  The
 pipeline prepares each channel once (clean, counters -> rates, durations that
 never bridge a gap, calendar classes), runs the four detectors, prices every
 finding and measure through the one CO2 engine and builds the summary.
@@ -21,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from mieruka.calendar import DAY_TYPES, SiteCalendar
-from mieruka.models import ChannelInfo, Finding
+from mieruka.models import ChannelData, ChannelInfo, Finding
+from mieruka.roles import is_site_total
 
 from . import baseline as base_mod
 from . import bill as bill_mod
@@ -32,8 +33,6 @@ from .air_system import DEFAULT_SPECIFIC_ENERGY_KWH_PER_M3, analyze_air_systems,
 from .findings import Collector, local_dt
 from .series import CachedCalendar, Series, end_ms, prepare, role, select_channels
 from .standby import standby_profile
-
-TOTAL_KINDS = {"main", "incomer", "total", "site", "受電", "主幹"}
 
 
 @dataclass
@@ -87,7 +86,7 @@ def _clean(o: Any) -> Any:
 
 # ------------------------------------------------------------------ preparing
 # ------------------------------------------------------------------ analysis
-def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
+def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
             progress: Callable[[str], None] | None = None) -> AnalysisResult:
     """Run the four detectors over the channels and price the findings (see module doc)."""
     params = params or AnalysisParams()
@@ -96,8 +95,8 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     series: dict[str, Series] = {}
     axes: dict = {}
     for cid in sorted(select_channels(channels)):
-        tup = channels[cid]
-        s = prepare(tup[0], tup[1], tup[2], tup[3] if len(tup) > 3 else None, calendar, params.max_gap_s, axes)
+        ch = channels[cid]
+        s = prepare(ch.info, ch.time, ch.value, ch.quality, calendar, params.max_gap_s, axes)
         if s is not None:
             series[cid] = s
         tick(f"prepare {cid}")
@@ -129,7 +128,7 @@ def analyze(channels: dict[str, tuple], calendar: SiteCalendar, engine, params: 
     tick("air systems")
 
     # ---- site totals (a main/incomer channel, else the sum of the breakers)
-    totals = [c for c, s in power.items() if (s.info.equipment_kind or "").lower() in TOTAL_KINDS]
+    totals = [c for c, s in power.items() if is_site_total(s.info)]
     site_kwh = sum(energy[c] for c in (totals or power))
     sub = [c for c in power if c not in totals] if totals else list(power)
     sb_total = sum(v for c, v in standby_waste.items() if c in sub)
@@ -216,7 +215,7 @@ def _standby(cid: str, s: Series, per_year: float, out: Collector) -> float | No
     m = {"mean_kw": sb.mean_kw, "mean_kw_all": sb.mean_kw_all, "hours": sb.hours, "allowance_kw": allowance,
          "energy_outside_production_kwh": sb.energy_kwh, "share_of_channel_energy": sb.share_of_channel_energy,
          "days": sb.days, "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
-    total = (s.info.equipment_kind or "").lower() in TOTAL_KINDS
+    total = is_site_total(s.info)
     out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year,
                 template="standby_total" if total else None)
     return sb.waste_kwh
@@ -266,9 +265,9 @@ def params_for_site(cfg, **overrides) -> AnalysisParams:
     return AnalysisParams(assumptions=a, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def from_recording(rec) -> dict[str, tuple]:
-    """Channel arrays of a `mieruka.recording.Recording` (non-OK readings dropped)."""
-    return {cid: (c.info, c.time, c.value, c.quality) for cid, c in rec.channels.items()}
+def from_recording(rec) -> dict[str, ChannelData]:
+    """Channels of a `mieruka.recording.Recording` (the pipeline drops non-OK readings)."""
+    return dict(rec.channels)
 
 
 def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, start, end,
@@ -287,5 +286,5 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
             t, v = store.read_continuous(info.id, start, end)     # wraps and resets undone by the store
         else:
             t, v = store.read(info.id, start, end)
-        chans[info.id] = (info, t, v)
+        chans[info.id] = ChannelData(info, t, v)
     return analyze(chans, calendar, engine, params, progress)

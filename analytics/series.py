@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mieruka.calendar import SiteCalendar
-from mieruka.models import ChannelInfo, Quality
+from mieruka.models import ChannelData, ChannelInfo, Quality
 
 from . import resample as rs
 
@@ -147,22 +147,22 @@ def role(info: ChannelInfo) -> str | None:
     return None
 
 
-def select_channels(channels: dict[str, tuple]) -> dict[str, tuple]:
+def select_channels(channels: dict[str, ChannelData]) -> dict[str, ChannelData]:
     """Drop a counter channel when a rate channel of the same meter (id stem or
     equipment) is there: the rate has the time detail, the counter would double count."""
     rate_stems = {}
-    for cid, tup in channels.items():
-        info = tup[0]
+    for cid, ch in channels.items():
+        info = ch.info
         if info.quantity in ("power_kw", "air_flow_m3min"):
             rate_stems.setdefault(info.quantity, set()).update({_stem(cid), info.equipment or cid})
     out = {}
-    for cid, tup in channels.items():
-        info = tup[0]
+    for cid, ch in channels.items():
+        info = ch.info
         rate_q = {"energy_kwh": "power_kw", "air_volume_m3": "air_flow_m3min"}.get(info.quantity)
         if rate_q and ({_stem(cid), info.equipment or "\0"} & rate_stems.get(rate_q, set())):
             continue
         if role(info):
-            out[cid] = tup
+            out[cid] = ch
     return out
 
 

@@ -7,6 +7,7 @@ RFC 9457 problem+json (see `errors.py`).
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -15,12 +16,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..site import SiteConfig
-from ..store.base import Store
-from . import errors
+from ..errors import ConfigError
+from ..service.context import Context
+from ..site import SiteConfig, load_site
+from ..store.base import Store, open_store
+from . import errors, routes_analysis, routes_data
 from .auth import Auth
 from .schemas import Health
-from .service import Context
 
 STATIC = Path(__file__).parent / "static"
 
@@ -39,7 +41,6 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
     `bills_path`: a CSV of bills (the `mieruka co2` format) added to the CO2 sheet;
     default: the config's `[co2] bills_file` (see Context)."""
     if store is None:
-        from ..store.base import open_store
         store = open_store(cfg)
     app = FastAPI(title="mieruka API", version=__version__,
                   description="Meter readings, findings (kWh, yen, t-CO2), the CO2 sheet and the savings plan "
@@ -49,7 +50,6 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
     try:
         app.state.auth = Auth(cfg.api, env)
     except ValueError as e:
-        from ..errors import ConfigError
         raise ConfigError(f"{cfg.source or '<config>'}: api.rate_limit: {e}") from None
     app.state.site_id = site_slug(cfg)
     app.state.config_path = cfg.source
@@ -65,7 +65,6 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    from . import routes_analysis, routes_data
     app.include_router(routes_data.router, tags=["data"])
     app.include_router(routes_analysis.router, tags=["analysis"])
     return app
@@ -82,8 +81,5 @@ def app_from_env() -> FastAPI:
     """Factory for `mieruka serve --workers N`: each uvicorn worker process builds its
     own app (own store connection, analysis cache and rate buckets) from the config
     named in MIERUKA_SERVE_CONFIG (and bills in MIERUKA_SERVE_BILLS)."""
-    import os
-
-    from ..site import load_site
     bills = os.environ.get("MIERUKA_SERVE_BILLS")
     return create_app(load_site(os.environ["MIERUKA_SERVE_CONFIG"]), bills_path=Path(bills) if bills else None)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 import re
+import secrets
 import threading
 import time
 
@@ -40,7 +41,6 @@ def hash_token(token: str) -> str:
 
 
 def new_token() -> str:
-    import secrets
     return secrets.token_urlsafe(32)
 
 

@@ -10,6 +10,7 @@ Nothing a client sent in a header is ever echoed back (tokens stay out).
 """
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -18,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import Conflict, Invalid, MierukaError, NotFound
 
 PROBLEM = "application/problem+json"
 
@@ -65,7 +68,24 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The application's own errors (mieruka.errors) -> HTTP status; the one place
+# where the service's errors meet HTTP.  Any other MierukaError (a bad config,
+# a bad input file, a factor missing) is a request that cannot be served: 422.
+APP_ERROR_STATUS: dict[type[MierukaError], int] = {NotFound: 404, Invalid: 422, Conflict: 409}
+
+
+def app_error_status(exc: MierukaError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in APP_ERROR_STATUS:
+            return APP_ERROR_STATUS[cls]
+    return 422
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(MierukaError)
+    async def _app_error(request: Request, exc: MierukaError):
+        return problem_response(request, app_error_status(exc), str(exc))
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return problem_response(request, exc.status, exc.detail, exc.headers, exc.errors)
@@ -87,6 +107,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         # logged by the server with its traceback; the client gets no internals
-        import logging
         logging.getLogger("mieruka.api").exception("unhandled error on %s", request.url.path)
         return problem_response(request, 500, "internal error (see the server log)")

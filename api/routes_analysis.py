@@ -7,13 +7,23 @@ import datetime as dt
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from starlette.concurrency import run_in_threadpool
+
 from ..calendar import fiscal_year
-from .auth import require_admin, require_read
+from ..errors import ConfigError
+from ..reports.excel import build_workbook
+from ..reports.report import build_report
+from ..service.co2sheet import co2_sheet
+from ..service.collector_status import collector_health as health
+from ..service.context import Context
+from ..service.timefmt import iso
+from ..site import load_site
+from .auth import Auth, require_admin, require_read
 from .errors import PROBLEM_RESPONSES, ApiError
 from .paging import MAX_LIMIT, page
 from .routes_data import ctx, fast_json
+from .params import parse_param
 from .schemas import Co2Sheet, CollectorHealth, Done, FindingPage, Plan
-from .timefmt import iso, parse_param
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 read = [Depends(require_read)]
@@ -36,7 +46,6 @@ async def _view_async(request: Request, start: str | None, end: str | None):
     t0, t1 = parse_param("start", start, c.tz), parse_param("end", end, c.tz)
     view = c.cached_analysis(t0, t1)
     if view is None:
-        from starlette.concurrency import run_in_threadpool
         view = await run_in_threadpool(c.analysis, t0, t1)
     return view
 
@@ -66,14 +75,12 @@ async def plan(request: Request, start: str | None = START, end: str | None = EN
 @router.get("/co2/{fy}", response_model=Co2Sheet, dependencies=read,
             summary="CO2 monthly sheet of a fiscal year (April-March), location- and market-based")
 def co2(request: Request, fy: int = Path(ge=2000, le=2100, description="fiscal year, e.g. 2025 for 2025-04..2026-03")):
-    from .analysis import co2_sheet
     return fast_json(co2_sheet(ctx(request), fy))
 
 
 @router.get("/collector/health", response_model=CollectorHealth, dependencies=read,
             summary="The collector's health snapshot (per meter: last poll, errors, buffer)")
 def collector_health(request: Request):
-    from .analysis import collector_health as health
     return fast_json(health(ctx(request)))
 
 
@@ -81,7 +88,6 @@ def collector_health(request: Request):
             summary="The HTML report (CO2 sheet, load profiles, findings with charts, savings plan)")
 def report(request: Request, start: str | None = START, end: str | None = END,
            fy: int | None = Query(None, ge=2000, le=2100, description="fiscal year of the CO2 sheet; default: that of the range's end")):
-    from .report import build_report
     c = ctx(request)
     v = _view(request, start, end)
     # the report is self-contained: no script, no fetch, inline styles and SVG only
@@ -95,7 +101,6 @@ def report(request: Request, start: str | None = START, end: str | None = END,
             summary="Excel workbook: the CO2 monthly sheet, the findings and the savings plan")
 def export(request: Request, start: str | None = START, end: str | None = END,
            fy: int | None = Query(None, ge=2000, le=2100)):
-    from .excel import build_workbook
     c = ctx(request)
     v = _view(request, start, end)
     data = build_workbook(c, v, fy)
@@ -115,10 +120,6 @@ def run(request: Request, start: str | None = START, end: str | None = END):
 @router.post("/reload", response_model=Done, dependencies=admin,
              summary="Reload the site config file (calendar, tariffs, tokens); the store stays open")
 def reload(request: Request):
-    from ..errors import ConfigError
-    from ..site import load_site
-    from .auth import Auth
-    from .service import Context
     path = request.app.state.config_path
     if path is None:
         raise ApiError(409, "this server was not started from a config file")

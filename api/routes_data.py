@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 import datetime as dt
+
 import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from ..calendar import fiscal_year
+from ..service.profile import day_profile
+from ..service.timefmt import iso
 from .auth import require_read
 from .errors import PROBLEM_RESPONSES, ApiError
 from .paging import MAX_LIMIT, page
-from .profile import day_profile
+from .params import parse_param
 from .schemas import ChannelPage, ChannelState, Meter, Profile, Readings, Site
-from .timefmt import iso, parse_param
 
 # Routes here are `async`: each does one or two short store reads (about a
 # millisecond for a day of 1-minute data), cheaper on the event loop than a hop

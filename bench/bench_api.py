@@ -42,7 +42,7 @@ def make_site(tmp: Path, days: int) -> Path:
 
     from mieruka.models import ChannelInfo
     from mieruka.recording import read_recording, write_channels
-    from mieruka.replay import load_recording
+    from mieruka.service.replay import load_recording
     from mieruka.site import load_site
     from mieruka.store.base import open_store
     cfg = tmp / "site.toml"
@@ -147,8 +147,8 @@ def baselines(cfg_path: Path, days: int) -> dict[str, float]:
 
     from mieruka.api.routes_data import fast_json
     from mieruka.api.schemas import Readings
-    from mieruka.api.service import Context
-    from mieruka.api.timefmt import parse_param
+    from mieruka.service.context import Context
+    from mieruka.api.params import parse_param
     from mieruka.site import load_site
     from mieruka.store.base import open_store
     site = load_site(cfg_path)

@@ -24,6 +24,7 @@ import numpy as np
 from mieruka.analytics.co2 import CO2Engine
 from mieruka.analytics.pipeline import AnalysisParams, analyze
 from mieruka.calendar import SiteCalendar
+from mieruka.models import ChannelData
 from mieruka.simulators.recording import generate_channels
 from mieruka.simulators.scenario import parse_scenario
 
@@ -53,7 +54,7 @@ def make_data(n_channels: int, days: float, step_s: float = 60.0):
     infos = {i.id: i for i in sim.infos}
     for c in sc.compressors:
         infos[c.power_channel].capacity_m3_per_min = c.capacity_m3_per_min
-    chans = {cid: (infos[cid], t, v, q) for cid, (t, v, q) in sim.data.items()}
+    chans = {cid: ChannelData(infos[cid], t, v, q) for cid, (t, v, q) in sim.data.items()}
     return chans, SiteCalendar.from_section(sc.calendar, sc.scenario.timezone)
 
 
@@ -66,7 +67,8 @@ def pandas_analysis(chans: dict, cal: SiteCalendar) -> dict:
     names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     out: dict = {}
     holidays = None
-    for cid, (info, t, v, q) in chans.items():
+    for cid, ch in chans.items():
+        info, t, v, q = ch.info, ch.time, ch.value, ch.quality
         s = pd.Series(v, index=pd.DatetimeIndex(t).tz_localize("UTC").tz_convert(cal.timezone))
         s = s[q == 0].dropna()
         s = s[~s.index.duplicated(keep="last")].sort_index()
@@ -155,7 +157,7 @@ def main() -> None:
     a = ap.parse_args()
     t0 = time.perf_counter()
     chans, cal = make_data(a.channels, a.days)
-    n = sum(len(c[1]) for c in chans.values())
+    n = sum(len(c.time) for c in chans.values())
     print(f"data: {len(chans)} channels, {n:,} points ({time.perf_counter() - t0:.1f} s to simulate)")
     engine = CO2Engine()
     params = AnalysisParams(language="en", tariff_jpy_per_kwh=25.0)

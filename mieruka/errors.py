@@ -18,3 +18,20 @@ class ConfigError(MierukaError):
 
 class InputError(MierukaError):
     """An input file (CSV, recording) is invalid: the message names the file, line and field."""
+
+
+# The application layer's own errors (mieruka.service, mieruka.reports).  They
+# know nothing of HTTP: the API maps them to problem+json in one handler
+# (api/errors.py: NotFound -> 404, Invalid -> 422, Conflict -> 409, any other
+# MierukaError -> 422), and the CLI prints them as one line with exit 2.
+class NotFound(MierukaError):
+    """The thing asked for (a channel, a run) does not exist."""
+
+
+class Invalid(MierukaError):
+    """The request is well formed but cannot be served as asked (an empty or too
+    long range, a factor missing from the factor set, a bad bill row)."""
+
+
+class Conflict(MierukaError):
+    """The request clashes with the current state (e.g. a run already under way)."""

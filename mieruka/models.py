@@ -92,6 +92,37 @@ class ChannelInfo:
 
 
 @dataclass
+class ChannelData:
+    """One channel's readings with its metadata: what the analysis pipeline takes
+    (and what a recording holds).  `quality` None means every reading is OK."""
+
+    info: ChannelInfo
+    time: np.ndarray                 # datetime64[ms] UTC, sorted
+    value: np.ndarray                # float64 (NaN where quality is not OK)
+    quality: np.ndarray | None = None   # uint8 Quality codes, one per reading
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def ok(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values) of the OK readings."""
+        if self.quality is None:
+            return self.time, self.value
+        m = self.quality == Quality.OK
+        return self.time[m], self.value[m]
+
+    def between(self, start: np.datetime64 | None, end: np.datetime64 | None) -> "ChannelData":
+        """The readings in [start, end) (None: open end)."""
+        m = np.ones(len(self.time), bool)
+        if start is not None:
+            m &= self.time >= start
+        if end is not None:
+            m &= self.time < end
+        return ChannelData(self.info, self.time[m], self.value[m], None if self.quality is None else self.quality[m])
+
+
+@dataclass
 class Finding:
     """One thing an energy manager should know about, priced in kWh, yen and t-CO2.
 

@@ -32,25 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
+from .models import TIME_DTYPE, ChannelData, ChannelInfo, Quality, ReadingBatch
 from .quantities import QUANTITIES
 
 REQUIRED = ("time", "channel", "quantity", "value")
 _SLICE_ROWS = 1 << 20
 OPTIONAL = ("equipment_kind", "system", "unit", "quality")
 FORMAT_VERSION = 1
-
-
-@dataclass
-class ChannelData:
-    info: ChannelInfo
-    time: np.ndarray                 # datetime64[ms] UTC, sorted
-    value: np.ndarray                # float64 (NaN where quality is not OK)
-    quality: np.ndarray              # uint8
-
-    def ok(self) -> tuple[np.ndarray, np.ndarray]:
-        m = self.quality == Quality.OK
-        return self.time[m], self.value[m]
 
 
 @dataclass

@@ -24,6 +24,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 from .energy import check_unit_fits, normalize_energy
 from .envsubst import MissingVariable, expand
 from .errors import ConfigError
+from .models import ChannelInfo
 from .quantities import QUANTITIES
 from .units import parse_unit
 
@@ -407,6 +408,13 @@ class Channel(_Model):
     _check = field_validator("id")(_check_id)
     _quantity = field_validator("quantity")(check_quantity)
 
+    def info(self, meter_id: str | None = None) -> ChannelInfo:
+        """The channel's metadata as every layer uses it (the one copy of these fields)."""
+        return ChannelInfo(id=self.id, quantity=self.quantity, unit=self.unit, equipment_kind=self.equipment_kind,
+                           system=self.system, breaker=self.breaker, process=self.process, equipment=self.equipment,
+                           meter=meter_id, standby_allowance_kw=self.standby_allowance_kw,
+                           rated_power_kw=self.rated_power_kw, capacity_m3_per_min=self.capacity_m3_per_min)
+
 
 class Meter(_Model):
     id: str
@@ -501,6 +509,10 @@ class SiteConfig(_Model):
     # -- helpers every part uses
     def channels(self) -> list[tuple[Meter, Channel]]:
         return [(m, c) for m in self.meters for c in m.channels]
+
+    def channel_infos(self) -> dict[str, ChannelInfo]:
+        """Metadata of every configured channel, by id, in config order."""
+        return {c.id: c.info(m.id) for m, c in self.channels()}
 
     def channel(self, channel_id: str) -> Channel:
         for _, c in self.channels():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,9 +75,7 @@ def site_channels(cfg) -> tuple[list[ChannelInfo], dict[str, float]]:
     infos, wraps = [], {}
     base = str(cfg.source.parent) if cfg.source else None
     for m, c in cfg.channels():
-        infos.append(ChannelInfo(c.id, c.quantity, QUANTITIES[c.quantity].unit, c.equipment_kind, c.system, c.breaker,
-                                 c.process, c.equipment, m.id, c.standby_allowance_kw, c.rated_power_kw,
-                                 c.capacity_m3_per_min))
+        infos.append(replace(c.info(m.id), unit=QUANTITIES[c.quantity].unit))
         if m.model and c.register_field:
             f = load_register_map(m.model, base).fields.get(c.register_field)
             if f is not None and f.counter and f.wrap_raw:

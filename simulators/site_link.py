@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from mieruka.roles import is_compressor, is_site_total
 from mieruka.site import SiteConfig, validate_section
 
 from .scenario import (CompressorSpec, FaultSpec, LoadSpec, MainSpec, Scenario, ScenarioSection, _M,
@@ -52,7 +53,7 @@ def scenario_for_site(cfg: SiteConfig, scenario_path: str | Path | None = None) 
     meter_of = {c.id: m.id for m, c in cfg.channels()}
     # compressors first (their air meters attach to them by system)
     for m, c in cfg.channels():
-        if c.id in produced or c.quantity != "power_kw" or c.equipment_kind != "compressor":
+        if c.id in produced or c.quantity != "power_kw" or not is_compressor(c):
             continue
         system = c.system or c.id
         air = [x for _, x in cfg.channels() if x.system == system and x.id not in produced]
@@ -68,7 +69,7 @@ def scenario_for_site(cfg: SiteConfig, scenario_path: str | Path | None = None) 
     for m, c in cfg.channels():
         if c.id in produced or c.quantity != "power_kw":
             continue
-        if c.equipment_kind == "incomer" and sc.main is None:
+        if is_site_total(c) and sc.main is None:
             sc.main = MainSpec(channel=c.id, meter=m.id, unmetered_production_kw=5.0, unmetered_standby_kw=1.0)
         else:
             rated = c.rated_power_kw or 10.0

@@ -137,7 +137,7 @@ class Server:
 def loaded_site(tmp: Path, language: str = "ja", rate: str = "1000/second", days: int = 14):
     """Config + recording + the recording loaded into the configured (embedded) store."""
     from mieruka.recording import read_recording
-    from mieruka.replay import load_recording
+    from mieruka.service.replay import load_recording
     from mieruka.site import load_site
     from mieruka.store.base import open_store
     cfg_path = write_config(tmp, language=language, rate=rate)

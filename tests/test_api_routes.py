@@ -9,7 +9,7 @@ import pytest
 
 from test_api_helpers import START, auth, client, loaded_site
 
-from mieruka.api.service import choose_interval_s
+from mieruka.service.context import choose_interval_s
 
 
 @pytest.fixture(scope="module")

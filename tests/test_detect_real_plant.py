@@ -13,7 +13,7 @@ import pytest
 from mieruka.analytics.co2 import CO2Engine
 from mieruka.analytics.pipeline import AnalysisParams, analyze
 from mieruka.calendar import SiteCalendar, parse_shift_spec
-from mieruka.models import ChannelInfo
+from mieruka.models import ChannelData, ChannelInfo
 from mieruka.site import TariffsSection
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "steel_industry_2018.csv"
@@ -46,7 +46,7 @@ def steel():
         pytest.skip(f"{DATA} not present")
     t, p = load_steel(DATA)
     cal = SiteCalendar(timezone="Asia/Seoul", holidays_country="KR", shifts=parse_shift_spec(SHIFTS))
-    res = analyze({"plant": (ChannelInfo("plant", "power_kw", "kW", "incomer"), t, p)}, cal,
+    res = analyze({"plant": ChannelData(ChannelInfo("plant", "power_kw", "kW", "incomer"), t, p)}, cal,
                   CO2Engine(tariffs=TariffsSection()), AnalysisParams(language="en"))
     return t, p, res
 

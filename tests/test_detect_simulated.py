@@ -16,6 +16,7 @@ import pytest
 from mieruka.analytics.co2 import CO2Engine
 from mieruka.analytics.pipeline import AnalysisParams, analyze
 from mieruka.calendar import SiteCalendar
+from mieruka.models import ChannelData
 from mieruka.simulators.recording import generate_channels
 from mieruka.simulators.scenario import parse_scenario
 
@@ -41,7 +42,7 @@ def simulate_and_analyze(sc_dict, start, days, step_s, seed=1, calendar=None, ca
     if capacities:   # nameplate capacity comes from the site config in practice
         for c in sc.compressors:
             infos[c.power_channel].capacity_m3_per_min = c.capacity_m3_per_min
-    chans = {cid: (infos[cid], t, v, q) for cid, (t, v, q) in sim.data.items()}
+    chans = {cid: ChannelData(infos[cid], t, v, q) for cid, (t, v, q) in sim.data.items()}
     res = analyze(chans, cal, CO2Engine(), AnalysisParams(language="en", tariff_jpy_per_kwh=25.0))
     return res, sim.truth
 
@@ -277,7 +278,7 @@ def test_demo_site_month_all_events_and_growing_leak():
     for cid, info in infos.items():
         if cid in by_id:
             info.capacity_m3_per_min = by_id[cid].capacity_m3_per_min or info.capacity_m3_per_min
-    chans = {cid: (infos[cid], t, v, q) for cid, (t, v, q) in sim.data.items()}
+    chans = {cid: ChannelData(infos[cid], t, v, q) for cid, (t, v, q) in sim.data.items()}
     res = analyze(chans, SiteCalendar.from_config(cfg), CO2Engine.from_site(cfg), AnalysisParams(language="ja"))
     truth = sim.truth
     check_standby(res, truth)

@@ -54,7 +54,7 @@ def test_replay_twice_is_byte_identical_and_doubles_nothing(tmp_path):
 
 
 def test_provenance_names_the_configured_factor_set(tmp_path):
-    from mieruka.replay import provenance
+    from mieruka.service.replay import provenance
     from mieruka.site import load_site
     cfg = load_site(write_config(tmp_path, extra='\n[co2]\nfactor_set = "shk_legacy"\n'))
     prov = provenance(cfg, "ab" * 32)

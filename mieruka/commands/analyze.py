@@ -133,11 +133,11 @@ def _merge_config_metadata(chans: dict, cfg) -> None:
     """A recording carries quantity, equipment_kind and system; the site config may
     add allowances, rated power and capacities for the same channel ids."""
     by_id = {c.id: c for _, c in cfg.channels()}
-    for cid, tup in chans.items():
+    for cid, ch in chans.items():
         c = by_id.get(cid)
         if c is None:
             continue
-        info = tup[0]
+        info = ch.info
         info.standby_allowance_kw = c.standby_allowance_kw or info.standby_allowance_kw
         info.rated_power_kw = c.rated_power_kw or info.rated_power_kw
         info.capacity_m3_per_min = c.capacity_m3_per_min or info.capacity_m3_per_min
@@ -145,15 +145,10 @@ def _merge_config_metadata(chans: dict, cfg) -> None:
         info.system = info.system or c.system
 
 
-def _trim(tup, t0, t1):
+def _trim(ch, t0, t1):
     import numpy as np
-    t = tup[1]
-    m = np.ones(len(t), bool)
-    if t0 is not None:
-        m &= t >= np.datetime64(int(t0.timestamp() * 1000), "ms")
-    if t1 is not None:
-        m &= t < np.datetime64(int(t1.timestamp() * 1000), "ms")
-    return tuple(x[m] if hasattr(x, "__len__") and not isinstance(x, str) and i > 0 else x for i, x in enumerate(tup))
+    ms = lambda t: None if t is None else np.datetime64(int(t.timestamp() * 1000), "ms")
+    return ch.between(ms(t0), ms(t1))
 
 
 def _fmt(x, nd=0) -> str:

@@ -24,6 +24,8 @@ def command(recording: str, config_path: str, report_path: str | None, pdf_path:
     """Load RECORDING (CSV, format v1) into the configured store (idempotent), analyse
     it and write the report. Reports state the input's sha256, the factor set, the
     software version and the calendar used."""
+    # imported here, not at the top: `mieruka --help` and the other commands must not
+    # pay for numpy, the analytics and the report stack at start-up
     from rich.console import Console
 
     from ..site import load_site
@@ -36,20 +38,15 @@ def command(recording: str, config_path: str, report_path: str | None, pdf_path:
         read_energy_csv(bills, CO2Engine.from_site(cfg))
     con = Console(stderr=True)
     store = open_store(cfg)
-    from ..api.errors import ApiError
-    from ..errors import MierukaError
-    try:
-        try:
-            return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress)
-        except ApiError as e:       # the API's figures refused (a factor missing, a bad bill): one line, exit 2
-            raise MierukaError(e.detail) from None
+    try:     # the service's errors (a factor missing, a bad bill) are MierukaErrors: one line, exit 2
+        return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress)
     finally:
         store.close()
 
 
 def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress) -> int:
-    from ..api.service import Context
-    from ..replay import replay
+    from ..service.context import Context
+    from ..service.replay import replay
     res = replay(recording, cfg, store, progress=not no_progress)
     con.print(f"replayed {res.rows:,} readings of {len(res.recording.channels)} channels "
               f"(sha256 {res.recording.sha256[:16]}…); {len(res.channels_added)} channels taken from the recording")
@@ -60,18 +57,18 @@ def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path
         outputs.append((Path(json_path), res.findings_json().encode("utf-8"), "findings JSON"))
     ctx = Context(cfg, store, bills_path=bills)
     if report_path or pdf_path:
-        from ..api.report import build_report
+        from ..reports.report import build_report
         html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name)
         out = Path(report_path) if report_path else Path(pdf_path).with_suffix(".html")
         outputs.append((out, html.encode("utf-8"), "report"))
     if xlsx_path:
-        from ..api.excel import build_workbook
+        from ..reports.excel import build_workbook
         outputs.append((Path(xlsx_path), build_workbook(ctx, res.view, fy, res.provenance), "Excel"))
     for path, data, what in outputs:
         _write_atomic(path, data)
         con.print(f"{what}: {path.resolve()}")
     if pdf_path:
-        from ..api.report import html_to_pdf
+        from ..reports.report import html_to_pdf
         html_to_pdf(outputs[1 if json_path else 0][0], Path(pdf_path))
         con.print(f"PDF: {Path(pdf_path).resolve()}")
     return 0

@@ -8,7 +8,8 @@ import datetime as dt
 import numpy as np
 
 from ..calendar import DAY_TYPES
-from .timefmt import to_ms
+from ..roles import is_site_total
+from ..service.timefmt import to_ms
 
 
 def day_type_profiles(ctx, channel: str, start: dt.datetime, end: dt.datetime,
@@ -41,6 +42,6 @@ def main_power_channel(infos) -> str | None:
     if there is one, else the power channel with the most readings' worth of tags."""
     power = [i for i in infos.values() if i.quantity == "power_kw"]
     for i in power:
-        if (i.equipment_kind or "").lower() in ("incomer", "main", "受電"):
+        if is_site_total(i):
             return i.id
     return power[0].id if power else None

@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..calendar import fiscal_year
+from ..errors import MierukaError
+from ..service.analysis import plan_measures
+from ..service.co2sheet import co2_sheet
+from ..service.replay import provenance
 from . import charts
 from .i18n import T
 from .loadprofile import day_type_profiles, main_power_channel, production_slots
@@ -43,15 +48,12 @@ def pct(v: Any) -> str:
 def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, input_name: str | None = None) -> str:
     """The report over an analysis view; the CO2 sheet of fiscal year `fy`
     (default: the fiscal year of the view's last day)."""
-    from ..calendar import fiscal_year
-    from .analysis import co2_sheet, plan_rows
-    from ..replay import provenance
     t = T(ctx.cfg.site.language)
     if fy is None:
         fy = fiscal_year((view.end - dt.timedelta(seconds=1)).astimezone(ctx.tz))
     prov = prov or provenance(ctx.cfg, None)
     co2 = _co2_block(ctx, co2_sheet(ctx, fy), t)
-    plan = plan_rows(view.plan)
+    plan = plan_measures(view.plan)
     out_charts: dict[str, str] = {}
     if co2:
         out_charts["co2_monthly"] = charts.stacked_bars([t.month(m) for m in co2["months"]],
@@ -89,8 +91,9 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
                                "explanation": f.get("explanation", "")})
         if len(finding_charts) >= 12:
             break
-    summary = {"saving_jpy_year": _sum(plan, "jpy"), "saving_kwh_year": _sum(plan, "kwh"),
-               "saving_co2_t_year": _sum(plan, "co2_t")}
+    summary = {"saving_jpy_year": _sum(m.cost_jpy_per_year for m in plan),
+               "saving_kwh_year": _sum(m.energy_kwh_per_year for m in plan),
+               "saving_co2_t_year": _sum(m.co2_t_per_year for m in plan)}
     tz = ctx.tz
     period_text = f"{view.start.astimezone(tz).isoformat()} – {view.end.astimezone(tz).isoformat()}"
     cal = prov.get("calendar", {})
@@ -106,8 +109,8 @@ def view_channels(view) -> set[str]:
     return set(getattr(view, "channels", None) or [])
 
 
-def _sum(rows: list[dict], key: str) -> float | None:
-    vals = [r[key] for r in rows if r.get(key) is not None]
+def _sum(values) -> float | None:
+    vals = [v for v in values if v is not None]
     return float(sum(vals)) if vals else None
 
 
@@ -135,7 +138,6 @@ def _co2_block(ctx, sheet: dict, t: T) -> dict | None:
 # ---------------------------------------------------------------------- PDF
 def html_to_pdf(html_path: Path, pdf_path: Path, timeout_s: float = 120) -> None:
     """Print a report to PDF with headless Chromium (Debian's `chromium`)."""
-    from ..errors import MierukaError
     exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if exe is None:
         raise MierukaError("PDF needs Chromium (Debian: apt-get install chromium)")

@@ -1,7 +1,9 @@
-"""What the API, the report and replay ask of the store and the analytics.
+"""The application's context: config, store, calendar, channels, readings and
+the cache of analysis runs.
 
-Kept apart from the routes so that `mieruka replay` and the report builder use
-exactly the same calls as the HTTP API (one way to compute a figure).
+The API, the report builder and `mieruka replay` all use it, so a figure is
+computed one way whoever asks; it raises mieruka.errors (NotFound, Invalid),
+never HTTP errors.
 """
 from __future__ import annotations
 
@@ -9,16 +11,16 @@ import datetime as dt
 import math
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ..calendar import SiteCalendar
 from ..models import ChannelInfo, Quality
 from ..site import SiteConfig
+from ..quantities import QUANTITIES
 from ..store.base import Store
-from .errors import ApiError
+from ..errors import Invalid, NotFound
+from .analysis import AnalysisView, run_analysis
 from .timefmt import iso, iso_many, to_ms
 
 # interval steps a readings query may use (seconds): "nice" for people and charts
@@ -41,30 +43,10 @@ def choose_interval_s(span_s: float, max_points: int, requested_s: float | None 
 
 def channel_infos(cfg: SiteConfig, store: Store) -> dict[str, ChannelInfo]:
     """Channels of the config, then channels the store knows (replayed recordings)."""
-    out: dict[str, ChannelInfo] = {}
-    for m, c in cfg.channels():
-        out[c.id] = ChannelInfo(id=c.id, quantity=c.quantity, unit=c.unit, equipment_kind=c.equipment_kind,
-                                system=c.system, breaker=c.breaker, process=c.process, equipment=c.equipment,
-                                meter=m.id, standby_allowance_kw=c.standby_allowance_kw,
-                                rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min)
+    out = cfg.channel_infos()
     for info in store.channels():
         out.setdefault(info.id, info)
     return out
-
-
-@dataclass
-class AnalysisView:
-    """One analysis run over [start, end), as the API serves it."""
-
-    start: dt.datetime
-    end: dt.datetime
-    result: Any                         # the pipeline's AnalysisResult
-    findings: list[dict]
-    plan: list[dict]
-    summary: dict
-    json_text: str                      # the pipeline's deterministic JSON
-    channels: list[str] = field(default_factory=list)
-    computed_at: float = field(default_factory=time.time)
 
 
 class LockedStore:
@@ -123,7 +105,7 @@ class Context:
     def info(self, channel: str) -> ChannelInfo:
         infos = self.infos()
         if channel not in infos:
-            raise ApiError(404, f"no channel {channel!r}")
+            raise NotFound(f"no channel {channel!r}")
         return infos[channel]
 
     def channel_state(self, info: ChannelInfo, now: float | None = None) -> dict:
@@ -154,7 +136,7 @@ class Context:
             end = end or dt.datetime.fromtimestamp(int(last.astype(np.int64)) / 1000, dt.timezone.utc)
             start = start or end - dt.timedelta(days=1)
         if end <= start:
-            raise ApiError(422, "end must be after start")
+            raise Invalid("end must be after start")
         step = choose_interval_s((end - start).total_seconds(), max_points, every_s)
         agg = self.store.aggregate(channel, to_ms(start), to_ms(end), float(step))
         n = len(agg.time)
@@ -208,9 +190,9 @@ class Context:
                  refresh: bool = False) -> AnalysisView:
         start, end = self._range(start, end)
         if end <= start:
-            raise ApiError(422, "end must be after start")
+            raise Invalid("end must be after start")
         if (end - start) > dt.timedelta(days=400):
-            raise ApiError(422, "the analysis range is at most 400 days")
+            raise Invalid("the analysis range is at most 400 days")
         key = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
         with self._lock:
             lock = self._key_locks.setdefault(key, threading.Lock())
@@ -218,7 +200,6 @@ class Context:
             view = self._cache.get(key)
             if view is not None and not refresh and time.time() - view.computed_at < self.cache_ttl_s:
                 return view
-            from .analysis import run_analysis
             view = run_analysis(self, start, end)
             with self._lock:
                 if len(self._cache) > 32:
@@ -244,7 +225,6 @@ class Context:
 
 
 def _unit(quantity: str) -> str | None:
-    from ..quantities import QUANTITIES
     q = QUANTITIES.get(quantity)
     return q.unit if q else None
 

@@ -11,6 +11,10 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from ..calendar import fiscal_year
+from ..service.analysis import plan_measures
+from ..service.co2sheet import co2_sheet
+from ..service.replay import provenance
 from .i18n import T
 
 HEAD = Font(bold=True)
@@ -29,9 +33,6 @@ def _widths(ws, widths: list[int]) -> None:
 
 
 def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -> bytes:
-    from ..calendar import fiscal_year
-    from ..replay import provenance
-    from .analysis import co2_sheet, plan_rows
     t = T(ctx.cfg.site.language)
     if fy is None:
         fy = fiscal_year((view.end - dt.timedelta(seconds=1)).astimezone(ctx.tz))
@@ -111,8 +112,9 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
     wp = wb.create_sheet(t("plan_sheet"))
     _header(wp, 1, [t("measure"), t("saving_kwh_year"), t("saving_jpy_year"), t("saving_co2_t_year"),
                     t("co2_share_pct"), t("investment_jpy"), t("payback_years")])
-    for m in plan_rows(view.plan):
-        wp.append([m["title"], m["kwh"], m["jpy"], m["co2_t"], m["share_pct"], m["investment"], m["payback"]])
+    for m in plan_measures(view.plan):
+        wp.append([m.title, m.energy_kwh_per_year, m.cost_jpy_per_year, m.co2_t_per_year,
+                   m.reduction_contribution_pct, m.investment_jpy, m.payback_years])
     _widths(wp, [50, 16, 16, 16, 14, 14, 12])
 
     # -- provenance

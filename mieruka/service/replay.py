@@ -10,19 +10,24 @@ the factor set and the software version: no clock time, no paths.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import __version__
-from .calendar import SiteCalendar
-from .models import ReadingBatch
-from .recording import Recording, read_recording
-from .site import SiteConfig
-from .store.base import Store
+from .. import __version__
+from ..calendar import SiteCalendar
+from ..errors import InputError
+from ..models import ReadingBatch
+from ..recording import Recording, read_recording
+from ..site import SiteConfig
+from ..store.base import Store
+from .analysis import AnalysisView, factor_set_info, run_analysis
+from .context import Context, channel_infos
 
 CHUNK_ROWS = 500_000
 
@@ -33,7 +38,7 @@ class ReplayResult:
     channels_added: list[str]
     rows: int
     provenance: dict[str, Any]
-    view: Any                        # mieruka.api.service.AnalysisView
+    view: AnalysisView
 
     def findings_json(self) -> str:
         """Deterministic JSON: provenance + the analysis pipeline's own JSON."""
@@ -45,7 +50,6 @@ class ReplayResult:
 def provenance(cfg: SiteConfig, sha256: str | None, file_name: str | None = None) -> dict[str, Any]:
     """What an auditor needs to reproduce a figure: input hash, factor set,
     software version and calendar."""
-    from .api.analysis import factor_set_info
     out: dict[str, Any] = {
         "software": {"name": "mieruka", "version": __version__},
         "factor_set": factor_set_info(cfg),
@@ -59,7 +63,6 @@ def provenance(cfg: SiteConfig, sha256: str | None, file_name: str | None = None
 
 def load_recording(rec: Recording, cfg: SiteConfig, store: Store, progress: bool = True) -> tuple[list[str], int]:
     """Write a recording into the store in chunks; return (channels added, rows)."""
-    from .api.service import channel_infos
     known = channel_infos(cfg, store)
     added = [i for i in rec.infos() if i.id not in known]
     if added:
@@ -70,7 +73,6 @@ def load_recording(rec: Recording, cfg: SiteConfig, store: Store, progress: bool
         for a in range(0, len(ch.time), CHUNK_ROWS):
             b = min(a + CHUNK_ROWS, len(ch.time))
             chunks.append((cid, a, b))
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   disable=not progress or total < 200_000, transient=True) as bar:
         task = bar.add_task("rows", total=total)
@@ -83,23 +85,19 @@ def load_recording(rec: Recording, cfg: SiteConfig, store: Store, progress: bool
 
 def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = True) -> ReplayResult:
     """Load, analyse over the recording's whole site days, and describe provenance."""
-    from .api.service import Context
     rec = read_recording(path)
     added, rows = load_recording(rec, cfg, store, progress)
     ctx = Context(cfg, store)
     rng = rec.time_range()
     if rng is None:
-        from .errors import InputError
         raise InputError(f"{path}: the recording has no readings")
     start, end = _day_bounds(ctx, rng)
-    from .api.analysis import run_analysis
     view = run_analysis(ctx, start, end, channels=list(rec.channels))
     return ReplayResult(rec, added, rows, provenance(cfg, rec.sha256), view)
 
 
 def _day_bounds(ctx, rng):
     """[first site midnight, the midnight after the last reading) of a time range."""
-    import datetime as dt
     t0 = ctx.calendar.to_local_datetime(rng[0]).replace(hour=0, minute=0, second=0, microsecond=0)
     t1 = ctx.calendar.to_local_datetime(rng[1]).replace(hour=0, minute=0, second=0, microsecond=0)
     return t0, t1 + dt.timedelta(days=1)

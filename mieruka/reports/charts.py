@@ -18,6 +18,8 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 
 def _mpl():
+    # lazy: matplotlib takes ~0.5 s to import, and `mieruka` commands and the API
+    # import this module without always drawing a chart
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -6,6 +6,7 @@ day, and cheap (a 28 x 96 matrix)."""
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 
@@ -36,7 +37,6 @@ def day_profile(ctx, channel: str, date: dt.date, interval_min: int = 15, weeks:
     hist = hist[has]
     if len(hist):
         with np.errstate(all="ignore"):
-            import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 base = np.nanmedian(hist, axis=0)

@@ -2,6 +2,8 @@
 English (`[site] language`)."""
 from __future__ import annotations
 
+import calendar
+
 LABELS: dict[str, dict[str, str]] = {
     "report_title": {"ja": "エネルギー見える化レポート", "en": "Energy report"},
     "site": {"ja": "事業所", "en": "Site"},
@@ -106,5 +108,4 @@ class T:
         y, m = yyyy_mm.split("-")[:2]
         if self.lang == "ja":
             return f"{int(m)}月"
-        import calendar
         return f"{calendar.month_abbr[int(m)]} {y}"
