@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from mieruka.models import ChannelInfo, Quality
+from mieruka.roles import is_site_total
 
 from . import bill as bill_mod
 from . import demand as dm
-from .pipeline import TOTAL_KINDS
 
 POWER, ENERGY = "power_kw", "energy_kwh"
 
@@ -68,10 +68,6 @@ def _parts(x) -> tuple[ChannelInfo, np.ndarray, np.ndarray]:
         if not ok.all():
             t, v = t[ok], v[ok]
     return info, t, v
-
-
-def is_site_total(info: ChannelInfo) -> bool:
-    return (info.equipment_kind or "").lower() in TOTAL_KINDS
 
 
 def _stem(cid: str) -> str:

@@ -148,13 +148,13 @@ def test_peak_cut_measure_in_the_savings_plan_is_priced_through_the_bill():
     from mieruka.analytics.co2 import CO2Engine
     from mieruka.analytics.pipeline import analyze, params_for_site
     from mieruka.calendar import SiteCalendar
-    from mieruka.models import ChannelInfo
+    from mieruka.models import ChannelData, ChannelInfo
 
     t = (np.datetime64("2026-04-06T00:00", "ms") + np.arange(2 * 1440) * np.timedelta64(60_000, "ms"))
     spike = (t >= np.datetime64("2026-04-06T01:00", "ms")) & (t < np.datetime64("2026-04-06T01:30", "ms"))
     furnace = np.where(spike, 100.0, 0.0)
-    chans = {"main": (ChannelInfo("main", "power_kw", "kW", "incomer"), t, 100.0 + furnace),
-             "furnace": (ChannelInfo("furnace", "power_kw", "kW", "furnace"), t, furnace)}
+    chans = {"main": ChannelData(ChannelInfo("main", "power_kw", "kW", "incomer"), t, 100.0 + furnace),
+             "furnace": ChannelData(ChannelInfo("furnace", "power_kw", "kW", "furnace"), t, furnace)}
     cfg = parse_site({"site": {"name": "t"}, "bill": {"basic_jpy_per_kw": 1800, "power_factor_pct": 90}})
     res = analyze(chans, SiteCalendar.from_config(cfg), CO2Engine.from_site(cfg), params_for_site(cfg))
     m = next(x for x in res.plan if x.id == "peak_cut")

@@ -23,10 +23,9 @@ def command(recording, config_path, start, end, channel, as_json) -> int:
     mieruka bill RECORDING.csv --config site.toml [--json]
     mieruka bill --config site.toml --start 2026-04-01 --end 2026-07-01
     """
-    from ..analytics import bill as bill_mod
-    from ..analytics import demand as dm
-    from ..analytics.demand_result import DemandInputError, DemandSettings, compute_demand, _parts
-    from .demand import holidays_of, load_demand_inputs
+    from ..analytics.demand_result import DemandInputError, DemandSettings, compute_demand
+    from ..service.demand import bills_for
+    from .demand import load_demand_inputs
 
     chans, cfg, tz, s_ms, e_ms = load_demand_inputs(recording, config_path, start, end, None)
     if cfg.bill is None:
@@ -37,17 +36,12 @@ def command(recording, config_path, start, end, channel, as_json) -> int:
         comp = compute_demand(chans, tz, settings, cfg.bill)
     except DemandInputError as e:
         raise InputError(f"{recording or config_path}: {e}") from None
-    reactive = None
-    pf_ch = cfg.bill.power_factor_channel
-    if pf_ch:
-        if pf_ch not in chans:
-            raise InputError(f"{config_path}: bill.power_factor_channel: no readings of {pf_ch!r}")
-        _, t, v = _parts(chans[pf_ch])
-        src = {"counter": (t, v)} if chans[pf_ch][0].quantity == "reactive_energy_kvarh" else {"power": (t, v)}
-        reactive = dm.demand_periods(tz, settings.period_min, start_ms=s_ms, end_ms=e_ms, **src)
-    bills = bill_mod.monthly_bills(comp.periods, comp.monthly, cfg.bill, configured_contract_kw=settings.contract_kw,
-                                   holidays=holidays_of(cfg, chans), reactive=reactive,
-                                   fallback_jpy_per_kwh=cfg.tariffs.electricity_jpy_per_kwh)
+    pf = cfg.bill.power_factor_channel
+    if pf and pf not in chans:
+        raise InputError(f"{config_path}: bill.power_factor_channel: no readings of {pf!r}")
+    import datetime as dt
+    to_dt = (lambda ms: None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc))
+    bills = bills_for(cfg, comp, chans, to_dt(s_ms), to_dt(e_ms))
     if not bills:
         raise InputError(f"{recording or config_path}: no month with a fully measured demand period and no "
                          "[demand] contract_kw: the contract power is unknown")

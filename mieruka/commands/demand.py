@@ -7,8 +7,6 @@ import click
 
 from ..errors import InputError
 
-PAD_MS = 3_600_000      # read this much around the range so counter steps at its edges are known
-
 
 def load_demand_inputs(recording, config_path, start, end, timezone):
     """(channels, cfg or None, tz name, start_ms, end_ms) from a recording or the store."""
@@ -38,49 +36,25 @@ def load_demand_inputs(recording, config_path, start, end, timezone):
         rec = read_recording(recording)
         if not rec.channels:
             raise InputError(f"{recording}: the recording has no readings")
-        chans = {cid: (c.info, c.time, c.value, c.quality) for cid, c in rec.channels.items()}
+        chans = dict(rec.channels)
+        if cfg is not None:         # the config may tag the channels (equipment_kind, meter)
+            conf = cfg.channel_infos()
+            for cid, c in chans.items():
+                if cid in conf:
+                    c.info.equipment_kind = c.info.equipment_kind or conf[cid].equipment_kind
+                    c.info.meter = c.info.meter or conf[cid].meter
     else:
         if not (start and end):
             raise click.UsageError("the store needs --start and --end")
+        from ..service.context import channel_infos
+        from ..service.demand import store_channels
         from ..store.base import open_store
-        from ..quantities import QUANTITIES
-        import datetime as dt
-        pad = dt.timedelta(milliseconds=PAD_MS)
         store = open_store(cfg, readonly=True)
         try:
-            chans = {}
-            for info in store.channels():
-                if info.quantity not in ("power_kw", "energy_kwh", "reactive_energy_kvarh", "reactive_power_kvar"):
-                    continue
-                if QUANTITIES[info.quantity].counter and hasattr(store, "read_continuous"):
-                    t, v = store.read_continuous(info.id, t0 - pad, t1 + pad)
-                else:
-                    t, v = store.read(info.id, t0 - pad, t1 + pad)
-                chans[info.id] = (info, t, v)
+            chans = store_channels(store, channel_infos(cfg, store), t0, t1)
         finally:
             store.close()
-    if cfg is not None:
-        by_id = {c.id: (m, c) for m, c in cfg.channels()}
-        for cid, tup in chans.items():
-            if cid in by_id:
-                m, c = by_id[cid]
-                tup[0].equipment_kind = tup[0].equipment_kind or c.equipment_kind
-                tup[0].meter = getattr(tup[0], "meter", None) or m.id
     return chans, cfg, tz, s_ms, e_ms
-
-
-def holidays_of(cfg, chans) -> set:
-    """National holidays (the utility's 休日) over the data's years, from the site calendar."""
-    from ..calendar import SiteCalendar
-    from ..site import CalendarSection
-    import numpy as np
-    cal = SiteCalendar.from_config(cfg) if cfg is not None else SiteCalendar.from_section(CalendarSection())
-    years = set()
-    for tup in chans.values():
-        t = np.asarray(tup[1])
-        if t.size:
-            years.update({int(str(t.min())[:4]), int(str(t.max())[:4])})
-    return set(cal._holiday_set(range(min(years), max(years) + 1))) if years else set()
 
 
 @click.command("demand")

@@ -24,6 +24,7 @@ from ..service.analysis import plan_measures
 from ..service.co2sheet import co2_sheet
 from ..service.replay import provenance
 from . import charts
+from .demand_section import daily_max_chart, demand_section
 from .i18n import T
 from .loadprofile import day_type_profiles, main_power_channel, production_slots
 
@@ -91,6 +92,9 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
                                "explanation": f.get("explanation", "")})
         if len(finding_charts) >= 12:
             break
+    demand = demand_section(ctx, view.start, view.end)
+    if demand:
+        out_charts["demand"] = daily_max_chart(demand, t)
     summary = {"saving_jpy_year": _sum(m.cost_jpy_per_year for m in plan),
                "saving_kwh_year": _sum(m.energy_kwh_per_year for m in plan),
                "saving_co2_t_year": _sum(m.co2_t_per_year for m in plan)}
@@ -101,7 +105,7 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
     html = _ENV.get_template("report.html.j2").render(
         t=t, site=ctx.cfg.site, period_text=period_text, summary=summary, co2=co2, charts=out_charts,
         profile_channel=chan, findings=view.findings, finding_charts=finding_charts, plan=plan, prov=prov,
-        input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct)
+        input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct, demand=demand)
     return html
 
 
