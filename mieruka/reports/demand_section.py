@@ -48,7 +48,8 @@ def daily_max_chart(res: dict[str, Any], t: T) -> str:
         ax.set_xticks(x[::step], [n[5:] for n in names][::step], fontsize=8)
         ax.set_ylabel("kW")
         ax.set_ylim(bottom=0)
-        ax.legend(loc="lower left", fontsize=8, frameon=True)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
+        fig.subplots_adjust(bottom=0.28)
         return charts._svg(fig)
 
 
