@@ -379,8 +379,10 @@ def demand_periods(tz: str, period_min: int = 30, *, counter: tuple[np.ndarray, 
     p_s = period_min * 60.0
     src = []
     grid = kwh = sec = None
-    if counter is not None and np.asarray(counter[0]).size >= 2:
-        t, v = _clean(*counter)
+    counter = _clean(*counter) if counter is not None else None
+    power = _clean(*power) if power is not None else None
+    if counter is not None and counter[0].size >= 2:
+        t, v = counter
         iv, unknown = counter_intervals(t, v, max_gap_s)
         # a long counter interval is exact when it stays inside one period; across an
         # edge its split is a guess: leave it (and resets) to the power samples
@@ -398,8 +400,8 @@ def demand_periods(tz: str, period_min: int = 30, *, counter: tuple[np.ndarray, 
         if not usable.size:
             usable = np.ones(iv.a_ms.size, bool)
         src.append("counter")
-        if power is not None and np.asarray(power[0]).size:
-            pt, pv = _clean(*power)
+        if power is not None and power[0].size:
+            pt, pv = power
             piv = power_intervals(pt, pv, max_gap_s)
             # holes: unusable counter steps, and the time before and after the counter's readings
             big = np.iinfo(np.int64).max // 2
@@ -411,8 +413,8 @@ def demand_periods(tz: str, period_min: int = 30, *, counter: tuple[np.ndarray, 
                                         grid=grid)
                 kwh, sec = kwh + k2, sec + s2
                 src.append("power")
-    elif power is not None and np.asarray(power[0]).size:
-        t, v = _clean(*power)
+    elif power is not None and power[0].size:
+        t, v = power
         grid, kwh, sec = period_sums(power_intervals(t, v, max_gap_s), tz, period_min, start_ms, end_ms)
         src.append("power")
     if grid is None:
