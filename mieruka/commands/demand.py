@@ -121,6 +121,9 @@ def print_demand(res: dict, lang: str = "ja") -> None:
     p = Table("#", "start", "kW", "what ran (share of the period's energy)", title="Top peaks")
     for i, r in enumerate(res["peaks"], 1):
         ran = ", ".join(f"{k} {v:.0%}" for k, v in list(r["shares"].items())[:5]) or "-"
+        rest = 1.0 - sum(r["shares"].values())
+        if r["shares"] and rest >= 0.05:
+            ran += f"; unmetered {rest:.0%}"
         p.add_row(str(i), r["start"], f(r["kw"]), ran)
     con.print(p)
     if "new_peak" in s:

@@ -22,6 +22,9 @@ def demand_section(ctx, start: dt.datetime, end: dt.datetime) -> dict[str, Any] 
     res["peaks"] = res["peaks"][:10]
     for p in res["peaks"]:
         p["ran"] = ", ".join(f"{k} {v:.0%}" for k, v in list(p["shares"].items())[:4])
+        rest = 1.0 - sum(p["shares"].values())
+        if p["shares"] and rest >= 0.05:           # below the breakers: unmetered feeders, losses
+            p["ran"] += f"; {'未計測' if ctx.cfg.site.language == 'ja' else 'unmetered'} {rest:.0%}"
     return res
 
 
