@@ -282,7 +282,7 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
     chans = {}
     for info in infos:
         q = QUANTITIES.get(info.quantity)
-        if q is not None and q.counter and hasattr(store, "read_continuous"):
+        if q is not None and q.counter:
             t, v = store.read_continuous(info.id, start, end)     # wraps and resets undone by the store
         else:
             t, v = store.read(info.id, start, end)

@@ -27,7 +27,8 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers_mqtt_influx import Collector, Influxd, Mosquitto, wait_for  # noqa: E402
+from helpers.net import wait_for  # noqa: E402
+from helpers.servers import Collector, Influxd, Mosquitto  # noqa: E402
 
 from mieruka.collector.buffer import DiskBuffer  # noqa: E402
 from mieruka.models import ReadingBatch  # noqa: E402

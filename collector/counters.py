@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mieruka.models import Quality, ReadingBatch
+from mieruka.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,12 @@ class CounterTracker:
         self.modulus = dict(counters)
         self.state: dict[str, CounterState] = {c: CounterState() for c in counters}
 
-    def restore(self, store) -> None:
-        """Last offset and last OK raw value per counter channel, from a store that keeps them."""
-        if not hasattr(store, "counter_offsets"):
-            return
+    def restore(self, store: Store) -> None:
+        """Last offset and last OK raw value per counter channel, from the store."""
         for ch, st in self.state.items():
             _, offs = store.counter_offsets(ch)
             st.offset = float(offs[-1]) if len(offs) else 0.0
-            last = store.latest_ok(ch) if hasattr(store, "latest_ok") else None
+            last = store.latest_ok(ch)
             st.last_raw = None if last is None else float(last[1])
 
     def observe(self, batch: ReadingBatch) -> list[tuple[str, np.datetime64, float]]:

@@ -15,7 +15,6 @@ buffer directory for a person to look at, and forwarding goes on.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ import numpy as np
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
 from mieruka.models import ChannelInfo, ReadingBatch
+from mieruka.store import Store
 
 from .buffer import DiskBuffer
 
@@ -53,7 +53,7 @@ class Forwarder:
     keyword arguments for `store.write` (the runner's counter offsets); it is
     called once per batch, in buffer order."""
 
-    def __init__(self, buffer: DiskBuffer, store, *, batch_size: int = 5000, prepare=None,
+    def __init__(self, buffer: DiskBuffer, store: Store, *, batch_size: int = 5000, prepare=None,
                  max_backoff_s: float = 5.0) -> None:
         self.buffer = buffer
         self.store = store
@@ -68,7 +68,7 @@ class Forwarder:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._infos: dict[str, ChannelInfo] = {i.id: i for i in buffer.load_channels()}
-        if self._infos and hasattr(store, "set_channels"):
+        if self._infos:
             store.set_channels(list(self._infos.values()))
 
     # ------------------------------------------------------------ input side
@@ -101,10 +101,8 @@ class Forwarder:
             return fn(*args)
 
     def _write(self, batch: ReadingBatch, kwargs: dict) -> None:
-        if "counter_offsets" in kwargs and "counter_offsets" not in inspect.signature(self.store.write).parameters:
-            kwargs = {}
         with self.store_lock:
-            if self._new_infos and hasattr(self.store, "set_channels"):
+            if self._new_infos:
                 infos, self._new_infos = self._new_infos, []
                 self.store.set_channels(infos)
             self.store.write(batch, **kwargs)
@@ -232,20 +230,18 @@ class Pipeline:
         self.metrics_port, self.metrics_host = metrics_port, metrics_host
         self.output = None
         for inp in inputs:
-            if hasattr(inp, "on_channels"):
-                inp.on_channels = self.forwarder.add_channels
-            if getattr(inp, "section", None) is not None and getattr(inp.section, "output", None) \
-                    and inp.section.output.enabled:
-                from .mqtt_output import MqttOutput
-                self.output = MqttOutput(cfg, inp.section, lambda: self.forwarder._infos)
-                self.forwarder.taps.append(self.output.publish)
+            inp.on_channels = self.forwarder.add_channels
+            output = inp.output(lambda: self.forwarder._infos)
+            if output is not None:
+                self.output = output
+                self.forwarder.taps.append(output.publish)
         self.account = account           # the runner's per-channel counting of durable emits
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
 
     def emit_for(self, inp, emit):
-        name = getattr(inp, "name", "input")
-        if getattr(inp, "durable_emit", False):
+        name = inp.name
+        if inp.durable_emit:
             async def durable(batch: ReadingBatch) -> bool:
                 self.health.count(name, len(batch))
                 ok = await self.forwarder.emit_durable(batch)

@@ -33,6 +33,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .inputs import Input
+
 log = logging.getLogger(__name__)
 STATUS_FILE = "collector-status.json"
 
@@ -46,14 +48,14 @@ class Health:
     """Reads: the inputs (`name`, `stats` device dicts, MQTT `brokers`), the forwarder
     (sink stats + buffer).  `count(input, n)` is called for every emitted batch."""
 
-    def __init__(self, *, inputs: list, forwarder=None, status_path: str | Path | None = None,
+    def __init__(self, *, inputs: list[Input], forwarder=None, status_path: str | Path | None = None,
                  interval_s: float = 2.0, site: str = "") -> None:
-        self.inputs = [i for i in inputs if getattr(i, "devices", None) != []]   # not an input with nothing to poll
+        self.inputs = list(inputs)
         self.forwarder = forwarder
         self.status_path = Path(status_path) if status_path else None
         self.interval_s = interval_s
         self.site = site
-        self.readings: Counter = Counter({getattr(i, "name", "input"): 0 for i in self.inputs})
+        self.readings: Counter = Counter({i.name: 0 for i in self.inputs})
         self.rates: dict[str, float] = {}
         self._last = (time.monotonic(), Counter(self.readings))
         self.started = time.time()
@@ -66,15 +68,15 @@ class Health:
 
     # ------------------------------------------------------------- sources
     def devices(self) -> list[tuple[str, object]]:
-        return [(getattr(i, "name", "input"), st) for i in self.inputs
-                for st in (getattr(i, "stats", None) or {}).values()]
+        return [(i.name, st) for i in self.inputs
+                for st in i.stats.values()]
 
     def error_kinds(self) -> Counter:
         c: Counter = Counter()
         for _, st in self.devices():
             c.update(_errors(st))
         for i in self.inputs:
-            if getattr(i, "emit_errors", 0):
+            if i.emit_errors:
                 c["buffer_write_failure"] += i.emit_errors
         if self.forwarder is not None:
             c["sink_write_failure"] += self.forwarder.stats.failures
@@ -130,7 +132,7 @@ class Health:
         yield derr
         conn = GaugeMetricFamily("mieruka_mqtt_connected", "1 while connected to the broker", labels=["broker"])
         for i in self.inputs:
-            for b in (getattr(i, "brokers", None) or {}).values():
+            for b in i.brokers.values():
                 conn.add_metric([b.broker], 1 if b.connected else 0)
         yield conn
 
@@ -157,7 +159,7 @@ class Health:
                                     "last_success": getattr(st, "last_success", None),
                                     "problem": getattr(st, "problem", None), "errors": _errors(st)})
         for i in self.inputs:
-            for b in (getattr(i, "brokers", None) or {}).values():
+            for b in i.brokers.values():
                 snap["brokers"].append({"broker": b.broker, "connected": b.connected, "connects": b.connects,
                                         "messages": b.messages, "last_error": b.last_error})
         if self.forwarder is not None:

@@ -31,6 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.quantities import QUANTITIES
 
+from .inputs import Input
 from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout, WriteRefused
 from .modbus_plan import Block, plan_reads
 from .registers import Field, load_register_map
@@ -321,10 +322,17 @@ class ModbusDevice:
             k = nxt
 
 
-class ModbusInput:
-    """All Modbus meters of a site.  Input seam: `async run(emit)`; `stats` per device."""
+class ModbusInput(Input):
+    """All Modbus meters (TCP and RTU) of a site, one scheduler per device; `stats` per device."""
 
     name = "modbus"
+
+    @classmethod
+    def from_site(cls, cfg, options) -> "ModbusInput | None":
+        """The site's enabled Modbus meters with channels, or None when it has none."""
+        inp = cls(cfg, per_field_meters=frozenset(options.request_per_field), stale_after_s=options.stale_after_s,
+                  recheck_bad_fields_s=options.recheck_bad_fields_s, tcp_connection=options.tcp_connection)
+        return inp if inp.devices else None
 
     def __init__(self, cfg, *, per_field_meters: frozenset[str] = frozenset(), stale_after_s: float = 600.0,
                  recheck_bad_fields_s: float = 600.0, tcp_connection: str = "per_meter") -> None:
@@ -372,5 +380,8 @@ class ModbusInput:
         try:
             await asyncio.gather(*(d.run(emit) for d in self.devices))
         finally:
-            for c in self.connections.values():
-                c.close()
+            self.close()
+
+    def close(self) -> None:
+        for c in self.connections.values():
+            c.close()

@@ -34,6 +34,7 @@ import paho.mqtt.client as mqtt
 from mieruka.models import ChannelInfo, ReadingBatch
 from mieruka.quantities import QUANTITIES
 
+from .inputs import Input
 from .mqtt_config import Broker, MqttSection, Subscription, load_mqtt
 from .mqtt_decoders import BadPayload, Decoded, ShellyDecoder, decode_json, decode_tasmota
 
@@ -105,7 +106,9 @@ class _Templates:
         return _NOT_ID.sub("_", template.format(**values))
 
 
-class MqttInput:
+class MqttInput(Input):
+    """Meter messages from the brokers and subscriptions of the `[mqtt]` table."""
+
     name = "mqtt"
     durable_emit = True     # ask the runner for an emit that returns after the disk buffer's fsync
 
@@ -134,8 +137,21 @@ class MqttInput:
         self._lock = threading.Lock()
         self.clients: dict[str, mqtt.Client] = {}
 
+    @classmethod
+    def from_site(cls, cfg, options=None) -> "MqttInput | None":
+        """The `[mqtt]` input of a site, or None when the site has no `[mqtt]` table."""
+        section = load_mqtt(cfg)
+        return None if section is None else cls(cfg, section)
+
     def channel_infos(self) -> list[ChannelInfo]:
         return list(self._infos.values())
+
+    def output(self, channel_infos):
+        """The `[mqtt.output]` publisher of stored readings, when enabled."""
+        if self.section.output is None or not self.section.output.enabled:
+            return None
+        from .mqtt_output import MqttOutput     # here: mqtt_output imports make_client from this module
+        return MqttOutput(self.cfg, self.section, channel_infos)
 
     # ---------------------------------------------------------- paho thread
     def _subs(self, broker_id: str) -> list[Subscription]:
@@ -317,7 +333,11 @@ class MqttInput:
                 for b in self.brokers.values():
                     b.messages += sum(1 for m in messages if m[0] == b.broker)
         finally:
-            self._closing = True
-            for c in self.clients.values():
-                c.disconnect()
-                c.loop_stop()
+            self.close()
+
+    def close(self) -> None:
+        self._closing = True
+        clients, self.clients = self.clients, {}
+        for c in clients.values():
+            c.disconnect()
+            c.loop_stop()

@@ -168,13 +168,7 @@ class MqttSection(_Model):
 
 
 def load_mqtt(cfg) -> MqttSection | None:
-    """The validated `[mqtt]` section of a site config, or None.  `[[meters]]` with
-    `protocol = "mqtt"` are refused with a pointer to `[mqtt]` (never silently ignored)."""
-    from mieruka.errors import ConfigError
+    """The validated `[mqtt]` section of a site config, or None.  (`[[meters]]` with
+    `protocol = "mqtt"` never get here: `mieruka.site` refuses them with a pointer to `[mqtt]`.)"""
     from mieruka.site import validate_section
-    for i, m in enumerate(cfg.meters):
-        if m.protocol == "mqtt":
-            raise ConfigError(f"{cfg.source or '<config>'}: meters[{i}:{m.id}].protocol: MQTT meters are configured "
-                              "as [[mqtt.subscriptions]] (topic, decoder, channel template), not as [[meters]]; "
-                              "see docs/mqtt-influx.md")
     return validate_section(MqttSection, cfg, "mqtt")

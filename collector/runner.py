@@ -2,11 +2,11 @@
 
 Seams (kept small on purpose, see docs/collector.md "Extending the runner"):
 
-- an **input** is any object with `async run(emit)`; it calls `emit(batch)` with a
-  `ReadingBatch` whenever it has readings (emit is synchronous and cheap: it only
-  queues).  Optional: `channel_infos() -> list[ChannelInfo]` (metadata written to the
-  store), `counters() -> {channel: wrap modulus or None}` (counter channels), and
-  `stats` (a dict device id -> stats object with the fields of `DeviceStats`).
+- an **input** is a `collector.inputs.Input`: `async run(emit)` calls `emit(batch)`
+  with a `ReadingBatch` whenever it has readings (emit is synchronous and cheap: it
+  only queues), `close()`, `channel_infos()` (metadata written to the store),
+  `counters()` (counter channels -> wrap modulus) and `stats` (device id -> stats).
+  The inputs a site needs are built from the registry `collector.inputs.INPUTS`.
 - the **sink** is `open_store(cfg).write(batch)` unless another is given; the runner
   owns it: it batches whatever the inputs emitted and writes every
   `flush_interval_s` (or sooner past `max_batch` readings) in a worker thread so a
@@ -28,8 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mieruka.errors import MierukaError
 from mieruka.models import Quality, ReadingBatch
 from mieruka.site import SiteConfig, validate_section
+from mieruka.store import Store, open_store
 
 from .counters import CounterTracker
+from .inputs import Input, build_inputs
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +65,11 @@ class RunnerStats:
 
 
 class Runner:
-    def __init__(self, cfg: SiteConfig, inputs: list | None = None, store=None,
+    def __init__(self, cfg: SiteConfig, inputs: list[Input] | None = None, store: Store | None = None,
                  options: CollectorOptions | None = None) -> None:
         self.cfg = cfg
         self.options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
-        if inputs is None:
-            from .modbus import ModbusInput
-            inputs = [ModbusInput(cfg, per_field_meters=frozenset(self.options.request_per_field),
-                                  stale_after_s=self.options.stale_after_s,
-                                  recheck_bad_fields_s=self.options.recheck_bad_fields_s,
-                                  tcp_connection=self.options.tcp_connection)]
-            if cfg.mqtt is not None or any(m.protocol == "mqtt" for m in cfg.meters):   # issue 5: [mqtt] input
-                from .mqtt import MqttInput
-                inputs.append(MqttInput(cfg))
-        self.inputs = inputs
+        self.inputs: list[Input] = build_inputs(cfg, self.options) if inputs is None else inputs
         self.pipeline = None
         self.store = store
         self.stats = RunnerStats()
@@ -86,7 +79,7 @@ class Runner:
     def device_stats(self) -> dict:
         out = {}
         for inp in self.inputs:
-            out.update(getattr(inp, "stats", {}) or {})
+            out.update(inp.stats)
         return out
 
     def emit(self, batch: ReadingBatch) -> None:
@@ -126,16 +119,15 @@ class Runner:
 
     async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> RunnerStats:
         """Collect until `stop` is set or `duration_s` passed; flush and close the store."""
-        from mieruka.store import open_store
         own_store = self.store is None
         if own_store:
             self.store = open_store(self.cfg)
-        infos = [i for inp in self.inputs if hasattr(inp, "channel_infos") for i in inp.channel_infos()]
+        infos = [i for inp in self.inputs for i in inp.channel_infos()]
         if infos:
             self.store.set_channels(infos)
         counters = {}
         for inp in self.inputs:
-            counters.update(inp.counters() if hasattr(inp, "counters") else {})
+            counters.update(inp.counters())
         self.tracker = CounterTracker(counters)
         try:
             self.tracker.restore(self.store)
@@ -149,7 +141,7 @@ class Runner:
                                  metrics_port=self.options.metrics_port, metrics_host=self.options.metrics_host,
                                  status_interval_s=self.options.status_interval_s, account=self.account)
         self.pipeline.start()
-        tasks = [asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=getattr(inp, "name", "input"))
+        tasks = [asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=inp.name)
                  for inp in self.inputs]
         end = None if duration_s is None else time.monotonic() + duration_s
         next_retention = time.monotonic()
@@ -167,7 +159,7 @@ class Runner:
                     w.cancel()
                 self._wake.clear()
                 await self.flush()
-                if hasattr(self.store, "apply_retention") and time.monotonic() >= next_retention:
+                if time.monotonic() >= next_retention:
                     next_retention = time.monotonic() + self.options.retention_check_s
                     # issue 5: under the forwarder's store lock, so it never races a write
                     await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
@@ -175,6 +167,8 @@ class Runner:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for inp in self.inputs:
+                inp.close()
             await self.flush()
             await self.pipeline.close()      # issue 5: forward what the buffer holds (bounded wait)
             if own_store:

@@ -392,7 +392,6 @@ class Channel(_Model):
     # `register` in the file; the attribute is renamed because BaseModel has a `register` method
     register_field: str | None = Field(default=None, alias="register",
                                        description="field name in the meter's register map")
-    field: str | None = Field(default=None, description="field in a message (MQTT decoders)")
     unit: str | None = None
     scale: float = 1.0
     equipment_kind: str | None = None
@@ -419,7 +418,7 @@ class Channel(_Model):
 class Meter(_Model):
     id: str
     name: str | None = None
-    protocol: Literal["modbus_tcp", "modbus_rtu", "mqtt"] = "modbus_tcp"
+    protocol: Literal["modbus_tcp", "modbus_rtu"] = "modbus_tcp"
     model: str | None = Field(default=None, description="register map: a name in config/registers or a path")
     host: str = "127.0.0.1"
     port: int = Field(default=502, ge=1, le=65535)
@@ -435,8 +434,6 @@ class Meter(_Model):
     max_registers_per_read: int = Field(default=125, ge=1, le=125)
     fill_holes: int = Field(default=8, ge=0, description="read through gaps of up to this many unused registers")
     enabled: bool = True
-    topic: str | None = Field(default=None, description="MQTT meters: topic filter")
-    decoder: str | None = Field(default=None, description="MQTT meters: shelly | tasmota | json")
     channels: list[Channel] = Field(default_factory=list)
     _check = field_validator("id")(_check_id)
 
@@ -583,6 +580,7 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
         data = expand(data, env)
     except MissingVariable as e:
         raise ConfigError(f"{where}: {e.path}: {e}") from None
+    _refuse_mqtt_meters(data, where)
     try:
         cfg = SiteConfig.model_validate(data)
     except ValidationError as e:
@@ -590,6 +588,18 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
     cfg.source = source
     _check_cross_references(cfg, where)
     return cfg
+
+
+def _refuse_mqtt_meters(data: dict[str, Any], where: str) -> None:
+    """MQTT meters have one way to be configured, `[[mqtt.subscriptions]]` (topic filter,
+    decoder, channel template); a `[[meters]]` entry with `protocol = "mqtt"` is refused
+    with a pointer there, before its other keys (`topic`, ...) read as mere typos."""
+    meters = data.get("meters")
+    for i, m in enumerate(meters if isinstance(meters, list) else []):
+        if isinstance(m, dict) and m.get("protocol") == "mqtt":
+            raise ConfigError(f"{where}: meters[{i}:{m.get('id', '?')}].protocol: MQTT meters are configured as "
+                              "[[mqtt.subscriptions]] (topic, decoder, channel template), not as [[meters]]; "
+                              "see docs/mqtt-influx.md")
 
 
 def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:

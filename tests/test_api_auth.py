@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from test_api_helpers import TOKENS, auth, client, loaded_site, sha
+from helpers.api_site import TOKENS, auth, client, loaded_site, sha
 
 ADMIN_ONLY = {("POST", "/api/v1/analysis/run"), ("POST", "/api/v1/reload")}
 
@@ -100,7 +100,7 @@ def test_bad_rate_limit_names_the_key(tmp_path):
     from mieruka.api.app import create_app
     from mieruka.errors import ConfigError
     from mieruka.site import load_site
-    from test_api_helpers import write_config
+    from helpers.api_site import write_config
     cfg = load_site(write_config(tmp_path, rate="lots/second"))
     with pytest.raises(ConfigError, match=r"site\.toml: api\.rate_limit: rate limit 'lots/second'"):
         create_app(cfg, store=object())

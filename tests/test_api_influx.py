@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from servers_mqtt_influx import Influxd
-from test_api_helpers import auth, client, make_recording, write_config
+from helpers.servers import Influxd
+from helpers.api_site import auth, client, make_recording, write_config
 
 pytestmark = pytest.mark.slow
 

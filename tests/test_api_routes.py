@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from test_api_helpers import START, auth, client, loaded_site
+from helpers.api_site import START, auth, client, loaded_site
 
 from mieruka.service.context import choose_interval_s
 

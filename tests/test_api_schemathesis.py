@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from test_api_helpers import TOKENS, loaded_site
+from helpers.api_site import TOKENS, loaded_site
 
 
 @pytest.fixture(scope="module")

@@ -230,8 +230,8 @@ def test_price_findings_contract_by_meter():
     cfg = _site({
         "contracts": [{"id": "main", "retailer": "TEPCO", "results_fiscal_year": 2022},
                       {"id": "annex", "retailer": "九州電力", "results_fiscal_year": 2022, "menu": "B", "meters": ["m2"]}],
-        "meters": [{"id": "m1", "protocol": "mqtt", "channels": [{"id": "a", "quantity": "power_kw"}]},
-                   {"id": "m2", "protocol": "mqtt", "channels": [{"id": "b", "quantity": "power_kw"}]}],
+        "meters": [{"id": "m1", "model": "sdm630", "channels": [{"id": "a", "quantity": "power_kw", "register": "total_power"}]},
+                   {"id": "m2", "model": "sdm630", "channels": [{"id": "b", "quantity": "power_kw", "register": "total_power"}]}],
     })
     eng = CO2Engine.from_site(cfg)
     t = dt.datetime(2024, 6, 3, tzinfo=JST)

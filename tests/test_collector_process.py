@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import DEMO_SITE, demo_site
+from helpers.demo import DEMO_SITE, demo_site
+from helpers.proc import Process, start
 from mieruka.errors import ConfigError
 from mieruka.models import Quality
 from mieruka.recording import read_recording
@@ -20,10 +21,10 @@ from mieruka.simulators.modbus_server import ModbusSimulator
 from mieruka.store.embedded import EmbeddedStore
 
 
-def start_collect(port, data_dir, *extra):
+def start_collect(port, data_dir, *extra) -> Process:
     env = dict(os.environ, MIERUKA_MODBUS_PORT=str(port), MIERUKA_DATA_DIR=str(data_dir))
-    return subprocess.Popen([sys.executable, "-m", "mieruka.cli", "collect", "--config", str(DEMO_SITE), *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start([sys.executable, "-m", "mieruka.cli", "collect", "--config", DEMO_SITE, *extra],
+                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def snapshot(cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -56,11 +57,9 @@ def test_kill_9_loses_no_committed_batch(port, data_dir):
                 wait_for_rows(cfg, 13 * 2 * (cycle + 1))
                 time.sleep(0.37 * (cycle + 1))                 # somewhere inside a flush cycle
                 before = snapshot(cfg)                          # what was committed, read by another process
-                p.send_signal(signal.SIGKILL)
-                p.wait(10)
+                p.kill()                                        # SIGKILL: no goodbye
             finally:
-                if p.poll() is None:
-                    p.kill()
+                p.stop()
             after = snapshot(cfg)
             for ch, (t, v) in before.items():
                 t2, v2 = after[ch]
@@ -78,11 +77,15 @@ def test_sigterm_flushes_and_summarises_then_export_round_trips(port, data_dir, 
     cfg = demo_site(port, data_dir)
     with ModbusSimulator(cfg, port=port):
         p = start_collect(port, data_dir)
-        wait_for_rows(cfg, 13 * 2)
-        time.sleep(0.5)
-        p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=15)
-    assert p.returncode == 0, err
+        try:
+            wait_for_rows(cfg, 13 * 2)
+            time.sleep(0.5)
+            p.proc.send_signal(signal.SIGTERM)
+            out, err = p.proc.communicate(timeout=15)
+            rc = p.proc.returncode
+        finally:
+            p.stop()
+    assert rc == 0, err
     m = re.search(r"collected (\d+) readings", out)
     assert m, out
     snap = snapshot(cfg)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import time
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers.demo import REPO
 from mieruka.collector.runner import CollectorOptions, Runner
 from mieruka.models import Quality
 from mieruka.simulators.modbus_server import ModbusSimulator
@@ -18,24 +16,6 @@ from mieruka.site import load_site
 from mieruka.store.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat (Debian package) not installed")
-
-
-@pytest.fixture
-def pty_pair(tmp_path):
-    a, b = tmp_path / "ttyA", tmp_path / "ttyB"
-    p = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        for _ in range(100):
-            if a.exists() and b.exists():
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("socat did not create the pty pair")
-        yield str(a), str(b)
-    finally:
-        p.terminate()
-        p.wait(5)
 
 
 @pytest.mark.slow

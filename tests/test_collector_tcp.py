@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from conftest import demo_site
+from helpers.demo import demo_site
 from mieruka.collector.modbus_conn import WriteRefused, _only_reads
 from mieruka.collector.modbus_plan import Block, plan_reads
 from mieruka.collector.registers import load_register_map
@@ -51,7 +51,7 @@ def test_collects_every_demo_channel_on_the_one_second_grid(port, data_dir):
 
 @pytest.mark.slow
 def test_faulty_meters_are_flagged_and_the_others_keep_their_schedule(port, data_dir, caplog):
-    from conftest import free_port
+    from helpers.net import free_port
     dead = free_port()                                 # pm-machining sits behind a gateway that is off
     cfg = demo_site(port, data_dir, lambda t: t.replace(
         'model = "omron_km_n1"\nhost = "127.0.0.1"\nport = "${MIERUKA_MODBUS_PORT:-5020}"',

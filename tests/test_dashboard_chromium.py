@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from test_api_helpers import TOKENS, Server, loaded_site
+from helpers.api_site import TOKENS, Server, loaded_site
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")]

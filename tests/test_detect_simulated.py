@@ -268,7 +268,7 @@ def test_demo_site_month_all_events_and_growing_leak():
     config: every injected day, the growing leak and the standby levels are found."""
     from mieruka.simulators.site_link import scenario_for_site, simulation_section
     from mieruka.site import load_site
-    from conftest import DEMO_SITE
+    from helpers.demo import DEMO_SITE
 
     cfg = load_site(DEMO_SITE)
     sc = scenario_for_site(cfg)

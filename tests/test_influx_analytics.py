@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from servers_mqtt_influx import MIERUKA, REPO, Influxd
+from helpers.servers import MIERUKA, REPO, Influxd
 
 DEMO = REPO / "config" / "examples" / "demo-site.toml"
 

@@ -18,7 +18,9 @@ from mieruka.errors import ConfigError
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.site import parse_site
 from mieruka.store.influx import InfluxStore, InfluxWriteError
-from servers_mqtt_influx import Influxd, _Server, free_port, wait_for, wait_port
+from helpers.net import free_port, wait_for
+from helpers.proc import Process
+from helpers.servers import Influxd
 
 T0 = np.datetime64("2026-04-01T00:00:00", "ms")
 
@@ -91,13 +93,11 @@ def test_influx_cli_reads_the_points(influxd):
     assert rows[0] == [int(T0.astype(np.int64)), 1.5, 0] and len(rows) == 5
 
 
-class VictoriaMetrics(_Server):
+class VictoriaMetrics(Process):
     def __init__(self, tmp):
         self.port = free_port()
-        self.proc = subprocess.Popen(["/usr/bin/victoria-metrics", "-httpListenAddr", f"127.0.0.1:{self.port}",
-                                      "-storageDataPath", str(tmp / "vm"), "-retentionPeriod", "100y"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, 15)
+        self.spawn(["/usr/bin/victoria-metrics", "-httpListenAddr", f"127.0.0.1:{self.port}",
+                    "-storageDataPath", tmp / "vm", "-retentionPeriod", "100y"], port=self.port, timeout_s=15)
 
     def export(self) -> list[dict]:
         base = f"http://127.0.0.1:{self.port}"
@@ -194,3 +194,14 @@ def test_a_batch_the_server_refuses_is_saved_counted_and_skipped(influxd, tmp_pa
     assert np.load(saved)["value"].tolist() == [0, 1, 2, 3, 4]
     assert "refused 5 readings for good" in caplog.text
     assert influxd.count(db="refuse", where="WHERE channel = 'good'") == 5
+
+
+def test_retention_before_a_given_time(influxd):
+    # keep 1 day before `now` = T0 + 2.5 d: the cut is T0 + 1.5 d, so of the readings at
+    # T0, T0 + 1 d and T0 + 2 d only the last stays; without `now` the server's clock counts
+    st = InfluxStore(influxd.url, database="retention", retention_days=1)
+    day = np.timedelta64(86_400_000, "ms")
+    st.write(ReadingBatch.single_channel("a", np.array([T0, T0 + day, T0 + 2 * day]), np.array([1.0, 2.0, 3.0])))
+    assert st.apply_retention(now=T0 + 2 * day + day // 2) == -1          # InfluxDB does not say how many
+    assert st.read("a")[1].tolist() == [3.0]
+    assert InfluxStore(influxd.url, database="retention").apply_retention() == 0   # 0 days: keep all

@@ -14,7 +14,7 @@ from mieruka.collector.mqtt_config import load_mqtt
 from mieruka.collector.mqtt_decoders import BadPayload, ShellyDecoder, decode_json, decode_tasmota
 from mieruka.errors import ConfigError
 from mieruka.site import load_site, parse_site
-from servers_mqtt_influx import MIERUKA
+from helpers.servers import MIERUKA
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 PRO3EM = {"id": 0, "a_current": 4.029, "a_voltage": 236.1, "a_act_power": 951.2, "a_aprt_power": 951.9,

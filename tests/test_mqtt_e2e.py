@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from servers_mqtt_influx import MIERUKA, REPO, Collector, Influxd, Mosquitto, free_port, make_tls, wait_for
+from helpers.net import free_port, wait_for
+from helpers.servers import MIERUKA, REPO, Collector, Influxd, Mosquitto, make_tls
 
 T0_MS = 1_780_000_000_000          # 2026-05-28: message times (ms), one per message
 EXAMPLE = REPO / "config" / "examples" / "shelly-mqtt-influx.toml"

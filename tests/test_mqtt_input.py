@@ -10,7 +10,7 @@ import pytest
 
 from mieruka.collector.mqtt import MqttInput
 from mieruka.site import parse_site
-from servers_mqtt_influx import Mosquitto
+from helpers.servers import Mosquitto
 
 
 def cfg_for(url: str):

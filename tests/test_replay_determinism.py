@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from test_api_helpers import STANDBY_KW, make_recording, write_config
+from helpers.api_site import STANDBY_KW, make_recording, write_config
 
 from mieruka import __version__
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 from openpyxl import load_workbook
 
-from test_api_helpers import auth, client, loaded_site, make_recording, write_config
+from helpers.api_site import auth, client, loaded_site, make_recording, write_config
 
 
 @pytest.fixture(scope="module")

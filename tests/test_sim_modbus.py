@@ -5,14 +5,13 @@ import asyncio
 import math
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers.demo import REPO
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
@@ -22,47 +21,26 @@ from mieruka.simulators.modbus_server import ModbusSimulator
 from mieruka.simulators.scenario import FaultSpec
 
 DEMO = EXAMPLES_DIR / "demo-site.toml"
-REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll (Debian package) not installed")
-def test_mbpoll_reads_l1_voltage_from_mieruka_simulate():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "simulate", "--config", str(DEMO), "--port", str(port),
-                             "--fault", "pm-lighting:exception:6"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    try:
-        wait_port(port)
-        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "3:float", "-B", "-r", "1",
-                              "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
-        m = re.search(r"\[1\]:\s+([-\d.]+)", out.stdout)
-        assert m, out.stdout + out.stderr
-        volts = float(m.group(1))
-        assert 110 <= volts <= 121, volts       # 200 V delta plant: about 115 V line-to-neutral
-        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "4", "-t", "3:float", "-B", "-r", "1",
-                              "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
-        assert "busy" in (out.stdout + out.stderr).lower()     # exception 6 as mbpoll words it
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(10)
-    assert rc == 0, proc.stderr.read().decode()
+def test_mbpoll_reads_l1_voltage_from_mieruka_simulate(port, tmp_path, spawn):
+    log = tmp_path / "simulate.log"
+    sim = spawn([sys.executable, "-m", "mieruka.cli", "simulate", "--config", DEMO, "--port", str(port),
+                 "--fault", "pm-lighting:exception:6"], port=port, log=log, cwd=REPO)
+    out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-t", "3:float", "-B", "-r", "1",
+                          "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+    m = re.search(r"\[1\]:\s+([-\d.]+)", out.stdout)
+    assert m, out.stdout + out.stderr
+    volts = float(m.group(1))
+    assert 110 <= volts <= 121, volts       # 200 V delta plant: about 115 V line-to-neutral
+    out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", "4", "-t", "3:float", "-B", "-r", "1",
+                          "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+    assert "busy" in (out.stdout + out.stderr).lower()     # exception 6 as mbpoll words it
+    proc = sim.proc
+    sim.stop()                              # SIGTERM: a clean exit (on failure the fixture stops it)
+    assert proc.returncode == 0, log.read_text()
 
 
 def _decode(regmap, name, regs, start):
@@ -220,32 +198,23 @@ def test_stuck_meter_repeats_its_value():
 
 
 @pytest.mark.skipif(shutil.which("socat") is None, reason="socat (Debian package) not installed")
-def test_rtu_over_a_socat_pty_pair(tmp_path):
+def test_rtu_over_a_socat_pty_pair(pty_pair):
     from pymodbus.client import AsyncModbusSerialClient
-    a, b = tmp_path / "ptyA", tmp_path / "ptyB"
-    socat = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-                             stderr=subprocess.DEVNULL)
-    try:
-        end = time.monotonic() + 10
-        while not (a.exists() and b.exists()) and time.monotonic() < end:
-            time.sleep(0.05)
+    a, b = pty_pair
 
-        async def main():
-            c = AsyncModbusSerialClient(str(b), baudrate=19200, timeout=1, retries=0)
-            await c.connect()
-            try:
-                r = await c.read_input_registers(0, count=2, device_id=1)
-                assert 110 < load_register_map("sdm630").field("voltage_l1").decode(r.registers) < 121
-                r = await c.read_holding_registers(2, count=2, device_id=7)
-                assert 0.45 < load_register_map("suto_s4xx").field("pressure").decode(r.registers) < 0.8
-            finally:
-                c.close()
+    async def main():
+        c = AsyncModbusSerialClient(str(b), baudrate=19200, timeout=1, retries=0)
+        await c.connect()
+        try:
+            r = await c.read_input_registers(0, count=2, device_id=1)
+            assert 110 < load_register_map("sdm630").field("voltage_l1").decode(r.registers) < 121
+            r = await c.read_holding_registers(2, count=2, device_id=7)
+            assert 0.45 < load_register_map("suto_s4xx").field("pressure").decode(r.registers) < 0.8
+        finally:
+            c.close()
 
-        with ModbusSimulator(str(DEMO), serial_port=str(a), baudrate=19200):
-            asyncio.run(main())
-    finally:
-        socat.terminate()
-        socat.wait(5)
+    with ModbusSimulator(str(DEMO), serial_port=str(a), baudrate=19200):
+        asyncio.run(main())
 
 
 def test_unknown_unit_can_answer_gateway_exception():

@@ -18,7 +18,9 @@ from ..site import load_site
               help="Stop after S seconds (default: run until SIGTERM or Ctrl-C).")
 @click.option("--quiet", "-q", is_flag=True, help="No summary at the end.")
 def command(config_path: str, duration: float | None, quiet: bool) -> int:
-    """Poll the site's meters (Modbus TCP/RTU) into the store.
+    """Collect the site's meters into the store: Modbus TCP/RTU meters (`[[meters]]`)
+    and MQTT meter messages (`[mqtt]`), each protocol an input of the registry in
+    mieruka.collector.inputs.
 
     Runs until stopped (SIGTERM or SIGINT stop it cleanly, committing what it holds)
     or for --duration seconds, then prints readings per channel and device problems.

@@ -11,6 +11,7 @@ from ..errors import InputError
 from ..models import ReadingBatch
 from ..quantities import QUANTITIES
 from ..site import load_site
+from ..store.base import continuous_counter
 
 
 @click.command("export")
@@ -57,11 +58,8 @@ def command(config_path: str, start: str | None, end: str | None, fmt: str, out:
                          disable=out is None or len(infos) < 2, transient=True)
         for cid, info in progress:
             t, v, q = store.read_quality(cid, t0, t1)
-            if not raw_counters and QUANTITIES[info.quantity].counter and hasattr(store, "counter_offsets"):
-                ot, off = store.counter_offsets(cid)
-                if len(ot) and len(t):
-                    i = np.searchsorted(ot, t, side="right") - 1
-                    v = v + np.where(i >= 0, off[np.maximum(i, 0)], 0.0)
+            if not raw_counters and QUANTITIES[info.quantity].counter:
+                v = continuous_counter(t, v, *store.counter_offsets(cid))   # every quality, offsets undone
             parts.append(ReadingBatch(t, np.full(len(t), cid, object), v, q))
         batch = ReadingBatch.concat(parts)
     finally:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..models import ChannelInfo, ReadingBatch
+from ..models import ChannelInfo, Quality, ReadingBatch
 
 if TYPE_CHECKING:
     from ..site import SiteConfig
@@ -26,38 +27,97 @@ class Aggregate:
     count: np.ndarray     # int64, OK readings in the interval
 
 
-@runtime_checkable
-class Store(Protocol):
-    def write(self, batch: ReadingBatch) -> None:
-        """Store a batch durably (returns after commit); idempotent on (time, channel)."""
+class Store(ABC):
+    """What every store backend provides, and all that its users may call.
+
+    Collectors write (with continuous-counter offsets in the same commit) and restore
+    counter state from it; analytics, replay, export and the API read.  Both backends
+    (`EmbeddedStore`, `InfluxStore`) implement every abstract method, so callers never
+    probe with `hasattr`.  Times are datetime64[ms] UTC; `TimeLike` bounds are
+    [start, end), texts without offset taken in the site zone."""
+
+    # ------------------------------------------------------------------ writing
+    @abstractmethod
+    def write(self, batch: ReadingBatch,
+              counter_offsets: list[tuple[str, np.datetime64, float]] | None = None) -> None:
+        """Store a batch durably (returns after commit); idempotent on (time, channel).
+        `counter_offsets` (channel, time from which it applies, cumulative offset) of
+        continuous counters are committed with it (before the readings, never after)."""
+
+    @abstractmethod
+    def set_channels(self, infos: list[ChannelInfo]) -> None:
+        """Record channel metadata (quantity, tags) so that readers need no site config."""
+
+    @abstractmethod
+    def apply_retention(self, now: TimeLike = None) -> int:
+        """Delete what is older than the retention setting before `now` (default: the
+        backend's notion of now); return readings deleted (-1: some, count unknown)."""
+
+    # ------------------------------------------------------------------ reading
+    @abstractmethod
+    def read_quality(self, channel: str, start: TimeLike = None, end: TimeLike = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times, values, quality codes) of a channel in [start, end), time-ordered,
+        including non-OK readings."""
 
     def read(self, channel: str, start: TimeLike = None, end: TimeLike = None,
              *, ok_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(times datetime64[ms] UTC, values float64) of a channel in [start, end), time-ordered."""
+        t, v, q = self.read_quality(channel, start, end)
+        if ok_only:
+            keep = q == Quality.OK
+            if not keep.all():
+                return t[keep], v[keep]
+        return t, v
 
-    def read_quality(self, channel: str, start: TimeLike = None, end: TimeLike = None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(times, values, quality codes) including non-OK readings."""
+    @abstractmethod
+    def counter_offsets(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times, cumulative offsets) of a counter channel, time-ordered: from each
+        time on, continuous = raw + offset.  Empty arrays for a channel without any."""
 
+    def read_continuous(self, channel: str, start: TimeLike = None, end: TimeLike = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """A counter channel as a continuous counter (raw + offset in force at each time):
+        never steps down across wraps and resets, so `np.diff` is the consumption."""
+        t, v = self.read(channel, start, end)
+        return t, continuous_counter(t, v, *self.counter_offsets(channel))
+
+    @abstractmethod
     def aggregate(self, channel: str, start: TimeLike, end: TimeLike, every_s: float) -> Aggregate:
-        """Mean/min/max/count of OK readings per interval of `every_s` seconds."""
+        """Mean/min/max/count of OK readings per interval of `every_s` seconds, intervals
+        aligned on `start` (or on the epoch when start is None)."""
 
+    @abstractmethod
     def latest(self, channel: str) -> tuple[np.datetime64, float, int] | None:
         """The newest reading of a channel (time, value, quality), or None."""
 
-    def set_channels(self, infos: list[ChannelInfo]) -> None:
-        """Record channel metadata (quantity, tags) so that readers need no site config."""
+    @abstractmethod
+    def latest_ok(self, channel: str) -> tuple[np.datetime64, float] | None:
+        """The newest OK reading of a channel (time, value), or None: counters resume
+        from it after a restart."""
 
+    @abstractmethod
+    def count(self, channel: str | None = None) -> int:
+        """Readings stored (of one channel, or of all), every quality."""
+
+    @abstractmethod
     def channels(self) -> list[ChannelInfo]:
         """Channels the store knows (from metadata, or seen in data)."""
 
+    @abstractmethod
     def time_range(self, channel: str | None = None) -> tuple[np.datetime64, np.datetime64] | None:
-        """First and last time stored (of a channel, or of all)."""
+        """First and last time stored (of a channel, or of all), or None when empty."""
 
-    def apply_retention(self) -> int:
-        """Delete what is older than the retention setting; return rows deleted."""
+    # ------------------------------------------------------------------ lifetime
+    @abstractmethod
+    def close(self) -> None:
+        """Commit what is pending and release the connection (idempotent)."""
 
-    def close(self) -> None: ...
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def open_store(cfg: "SiteConfig", *, readonly: bool = False) -> Store:

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
-from .base import Aggregate, TimeLike, continuous_counter, to_datetime64
+from .base import Aggregate, Store, TimeLike, to_datetime64
 
 if TYPE_CHECKING:
     from ..site import SiteConfig
@@ -82,7 +82,7 @@ def _dedup_last(t: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
     return (t[keep],) + tuple(c[o][keep] for c in cols)
 
 
-class EmbeddedStore:
+class EmbeddedStore(Store):
     """SQLite (WAL) store of per-channel numpy chunks.  One writer process at a time
     (the collector or a replay); any number of reader processes."""
 
@@ -335,13 +335,6 @@ class EmbeddedStore:
         a = np.array(rows, np.float64).reshape(-1, 2)
         return a[:, 0].astype(np.int64).view(TIME_DTYPE), a[:, 1]
 
-    def read_continuous(self, channel: str, start: TimeLike = None, end: TimeLike = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
-        """A counter channel as a continuous counter (raw + offset in force at each time):
-        never steps down across wraps and resets, so `np.diff` is the consumption."""
-        t, v = self.read(channel, start, end)
-        return t, continuous_counter(t, v, *self.counter_offsets(channel))
-
     def aggregate(self, channel: str, start: TimeLike, end: TimeLike, every_s: float) -> Aggregate:
         """Mean/min/max/count of OK readings per interval of `every_s` s, intervals aligned on `start`
         (or on the epoch when start is None)."""
@@ -487,9 +480,3 @@ class EmbeddedStore:
         finally:
             self.db.close()
             self.db = None
-
-    def __enter__(self) -> "EmbeddedStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, MierukaError
 from ..models import TIME_DTYPE, ChannelInfo, Quality, ReadingBatch
-from .base import Aggregate, TimeLike, continuous_counter, to_datetime64
+from .base import Aggregate, Store, TimeLike, to_datetime64
 
 if TYPE_CHECKING:
     from ..site import SiteConfig
@@ -93,7 +93,7 @@ def _split_key(key: str) -> list[str]:
     return parts
 
 
-class InfluxStore:
+class InfluxStore(Store):
     def __init__(self, url: str, *, database: str, api: str = "v1", token: str | None = None,
                  org: str | None = None, bucket: str | None = None, username: str | None = None,
                  password: str | None = None, measurement: str = "energy", site: str | None = None,
@@ -280,26 +280,12 @@ class InfluxStore:
         t, order = np.unique(t.astype(np.int64), return_index=True)     # one point per time (several series)
         return t.astype(TIME_DTYPE), v[order].astype(np.float64), np.nan_to_num(q[order]).astype(np.uint8)
 
-    def read(self, channel: str, start: TimeLike = None, end: TimeLike = None, *, ok_only: bool = True
-             ) -> tuple[np.ndarray, np.ndarray]:
-        t, v, q = self.read_quality(channel, start, end)
-        if ok_only:
-            keep = q == Quality.OK
-            t, v = t[keep], v[keep]
-        return t, v
-
     def counter_offsets(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
         """(times, offsets) of a counter channel: continuous = raw + offset in force."""
         s = self.query(f"SELECT \"offset\" FROM {_ident(self.measurement + '_counter_offsets')}"
                        f"{self._where(channel, None, None)} ORDER BY time")
         t, off = self._columns(s, ["time", "offset"])
         return t.astype(np.int64).astype(TIME_DTYPE), off.astype(np.float64)
-
-    def read_continuous(self, channel: str, start: TimeLike = None, end: TimeLike = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
-        """A counter channel with wraps and resets undone (see EmbeddedStore.read_continuous)."""
-        t, v = self.read(channel, start, end)
-        return t, continuous_counter(t, v, *self.counter_offsets(channel))
 
     def latest_ok(self, channel: str) -> tuple[np.datetime64, float] | None:
         s = self.query(f"SELECT value FROM {_ident(self.measurement)}{self._where(channel, None, None, ok_only=True)} "
@@ -353,23 +339,19 @@ class InfluxStore:
             return None
         return np.datetime64(int(first[0]), "ms"), np.datetime64(int(last[0]), "ms")
 
-    def apply_retention(self) -> int:
-        """Delete points older than `retention_days` (0: keep all).  InfluxDB does not
-        say how many it deleted: returns -1 when it deleted something unknown, else 0.
+    def apply_retention(self, now: TimeLike = None) -> int:
+        """Delete points older than `retention_days` before `now` (default: the server's
+        now()); 0 days keeps all.  InfluxDB does not say how many it deleted: returns -1
+        when it deleted something unknown, else 0.
         (A retention policy / bucket retention in InfluxDB itself does the same job.)"""
         if not self.retention_days:
             return 0
-        self.query(f"DELETE FROM {_ident(self.measurement)} WHERE time < now() - {int(self.retention_days * 86400)}s",
-                   post=True)
+        keep_s = int(self.retention_days * 86400)
+        cut = f"now() - {keep_s}s" if now is None else f"{_ms(now, self.tz) - keep_s * 1000}ms"
+        self.query(f"DELETE FROM {_ident(self.measurement)} WHERE time < {cut}", post=True)
         return -1
 
     def close(self) -> None:
         self.http.close()
         if self._v2 is not None:
             self._v2.close()
-
-    def __enter__(self) -> "InfluxStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

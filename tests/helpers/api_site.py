@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from mieruka.models import ChannelInfo
 from mieruka.recording import write_channels
+
+from .net import free_port, wait_for
+from .proc import Process
 
 TOKENS = {"read": "read-token-0123456789", "admin": "admin-token-9876543210"}
 START = np.datetime64("2026-04-05T15:00", "ms")     # 2026-04-06 00:00 JST, a Monday
@@ -93,45 +94,27 @@ def make_recording(path: Path, days: int = 14, seed: int = 1) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`mieruka serve` as a real process on a free loopback port."""
+class Server(Process):
+    """`mieruka serve` as a real process on a free loopback port, up once /healthz answers."""
 
     def __init__(self, config: Path, env: dict | None = None, log: Path | None = None, args: tuple = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or config.parent / "serve.log"
-        e = dict(os.environ, **(env or {}))
-        self._logf = open(self.log, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "serve", "--config", str(config),
-                                      "--port", str(self.port), *args], stdout=self._logf, stderr=subprocess.STDOUT, env=e)
-        import httpx
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("serve did not start")
+        self.log.write_bytes(b"")
+        try:
+            self.spawn([sys.executable, "-m", "mieruka.cli", "serve", "--config", config, "--port", str(self.port),
+                        *args], log=self.log, env=dict(os.environ, **(env or {})), port=self.port, timeout_s=30)
+            wait_for(self._healthy, 30, 0.1, what="serve /healthz")
+        except BaseException:
+            self.stop()
+            raise RuntimeError(f"serve did not start: {self.log.read_text()}") from None
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._logf.close()
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 def loaded_site(tmp: Path, language: str = "ja", rate: str = "1000/second", days: int = 14):

@@ -6,69 +6,18 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-MIERUKA = [str(REPO / ".venv" / "bin" / "python"), "-m", "mieruka.cli"] if (REPO / ".venv").exists() \
-    else [sys.executable, "-m", "mieruka.cli"]
+from .net import free_port, wait_for
+from .proc import MIERUKA, REPO, Process
+
+__all__ = ["MIERUKA", "REPO", "Collector", "Influxd", "Mosquitto", "make_tls"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def wait_for(pred, timeout_s: float = 20.0, every_s: float = 0.2, what: str = "condition"):
-    end = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < end:
-        last = pred()
-        if last:
-            return last
-        time.sleep(every_s)
-    raise TimeoutError(f"timed out waiting for {what} (last: {last!r})")
-
-
-class _Server:
-    proc: subprocess.Popen | None = None
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
-
-
-class Influxd(_Server):
+class Influxd(Process):
     """influxd 1.6 with every listener on 127.0.0.1 and reporting off."""
 
     def __init__(self, tmp: Path, port: int | None = None):
@@ -108,9 +57,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Influxd":
-        self.proc = subprocess.Popen(["/usr/bin/influxd", "-config", str(self.conf)],
-                                     stdout=open(self.dir / "influxd.log", "ab"), stderr=subprocess.STDOUT)
-        wait_port(self.port, 20)
+        self.spawn(["/usr/bin/influxd", "-config", self.conf], log=self.dir / "influxd.log", port=self.port)
         wait_for(lambda: self._ping(), 20, what="influxd /ping")
         return self
 
@@ -143,7 +90,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         return int(res["series"][0]["values"][0][1])
 
 
-class Mosquitto(_Server):
+class Mosquitto(Process):
     def __init__(self, tmp: Path, port: int | None = None, *, passwords: dict[str, str] | None = None,
                  tls: dict[str, Path] | None = None):
         self.dir = tmp / "mosquitto"
@@ -175,9 +122,7 @@ class Mosquitto(_Server):
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> "Mosquitto":
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.dir / "stderr.log", "ab"))
-        wait_port(self.port, 10)
+        self.spawn(["mosquitto", "-c", self.conf], log=self.dir / "stderr.log", port=self.port)
         return self
 
     def pub(self, topic: str, messages: list[str], *extra: str, qos: int = 1) -> None:
@@ -204,24 +149,15 @@ def make_tls(tmp: Path) -> dict[str, Path]:
             "client_cert": d / "client.crt", "client_key": d / "client.key"}
 
 
-class Collector(_Server):
+class Collector(Process):
     """`mieruka collect --config FILE` as a real subprocess."""
+
+    stop_timeout_s = 15.0      # SIGTERM: it forwards what its buffer holds first
 
     def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None):
         self.config, self.log, self.env = config, log, env
 
     def start(self, *extra: str) -> "Collector":
-        env = {**os.environ, **(self.env or {})}
-        self.proc = subprocess.Popen([*MIERUKA, "-v", "collect", "--config", str(self.config), *extra],
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        self.spawn([*MIERUKA, "-v", "collect", "--config", self.config, *extra], log=self.log,
+                   env={**os.environ, **(self.env or {})}, cwd=REPO)
         return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
