@@ -131,8 +131,9 @@ def test_japanese_keys_accepted():
 
 
 def test_demand_channel_must_exist_and_be_power_or_energy():
-    meters = [{"id": "m", "protocol": "mqtt", "channels": [{"id": "v", "quantity": "voltage_v"},
-                                                              {"id": "p", "quantity": "power_kw"}]}]
+    meters = [{"id": "m", "model": "sdm630", "channels": [
+        {"id": "v", "quantity": "voltage_v", "register": "voltage_l1"},
+        {"id": "p", "quantity": "power_kw", "register": "total_power"}]}]
     with pytest.raises(ConfigError, match="demand.channel: no channel with id 'x'"):
         parse_site({"site": {"name": "t"}, "meters": meters, "demand": {"channel": "x"}}, "site.toml")
     with pytest.raises(ConfigError, match="demand.channel: channel 'v' is voltage_v"):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from test_api_helpers import auth, client, make_recording, write_config
+from helpers.api_site import auth, client, make_recording, write_config
 
 from mieruka.recording import read_recording
 
