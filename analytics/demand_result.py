@@ -172,8 +172,7 @@ class DemandComputation:
     result: dict[str, Any]
 
 
-def compute_demand(channels: dict[str, Any], tz: str, settings: DemandSettings | None = None, bill=None,
-                   holidays: set[dt.date] | None = None, fallback_jpy_per_kwh: float | None = None
+def compute_demand(channels: dict[str, Any], tz: str, settings: DemandSettings | None = None, bill=None
                    ) -> DemandComputation:
     """Demand of the chosen channel with monthly maxima, peaks and their breaker
     shares, the summary and (with a `[bill]` section) what a new peak would cost."""
@@ -190,7 +189,7 @@ def compute_demand(channels: dict[str, Any], tz: str, settings: DemandSettings |
     excl = {chosen} | ({other} if other else set()) | {c for c, i in infos.items() if is_site_total(i)}
     breakers = {}
     for name, (bc, bp) in _breakers(infos, excl).items():
-        bd = _periods(data, bc, bp, tz, dm_settings(s, d))
+        bd = _periods(data, bc, bp, tz, _breaker_settings(s, d))
         e = np.full(len(d), np.nan)
         pos = np.searchsorted(d.start_ms, bd.start_ms)
         hit = (pos < len(d)) & (d.start_ms[np.minimum(pos, len(d) - 1)] == bd.start_ms) & bd.complete
@@ -235,7 +234,7 @@ def compute_demand(channels: dict[str, Any], tz: str, settings: DemandSettings |
     return DemandComputation(chosen, d, monthly, peaks, breakers, cut, result)
 
 
-def dm_settings(s: DemandSettings, d: dm.DemandPeriods) -> DemandSettings:
+def _breaker_settings(s: DemandSettings, d: dm.DemandPeriods) -> DemandSettings:
     """The settings for a breaker: the incomer's grid range."""
     p = s.period_min * dm.MS_PER_MIN
     return DemandSettings(period_min=s.period_min, start_ms=int(d.start_ms[0]), end_ms=int(d.start_ms[-1]) + p)
@@ -259,6 +258,7 @@ def _iso_many(t_ms: np.ndarray, tz: zoneinfo.ZoneInfo) -> list[str]:
     return [str(x) for x in format_times(t_ms.astype("datetime64[ms]"), str(tz))]
 
 
-def demand_result(channels: dict[str, Any], tz: str, settings: DemandSettings | None = None, bill=None,
-                  holidays: set[dt.date] | None = None) -> dict[str, Any]:
-    return compute_demand(channels, tz, settings, bill, holidays).result
+def demand_result(channels: dict[str, Any], tz: str, settings: DemandSettings | None = None, bill=None
+                  ) -> dict[str, Any]:
+    """The JSON of `mieruka demand --json` (see module doc)."""
+    return compute_demand(channels, tz, settings, bill).result

@@ -144,3 +144,39 @@ def test_live_prediction_and_stages():
     assert dm.alarm_stage(500, None) == 0
     s, e = dm.period_bounds(ms("2026-04-01T09:47:13+09:00"), "Asia/Tokyo")
     assert (s, e) == (ms("2026-04-01T09:30:00+09:00"), ms("2026-04-01T10:00:00+09:00"))
+
+
+def test_period_tracker_live():
+    # 1-minute power readings from 09:20: 120 kW, then 240 kW from 09:40; target 200 kW
+    tr = dm.PeriodTracker("Asia/Tokyo", 30, target_kw=200, stages=[0.8, 0.9, 1.0])
+    t0 = ms("2026-04-01T09:20:00+09:00")
+    done = []
+    for k in range(41):                                  # 09:20 .. 10:00
+        kw = 120.0 if k < 20 else 240.0
+        r = tr.update(t0 + k * MIN, kw=kw)
+        if r:
+            done.append(r)
+    # the 09:00 period: measured from 09:20 only -> coverage 1/3, 120 kW over what was measured
+    (start, kw, cov), second = done
+    assert start == ms("2026-04-01T09:00:00+09:00") and cov == pytest.approx(1 / 3)
+    assert kw == pytest.approx(120.0 / 3)               # energy over the whole period's length
+    # 09:30-10:00: 10 min at 120 kW + 20 min at 240 kW = 20 + 80 kWh -> 200 kW, fully measured
+    assert second == (ms("2026-04-01T09:30:00+09:00"), pytest.approx(200.0), pytest.approx(1.0))
+    # 09:30 period at 10:00 - not closed yet; at 09:45 the prediction was:
+    tr2 = dm.PeriodTracker("Asia/Tokyo", 30, target_kw=200)
+    for k in range(16):                                  # 09:30 .. 09:45, 10 min at 120 then 240
+        tr2.update(ms("2026-04-01T09:30:00+09:00") + k * MIN, kw=120.0 if k < 10 else 240.0)
+    st = tr2.status()
+    # energy: 10 min x 120 + 5 min x 240 = 20 + 20 = 40 kWh; + 240 kW x 15 min = 60 -> 100 kWh -> 200 kW
+    assert st.energy_kwh == pytest.approx(40.0) and st.predicted_kw == pytest.approx(200.0) and st.stage == 3
+    # a counter feeds the same: 2 kWh/min = 120 kW; a reset counts nothing for its step
+    tr3 = dm.PeriodTracker("Asia/Tokyo", 30)
+    c, out = 1000.0, []
+    for k in range(31):
+        if k == 10:
+            c = 0.0                                       # cleared
+        out.append(tr3.update(ms("2026-04-01T10:00:00+09:00") + k * MIN, counter_kwh=c))
+        c += 2.0
+    # 29 steps of 2 kWh (the reset step counts nothing): 58 kWh -> 116 kW, 29/30 measured
+    assert out[-1] == (ms("2026-04-01T10:00:00+09:00"), pytest.approx(116.0), pytest.approx(29 / 30))
+    assert tr3.start_ms == ms("2026-04-01T10:30:00+09:00")
