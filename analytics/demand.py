@@ -47,16 +47,18 @@ COMPLETE = 1.0 - 1e-9                    # coverage that counts as fully measure
 
 # ----------------------------------------------------------------------- the period grid
 def _offsets_table(t0_ms: int, t1_ms: int, tz: zoneinfo.ZoneInfo) -> tuple[int, np.ndarray]:
-    """UTC offsets (ms) of `tz` on a 15-minute UTC grid covering [t0, t1]: (grid start, table)."""
+    """UTC offsets (ms) of `tz` on a 15-minute UTC grid covering [t0, t1]: (grid start, table).
+    Probed once a day; only days whose offset changes are probed every 15 minutes
+    (two a year in DST zones), so a century costs a few thousand probes."""
     g0 = t0_ms // _TZ_PROBE_MS * _TZ_PROBE_MS
     n = (t1_ms - g0) // _TZ_PROBE_MS + 1
-    # probe hourly, then refine only the hours whose offset changes
-    hours = np.arange(g0, g0 + n * _TZ_PROBE_MS + 3_600_000, 3_600_000, dtype=np.int64)
-    off_h = np.array([_offset_ms(int(h), tz) for h in hours], np.int64)
-    table = np.repeat(off_h, 4)[:n]
-    for i in np.flatnonzero(np.diff(off_h)):
-        for q in range(4):
-            k = i * 4 + q
+    per_day = 86_400_000 // _TZ_PROBE_MS
+    days = np.arange(g0, g0 + n * _TZ_PROBE_MS + 86_400_000, 86_400_000, dtype=np.int64)
+    off_d = np.array([_offset_ms(int(d), tz) for d in days], np.int64)
+    table = np.repeat(off_d, per_day)[:n]
+    for i in np.flatnonzero(np.diff(off_d)):
+        for q in range(per_day):
+            k = i * per_day + q
             if k < n:
                 table[k] = _offset_ms(g0 + k * _TZ_PROBE_MS, tz)
     return g0, table

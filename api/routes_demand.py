@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..service.demand import bills_for, demand_for, demand_view, store_channels
+from ..errors import Invalid
+from ..service.demand import MAX_RANGE, bills_for, demand_for, demand_view, store_channels
 from .auth import require_read
 from .errors import PROBLEM_RESPONSES
 from .params import parse_param
@@ -42,8 +43,14 @@ async def bill(request: Request, start: str | None = START, end: str | None = EN
     c, t0, t1 = _range(request, start, end)
 
     def run():
+        if t1 <= t0 or t1 - t0 > MAX_RANGE:
+            raise Invalid(f"start/end: end after start and at most {MAX_RANGE.days} days later")
         chans = store_channels(c.store, c.infos(), t0, t1)
         comp = demand_for(c.cfg, chans, t0, t1, channel=channel)
-        return {"channel": comp.channel, "timezone": c.cfg.site.timezone,
-                "months": [b.to_dict() for b in bills_for(c.cfg, comp, chans, t0, t1)]}
+        out = {"channel": comp.channel, "timezone": c.cfg.site.timezone, "months": []}
+        if c.cfg.bill is None:      # nothing to price with: say so (the demand itself is there)
+            out["note"] = "the site config has no [bill] section (basic_jpy_per_kw, energy_rates, ...)"
+        else:
+            out["months"] = [b.to_dict() for b in bills_for(c.cfg, comp, chans, t0, t1)]
+        return out
     return fast_json(await run_in_threadpool(run))

@@ -89,6 +89,8 @@ def test_api_errors_are_problems(site):
     assert r.status_code == 422
     r = c.get("/api/v1/demand?start=yesterday", headers=auth("read"))
     assert r.status_code == 422 and "query.start" in r.json()["detail"]
+    r = c.get("/api/v1/demand?start=1970-01-01&end=2200-01-01", headers=auth("read"))
+    assert r.status_code == 422 and "3 years" in r.json()["detail"]
     assert c.get("/api/v1/demand").status_code == 401
 
 

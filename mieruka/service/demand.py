@@ -16,6 +16,7 @@ from ..quantities import QUANTITIES
 from ..site import SiteConfig
 
 PAD = dt.timedelta(hours=1)      # read this much around the range: counter steps at its edges are known
+MAX_RANGE = dt.timedelta(days=3 * 366)   # a view lists every period: 3 years are 52,000 half hours
 KINDS = ("power_kw", "energy_kwh", "reactive_energy_kvarh", "reactive_power_kvar")
 
 
@@ -27,7 +28,7 @@ def store_channels(store, infos: dict[str, ChannelInfo], start: dt.datetime, end
     for cid, info in infos.items():
         if info.quantity not in KINDS:
             continue
-        if QUANTITIES[info.quantity].counter and hasattr(store, "read_continuous"):
+        if QUANTITIES[info.quantity].counter:
             t, v = store.read_continuous(cid, start - PAD, end + PAD)
         else:
             t, v = store.read(cid, start - PAD, end + PAD)
@@ -72,6 +73,8 @@ def demand_view(ctx, start: dt.datetime, end: dt.datetime, **overrides) -> dict[
     """`/api/v1/demand`: the demand JSON of `mieruka demand` over [start, end) of the store."""
     if end <= start:
         raise Invalid("end must be after start")
+    if end - start > MAX_RANGE:
+        raise Invalid(f"the range is longer than {MAX_RANGE.days} days; ask for up to 3 years at a time")
     chans = store_channels(ctx.store, ctx.infos(), start, end)
     return demand_for(ctx.cfg, chans, start, end, **overrides).result
 
