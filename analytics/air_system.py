@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mieruka import roles
+
 from . import air_leak as leak_mod
 from . import compressor as comp_mod
 from . import resample as rs
@@ -21,12 +23,11 @@ from . import savings as sav
 from .findings import Collector
 from .series import Series, end_ms, mean_rate, production_share
 
-COMPRESSOR_KINDS = {"compressor", "air_compressor", "コンプレッサ", "コンプレッサー"}
 DEFAULT_SPECIFIC_ENERGY_KWH_PER_M3 = 0.12    # 7.2 kW per m3/min: middle of the 5.5-8 range (field notes)
 
 
 def is_compressor(s: Series) -> bool:
-    return (s.info.equipment_kind or "").lower() in COMPRESSOR_KINDS
+    return roles.is_compressor(s.info)
 
 
 @dataclass

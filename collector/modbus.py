@@ -362,11 +362,7 @@ class ModbusInput(Input):
         self.stats = {d.meter.id: d.stats for d in self.devices}
 
     def channel_infos(self) -> list[ChannelInfo]:
-        return [ChannelInfo(id=c.id, quantity=c.quantity, unit=QUANTITIES[c.quantity].unit,
-                            equipment_kind=c.equipment_kind, system=c.system, breaker=c.breaker, process=c.process,
-                            equipment=c.equipment, meter=d.meter.id, standby_allowance_kw=c.standby_allowance_kw,
-                            rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min)
-                for d in self.devices for c, _ in d.channels]
+        return [c.info(d.meter.id) for d in self.devices for c, _ in d.channels]
 
     def counters(self) -> dict[str, float | None]:
         """Counter channels -> wrap modulus in scaled units (None: float counter, cannot wrap)."""

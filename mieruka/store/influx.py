@@ -141,11 +141,7 @@ class InfluxStore(Store):
                     username=ix.username or None, password=ix.password, measurement=ix.measurement,
                     site=cfg.site.name, batch_size=ix.batch_size, timeout_s=ix.timeout_s,
                     retention_days=cfg.storage.retention_days, tz=cfg.tz)
-        store.set_channels([ChannelInfo(id=c.id, quantity=c.quantity, unit=c.unit, equipment_kind=c.equipment_kind,
-                                        system=c.system, breaker=c.breaker, process=c.process,
-                                        equipment=c.equipment, meter=m.id, standby_allowance_kw=c.standby_allowance_kw,
-                                        rated_power_kw=c.rated_power_kw, capacity_m3_per_min=c.capacity_m3_per_min)
-                            for m, c in cfg.channels()])
+        store.set_channels(list(cfg.channel_infos().values()))
         return store
 
     # ------------------------------------------------------------------ write
