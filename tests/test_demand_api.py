@@ -58,6 +58,7 @@ def _cli_json(*args):
     return json.loads(r.stdout)
 
 
+@pytest.mark.slow
 def test_api_demand_is_the_cli_demand(site):
     cfg, store, rec, cfg_path, _ = site
     c = client(cfg, store)
@@ -106,6 +107,7 @@ def test_api_bill(site):
     assert b["total_jpy"] == b["subtotal_jpy"] + b["tax_jpy"]
 
 
+@pytest.mark.slow
 def test_report_and_excel_have_the_demand_part(site):
     from openpyxl import load_workbook
     cfg, store, *_ = site

@@ -89,6 +89,7 @@ JP_SCENARIO = {
 }
 
 
+@pytest.mark.slow
 def test_store_demand_and_bill_across_a_month_end(tmp_path):
     from mieruka.store.base import open_store
     from mieruka.site import load_site
@@ -156,17 +157,32 @@ FY2026 = 3.98
     assert may["energy_kwh_by_band"]["night"] > 0          # 5/1 is a Friday, 5/2-3 the weekend
 
 
-def test_bad_input_is_one_line(tmp_path, dst):
+def test_bad_input_is_one_line(tmp_path, dst, capsys):
+    from mieruka.cli import main
     path, _ = dst
-    r = mieruka("demand", str(path), "--channel", "nope")
-    assert r.returncode == 2 and r.stderr.startswith("error: ") and "nope" in r.stderr and "Traceback" not in r.stderr
-    r = mieruka("demand", str(path), "--channel", "press_power", "--period-min", "7")
-    assert r.returncode == 2 and "--period-min 7" in r.stderr
-    r = mieruka("demand", str(tmp_path / "missing.csv"))
-    assert r.returncode == 2 and "missing.csv" in r.stderr
+
+    def run(*args):
+        code = main(list(args))
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        return code, err
+
+    code, err = run("demand", str(path), "--channel", "nope")
+    assert code == 2 and err.startswith("error: ") and "nope" in err and len(err.strip().splitlines()) == 1
+    code, err = run("demand", str(path), "--channel", "press_power", "--period-min", "7")
+    assert code == 2 and "--period-min 7" in err
+    code, err = run("demand", str(tmp_path / "missing.csv"))
+    assert code == 2 and "missing.csv" in err
+    breakers = tmp_path / "breakers.csv"
+    breakers.write_text("time,channel,quantity,value\n2026-04-01T09:00:00+09:00,press,power_kw,5\n", "utf-8")
+    code, err = run("demand", str(breakers))
+    assert code == 2 and "no site-total channel" in err and "--channel" in err
     cfg = tmp_path / "s.toml"
     cfg.write_text('[site]\nname = "x"\n', "utf-8")
-    r = mieruka("bill", str(path), "--config", str(cfg))
-    assert r.returncode == 2 and "no [bill] section" in r.stderr
+    code, err = run("bill", str(path), "--config", str(cfg))
+    assert code == 2 and "no [bill] section" in err
+    cfg.write_text('[site]\nname = "x"\n[demand]\nperiod_min = 7\n', "utf-8")
+    code, err = run("demand", str(path), "--config", str(cfg))
+    assert code == 2 and "demand.period_min" in err
     r = mieruka("demand", "--help")
     assert r.returncode == 0 and "--channel" in r.stdout
