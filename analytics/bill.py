@@ -89,7 +89,7 @@ class BillMonth:
     subtotal_jpy: int
     tax_jpy: int
     total_jpy: int
-    coverage: float                       # share of the month's periods measured
+    coverage: float                       # share of the calendar month's periods measured
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -118,7 +118,8 @@ def compute_bill(month: str, contract_kw: float, pf_pct: float, kwh_by_band: dic
     sub = basic + energy + fuel + levy
     tax = yen(Decimal(sub) * _d(bill.consumption_tax_rate))
     if coverage < 1.0:
-        notes.append(f"only {coverage:.1%} of the month's periods were measured: energy charges are low")
+        notes.append(f"only {coverage:.1%} of the month's periods were measured: the energy charges cover "
+                     "those only (基本料金 is the whole month's)")
     return BillMonth(month, contract_kw, contract_basis, pf_pct, pf_measured, kwh, dict(kwh_by_band), basic, energy,
                      fuel, levy, sub, tax, sub + tax, coverage, notes)
 
@@ -165,8 +166,18 @@ def band_energy(d: DemandPeriods, bill, holidays: set[dt.date] | None = None,
             if sums[i] or lab not in per:
                 per[lab] = per.get(lab, 0.0) + float(sums[i])
         months[str(name)] = {k: v for k, v in per.items() if v} or {labels[0]: 0.0}
-        cover[str(name)] = float(d.coverage[m].mean())
+        cover[str(name)] = float(d.coverage[m].sum()) / _periods_in_month(str(name), d.timezone, d.period_min)
     return months, rates, cover
+
+
+def _periods_in_month(month: str, tz: str, period_min: int) -> int:
+    """Demand periods in a local calendar month (DST months have one hour more or less)."""
+    import zoneinfo
+    z = zoneinfo.ZoneInfo(tz)
+    y, m = int(month[:4]), int(month[5:7])
+    a = dt.datetime(y, m, 1, tzinfo=z)
+    b = dt.datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=z)
+    return max(int(round((b.timestamp() - a.timestamp()) / (period_min * 60))), 1)
 
 
 def monthly_bills(d: DemandPeriods, maxima: list[MonthMax], bill, *, configured_contract_kw: float | None = None,
