@@ -249,7 +249,9 @@ def counter_intervals(t_ms: np.ndarray, kwh: np.ndarray, max_gap_s: float | None
     unknown = d < 0                          # drops (values are finite here)
     if unknown.any():
         d = d.copy()
-        for i in np.flatnonzero(unknown):
+        drops = np.flatnonzero(unknown)
+        # a counter stepping down thousands of times is not wrapping: leave them unknown
+        for i in (drops if drops.size <= 10_000 else drops[:0]):
             w = _wrap_step(v, d, i)
             if w is not None:
                 d[i] = w
