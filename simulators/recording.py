@@ -117,6 +117,8 @@ def generate_channels(sc: Scenario, start: dt.datetime | dt.date | str, days: fl
     for c in sc.compressors:
         if c.volume_wrap_m3 and c.volume_channel:
             wraps.setdefault(c.volume_channel, c.volume_wrap_m3)
+    if sc.main and sc.main.counter_wrap_kwh and sc.main.energy_channel:
+        wraps.setdefault(sc.main.energy_channel, sc.main.counter_wrap_kwh)
     ids = [i.id for i in infos]
     acc = _TruthAcc(sc, infos, events, cal, step_s)
     per_day = max(1, MS_PER_DAY // step_ms)

@@ -132,6 +132,7 @@ class MainSpec(_M):
     unmetered_production_kw: float = Field(default=0.0, ge=0)
     unmetered_standby_kw: float = Field(default=0.0, ge=0)
     counter_start_kwh: float = 0.0
+    counter_wrap_kwh: float | None = Field(default=None, gt=0, description="the energy counter wraps to 0 here")
 
 
 class EventSpec(_M):

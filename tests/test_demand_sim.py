@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mieruka.analytics.demand_result import DemandSettings, compute_demand
-from mieruka.models import ReadingBatch
+from mieruka.models import ChannelData, ReadingBatch
 from mieruka.recording import read_recording
 from mieruka.simulators.recording import generate_channels, write_simulated_recording
 from mieruka.simulators.scenario import load_scenario, parse_scenario
@@ -186,3 +187,18 @@ def test_bad_input_is_one_line(tmp_path, dst, capsys):
     assert code == 2 and "demand.period_min" in err
     r = mieruka("demand", "--help")
     assert r.returncode == 0 and "--channel" in r.stdout
+
+
+def test_counter_wrap_is_undone_exactly():
+    # the incomer's counter starts 50 kWh below 100,000 and wraps to 0 there (a 5-digit
+    # register); from the counter alone every period must still match the truth
+    sc = {**JP_SCENARIO, "main": {**JP_SCENARIO["main"], "counter_start_kwh": 99_950.0, "counter_wrap_kwh": 100_000.0}}
+    sim = generate_channels(parse_scenario(sc), "2026-04-29", 2, 60.0, 7)
+    t, v, _ = sim.data["main_kwh"]
+    assert (np.diff(v) < 0).sum() == 1                    # it did wrap, once
+    info = next(i for i in sim.infos if i.id == "main_kwh")
+    res = compute_demand({"main_kwh": ChannelData(info, t, v)}, "Asia/Tokyo", DemandSettings()).result
+    got, want = _by_start(res["periods"]), _by_start(sim.truth["demand"]["periods"])
+    last = res["periods"][-1]["start"]                     # the counter's last reading is at 23:59
+    assert all(got[s]["kw"] == pytest.approx(w["kw"], abs=0.01) and got[s]["coverage"] == 1.0
+               for s, w in want.items() if s != last)
