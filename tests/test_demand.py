@@ -99,6 +99,17 @@ def test_dst_fall_back_day_has_fifty_half_hours():
     assert set(months.tolist()) == {"2026-10"}
 
 
+def test_dst_spring_forward_day_has_forty_six_half_hours():
+    # Europe/Berlin 2026-03-29: 02:00-03:00 local does not exist
+    t0 = ms("2026-03-29T00:00:00+01:00")
+    t = t0 + np.arange(23 * 60, dtype=np.int64) * MIN
+    d = dm.demand_periods("Europe/Berlin", 30, power=(t, np.full(t.size, 50.0)))
+    assert len(d) == 46 and d.complete.all()
+    starts = [dt.datetime.fromtimestamp(s / 1000, dt.timezone.utc).astimezone(
+        __import__("zoneinfo").ZoneInfo("Europe/Berlin")).strftime("%H:%M") for s in d.start_ms[3:6]]
+    assert starts == ["01:30", "03:00", "03:30"]
+
+
 def test_fifteen_minute_periods():
     t = minutes("2026-04-01T09:00:00+09:00", 30)
     p = np.r_[np.full(15, 40.0), np.full(15, 80.0)]
