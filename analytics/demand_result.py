@@ -159,6 +159,11 @@ def _r(x: float | None, nd: int = 3) -> float | None:
     return round(float(x), nd) + 0.0
 
 
+def _cov(c: float) -> float:
+    """Coverage to 4 decimals, rounded down: a period shows 1.0 only when it is complete."""
+    return 1.0 if c >= dm.COMPLETE else math.floor(float(c) * 1e4) / 1e4
+
+
 @dataclass
 class DemandComputation:
     """Everything behind the JSON, for callers that want arrays (report charts, bill)."""
@@ -224,7 +229,7 @@ def compute_demand(channels: dict[str, Any], tz: str, settings: DemandSettings |
                 cut.from_kw, cut.to_kw, bill.basic_jpy_per_kw, bill.power_factor_pct, bill.consumption_tax_rate)
     result = {
         "channel": chosen, "period_min": s.period_min, "timezone": tz,
-        "periods": [{"start": st, "kw": _r(k), "coverage": _r(c, 4)} for st, k, c in zip(starts, d.kw, d.coverage)],
+        "periods": [{"start": st, "kw": _r(k), "coverage": _cov(c)} for st, k, c in zip(starts, d.kw, d.coverage)],
         "monthly": [{"month": m.month, "max_kw": _r(m.max_kw), "at": iso(m.at_ms, z),
                      "contract_kw_12m": _r(m.contract_kw_12m)} for m in monthly],
         "peaks": [{"start": iso(p.start_ms, z), "kw": _r(p.kw), "shares": {k: _r(v, 4) for k, v in p.shares.items()}}
