@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mieruka.models import ChannelInfo, Quality
-from mieruka.roles import is_site_total
+from mieruka.roles import is_always_on, is_site_total
 
 from . import bill as bill_mod
 from . import demand as dm
@@ -202,7 +202,8 @@ def compute_demand(channels: dict[str, Any], tz: str, settings: DemandSettings |
         breakers[name] = e
     monthly = dm.monthly_maxima(d)
     peaks = dm.top_peaks(d, s.top_peaks, breakers)
-    cut = dm.peak_cut(d, s.top_peaks, breakers)
+    # what could move: breakers that need not run around the clock
+    cut = dm.peak_cut(d, s.top_peaks, {c: e for c, e in breakers.items() if not is_always_on(infos[c])})
     z = zoneinfo.ZoneInfo(tz)
     complete = d.complete & np.isfinite(d.kw)
     if complete.any():

@@ -22,7 +22,7 @@ import numpy as np
 
 from mieruka.calendar import DAY_TYPES, SiteCalendar
 from mieruka.models import ChannelData, ChannelInfo, Finding
-from mieruka.roles import is_site_total
+from mieruka.roles import is_always_on, is_site_total
 
 from . import baseline as base_mod
 from . import bill as bill_mod
@@ -141,7 +141,9 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
                     "excess over the day-type baseline, annualised at the observed rate")
 
     if params.bill is not None and len(totals) >= 1:
-        _peak_cut(series[totals[0]], {c: power[c] for c in sub}, calendar.timezone, params, out)
+        # loads that must run around the clock cannot move out of a peak
+        _peak_cut(series[totals[0]], {c: power[c] for c in sub if not is_always_on(power[c].info)},
+                  calendar.timezone, params, out)
     findings = out.findings
     engine.price_findings(findings, tariff_jpy_per_kwh=params.tariff_jpy_per_kwh)
     start, end = local_dt(t_first, calendar.tz), local_dt(t_last, calendar.tz)

@@ -155,7 +155,9 @@ def test_peak_cut_measure_in_the_savings_plan_is_priced_through_the_bill():
     spike = (t >= np.datetime64("2026-04-06T01:00", "ms")) & (t < np.datetime64("2026-04-06T01:30", "ms"))
     furnace = np.where(spike, 100.0, 0.0)
     chans = {"main": ChannelData(ChannelInfo("main", "power_kw", "kW", "incomer"), t, 100.0 + furnace),
-             "furnace": ChannelData(ChannelInfo("furnace", "power_kw", "kW", "furnace"), t, furnace)}
+             "furnace": ChannelData(ChannelInfo("furnace", "power_kw", "kW", "furnace"), t, furnace),
+             # part of the 100 kW, around the clock by design: it cannot move out of the peak
+             "freezer": ChannelData(ChannelInfo("freezer", "power_kw", "kW", "always_on"), t, np.full(t.size, 10.0))}
     cfg = parse_site({"site": {"name": "t"}, "bill": {"basic_jpy_per_kw": 1800, "power_factor_pct": 90}})
     res = analyze(chans, SiteCalendar.from_config(cfg), CO2Engine.from_site(cfg), params_for_site(cfg))
     m = next(x for x in res.plan if x.id == "peak_cut")
