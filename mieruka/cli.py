@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except MemoryError:         # a recording far larger than this machine's memory: say so, no traceback
+        click.echo("error: out of memory for this input; split it (a recording by month, say) "
+                   "or run on a machine with more memory", err=True)
+        return 2
     except BrokenPipeError:
         return 0
     return rv if isinstance(rv, int) else 0

@@ -61,5 +61,12 @@ def _summary(runner, stats) -> None:
                       ", ".join(f"{k} {n}" for k, n in sorted(d.errors.items())) or "-",
                       ", ".join(f"{k} (exception {c})" for k, c in d.bad_fields.items()) or "-")
         con.print(p)
+    if stats.left_in_buffer:
+        con.print(f"[yellow]{stats.left_in_buffer} readings stay in the buffer "
+                  f"({runner.pipeline.buffer.dir}); the next start forwards them to the store[/yellow]", soft_wrap=True)
+    if stats.dropped_unbuffered:
+        con.print(f"[red]{stats.dropped_unbuffered} readings were dropped: the disk refused them for longer "
+                  f"than [collector] max_unbuffered allows[/red]", soft_wrap=True)
     if stats.pending:
-        con.print(f"[red]{stats.pending} readings could not be written[/red]")
+        con.print(f"[red]{stats.pending} readings could not be written to the buffer (disk full?) "
+                  f"and are lost[/red]", soft_wrap=True)

@@ -32,6 +32,7 @@ wins, so replaying the same recording twice changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -477,6 +478,11 @@ class EmbeddedStore(Store):
         try:
             if not self.readonly:
                 self.flush()
+        except sqlite3.OperationalError as e:
+            # e.g. a full disk: the staged rows are committed already and are folded
+            # into chunks at the next flush; closing must not fail for it
+            logging.getLogger(__name__).warning("store %s: staged rows not folded at close (%s); "
+                                                "they are kept and folded later", self.path, e)
         finally:
             self.db.close()
             self.db = None
