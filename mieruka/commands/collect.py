@@ -39,7 +39,9 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await runner.run(duration_s=duration, stop=stop)
 
-    stats = asyncio.run(main())
+    from ..runlock import collector_lock
+    with collector_lock(cfg.data_dir):     # one collector per data directory (restore checks it too)
+        stats = asyncio.run(main())
     if not quiet:
         _summary(runner, stats)
     return 0
