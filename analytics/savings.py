@@ -135,6 +135,9 @@ def measure_confidence(measure_id: str, days_analysed: float) -> tuple[str, str]
         if days_analysed >= 14:
             return "medium", f"leak measured over {days_analysed:.0f} days; repair target assumed"
         return "low", f"leak measured over only {days_analysed:.0f} days; repair target assumed"
+    if measure_id == "peak_cut":
+        return "medium", (f"peaks measured over {days_analysed:.0f} days, priced by the bill's 基本料金; "
+                          "assumes the listed loads can move out of those half hours")
     return "low", "estimate"
 
 
