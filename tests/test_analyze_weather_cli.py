@@ -17,7 +17,7 @@ from mieruka.simulators.recording import generate_channels, write_simulated_reco
 from mieruka.simulators.scenario import parse_scenario
 from mieruka.weather_file import read_weather
 
-from weather_site import weather_site
+from helpers.weather_site import weather_site
 
 
 def mieruka(*args: str) -> subprocess.CompletedProcess:

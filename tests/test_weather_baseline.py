@@ -20,7 +20,7 @@ from mieruka.calendar import COMPANY_HOLIDAY, SATURDAY, SUNDAY_HOLIDAY, WORKDAY,
 from mieruka.simulators.recording import generate_channels
 from mieruka.simulators.scenario import parse_scenario
 
-from weather_site import weather_site
+from helpers.weather_site import weather_site
 
 
 # ------------------------------------------------------------------ change-point models
