@@ -29,6 +29,16 @@ def command(config_path: str) -> int:
                                                    ("equipment", c.equipment), ("system", c.system)) if v)
         t.add_row(m.id, m.protocol, addr, c.id, c.quantity, tags)
     con.print(t)
+    d = cfg.demand
+    con.print(f"demand: {d.period_min}-minute periods, channel {d.channel or '(the site total)'}, contract "
+              f"{d.contract_kw or '-'} kW, target {d.target_kw or '-'} kW, stages "
+              f"{', '.join(f'{x:.0%}' for x in d.alarm_stages)}", highlight=False)
+    if cfg.bill is not None:
+        b = cfg.bill
+        con.print(f"bill: 基本料金 {b.basic_jpy_per_kw:,.2f} JPY/kW, {len(b.energy_rates) or 'flat'} energy rate(s), "
+                  f"燃料費調整 {len(b.fuel_adjustment_jpy_per_kwh)} month(s), 再エネ賦課金 FY "
+                  f"{', '.join(sorted(b.renewable_levy_jpy_per_kwh)) or '-'}, 力率 "
+                  f"{b.power_factor_channel or f'{b.power_factor_pct:g} % (configured)'}", highlight=False)
     con.print("config OK")
     return 0
 
