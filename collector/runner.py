@@ -30,8 +30,12 @@ from mieruka.models import Quality, ReadingBatch
 from mieruka.site import SiteConfig, validate_section
 from mieruka.store import Store, open_store
 
+from mieruka.events import EventSink
+
+from .alarms import AlarmWatch
 from .counters import CounterTracker
 from .inputs import Input, build_inputs
+from .live_demand import LiveDemand
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,8 @@ class RunnerStats:
 
 class Runner:
     def __init__(self, cfg: SiteConfig, inputs: list[Input] | None = None, store: Store | None = None,
-                 options: CollectorOptions | None = None) -> None:
+                 options: CollectorOptions | None = None, on_event: EventSink | None = None,
+                 health_extras: list[tuple] | None = None) -> None:
         self.cfg = cfg
         self.options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
         self.inputs: list[Input] = build_inputs(cfg, self.options) if inputs is None else inputs
@@ -75,6 +80,12 @@ class Runner:
         self.stats = RunnerStats()
         self._pending: list[ReadingBatch] = []
         self._wake = asyncio.Event()
+        # live demand (the current period from the incomer's readings) and the alarms it and the
+        # health raise: events go to `on_event` (the application layer's notifier), never further here
+        self.live_demand = LiveDemand(cfg)
+        self.on_event = on_event
+        self.health_extras = list(health_extras or [])      # (name, snapshot fn, prometheus collector|None)
+        self.alarms: AlarmWatch | None = None
 
     def device_stats(self) -> dict:
         out = {}
@@ -139,8 +150,19 @@ class Runner:
         self.pipeline = Pipeline(self.cfg, self.store, self.inputs,
                                  prepare=lambda b: {"counter_offsets": self.tracker.observe(b)},
                                  metrics_port=self.options.metrics_port, metrics_host=self.options.metrics_host,
-                                 status_interval_s=self.options.status_interval_s, account=self.account)
+                                 status_interval_s=self.options.status_interval_s, account=self.account,
+                                 observers=[self.live_demand.observe] if self.live_demand.enabled else [])
+        if self.live_demand.enabled:
+            self.pipeline.health.add_extra("demand", self.live_demand.status)
+        for name, snap, metrics in self.health_extras:
+            self.pipeline.health.add_extra(name, snap, metrics)
         self.pipeline.start()
+        alarm_task = None
+        if self.on_event is not None:
+            self.alarms = AlarmWatch(self.on_event, self.cfg.alarms, live=self.live_demand, devices=self.device_stats,
+                                     buffer=self.pipeline.buffer, data_dir=self.cfg.data_dir, site=self.cfg.site.name)
+            alarm_stop = asyncio.Event()
+            alarm_task = asyncio.create_task(self.alarms.run(alarm_stop), name="alarms")
         tasks = [asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=inp.name)
                  for inp in self.inputs]
         end = None if duration_s is None else time.monotonic() + duration_s
@@ -164,6 +186,9 @@ class Runner:
                     # issue 5: under the forwarder's store lock, so it never races a write
                     await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
         finally:
+            if alarm_task is not None:
+                alarm_stop.set()
+                await asyncio.gather(alarm_task, return_exceptions=True)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

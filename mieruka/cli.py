@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bill": ("bill", "Monthly electricity bill estimate: 基本料金, 電力量料金, 燃料費調整額, 再エネ賦課金, tax."),
     "serve": ("serve", "Serve the REST API, reports and dashboard."),
     "status": ("status", "Show collector health at the gateway."),
+    "notify-test": ("notify_test", "Send one test event to every [[notify]] target (webhook, SMTP)."),
 }
 
 
