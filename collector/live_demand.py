@@ -23,7 +23,7 @@ import zoneinfo
 
 import numpy as np
 
-from mieruka.demand_period import PeriodTracker
+from mieruka.demand_period import PeriodTracker, alarm_stage
 from mieruka.models import Quality, ReadingBatch
 from mieruka.roles import is_site_total
 from mieruka.site import SiteConfig
@@ -130,13 +130,23 @@ class LiveDemand:
             now_ms = tr.end_ms
         st = tr.status(max(now_ms, tr._last_t or now_ms))
         period_ms = tr.end_ms - tr.start_ms
+        # a collector started (or a meter back) mid-period has not measured all the time
+        # gone by: that part is filled at the mean of what was measured, so a restart
+        # never makes the prediction (and the alarm) fall short.  Coverage says how much.
+        elapsed_ms = max(min(now_ms, tr.end_ms) - tr.start_ms, 0)
+        uncovered_ms = max(elapsed_ms - tr.covered_ms, 0)
+        fill_kwh = st.energy_kwh / tr.covered_ms * uncovered_ms if tr.covered_ms > 0 else 0.0
+        if tr.covered_ms == 0:        # nothing measured yet: the present load stands for the time gone by
+            fill_kwh = max(st.present_kw, 0.0) * elapsed_ms / 3_600_000.0
+        predicted = st.predicted_kw + fill_kwh * 3_600_000.0 / period_ms
         return {**base, "available": True,
                 "start": self._iso(tr.start_ms), "end": self._iso(tr.end_ms),
                 "elapsed_s": round(st.elapsed_s, 1),
                 "seconds_left": round(max((tr.end_ms - now_ms) / 1000.0, 0.0), 1),
                 "energy_kwh": round(st.energy_kwh, 4), "present_kw": round(st.present_kw, 3),
                 "demand_so_far_kw": round(st.energy_kwh * 3_600_000.0 / period_ms, 3),
-                "predicted_kw": round(st.predicted_kw, 3), "stage": st.stage,
+                "predicted_kw": round(predicted, 3),
+                "stage": alarm_stage(predicted, self.target_kw, self.stages),
                 "coverage": round(min(tr.covered_ms / period_ms, 1.0), 4),
                 "last_reading": self._iso(tr._last_t) if tr._last_t is not None else None,
                 "readings": self.readings}

@@ -94,8 +94,8 @@ class WebhookSender:
             # when JSON is sent, is a config error now rather than a lost alarm later
             try:
                 body = self.body(payload(test_event(cfg), cfg))
-            except TemplateError as e:
-                raise ConfigError(f"{where}.template: {e}") from None
+            except Exception as e:        # undefined names, the sandbox's refusals, filters on wrong types
+                raise ConfigError(f"{where}.template: cannot render: {type(e).__name__}: {e}") from None
             if "json" in target.content_type:
                 try:
                     json.loads(body)
