@@ -10,9 +10,13 @@ batch with one numpy mask (a few readings per poll), so it costs the collector
 next to nothing (bench/bench_demand.py).
 
 Channel: `[demand] channel`, else the site-total power channel (equipment_kind
-incomer/主幹/受電...), else the site-total energy counter.  When the chosen power
-channel has an energy counter on the same meter, the counter gives the energy
-(exact, as the utility meter counts) and the power gives the present kW.
+incomer/主幹/受電...), else the site-total energy counter.  Live, the energy so far
+comes from the power readings (each held until the next): a meter's energy
+register is often coarse (0.1 or 1 kWh; a float32 register near 2 million kWh
+steps by 0.125 kWh), so over a few seconds it says 0 or a jump, and a prediction
+from it would flap.  A counter alone is used only when the incomer has no power
+channel (present kW then from its last steps).  The exact demand of finished
+periods is `mieruka demand` from the store, which prefers the counter.
 """
 from __future__ import annotations
 
@@ -44,9 +48,7 @@ def demand_channels(cfg: SiteConfig) -> tuple[str | None, str | None]:
         return None, None
     if infos[chosen].quantity == ENERGY:
         return None, chosen
-    meter = infos[chosen].meter
-    twins = [c for c, i in infos.items() if i.quantity == ENERGY and i.meter == meter and meter is not None]
-    return chosen, (twins[0] if twins else None)
+    return chosen, None
 
 
 class LiveDemand:
