@@ -168,6 +168,11 @@ function stageLabel(stage, n) {
   return names[Math.max(0, 3 - (n - stage) - 1)] || L.stage_warn;
 }
 
+function niceStep(x) {
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  return [1, 2, 2.5, 5, 10].map(m => m * p).find(m => m >= x) || 10 * p;
+}
+
 function mmss(s) {
   s = Math.max(0, Math.round(s));
   return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
@@ -184,7 +189,7 @@ function renderDemand(d, tz, lang) {
   }
   note.hidden = !d.stale;
   if (d.stale) note.textContent = L.stale_demand + " (" + fmt(d.age_s, 0) + " s)";
-  const W = 900, H = 190, cx = 80, cy = 92, r = 62, gx = 200, gw = W - gx - 30, gy = 70, gh = 34;
+  const W = 1100, H = 190, cx = 80, cy = 92, r = 62, gx = 200, gw = W - gx - 40, gy = 78, gh = 34;
   const svg = document.createElementNS(SVGNS, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.id = "demand-svg";
@@ -222,32 +227,35 @@ function renderDemand(d, tz, lang) {
   }
   add("rect", {x: gx, y: gy + 8, width: Math.max(0, sx(d.demand_so_far_kw || 0) - gx), height: gh - 16,
                fill: "#17324d", class: "so-far"});
-  for (let k = 0; k <= 5; k++) {
-    const v = top * k / 5;
+  const step = niceStep(top / 6);
+  for (let v = 0; v <= top; v += step) {
     add("line", {x1: sx(v), x2: sx(v), y1: gy + gh, y2: gy + gh + 5, stroke: "#888"});
-    add("text", {x: sx(v), y: gy + gh + 18, "text-anchor": "middle", "font-size": 11, fill: "#555"}, fmt(v, 0));
+    add("text", {x: sx(v), y: gy + gh + 34, "text-anchor": "middle", "font-size": 11, fill: "#555"}, fmt(v, 0));
   }
-  const vline = (v, color, label, dash, cls) => {
-    add("line", {x1: sx(v), x2: sx(v), y1: gy - 14, y2: gy + gh + 2, stroke: color, "stroke-width": 2.5,
+  add("text", {x: gx + gw, y: gy + gh + 50, "text-anchor": "end", "font-size": 11, fill: "#555"}, "kW");
+  const vline = (v, color, label, dash, cls, ly) => {
+    add("line", {x1: sx(v), x2: sx(v), y1: ly + 4, y2: gy + gh + 2, stroke: color, "stroke-width": 2.5,
                  "stroke-dasharray": dash, class: cls});
-    add("text", {x: sx(v), y: gy - 18, "text-anchor": "middle", "font-size": 11, fill: color}, `${label} ${fmt(v, 0)}`);
+    add("text", {x: sx(v) + 4, y: ly, "text-anchor": "start", "font-size": 11, fill: color}, `${label} ${fmt(v, 0)} kW`);
   };
-  if (d.contract_kw) vline(d.contract_kw, "#666", L.contract, "4 3", "contract-line");
-  if (d.target_kw) vline(d.target_kw, "#d62728", L.target, "", "target-line");
+  if (d.contract_kw) vline(d.contract_kw, "#666", L.contract, "4 3", "contract-line", gy - 22);
+  if (d.target_kw) vline(d.target_kw, "#d62728", L.target, "", "target-line", gy - 6);
   const n = (d.stages || []).length;
   const pc = STAGE_COLORS[Math.min(d.stage, STAGE_COLORS.length - 1)];
   const px = sx(d.predicted_kw);
-  add("path", {d: `M${px - 8},${gy + gh + 26} L${px + 8},${gy + gh + 26} L${px},${gy + gh + 8} Z`, fill: pc,
+  add("path", {d: `M${px - 7},${gy + gh + 20} L${px + 7},${gy + gh + 20} L${px},${gy + gh + 5} Z`, fill: pc,
                stroke: "#333", class: "predicted-marker"});
+  add("text", {x: px + 10, y: gy + gh + 18, "font-size": 11, fill: "#333"}, L.predicted);
   add("line", {x1: px, x2: px, y1: gy, y2: gy + gh, stroke: pc, "stroke-width": 3, class: "predicted-line"});
   // the figures a demand monitor shows
   add("text", {x: gx, y: 22, "font-size": 15, "font-weight": "bold", id: "demand-predicted"},
       `${L.predicted} ${fmt(d.predicted_kw, 1)} kW`);
-  add("text", {x: gx + 230, y: 22, "font-size": 13}, `${L.present} ${fmt(d.present_kw, 1)} kW`);
-  add("text", {x: gx + 410, y: 22, "font-size": 13}, `${L.so_far} ${fmt(d.demand_so_far_kw, 1)} kW`);
-  add("text", {x: gx + 590, y: 22, "font-size": 13, fill: "#555"}, `${L.coverage} ${fmt(100 * d.coverage, 0)} %`);
-  const badge = add("text", {x: W - 30, y: 22, "text-anchor": "end", "font-size": 15, "font-weight": "bold",
-                             fill: d.stage ? pc : "#2ca02c", id: "demand-stage"}, stageLabel(d.stage, n));
+  add("text", {x: gx + 260, y: 22, "font-size": 13}, `${L.present} ${fmt(d.present_kw, 1)} kW`);
+  add("text", {x: gx + 450, y: 22, "font-size": 13}, `${L.so_far} ${fmt(d.demand_so_far_kw, 1)} kW`);
+  add("text", {x: gx + 640, y: 22, "font-size": 13, fill: "#555"}, `${L.coverage} ${fmt(100 * d.coverage, 0)} %`);
+  add("rect", {x: W - 130, y: 4, width: 90, height: 26, rx: 5, fill: d.stage ? pc : "#2ca02c"});
+  const badge = add("text", {x: W - 85, y: 23, "text-anchor": "middle", "font-size": 15, "font-weight": "bold",
+                             fill: "#fff", id: "demand-stage"}, stageLabel(d.stage, n));
   badge.dataset.stage = d.stage;
   box.replaceChildren(svg);
 }
