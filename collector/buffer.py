@@ -3,12 +3,22 @@ before anything is sent to the store.
 
 Design: append-only segment files plus a committed-offset file.
 
-- `seg-<seq>.log` holds records; a record is one emitted batch: a 24-byte header
-  (magic, payload length, CRC32, readings, oldest time) and the batch as raw
-  numpy columns (int64 ms, float64, uint8, uint32 channel codes) behind a small
-  JSON table of channel ids.  One write + one fsync per batch, whatever its size.
-- `committed` says up to where (segment, byte offset) the sink has confirmed;
-  rewritten atomically (tmp + fsync + rename) after each confirmed write.
+- `seg-<seq>.log` holds records; a record is one emitted batch: a 32-byte header
+  (magic, payload length, CRC32 over header and payload, readings, oldest time,
+  record sequence number) and the batch as raw numpy columns (int64 ms, float64,
+  uint8, uint32 channel codes) behind a small JSON table of channel ids.  One
+  write + one fsync per batch, whatever its size.
+- An append lands whole or not at all: it is written with plain `os.write` on an
+  O_APPEND descriptor (no user-space buffer that could keep half a record and write
+  it again later) and, when the write or fsync fails (disk full, I/O error), the
+  segment is cut back to its last good length before the error is raised.  So the
+  buffer's counts (bytes, readings) always agree with what is in its files.
+- Every record carries a sequence number that only grows.  A record whose number
+  is not above the last one seen (a duplicated tail) is skipped on read, and the
+  `committed` file keeps the number of the last record the sink confirmed, so a
+  reading already forwarded is never forwarded twice.
+- `committed` says up to where (segment, byte offset, record number) the sink has
+  confirmed; rewritten atomically (tmp + fsync + rename) after each confirmed write.
   Segments wholly before it are deleted.
 - On open, segments are scanned; a torn record at the end (kill -9 or power cut
   during a write) fails its length/CRC check and is cut off: it was never
@@ -36,7 +46,7 @@ import struct
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +55,10 @@ from mieruka.models import TIME_DTYPE, ChannelInfo, ReadingBatch
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("<4sIIIq")     # magic, payload bytes, crc32, readings, oldest time (ms)
-_MAGIC = b"MRB1"
+_HEADER = struct.Struct("<4sIIIqQ")    # magic, payload bytes, crc32, readings, oldest time (ms), record number
+_MAGIC = b"MRB2"
+_HEADER_V1 = struct.Struct("<4sIIIq")  # buffers written before record numbers (read, never written)
+_MAGIC_V1 = b"MRB1"
 _SEG_PREFIX, _SEG_SUFFIX = "seg-", ".log"
 
 
@@ -54,17 +66,33 @@ _SEG_PREFIX, _SEG_SUFFIX = "seg-", ".log"
 class Position:
     seq: int
     offset: int
+    rseq: int = field(default=0, compare=False)     # number of the last record before it
 
 
-def encode(batch: ReadingBatch) -> bytes:
-    """A batch -> one record (header + payload)."""
+def _crc(n: int, t_min: int, rseq: int, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(struct.pack("<IqQ", n, t_min, rseq)))
+
+
+def encode(batch: ReadingBatch, rseq: int = 0) -> bytes:
+    """A batch -> one record (header + payload); `rseq` is its record number."""
+    return frame(*encode_payload(batch), rseq)
+
+
+def frame(payload: bytes, n: int, t_min: int, rseq: int) -> bytes:
+    """Header + payload: the CRC covers the header fields too, so a record number or
+    count torn or changed on disk is caught like a damaged payload."""
+    return _HEADER.pack(_MAGIC, len(payload), _crc(n, t_min, rseq, payload), n, t_min, rseq) + payload
+
+
+def encode_payload(batch: ReadingBatch) -> tuple[bytes, int, int]:
+    """(payload, readings, oldest time ms) of a batch."""
     ids, codes = np.unique(batch.channel.astype(str), return_inverse=True)
     table = json.dumps(ids.tolist(), ensure_ascii=False).encode()
     payload = b"".join([struct.pack("<I", len(table)), table,
                         batch.time.astype(np.int64).tobytes(), batch.value.astype(np.float64).tobytes(),
                         batch.quality.astype(np.uint8).tobytes(), codes.astype(np.uint32).tobytes()])
     t_min = int(batch.time.astype(np.int64).min()) if len(batch) else 0
-    return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload), len(batch), t_min) + payload
+    return payload, len(batch), t_min
 
 
 def decode(payload: bytes, n: int, _tables: dict[bytes, np.ndarray] | None = None) -> ReadingBatch:
@@ -93,19 +121,41 @@ def _fsync_dir(path: Path) -> None:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)      # a full disk must not leave half a file behind
+        raise
     _fsync_dir(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+@dataclass(frozen=True)
+class _Record:
+    offset: int          # where the record starts in its segment
+    end: int             # where the next one starts
+    readings: int
+    t_min: int           # oldest time (ms)
+    rseq: int            # record number (-1: an old record without one)
+    payload: bytes
+    dup: bool = False    # repeats a record already seen: skipped
 
 
 @dataclass
 class _Segment:
     seq: int
     size: int           # bytes of valid records
-    readings: int       # readings in the whole segment
+    readings: int       # readings in the whole segment (duplicated records not counted)
 
 
 class DiskBuffer:
@@ -124,65 +174,95 @@ class DiskBuffer:
         self.lock = threading.RLock()
         self.dropped = 0                 # readings dropped because the buffer was full (since start)
         self.appended = 0                # readings appended since start
+        self.failed_appends = 0          # appends refused by the disk (full, I/O error), cut back
         self._tables: dict[bytes, np.ndarray] = {}
         self._last_drop_log = 0.0
+        self._committed_stale = False    # the committed file could not be rewritten (disk full)
         self.segments: list[_Segment] = []
+        self.last_rseq = 0               # the newest record's number
+        self.committed, self.committed_rseq = Position(0, 0), 0
         self._recover()
-        self.committed = self._read_committed()
         self.pending = self._count_from(self.committed)
-        self._file = open(self._seg_path(self.segments[-1].seq), "ab")
+        self._fd = self._open_segment(self.segments[-1].seq)
 
     # ------------------------------------------------------------------ files
     def _seg_path(self, seq: int) -> Path:
         return self.dir / f"{_SEG_PREFIX}{seq:012d}{_SEG_SUFFIX}"
 
-    def _scan(self, path: Path, start: int = 0):
-        """(offset, readings, oldest ms, record bytes) of each valid record; stops at a bad one."""
+    def _open_segment(self, seq: int) -> int:
+        # O_APPEND and no user-space buffer: a failed write leaves nothing behind that a
+        # later write could flush (the cause of duplicated records on a full disk)
+        return os.open(self._seg_path(seq), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _scan(self, path: Path, start: int = 0, after: int = 0):
+        """The valid records of a segment from byte `start`, stopping at a bad one
+        (torn or corrupt).  A record numbered `after` or lower, or not above one
+        before it, repeats a record already seen: it comes with `dup` set."""
         with open(path, "rb") as f:
             f.seek(start)
             off = start
             while True:
                 head = f.read(_HEADER.size)
-                if len(head) < _HEADER.size:
+                if head[:4] == _MAGIC and len(head) == _HEADER.size:
+                    _, length, crc, n, t_min, rseq = _HEADER.unpack(head)
+                    payload = f.read(length)
+                    if len(payload) < length or _crc(n, t_min, rseq, payload) != crc:
+                        return
+                    end = off + _HEADER.size + length
+                elif head[:4] == _MAGIC_V1 and len(head) >= _HEADER_V1.size:
+                    _, length, crc, n, t_min = _HEADER_V1.unpack(head[:_HEADER_V1.size])
+                    f.seek(off + _HEADER_V1.size)
+                    payload = f.read(length)
+                    if len(payload) < length or zlib.crc32(payload) != crc:
+                        return
+                    rseq, end = -1, off + _HEADER_V1.size + length
+                else:
                     return
-                magic, length, crc, n, t_min = _HEADER.unpack(head)
-                if magic != _MAGIC:
-                    return
-                payload = f.read(length)
-                if len(payload) < length or zlib.crc32(payload) != crc:
-                    return
-                yield off, n, t_min, payload
-                off += _HEADER.size + length
+                dup = 0 <= rseq <= after
+                yield _Record(off, end, n, t_min, rseq, payload, dup)
+                after = max(after, rseq)
+                off = end
+                f.seek(off)
 
     def _recover(self) -> None:
         seqs = sorted(int(p.name[len(_SEG_PREFIX):-len(_SEG_SUFFIX)]) for p in self.dir.glob(f"{_SEG_PREFIX}*{_SEG_SUFFIX}"))
+        self.committed, self.committed_rseq = self._read_committed(seqs)
         for seq in seqs:
             path = self._seg_path(seq)
-            size, readings = 0, 0
-            for off, n, _, payload in self._scan(path):
-                size = off + _HEADER.size + len(payload)
-                readings += n
+            size, readings, dups = 0, 0, 0
+            for r in self._scan(path, 0, self.last_rseq):
+                size = r.end
+                if r.dup:
+                    dups += 1
+                else:
+                    readings += r.readings
+                    self.last_rseq = max(self.last_rseq, r.rseq)
+            if dups:
+                log.warning("buffer %s: %d records repeat earlier ones; they are skipped", path.name, dups)
             actual = path.stat().st_size
             if actual != size:
-                log.warning("buffer %s: cutting %d bytes of a torn record at the end (written during a crash; "
-                            "never acknowledged to its sender)", path.name, actual - size)
+                log.warning("buffer %s: cutting %d bytes of a torn record at the end (written during a crash "
+                            "or a failed write; never acknowledged to its sender)", path.name, actual - size)
                 with open(path, "r+b") as f:
                     f.truncate(size)
                     os.fsync(f.fileno())
             self.segments.append(_Segment(seq, size, readings))
+        self.last_rseq = max(self.last_rseq, self.committed_rseq)
         if not self.segments:
             self._seg_path(1).touch()
             _fsync_dir(self.dir)
             self.segments.append(_Segment(1, 0, 0))
+        # a position before the first segment (its segment was dropped when full) means its start
+        self.committed = max(self.committed, Position(self.segments[0].seq, 0))
 
-    def _read_committed(self) -> Position:
-        first = Position(self.segments[0].seq, 0)
+    def _read_committed(self, seqs: list[int]) -> tuple[Position, int]:
         try:
-            seq, off = (int(x) for x in (self.dir / "committed").read_text().split())
-        except (FileNotFoundError, ValueError):
-            return first
-        pos = Position(seq, off)
-        return max(pos, first)
+            parts = [int(x) for x in (self.dir / "committed").read_text().split()]
+            seq, off = parts[0], parts[1]
+            rseq = parts[2] if len(parts) > 2 else 0
+        except (FileNotFoundError, ValueError, IndexError):
+            return Position(seqs[0] if seqs else 1, 0), 0
+        return Position(seq, off), rseq
 
     def _count_from(self, pos: Position) -> int:
         total = 0
@@ -190,7 +270,8 @@ class DiskBuffer:
             if s.seq > pos.seq:
                 total += s.readings
             elif s.seq == pos.seq:
-                total += sum(n for _, n, _, _ in self._scan(self._seg_path(s.seq), pos.offset))
+                total += sum(r.readings for r in self._scan(self._seg_path(s.seq), pos.offset, self.committed_rseq)
+                             if not r.dup)
         return total
 
     # ----------------------------------------------------------------- append
@@ -200,32 +281,54 @@ class DiskBuffer:
 
     def append(self, batch: ReadingBatch) -> bool:
         """Write a batch durably (returns after fsync).  False if it was dropped
-        because the buffer is full and `when_full = drop_newest`."""
+        because the buffer is full and `when_full = drop_newest`.  An OSError (disk
+        full) leaves the buffer exactly as it was: the caller keeps the batch and
+        tries again later."""
         if not len(batch):
             return True
-        rec = encode(batch)
+        body = encode_payload(batch)       # outside the lock: the forwarder may read meanwhile
         with self.lock:
+            rec = frame(*body, self.last_rseq + 1)
             if self.size_bytes + len(rec) > self.max_bytes and not self._make_room(len(rec), len(batch)):
                 return False
             if self.segments[-1].size and self.segments[-1].size + len(rec) > self.segment_bytes:
                 self._rotate()
-            self._file.write(rec)
-            self._file.flush()
-            if self.fsync:
-                os.fsync(self._file.fileno())
             seg = self.segments[-1]
+            try:
+                _write_all(self._fd, rec)
+                if self.fsync:
+                    os.fsync(self._fd)
+            except OSError:
+                self.failed_appends += 1
+                self._cut_back(seg)
+                raise
             seg.size += len(rec)
             seg.readings += len(batch)
+            self.last_rseq += 1
             self.pending += len(batch)
             self.appended += len(batch)
         return True
 
+    def _cut_back(self, seg: _Segment) -> None:
+        """After a failed write: the segment back to its last good length, so a part of
+        the record never stays behind (a later append would follow a torn record)."""
+        try:
+            os.ftruncate(self._fd, seg.size)
+        except OSError as e:                 # cannot happen on Linux file systems; be loud if it does
+            log.error("buffer %s: could not cut a failed write back to %d bytes (%s); "
+                      "the torn record is cut at the next start", self._seg_path(seg.seq).name, seg.size, e)
+            # new records go to a fresh segment: nothing valid ever follows the torn bytes
+            os.close(self._fd)
+            self._fd = self._open_segment(seg.seq + 1)
+            self.segments.append(_Segment(seg.seq + 1, 0, 0))
+
     def _rotate(self) -> None:
-        self._file.close()
         seq = self.segments[-1].seq + 1
-        self._file = open(self._seg_path(seq), "ab")
-        _fsync_dir(self.dir)
+        fd = self._open_segment(seq)
+        os.close(self._fd)
+        self._fd = fd
         self.segments.append(_Segment(seq, 0, 0))
+        _fsync_dir(self.dir)
 
     def _make_room(self, need: int, n: int) -> bool:
         if self.when_full == "drop_newest" or need > self.max_bytes:
@@ -238,13 +341,15 @@ class DiskBuffer:
             if old.seq > self.committed.seq:
                 lost = old.readings
             elif old.seq == self.committed.seq:
-                lost = sum(k for _, k, _, _ in self._scan(self._seg_path(old.seq), self.committed.offset))
+                lost = sum(r.readings for r in self._scan(self._seg_path(old.seq), self.committed.offset,
+                                                            self.committed_rseq) if not r.dup)
             else:
                 lost = 0
             self._seg_path(old.seq).unlink(missing_ok=True)
             if self.committed.seq <= old.seq:
+                # the committed file keeps pointing at the deleted segment: at the next
+                # start, a position before the first segment means "from its start"
                 self.committed = Position(self.segments[0].seq, 0)
-                _atomic_write(self.dir / "committed", f"{self.committed.seq} {self.committed.offset}\n".encode())
             self.pending -= lost
             self._count_drop(lost, f"the oldest segment ({old.size} bytes)")
         return True
@@ -261,40 +366,63 @@ class DiskBuffer:
     # ------------------------------------------------------- forwarder side
     def read(self, max_readings: int = 5000) -> tuple[ReadingBatch, Position]:
         """The oldest unconfirmed readings (whole records; at least one record even
-        if it is larger than max_readings) and the position to commit once stored."""
+        if it is larger than max_readings) and the position to commit once stored.
+        """
         with self.lock:
-            pos = self.committed
+            pos, rseq = self.committed, self.committed_rseq
             parts, total = [], 0
             for s in self.segments:
                 if s.seq < pos.seq:
                     continue
                 start = pos.offset if s.seq == pos.seq else 0
                 full = False
-                for off, n, _, payload in self._scan(self._seg_path(s.seq), start):
-                    if off >= s.size:
+                for r in self._scan(self._seg_path(s.seq), start, rseq):
+                    if r.offset >= s.size:
                         break
-                    if total and total + n > max_readings:
+                    if r.dup:
+                        pos = Position(s.seq, r.end, rseq)
+                        continue
+                    if total and total + r.readings > max_readings:
                         full = True
                         break
-                    parts.append(decode(payload, n, self._tables))
-                    total += n
-                    pos = Position(s.seq, off + _HEADER.size + len(payload))
+                    parts.append(decode(r.payload, r.readings, self._tables))
+                    total += r.readings
+                    rseq = max(rseq, r.rseq)
+                    pos = Position(s.seq, r.end, rseq)
                 if full or total >= max_readings:
                     break
             return ReadingBatch.concat(parts), pos
 
     def commit(self, pos: Position, n: int) -> None:
-        """The sink confirmed everything before `pos` (n readings): remember it and
-        delete segments wholly before it."""
+        """The sink confirmed everything before `pos` (n readings, records up to
+        number `pos.rseq`): remember it and delete segments wholly before it.  If the disk is too
+        full to rewrite the committed file, the position is kept in memory (and written
+        at the next commit): forwarding goes on and frees space."""
         with self.lock:
             if pos <= self.committed:
                 return
-            _atomic_write(self.dir / "committed", f"{pos.seq} {pos.offset}\n".encode())
-            self.committed = pos
+            rseq = max(pos.rseq, self.committed_rseq)
+            self.committed, self.committed_rseq = pos, rseq
             self.pending = max(0, self.pending - n)
             while len(self.segments) > 1 and self.segments[0].seq < pos.seq:
                 old = self.segments.pop(0)
                 self._seg_path(old.seq).unlink(missing_ok=True)
+            try:
+                _atomic_write(self.dir / "committed", f"{pos.seq} {pos.offset} {rseq}\n".encode())
+                if self._committed_stale:
+                    log.warning("buffer: committed position written again")
+                self._committed_stale = False
+            except OSError as e:
+                if not self._committed_stale:
+                    log.error("buffer: could not write the committed position (%s); kept in memory. "
+                              "After a crash now, confirmed readings would be sent again (the store "
+                              "keeps one per channel and time, so nothing is counted twice)", e)
+                self._committed_stale = True
+
+    def recount(self) -> int:
+        """Readings not yet confirmed, counted from the files (checks `pending`)."""
+        with self.lock:
+            return self._count_from(self.committed)
 
     def oldest_ms(self) -> int | None:
         """Time (UTC ms) of the oldest reading's record not yet confirmed."""
@@ -303,8 +431,11 @@ class DiskBuffer:
                 if s.seq < self.committed.seq:
                     continue
                 start = self.committed.offset if s.seq == self.committed.seq else 0
-                for off, n, t_min, _ in self._scan(self._seg_path(s.seq), start):
-                    return t_min if off < s.size else None
+                for r in self._scan(self._seg_path(s.seq), start, self.committed_rseq):
+                    if r.offset >= s.size:
+                        return None
+                    if not r.dup:
+                        return r.t_min
             return None
 
     # ------------------------------------------------------ channel metadata
@@ -324,4 +455,6 @@ class DiskBuffer:
 
     def close(self) -> None:
         with self.lock:
-            self._file.close()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1

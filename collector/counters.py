@@ -15,7 +15,20 @@ When a raw counter steps down between two OK readings:
   counters, which cannot wrap).  The counter is taken to have restarted from zero:
   offset += the last raw value before the drop, so the step counts the new raw value.
 
-The tracker's state (last raw value and offset per channel) is rebuilt from the store
+Not a step at all:
+
+- a reading not newer than the last one seen on its channel (a duplicate, a resend
+  after a crash, a reading out of order): it cannot tell where the counter went
+  since, so it is skipped;
+- a drop of at most `JITTER_REL` of the counter's value (float rounding, a meter
+  that corrects its last digit): counters do not run backwards by a hair when they
+  reset, so it is no reset; the tracker keeps the higher value, and the
+  continuous counter only moves again once the raw counter passes it.
+
+So the continuous counter only ever moves by what the raw counter moved, or by a
+real wrap or reset.
+
+The tracker's state (last raw value, its time and offset per channel) is rebuilt from the store
 at start (`CounterTracker.restore`), so a reset that happens while the collector is
 down is still seen at the first reading after the restart.
 """
@@ -32,18 +45,25 @@ from mieruka.store import Store
 log = logging.getLogger(__name__)
 
 
+JITTER_REL = 1e-4   # drops up to 0.01 % of the value are rounding or a corrected digit, not resets
+
+
 @dataclass
 class CounterState:
     last_raw: float | None = None
+    last_time: int | None = None     # ms UTC of the last reading taken into account
     offset: float = 0.0
     wraps: int = 0
     resets: int = 0
 
 
 def step_kind(prev_raw: float, raw: float, modulus: float | None) -> str:
-    """'up' (no drop), 'wrap' or 'reset' for one step of a raw counter."""
+    """'up' (no drop), 'jitter' (a drop too small to be anything but rounding),
+    'wrap' or 'reset' for one step of a raw counter."""
     if raw >= prev_raw:
         return "up"
+    if prev_raw - raw <= JITTER_REL * abs(prev_raw):
+        return "jitter"
     if modulus and (raw + modulus - prev_raw) < modulus / 2:
         return "wrap"
     return "reset"
@@ -65,6 +85,7 @@ class CounterTracker:
             st.offset = float(offs[-1]) if len(offs) else 0.0
             last = store.latest_ok(ch)
             st.last_raw = None if last is None else float(last[1])
+            st.last_time = None if last is None else int(np.datetime64(last[0], "ms").astype(np.int64))
 
     def observe(self, batch: ReadingBatch) -> list[tuple[str, np.datetime64, float]]:
         """Offsets that change at readings of this batch (a batch may hold several steps)."""
@@ -79,8 +100,15 @@ class CounterTracker:
         for i in idx:   # only counter channels, a handful per poll
             ch, raw, t = batch.channel[i], float(batch.value[i]), batch.time[i]
             st = self.state[ch]
+            t_ms = int(t.astype("datetime64[ms]").astype(np.int64))
+            if st.last_time is not None and t_ms <= st.last_time:
+                continue            # a duplicate or older reading: no step to judge
+            st.last_time = t_ms
             if st.last_raw is not None:
                 kind = step_kind(st.last_raw, raw, self.modulus[ch])
+                if kind == "jitter":
+                    log.debug("%s: counter stepped back by %g (rounding, not a reset)", ch, st.last_raw - raw)
+                    continue        # keep the higher value
                 if kind == "wrap":
                     st.offset += self.modulus[ch]
                     st.wraps += 1

@@ -65,6 +65,10 @@ class Forwarder:
         # one store call at a time (the embedded store's SQLite connection is shared by threads)
         self.store_lock = threading.Lock()
         self._new_infos: list[ChannelInfo] = []
+        # the batch being forwarded, its buffer position and its prepared store arguments:
+        # kept until the store confirms it, so a retry sends exactly the same thing and
+        # `prepare` (counter tracking) sees each reading once
+        self._inflight: tuple[ReadingBatch, object, dict] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._infos: dict[str, ChannelInfo] = {i.id: i for i in buffer.load_channels()}
@@ -131,9 +135,13 @@ class Forwarder:
 
     async def forward_once(self, stop: asyncio.Event | None = None) -> int:
         """Forward up to batch_size readings; returns how many were confirmed (0: buffer empty)."""
-        batch, pos = await asyncio.to_thread(self.buffer.read, self.batch_size)
-        if not len(batch):
-            return 0
+        if self._inflight is None:
+            batch, pos = await asyncio.to_thread(self.buffer.read, self.batch_size)
+            if not len(batch):
+                return 0
+            kwargs = self.prepare(batch) if self.prepare else {}     # once per batch, in buffer order
+            self._inflight = (batch, pos, kwargs)
+        batch, pos, kwargs = self._inflight
         stop = stop or asyncio.Event()
 
         async def sleep(s: float) -> None:
@@ -146,7 +154,6 @@ class Forwarder:
                                  retry=retry_if_exception(_retryable), sleep=sleep, reraise=True,
                                  stop=lambda rs: stop.is_set(),
                                  before_sleep=lambda rs: self._failed(rs.outcome.exception()))
-        kwargs = self.prepare(batch) if self.prepare else {}     # once per batch, in buffer order
         try:
             async for attempt in retrying:
                 with attempt:
@@ -170,6 +177,7 @@ class Forwarder:
                     tap(batch)
                 except Exception as e:    # an output must never hold up storage
                     log.warning("output %s failed: %s", getattr(tap, "__qualname__", tap), e)
+        self._inflight = None
         await asyncio.to_thread(self.buffer.commit, pos, len(batch))
         return len(batch)
 
@@ -179,7 +187,11 @@ class Forwarder:
         self._wake = asyncio.Event()
         while not stop.is_set():
             self._wake.clear()          # before reading: an append during the write wakes the next round
-            n = await self.forward_once(stop)
+            try:
+                n = await self.forward_once(stop)
+            except Exception as e:      # e.g. the buffer's disk failing a read: never stop forwarding for good
+                log.error("forwarding failed, trying again: %s", e)
+                n = 0
             if n == 0 and not stop.is_set():
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
                 await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
@@ -203,9 +215,13 @@ class Forwarder:
             if n == 0:
                 break
             total += n
-        if self.buffer.pending:
+        left = await asyncio.to_thread(self.buffer.recount)     # from the files, not a running count
+        if left != self.buffer.pending:
+            log.error("buffer count was %d, its files hold %d unconfirmed readings", self.buffer.pending, left)
+            self.buffer.pending = left
+        if left:
             log.warning("%d readings stay in the buffer (%s) and are forwarded at the next start",
-                        self.buffer.pending, self.buffer.dir)
+                        left, self.buffer.dir)
         return total
 
 
@@ -239,6 +255,7 @@ class Pipeline:
         self.account = account           # the runner's per-channel counting of durable emits
         # called with every batch an input emits (live demand): cheap, on the event loop
         self.observers = list(observers or [])
+        self.left = 0                    # after close: readings left in the buffer (counted from its files)
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
 
@@ -284,6 +301,7 @@ class Pipeline:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.forwarder.drain(drain_s)
+        self.left = self.buffer.pending
         self.health.write_snapshot()
         if self.output is not None:
             self.output.stop()

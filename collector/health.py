@@ -189,20 +189,29 @@ class Health:
         return snap
 
     def write_snapshot(self) -> None:
+        """Write the status file; a full disk is logged (once per episode), never raised:
+        the status file must not stop collection or a clean shutdown."""
         if self.status_path is None:
             return
         snap = self.snapshot()
-        self.status_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.status_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(snap, ensure_ascii=False, indent=1, default=str))
-        os.replace(tmp, self.status_path)      # no fsync: a lost snapshot is rewritten in seconds
+        try:
+            self.status_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(snap, ensure_ascii=False, indent=1, default=str))
+            os.replace(tmp, self.status_path)      # no fsync: a lost snapshot is rewritten in seconds
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            if not self._status_failing:
+                log.warning("cannot write the status file %s: %s", self.status_path, e)
+            self._status_failing = True
+        else:
+            self._status_failing = False
+
+    _status_failing = False
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
-                self.write_snapshot()
-            except OSError as e:
-                log.warning("cannot write the status file %s: %s", self.status_path, e)
+            self.write_snapshot()
             try:
                 await asyncio.wait_for(stop.wait(), self.interval_s)
             except asyncio.TimeoutError:

@@ -29,7 +29,7 @@ import numpy as np
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential
 
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
-from mieruka.quantities import QUANTITIES
+from mieruka.quantities import QUANTITIES, bounds
 
 from .inputs import Input
 from .modbus_conn import BadReply, Connection, ExceptionReply, LinkDown, ReadTimeout, WriteRefused
@@ -84,9 +84,9 @@ class ModbusDevice:
         self.channels = [(c, self.map.field(c.register_field)) for c in meter.channels]
         self._ids = np.array([c.id for c, _ in self.channels], object)
         # per channel: id, field, channel scale, plausible range (field's and channel's bounds), counter?
+        # (the quantity's physical bounds, one place for the collector and recordings: mieruka.quantities)
         self._checks = [(c.id, f.name, c.scale,
-                         max(x for x in (f.min, c.min_value, -math.inf) if x is not None),
-                         min(x for x in (f.max, c.max_value, math.inf) if x is not None),
+                         *bounds(c.quantity, (f.min, f.max), (c.min_value, c.max_value)),
                          f.counter or QUANTITIES[c.quantity].counter) for c, f in self.channels]
         self.counter = {c.id: (f.counter or QUANTITIES[c.quantity].counter) for c, f in self.channels}
         fields = list({f.name: f for _, f in self.channels}.values())

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from mieruka.models import ChannelInfo, ReadingBatch
+from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.quantities import QUANTITIES
 
 from .inputs import Input
@@ -291,6 +291,14 @@ class MqttInput(Input):
         t, ch, v = zip(*rows)
         batch = ReadingBatch(np.array(t, np.int64).astype("datetime64[ms]"), np.array(ch, object),
                              np.array(v, np.float64), np.zeros(len(rows), np.uint8))
+        # values no meter can produce: flagged as the Modbus input and recordings do (mieruka.quantities)
+        lim = {cid: QUANTITIES[self._infos[cid].quantity] for cid in set(ch)}
+        lo = np.array([lim[c].lo for c in ch])
+        hi = np.array([lim[c].hi for c in ch])
+        bad = ~((batch.value >= lo) & (batch.value <= hi)) & ~np.isnan(batch.value)
+        if bad.any():
+            batch.quality[bad] = Quality.OUT_OF_RANGE
+            batch.value[bad] = np.nan
         return batch
 
     # ------------------------------------------------------------------ run

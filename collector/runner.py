@@ -56,6 +56,8 @@ class CollectorOptions(BaseModel):
     metrics_port: int = Field(default=9810, ge=0, le=65535, description="Prometheus metrics port (0: off)")
     metrics_host: str = Field(default="127.0.0.1", description="metrics listen address (loopback by default)")
     status_interval_s: float = Field(default=2.0, gt=0, description="how often the status file is rewritten")
+    max_unbuffered: int = Field(default=500_000, ge=1, description="readings kept in memory while the disk "
+                                "buffer refuses writes (disk full); beyond it the oldest are dropped, counted and logged")
 
 
 @dataclass
@@ -64,7 +66,9 @@ class RunnerStats:
     flushes: int = 0
     write_errors: int = 0
     last_write: float | None = None            # epoch s of the last committed batch
-    pending: int = 0
+    pending: int = 0                           # readings not (yet) in the disk buffer
+    left_in_buffer: int = 0                    # at stop: buffered readings the store has not confirmed
+    dropped_unbuffered: int = 0                # oldest readings dropped from memory: the disk refused them too long
     by_channel: dict[str, Counter] = field(default_factory=dict)   # channel -> quality name -> readings
 
 
@@ -111,10 +115,19 @@ class Runner:
             # readings from the buffer only once the store confirmed them.
             await asyncio.to_thread(self.pipeline.forwarder.append, batch)
         except Exception as e:   # keep the readings and try again at the next flush
+            over = len(batch) - self.options.max_unbuffered
+            if over > 0:         # a gateway's memory is bounded too: the oldest go, counted
+                batch = ReadingBatch(batch.time[over:], batch.channel[over:], batch.value[over:],
+                                     batch.quality[over:])
+                self.stats.pending -= over
+                self.stats.dropped_unbuffered += over
+                log.error("disk buffer still refuses writes: dropped the oldest %d readings kept in memory "
+                          "(%d since start; [collector] max_unbuffered = %d)", over,
+                          self.stats.dropped_unbuffered, self.options.max_unbuffered)
             self._pending.insert(0, batch)
             self.stats.write_errors += 1
             if self.stats.write_errors == 1 or self.stats.write_errors % 60 == 0:
-                log.error("store write failed (%d times so far), readings kept in memory: %s",
+                log.error("disk buffer write failed (%d times so far), readings kept in memory: %s",
                           self.stats.write_errors, e)
             return
         self.stats.pending -= len(batch)
@@ -196,6 +209,7 @@ class Runner:
                 inp.close()
             await self.flush()
             await self.pipeline.close()      # issue 5: forward what the buffer holds (bounded wait)
+            self.stats.left_in_buffer = self.pipeline.left
             if own_store:
                 self.store.close()
         return self.stats

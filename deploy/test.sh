@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+source deploy/apt.sh        # apt_get: waits for another apt/dpkg instead of failing at once
 missing=$(for p in $(grep -v '^#' deploy/apt-packages.txt); do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+    apt_get update -q
+    apt_get install -y -q --no-install-recommends $missing
 fi
 # the Debian packages start their services; the tests run their own on free ports
 for s in mosquitto influxdb victoria-metrics collectd; do
@@ -15,7 +16,7 @@ for s in mosquitto influxdb victoria-metrics collectd; do
 done
 if [ ! -x .venv/bin/python ]; then
     # Debian's python3 needs python3-venv for `-m venv`
-    python3 -c 'import ensurepip' 2>/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"; $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv; }
+    python3 -c 'import ensurepip' 2>/dev/null || { apt_get update -q && apt_get install -y -q python3-venv; }
     python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bill": ("bill", "Monthly electricity bill estimate: 基本料金, 電力量料金, 燃料費調整額, 再エネ賦課金, tax."),
     "serve": ("serve", "Serve the REST API, reports and dashboard."),
     "status": ("status", "Show collector health at the gateway."),
+    "backup": ("backup", "Back up the store, buffer and config into one archive (safe while collecting)."),
+    "restore": ("restore", "Restore a backup archive (checks every sha256; refuses while a collector runs)."),
     "notify-test": ("notify_test", "Send one test event to every [[notify]] target (webhook, SMTP)."),
 }
 
@@ -76,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except MemoryError:         # a recording far larger than this machine's memory: say so, no traceback
+        click.echo("error: out of memory for this input; split it (a recording by month, say) "
+                   "or run on a machine with more memory", err=True)
+        return 2
     except BrokenPipeError:
         return 0
     return rv if isinstance(rv, int) else 0

@@ -94,10 +94,44 @@ def energy_kind(name: str) -> EnergyKind:
     return KINDS[normalize_energy(name)]
 
 
-def check_unit_fits(energy: str, unit) -> None:
-    """Refuse an amount unit whose dimension does not fit the energy (L of electricity)."""
+def usual_units(energy: str) -> list[str]:
+    """The amount units the energy is measured in (those its published factors use)."""
     from .units import UNITS
     kind = energy_kind(energy)
+    return [u.name for u in UNITS.values() if u.dimension in kind.dimensions]
+
+
+def check_unit_fits(energy: str, unit) -> None:
+    """Refuse an amount unit whose dimension does not fit the energy (L of electricity)."""
+    kind = energy_kind(energy)
     if unit.dimension not in kind.dimensions:
-        ok = [u.name for u in UNITS.values() if u.dimension in kind.dimensions]
-        raise ValueError(f"unit {unit.name} does not fit {kind.name} ({kind.label_ja}); use {', '.join(ok)}")
+        raise ValueError(f"unit {unit.name} does not fit {kind.name} ({kind.label_ja}); "
+                         f"use {', '.join(usual_units(energy))}")
+
+
+_FUEL_DIMENSIONS = (_MASS, _LIQ, _GAS, _GASN, _HEAT)
+
+
+def measurable_in(energy: str) -> tuple[str, ...]:
+    """Unit dimensions the energy can physically be measured in: a fuel by mass,
+    liquid or gas volume or heat (LPG in t or kL, both real); electricity only as
+    electric energy, bought heat only as heat."""
+    kind = energy_kind(energy)
+    return _FUEL_DIMENSIONS if kind.scope == 1 else kind.dimensions
+
+
+def unusual_unit_note(energy: str, unit, published: str | None = None) -> str | None:
+    """With a row's own factor the amount may be in a unit the energy is not usually
+    measured in (LPG in kL, as the Miyagi guideline's sample sheet does): it is
+    computed, and this says what to check (`published`: the factor set's figure,
+    e.g. "3.00 t-CO2/t").  None when the unit is the usual one; ValueError when the
+    energy cannot be measured in that unit at all (electricity in L)."""
+    kind = energy_kind(energy)
+    if unit.dimension in kind.dimensions:
+        return None
+    if unit.dimension not in measurable_in(energy):
+        check_unit_fits(energy, unit)            # raises: not even an own factor makes it fit
+    usual = ", ".join(usual_units(energy))
+    known = f"; the published factor is {published}" if published else ""
+    return (f"{kind.name} ({kind.label_ja}) is usually measured in {usual}, here in {unit.name}: computed "
+            f"with the row's own factor per {unit.name}; check that your factor really is per {unit.name}{known}")

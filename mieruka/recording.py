@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import math
 import os
 import tempfile
@@ -33,7 +34,9 @@ import numpy as np
 
 from .errors import InputError
 from .models import TIME_DTYPE, ChannelData, ChannelInfo, Quality, ReadingBatch
-from .quantities import QUANTITIES
+from .quantities import QUANTITIES, out_of_range
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("time", "channel", "quantity", "value")
 _SLICE_ROWS = 1 << 20
@@ -46,6 +49,7 @@ class Recording:
     path: Path | None
     sha256: str
     channels: dict[str, ChannelData] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)     # what was read other than as written (encoding, flags)
 
     @property
     def rows(self) -> int:
@@ -74,16 +78,85 @@ def file_sha256(path: Path) -> str:
 
 
 # --------------------------------------------------------------------- reading
+# A meter reading outside these years is a clock that was never set, or a typo
+# (0001, 9999): refused with its line, not taken into calendars and tariffs.
+TIME_MIN = np.datetime64("1970-01-01T00:00", "ms")
+TIME_MAX = np.datetime64("2100-01-01T00:00", "ms")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def _open_text_bytes(path: Path, gz: bool):
+    import gzip
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def _encoding(path: Path, gz: bool) -> str:
+    """'utf-8', or 'cp932' for a Shift_JIS file (Excel's 'CSV' on Japanese Windows);
+    anything else is refused with the line and byte that are not text."""
+    import codecs
+    dec = codecs.getincrementaldecoder("utf-8")()
+    line, done = 1, 0
+    try:
+        with _open_text_bytes(path, gz) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError as e:
+                    line += chunk.count(b"\n", 0, e.start)
+                    bad = chunk[e.start:e.start + 1]
+                    raise _NotUtf8(line, done + e.start, bad) from None
+                line += chunk.count(b"\n")
+                done += len(chunk)
+            dec.decode(b"", final=True)
+    except _NotUtf8 as e:
+        cp = codecs.getincrementaldecoder("cp932")()
+        try:
+            with _open_text_bytes(path, gz) as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    cp.decode(chunk)
+                cp.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: line {e.line}: byte 0x{e.byte.hex()} is not UTF-8 text, and the file is not "
+                             f"Shift_JIS (CP932) either; save it as CSV UTF-8") from None
+        return "cp932"
+    except (OSError, EOFError) as e:          # e.g. a truncated or corrupt .gz
+        raise InputError(f"{path}: cannot be read ({e})") from None
+    except UnicodeDecodeError as e:           # the file ends inside a character
+        raise InputError(f"{path}: ends in the middle of a UTF-8 character ({e.reason})") from None
+    return "utf-8"
+
+
+class _NotUtf8(Exception):
+    def __init__(self, line: int, offset: int, byte: bytes) -> None:
+        self.line, self.offset, self.byte = line, offset, byte
+
+
 def read_recording(path: str | Path) -> Recording:
-    """Read a recording; raise InputError naming the file, line and field on bad input."""
+    """Read a recording (`.csv`, or gzip-compressed `.csv.gz`); raise InputError
+    naming the file, line and field on bad input.  UTF-8 (with or without BOM);
+    a Shift_JIS (CP932) file, as Excel saves "CSV" on Japanese Windows, is read
+    too and said so in a warning.  Values outside their quantity's physical bounds
+    are flagged `out_of_range` (`Recording.notes` says how many)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such recording file")
-    with open(path, "rb") as f:
-        head = f.readline().decode("utf-8-sig", errors="replace").strip()
+    gz = _is_gzip(path)
+    try:
+        with _open_text_bytes(path, gz) as f:
+            raw = f.readline(1 << 16)
+            if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise InputError(f"{path}: UTF-16 text (Excel's \"Unicode text\"); save it as CSV UTF-8")
+            head = raw.decode("utf-8-sig", errors="replace").strip()
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot be read ({e})") from None
     header = [h.strip() for h in head.split(",")]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -92,19 +165,40 @@ def read_recording(path: str | Path) -> Recording:
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     if unknown:
         raise InputError(f"{path}: line 1: unknown column {unknown[0]!r} (allowed: {', '.join(REQUIRED + OPTIONAL)})")
+    twice = [c for c in header if header.count(c) > 1]
+    if twice:
+        raise InputError(f"{path}: line 1: column {twice[0]!r} appears twice")
     types = {"time": pa.timestamp("ms", tz="UTC"), "channel": pa.string(), "quantity": pa.string(),
              "value": pa.float64()}
     types.update({c: pa.string() for c in OPTIONAL if c in header})
+    encoding = "utf-8"
+    notes: list[str] = []
+
+    def arrow_read():
+        source = pa.input_stream(str(path), compression="gzip" if gz else None)
+        return pcsv.read_csv(source, read_options=pcsv.ReadOptions(block_size=64 << 20, encoding=encoding),
+                             convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                                 quoted_strings_can_be_null=True))
     try:
-        table = pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=64 << 20),
-                              convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                                                  quoted_strings_can_be_null=True))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        _find_bad_line(path, header)   # raises InputError with line and field
+        try:
+            table = arrow_read()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+            encoding = _encoding(path, gz)
+            if encoding == "utf-8":
+                raise
+            notes.append(f"{path}: read as Shift_JIS (CP932), not UTF-8; save recordings as CSV UTF-8")
+            table = arrow_read()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, pa.ArrowNotImplementedError):
+        _find_bad_line(path, header, gz, encoding)   # raises InputError with line and field
         raise InputError(f"{path}: not a valid recording CSV") from None
+    except (pa.ArrowMemoryError, MemoryError):
+        raise InputError(f"{path}: too large to read into memory here ({path.stat().st_size / 2**30:.1f} GB "
+                         f"on disk); split it by month") from None
+    except (pa.ArrowException, OSError, EOFError) as e:   # e.g. a corrupt .gz
+        raise InputError(f"{path}: cannot be read ({e})") from None
     sha = file_sha256(path)
     if table.num_rows == 0:
-        return Recording(path, sha)
+        return Recording(path, sha, notes=notes)
 
     def nulls(col: str) -> np.ndarray:
         return table[col].is_null().to_numpy(zero_copy_only=False)
@@ -114,6 +208,11 @@ def read_recording(path: str | Path) -> Recording:
         if bad.any():
             raise InputError(f"{path}: line {int(np.argmax(bad)) + 2}: field `{col}` is empty")
     times = table["time"].cast(pa.int64()).to_numpy().astype(TIME_DTYPE)
+    bad = (times < TIME_MIN) | (times >= TIME_MAX)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{path}: line {i + 2}: field `time`: {np.datetime_as_string(times[i], unit='s', timezone='UTC')} "
+                         f"is outside the years 1970-2099 (a meter clock never set?)")
     values = table["value"].to_numpy(zero_copy_only=False).astype(np.float64)
     value_null = nulls("value")
     values[value_null] = np.nan
@@ -122,10 +221,10 @@ def read_recording(path: str | Path) -> Recording:
         qcol = table["quality"].dictionary_encode().combine_chunks()
         codes = np.array([_parse_quality(str(v), path, table, "quality") for v in qcol.dictionary.to_pylist()]
                          if len(qcol.dictionary) else [], np.uint8)
-        idx = qcol.indices.to_numpy(zero_copy_only=False)
+        idx = qcol.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         qnull = qcol.indices.is_null().to_numpy(zero_copy_only=False)
         if len(codes):
-            quality = np.where(qnull, 0, codes[np.where(qnull, 0, idx)]).astype(np.uint8)
+            quality = np.where(qnull, 0, codes[idx]).astype(np.uint8)
     bad = value_null & (quality == Quality.OK)
     if bad.any():
         raise InputError(f"{path}: line {int(np.argmax(bad)) + 2}: field `value` is empty but quality is ok")
@@ -137,9 +236,11 @@ def read_recording(path: str | Path) -> Recording:
     # dictionary-encoded (small integer codes), never millions of Python strings
     ch_idx, names = _codes(table["channel"])
     meta = {c: _codes(table[c]) for c in ("quantity", "equipment_kind", "system", "unit") if c in header}
-    rec = Recording(path, sha)
+    rec = Recording(path, sha, notes=notes)
     order = np.argsort(ch_idx, kind="stable")
     bounds = np.searchsorted(ch_idx[order], np.arange(len(names) + 1))
+    flagged, first_flagged = 0, None
+    conflict = None                   # (line a, line b, channel, time) of the first conflicting duplicate
     for k, name in enumerate(names):
         rows = order[bounds[k]:bounds[k + 1]]
         first = int(rows[0])
@@ -152,19 +253,73 @@ def read_recording(path: str | Path) -> Recording:
         if differs.any():
             raise InputError(f"{path}: line {int(rows[np.argmax(differs)]) + 2}: field `quantity`: channel {name!r} "
                              f"was {qty!r} earlier in the file")
-        unit = _first_text(meta.get("unit"), rows)
-        if unit and unit != QUANTITIES[qty].unit:
-            raise InputError(f"{path}: line {first + 2}: field `unit`: {unit!r} does not fit {qty} "
-                             f"(expected {QUANTITIES[qty].unit})")
+        _check_units(path, meta.get("unit"), rows, qty)
         t, v, q = times[rows], values[rows], quality[rows]
         if len(t) > 1 and (np.diff(t.astype(np.int64)) < 0).any():
             o = np.argsort(t, kind="stable")
-            t, v, q = t[o], v[o], q[o]
+            t, v, q, rows = t[o], v[o], q[o], rows[o]
+        out = out_of_range(qty, v) & (q == Quality.OK)     # the collector's check (mieruka.quantities)
+        if out.any():
+            v, q = v.copy(), q.copy()
+            v[out], q[out] = np.nan, Quality.OUT_OF_RANGE
+            flagged += int(out.sum())
+            line = int(rows[out].min()) + 2
+            first_flagged = line if first_flagged is None else min(first_flagged, line)
+        if len(t) > 1:
+            t, v, q, c = _drop_identical_duplicates(t, v, q, rows)
+            if c is not None and (conflict is None or c[0] < conflict[0]):
+                conflict = (*c, name)
         rec.channels[name] = ChannelData(
             ChannelInfo(id=name, quantity=qty, unit=QUANTITIES[qty].unit,
                         equipment_kind=_first_text(meta.get("equipment_kind"), rows),
                         system=_first_text(meta.get("system"), rows)), t, v, q)
+    if conflict is not None:
+        a, b, t_dup, name = conflict
+        raise InputError(f"{path}: lines {a} and {b}: channel {name!r} has two different readings at "
+                         f"{np.datetime_as_string(t_dup, unit='s', timezone='UTC')} (identical repeats are fine; "
+                         f"which one is right?)")
+    if flagged:
+        rec.notes.append(f"{path}: {flagged} readings outside their quantity's physical bounds "
+                         f"flagged out_of_range (first at line {first_flagged})")
+    for note in rec.notes:
+        log.warning("%s", note)
     return rec
+
+
+def _check_units(path: Path, unit_col: tuple[np.ndarray, list] | None, rows: np.ndarray, qty: str) -> None:
+    """Every non-empty `unit` of a channel's rows must be its quantity's unit."""
+    if unit_col is None:
+        return
+    codes, texts = unit_col
+    expected = QUANTITIES[qty].unit
+    wrong = np.array([t is not None and t.strip() not in ("", expected) for t in texts] + [False])
+    bad = wrong[codes[rows]]          # code -1 (empty) looks up the trailing False
+    if bad.any():
+        i = int(rows[np.argmax(bad)])
+        raise InputError(f"{path}: line {i + 2}: field `unit`: {texts[codes[i]]!r} does not fit {qty} "
+                         f"(expected {expected})")
+
+
+def _drop_identical_duplicates(t, v, q, rows):
+    """A channel's time-sorted rows without repeats of the same (time, value, quality):
+    replaying a recording twice is harmless.  Also returns (line, line, time) of the
+    first repeat with a different value, or None."""
+    same_t = t[1:] == t[:-1]
+    if not same_t.any():
+        return t, v, q, None
+    same_v = (v[1:] == v[:-1]) | (np.isnan(v[1:]) & np.isnan(v[:-1]))
+    same = same_t & same_v & (q[1:] == q[:-1])
+    conflict = None
+    diff = same_t & ~same
+    if diff.any():
+        # the earliest line among the conflicting pairs (rows are 0-based data rows)
+        pairs = np.flatnonzero(diff)
+        a = np.minimum(rows[pairs], rows[pairs + 1])
+        j = pairs[int(np.argmin(a))]
+        la, lb = sorted((int(rows[j]) + 2, int(rows[j + 1]) + 2))
+        conflict = (la, lb, t[j])
+    keep = np.r_[True, ~same]
+    return t[keep], v[keep], q[keep], conflict
 
 
 def _codes(column) -> tuple[np.ndarray, list]:
@@ -191,10 +346,14 @@ def _parse_quality(text: str, path: Path, table, col: str) -> int:
         raise InputError(f"{path}: line {line}: field `quality`: {e}") from None
 
 
-def _find_bad_line(path: Path, header: list[str]) -> None:
+def _find_bad_line(path: Path, header: list[str], gz: bool = False, encoding: str = "utf-8") -> None:
     """Slow pass over a file Arrow refused, to name the first bad line and field."""
     import datetime as dt
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    import gzip
+    enc = "utf-8-sig" if encoding == "utf-8" else encoding
+    opener = (lambda: gzip.open(path, "rt", encoding=enc, newline="")) if gz else \
+        (lambda: open(path, encoding=enc, newline=""))
+    with opener() as f:
         reader = csv.reader(f)
         next(reader, None)
         try:

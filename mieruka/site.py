@@ -568,6 +568,9 @@ class ApiSection(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list)
+    tokens_file: Path | None = Field(default=None, description="TOML file of [[tokens]] (name, role, sha256), added to "
+                                                               "`tokens`; relative to the config file; must not be "
+                                                               "readable by others (mode 0600)")
     rate_limit: str = Field(default="50/second;2000/minute",
                             description="token buckets per token (or per client address without one): N/second, N/minute, ...")
     max_points: int = Field(default=2000, ge=10, le=100_000, description="most points a readings query returns")
@@ -697,7 +700,40 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
         raise ConfigError(format_validation_error(e, where, data)) from None
     cfg.source = source
     _check_cross_references(cfg, where)
+    if cfg.api.tokens_file is not None:
+        _load_tokens_file(cfg, where)
     return cfg
+
+
+class _TokensFile(_Model):
+    tokens: list[ApiToken] = Field(default_factory=list)
+
+
+def _load_tokens_file(cfg: SiteConfig, where: str) -> None:
+    """Add the `[api] tokens_file` entries to `cfg.api.tokens`.  The file is refused when
+    others may read or write it: token hashes can be brute-forced offline, and a writable
+    file lets anyone grant themselves admin."""
+    import stat
+    path = cfg.resolve_path(cfg.api.tokens_file)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: api.tokens_file: no such file {path}") from None
+    except OSError as e:
+        raise ConfigError(f"{where}: api.tokens_file: cannot read {path}: {e.strerror}") from None
+    if mode & (stat.S_IRWXO | stat.S_IWGRP):
+        raise ConfigError(f"{path}: tokens file is readable or writable by others (mode {stat.S_IMODE(mode):04o}); "
+                          f"run `chmod 600 {path}`")
+    data = read_toml(path, "tokens")
+    try:
+        extra = _TokensFile.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, str(path), data)) from None
+    names = [t.name for t in cfg.api.tokens + extra.tokens]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{path}: tokens: name {dup[0]!r} is used twice (here or in {where} [[api.tokens]])")
+    cfg.api.tokens = cfg.api.tokens + extra.tokens
 
 
 def _refuse_mqtt_meters(data: dict[str, Any], where: str) -> None:

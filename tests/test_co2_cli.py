@@ -267,3 +267,17 @@ def test_lookup_errors_name_the_right_field(tmp_path, capsys, line, msg):
     f = write(tmp_path, "period,energy,amount,unit,factor,factor_unit,supplier,menu\n" + line + "\n")
     rc, _, err = run([f], capsys)
     assert rc == 2 and msg in err
+
+
+def test_lpg_in_kl_with_its_own_factor_is_computed_with_a_warning(tmp_path, capsys, caplog):
+    p = write(tmp_path, "period,energy,amount,unit,factor,factor_unit\n"
+                        "2025-04,LPG,1.5,kL,3.00,t-CO2/kL\n2025-04,電気,1000,kWh,,\n")
+    rc = main(["co2", str(p), "--format", "json"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    sheet = json.loads(out)
+    assert "e.csv:2: lpg (LPG) is usually measured in kg, t, here in kL" in caplog.text
+    assert json.dumps(sheet).count("4.5") >= 1
+    bad = write(tmp_path, "period,energy,amount,unit,factor,factor_unit\n2025-04,LPG,1.5,kL,3.00,t-CO2/t\n", "bad.csv")
+    assert main(["co2", str(bad)]) == 2
+    assert "bad.csv:2: factor_unit: kL (volume_liquid) cannot be converted to t (mass)" in capsys.readouterr().err

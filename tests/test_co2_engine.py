@@ -255,3 +255,19 @@ def test_unit_choice_never_changes_co2(x, case):
 
 
 _ENGINE = CO2Engine("shk_2023")
+
+
+def test_own_factor_in_the_amounts_unit_is_computed_with_a_warning(shk, caplog):
+    """The Miyagi guideline's sample sheet: LPG in kL with 3.00 t-CO2/kL (issue 10, item 14)."""
+    p = shk.price("LPG", 1.5, "kL", "2025-04", factor=3.00, factor_unit="t-CO2/kL")
+    assert p.t_co2 == pytest.approx(4.5) and p.factor_used["basis"] == "row"
+    assert p.warnings and "usually measured in kg, t" in p.warnings[0] and "t-CO2/t" in p.warnings[0]
+    p = shk.price("LPG", 1500, "L", "2025-04", factor=3.00, factor_unit="t-CO2/kL")     # converts within volume
+    assert p.t_co2 == pytest.approx(4.5)
+    assert shk.price("LPG", 2, "t", "2025-04", factor=3.00, factor_unit="t-CO2/t").warnings is None
+    with pytest.raises(ValueError, match="kL .* cannot be converted to t"):              # units truly disagree
+        shk.price("LPG", 1.5, "kL", "2025-04", factor=3.00, factor_unit="t-CO2/t")
+    with pytest.raises(ValueError, match="does not fit lpg"):                           # no own factor: refused
+        shk.price("LPG", 1.5, "kL", "2025-04")
+    with pytest.raises(ValueError, match="does not fit electricity"):                   # no meter reads kWh in L
+        shk.price("electricity", 100, "L", "2025-04", factor=0.5, factor_unit="t-CO2/L")

@@ -190,3 +190,15 @@ def test_mqtt_meters_are_refused_with_a_pointer_to_the_mqtt_section(tmp_path):
     with pytest.raises(ConfigError, match=r"meters\[0:sh1\]\.protocol: MQTT meters are configured as \[\[mqtt.subscriptions\]\]"):
         MqttInput(load_site(path))
 
+
+
+def test_values_no_meter_can_produce_are_flagged_like_modbus_and_recordings():
+    """One set of physical bounds (mieruka.quantities) for every path (issue 10, item 4)."""
+    from mieruka.models import Quality
+    inp = MqttInput(cfg_of(SITE))
+    msgs = [("default", "factory/hall/press/json", b'{"p": 3.5}', 1, 1, 1000.0),
+            ("default", "factory/hall/press/json", b'{"p": 1e12}', 2, 1, 1001.0),
+            ("default", "factory/hall/press/json", b'{"p": -2e6}', 3, 1, 1002.0)]
+    batch = inp.decode_messages(msgs)
+    assert batch.quality.tolist() == [Quality.OK, Quality.OUT_OF_RANGE, Quality.OUT_OF_RANGE]
+    assert batch.value[0] == 3.5 and np.isnan(batch.value[1:]).all()

@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from ...calendar import fiscal_year
-from ...energy import KINDS, check_unit_fits, normalize_energy
+from ...energy import KINDS, check_unit_fits, normalize_energy, unusual_unit_note
 from ...errors import ConfigError
-from ...units import Unit, convert, parse_factor_unit, parse_unit
+from ...units import Unit, check_same_dimension, convert, parse_factor_unit, parse_unit
 from .costs import tariff_cost_jpy, tou_cost_jpy
 from .factors import Factor, FactorLibrary, FactorLookupError
 
@@ -67,6 +67,7 @@ class Priced:
     factor_market: dict | None = None
     t_co2_heat_route: float | None = None
     cost_source: str | None = None  # "input" | "tariff" | None
+    warnings: list[str] | None = None   # computed, but worth a look (an unusual unit with an own factor)
 
     def as_dict(self) -> dict:
         """JSON-ready (the REST API returns this)."""
@@ -131,15 +132,24 @@ class CO2Engine:
               factor_unit: str | None = None, cost_jpy: float | None = None) -> Priced:
         energy = normalize_energy(energy)
         u = unit if isinstance(unit, Unit) else parse_unit(unit)
-        check_unit_fits(energy, u)
         when = to_date(period)
         kind = KINDS[energy]
+        warnings = None
         if factor is not None or factor_unit is not None:
+            # an own factor decides the unit: the amount's unit must be the factor's (or convert
+            # to it); a unit unusual for the energy (LPG in kL) is computed, with a warning
             loc = mkt = self._row_factor(energy, factor, factor_unit)
-        elif kind.scope == 2 and energy == "electricity":
-            loc, mkt = self._electricity_factors(when, contract, supplier, menu)
+            check_same_dimension(u, loc.unit.per)
+            std = self.set.factors.get(energy) or self.library.defaults.get(energy)
+            note = unusual_unit_note(energy, u, f"{std.value:g} {std.unit.text} ({std.set})" if std else None)
+            if note:
+                warnings = [note]
         else:
-            loc = mkt = self._supplier_or_set_factor(energy, when, supplier, menu)
+            check_unit_fits(energy, u)
+            if kind.scope == 2 and energy == "electricity":
+                loc, mkt = self._electricity_factors(when, contract, supplier, menu)
+            else:
+                loc = mkt = self._supplier_or_set_factor(energy, when, supplier, menu)
         t_loc = float(loc.unit.t_co2(loc.value, amount, u))
         t_mkt = t_loc if mkt is loc else float(mkt.unit.t_co2(mkt.value, amount, u))
         heat = None
@@ -153,7 +163,7 @@ class CO2Engine:
         two = kind.scope == 2 and mkt is not loc
         return Priced(energy, kind.scope, float(amount), u.name, headline, t_loc, t_mkt,
                       None if cost_jpy is None else float(cost_jpy), used.as_dict(),
-                      loc.as_dict() if two else None, mkt.as_dict() if two else None, heat, source)
+                      loc.as_dict() if two else None, mkt.as_dict() if two else None, heat, source, warnings)
 
     def price_electricity_kwh(self, kwh: float, when, contract: str | None = None) -> Priced:
         return self.price("electricity", kwh, "kWh", when, contract=contract)
@@ -181,7 +191,6 @@ class CO2Engine:
         if value < 0:
             raise ValueError(f"factor {value} is negative")
         fu = parse_factor_unit(unit_text)
-        check_unit_fits(energy, fu.per)
         return Factor(energy, float(value), fu, "row", "factor given with the amount", "input", "", True,
                       basis="row")
 

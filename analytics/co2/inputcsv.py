@@ -9,18 +9,22 @@ saves it.  Any bad row raises InputError "FILE:LINE: field: problem".
 """
 from __future__ import annotations
 
+import logging
+
 import csv
 import io
 import math
 import unicodedata
 from pathlib import Path
 
-from ...energy import check_unit_fits, normalize_energy
+from ...energy import check_unit_fits, measurable_in, normalize_energy
 from ...errors import InputError
 from ...units import check_same_dimension, parse_factor_unit, parse_unit
 from .engine import CO2Engine, to_date
 from .factors import FactorLookupError
 from .sheet import PricedRow, Production
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("period", "energy", "amount", "unit")
 HEADERS = {
@@ -116,7 +120,10 @@ def read_energy_csv(path: str | Path, engine: CO2Engine) -> tuple[list[PricedRow
             amount = _number(get["amount"], "amount")
             field = "unit"
             unit = parse_unit(get["unit"])
-            check_unit_fits(energy, unit)
+            if not (get.get("factor") and get.get("factor_unit")):
+                check_unit_fits(energy, unit)
+            elif unit.dimension not in measurable_in(energy):
+                check_unit_fits(energy, unit)        # electricity in L: no own factor makes it fit
             factor = factor_unit = None
             if get.get("factor") or get.get("factor_unit"):
                 field = "factor"
@@ -137,6 +144,8 @@ def read_energy_csv(path: str | Path, engine: CO2Engine) -> tuple[list[PricedRow
             raise InputError(f"{path}:{line}: {e.field}: {e}") from None
         except ValueError as e:
             raise InputError(f"{path}:{line}: {field}: {e}") from None
+        for w in p.warnings or ():
+            log.warning("%s:%d: %s", path, line, w)
         rows.append(PricedRow(when, p, line, get.get("site") or None))
     if not rows:
         raise InputError(f"{path}: no energy rows after the header")

@@ -48,15 +48,17 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await runner.run(duration_s=duration, stop=stop)
 
-    notifier.start()
-    if digest is not None:
-        digest.start()
-    try:
-        stats = asyncio.run(main())
-    finally:
+    from ..runlock import collector_lock
+    with collector_lock(cfg.data_dir):     # one collector per data directory (restore checks it too)
+        notifier.start()
         if digest is not None:
-            digest.stop()
-        notifier.close()
+            digest.start()
+        try:
+            stats = asyncio.run(main())
+        finally:
+            if digest is not None:
+                digest.stop()
+            notifier.close()
     if not quiet:
         _summary(runner, stats)
     return 0
@@ -78,5 +80,12 @@ def _summary(runner, stats) -> None:
                       ", ".join(f"{k} {n}" for k, n in sorted(d.errors.items())) or "-",
                       ", ".join(f"{k} (exception {c})" for k, c in d.bad_fields.items()) or "-")
         con.print(p)
+    if stats.left_in_buffer:
+        con.print(f"[yellow]{stats.left_in_buffer} readings stay in the buffer "
+                  f"({runner.pipeline.buffer.dir}); the next start forwards them to the store[/yellow]", soft_wrap=True)
+    if stats.dropped_unbuffered:
+        con.print(f"[red]{stats.dropped_unbuffered} readings were dropped: the disk refused them for longer "
+                  f"than [collector] max_unbuffered allows[/red]", soft_wrap=True)
     if stats.pending:
-        con.print(f"[red]{stats.pending} readings could not be written[/red]")
+        con.print(f"[red]{stats.pending} readings could not be written to the buffer (disk full?) "
+                  f"and are lost[/red]", soft_wrap=True)

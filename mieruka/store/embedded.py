@@ -25,6 +25,14 @@ Layout (see docs/collector.md "Embedded store"):
 - `channels`: channel metadata (quantity, tags) so that readers need no site config.
 - `counter_offsets(channel, t, offset)`: continuous-counter offsets (see
   `mieruka.collector.counters`): from time t on, continuous = raw + offset.
+- `meta(key, value)`: facts about the file itself (schema version, when it was
+  created and migrated, by which mieruka version).
+
+Schema version: `PRAGMA user_version` holds `SCHEMA_VERSION`.  A store written by an
+older mieruka is migrated in place when a writer opens it (one transaction per step,
+so a power cut mid-upgrade leaves the old version intact); a store from a newer
+mieruka is refused with a clear error instead of being misread.  Version 0 is the
+format before versioning (no `meta` table, user_version 0).
 
 Every write is idempotent on (channel, time): the newest write of a (channel, time)
 wins, so replaying the same recording twice changes nothing.
@@ -32,6 +40,7 @@ wins, so replaying the same recording twice changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,6 +74,77 @@ CREATE TABLE IF NOT EXISTS staged (channel INTEGER NOT NULL, t INTEGER NOT NULL,
 CREATE TABLE IF NOT EXISTS counter_offsets (channel INTEGER NOT NULL, t INTEGER NOT NULL, offset REAL NOT NULL,
     PRIMARY KEY (channel, t)) WITHOUT ROWID;
 """
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+SCHEMA_VERSION = 1
+
+
+def _now_iso() -> str:
+    import datetime as dt
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _to_v1(cur: sqlite3.Cursor) -> None:
+    """v0 -> v1: add the `meta` table (data tables are unchanged)."""
+    cur.execute(_META)
+
+
+# version reached -> step from the version before; applied in order, each in its own transaction
+_MIGRATIONS = {1: _to_v1}
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Create a new store at the newest schema, or migrate an older one step by step."""
+    import logging
+    from .. import __version__
+    log = logging.getLogger(__name__)
+    cur = db.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(db)
+        fresh = cur.execute("SELECT count(*) FROM sqlite_master WHERE name='chunks'").fetchone()[0] == 0
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"{path}: embedded store schema version {version} is newer than this mieruka "
+                              f"({__version__}) understands ({SCHEMA_VERSION}); upgrade mieruka or restore a backup")
+        if fresh:
+            for st in _statements(_SCHEMA + _META):
+                cur.execute(st)
+            cur.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)",
+                            [("created", _now_iso()), ("created_by", __version__)])
+            cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        cur.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            cur.execute("ROLLBACK")
+        raise
+    if fresh:
+        return
+    while version < SCHEMA_VERSION:
+        target = version + 1
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(db) != version:       # another writer migrated meanwhile
+                cur.execute("ROLLBACK")
+                version = schema_version(db)
+                continue
+            _MIGRATIONS[target](cur)
+            cur.execute("INSERT OR REPLACE INTO meta VALUES (?,?)",
+                        (f"migrated_to_{target}", f"{_now_iso()} by mieruka {__version__}"))
+            cur.execute(f"PRAGMA user_version={target}")
+            cur.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+        log.warning("%s: embedded store migrated from schema %d to %d", path, version, target)
+        version = target
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 def _ms(t: TimeLike, tz, default: int) -> int:
@@ -104,12 +184,18 @@ class EmbeddedStore(Store):
             self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
             self.db.execute(f"PRAGMA synchronous={synchronous}")
-            self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")   # all tables or none
+            self.db.execute("PRAGMA busy_timeout=30000")
+            _create_or_migrate(self.db, self.path)                     # all tables or none
         self.db.execute("PRAGMA busy_timeout=30000")
         if readonly and self.db.execute("SELECT count(*) FROM sqlite_master WHERE name='counter_offsets'"
                                         ).fetchone()[0] == 0:
             self.db.close()
             raise ConfigError(f"{self.path}: the embedded store is not initialised yet (its writer is starting)")
+        if readonly and schema_version(self.db) > SCHEMA_VERSION:
+            v = schema_version(self.db)
+            self.db.close()
+            raise ConfigError(f"{self.path}: embedded store schema version {v} is newer than this mieruka "
+                              f"understands ({SCHEMA_VERSION}); upgrade mieruka")
         self._codes: dict[str, int] = {}
         self._staged = 0 if readonly else self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
 
@@ -477,6 +563,11 @@ class EmbeddedStore(Store):
         try:
             if not self.readonly:
                 self.flush()
+        except sqlite3.OperationalError as e:
+            # e.g. a full disk: the staged rows are committed already and are folded
+            # into chunks at the next flush; closing must not fail for it
+            logging.getLogger(__name__).warning("store %s: staged rows not folded at close (%s); "
+                                                "they are kept and folded later", self.path, e)
         finally:
             self.db.close()
             self.db = None
