@@ -279,7 +279,7 @@ class AlarmsSection(_Model):
                                                                      "at most this often (0: never)")
     check_interval_s: float = Field(default=1.0, gt=0, le=60)
     digest_at: str | None = Field(default="08:00", description="local HH:MM of the daily findings_digest "
-                                                               "(none: no digest)")
+                                                               '("off": no digest)')
     queue_size: int = Field(default=1000, ge=1, le=1_000_000, description="events waiting for delivery; "
                                                                           "beyond it the oldest are dropped")
     retry_for_s: float = Field(default=600.0, gt=0, description="a failing target is retried with back-off "
@@ -288,6 +288,8 @@ class AlarmsSection(_Model):
     @field_validator("digest_at")
     @classmethod
     def _hhmm(cls, v: str | None) -> str | None:
+        if v is not None and v.strip().lower() in ("", "off", "none"):
+            return None
         if v is not None and not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
             raise ValueError(f"{v!r} is not a time HH:MM")
         return v

@@ -201,6 +201,7 @@ def test_a_dead_webhook_never_blocks_submit_and_is_counted(tmp_path):
 
 
 # ------------------------------------------------------------------ SMTP + notify-test
+@pytest.mark.slow
 def test_notify_test_reaches_webhook_and_smtp_with_starttls(tmp_path):
     tls = make_tls(tmp_path)
     with WebhookReceiver() as rx, SmtpServer(tls) as smtp:
@@ -257,3 +258,46 @@ def test_notify_test_reaches_webhook_and_smtp_with_starttls(tmp_path):
                            capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 2 and "password_env" in r.stderr and "MIERUKA_SMTP_PASSWORD" in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ daily digest
+def test_next_digest_time_and_window():
+    import datetime as dt
+    import zoneinfo
+
+    from mieruka.service.digest import digest_window, next_run
+    tz = zoneinfo.ZoneInfo("Asia/Tokyo")
+    now = dt.datetime(2026, 4, 20, 9, 30, tzinfo=tz)
+    assert next_run(now, "08:00") == dt.datetime(2026, 4, 21, 8, 0, tzinfo=tz)
+    assert next_run(now, "10:15") == dt.datetime(2026, 4, 20, 10, 15, tzinfo=tz)
+    assert digest_window(now) == (dt.datetime(2026, 4, 13, tzinfo=tz), dt.datetime(2026, 4, 20, tzinfo=tz))
+
+
+@pytest.mark.slow
+def test_findings_digest_from_the_store_reaches_the_webhook(tmp_path):
+    """The digest over the last 7 days of a loaded store (known standby on the press
+    line): the top findings with kWh, yen and t-CO2, through the notifier."""
+    import datetime as dt
+
+    from helpers.api_site import STANDBY_KW, loaded_site
+    from mieruka.service.digest import DigestScheduler
+    cfg, store, _ = loaded_site(tmp_path, days=14)
+    store.close()
+    with WebhookReceiver() as rx:
+        cfg.notify = site(tmp_path, f"""
+            [[notify]]
+            type = "webhook"
+            url = "{rx.url}"
+            events = ["findings_digest"]
+            """).notify
+        n = Notifier(cfg).start()
+        ev = DigestScheduler(cfg, n.submit).run_once(dt.datetime(2026, 4, 20, 8, 0, tzinfo=cfg.tz))
+        wait_for(lambda: rx.posts, 10, what="the digest")
+        n.close()
+    assert ev is not None and ev.event == "findings_digest"
+    (p,) = rx.events()
+    assert set(p) == PAYLOAD_KEYS and p["data"]["start"] == "2026-04-13T00:00:00+09:00"
+    d = p["data"]
+    assert d["findings"] >= 1 and d["cost_jpy"] > 0 and d["co2_t"] > 0 and 1 <= len(d["top"]) <= 5
+    assert any(f["kind"] == "standby" and f["channel"] == "press_power" for f in d["top"]), d["top"]
+    assert "発見事項" in p["message_ja"] and "findings" in p["message_en"] and STANDBY_KW > 0
