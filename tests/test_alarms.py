@@ -301,3 +301,32 @@ def test_findings_digest_from_the_store_reaches_the_webhook(tmp_path):
     assert d["findings"] >= 1 and d["cost_jpy"] > 0 and d["co2_t"] > 0 and 1 <= len(d["top"]) <= 5
     assert any(f["kind"] == "standby" and f["channel"] == "press_power" for f in d["top"]), d["top"]
     assert "発見事項" in p["message_ja"] and "findings" in p["message_en"] and STANDBY_KW > 0
+
+
+# ------------------------------------------------------------------ buffer, disk
+def test_buffer_dropping_and_disk_low_are_raised_once(tmp_path):
+    """A real disk buffer bounded to 64 kB that has to drop, and the data directory's
+    real free space against a threshold it is always under (100 %)."""
+    from mieruka.collector.buffer import DiskBuffer
+    cfg = site(tmp_path)
+    cfg.alarms.disk_low_pct, cfg.alarms.disk_low_mb = 100.0, 0.0
+    (tmp_path / "data").mkdir()
+    buf = DiskBuffer(tmp_path / "buf", max_mb=0.0625, fsync=False)
+    events: list[Event] = []
+    watch = AlarmWatch(events.append, cfg.alarms, buffer=buf, data_dir=tmp_path / "data")
+    watch.check()
+    n = 400
+    for k in range(60):                       # ~ 60 × 400 readings, far beyond 64 kB
+        t = np.arange(k * n, (k + 1) * n, dtype=np.int64).astype("datetime64[ms]")
+        buf.append(ReadingBatch(t, np.full(n, "main_power", object), np.random.default_rng(k).random(n),
+                                np.zeros(n, np.uint8)))
+    assert buf.dropped > 0
+    watch.check()
+    watch.check()                             # nothing new dropped: nothing new raised
+    kinds = [e.event for e in events]
+    assert kinds.count("disk_low") == 1 and kinds.count("buffer_dropping") == 1, kinds
+    drop = [e for e in events if e.event == "buffer_dropping"][0]
+    assert drop.severity == "critical" and drop.data["dropped"] == buf.dropped
+    disk = [e for e in events if e.event == "disk_low"][0]
+    assert disk.data["free_mb"] > 0 and 0 <= disk.data["free_pct"] <= 100
+    buf.close()
