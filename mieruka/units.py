@@ -138,3 +138,75 @@ def parse_factor_unit(text: str) -> FactorUnit:
     except ValueError as e:
         raise ValueError(f"factor unit {text!r}: {e}") from None
     return FactorUnit(str(text), _MASS_T[m.group(1)], per)
+
+
+# ----------------------------------------------------------------- meter units
+# What loggers and meters write beside a value (`P(kW)`, `電力量[Wh]`, `流量 L/min`),
+# as a factor to the mieruka quantity's own unit (`power_kw` is kW, ...).  These are
+# rates and instrument readings, a separate table from the amount units above so
+# that a CO2 amount can never be given in kW.
+@dataclass(frozen=True)
+class MeterUnit:
+    name: str
+    dimension: str       # power, energy, air_flow, volume, pressure, ...
+    to_base: float       # base units per one of this unit (base: kW, kWh, m3/min, m3, MPa, ...)
+    offset: float = 0.0  # added after scaling (temperatures)
+
+
+_METER_UNITS = [
+    MeterUnit("W", "power", 1e-3), MeterUnit("kW", "power", 1.0), MeterUnit("MW", "power", 1e3),
+    MeterUnit("Wh", "energy", 1e-3), MeterUnit("kWh", "energy", 1.0), MeterUnit("MWh", "energy", 1e3),
+    MeterUnit("m3/min", "air_flow", 1.0), MeterUnit("L/min", "air_flow", 1e-3), MeterUnit("m3/h", "air_flow", 1 / 60),
+    MeterUnit("L/s", "air_flow", 60e-3), MeterUnit("m3/s", "air_flow", 60.0),
+    MeterUnit("m3", "volume", 1.0), MeterUnit("L", "volume", 1e-3), MeterUnit("kL", "volume", 1.0),
+    MeterUnit("MPa", "pressure", 1.0), MeterUnit("kPa", "pressure", 1e-3), MeterUnit("Pa", "pressure", 1e-6),
+    MeterUnit("bar", "pressure", 0.1), MeterUnit("kgf/cm2", "pressure", 0.0980665), MeterUnit("psi", "pressure", 0.00689476),
+    MeterUnit("degC", "temperature", 1.0), MeterUnit("K", "temperature", 1.0, -273.15),
+    MeterUnit("V", "voltage", 1.0), MeterUnit("kV", "voltage", 1e3),
+    MeterUnit("A", "current", 1.0), MeterUnit("mA", "current", 1e-3),
+    MeterUnit("1", "ratio", 1.0), MeterUnit("%", "ratio", 1e-2),
+    MeterUnit("Hz", "frequency", 1.0),
+    MeterUnit("var", "reactive_power", 1e-3), MeterUnit("kvar", "reactive_power", 1.0),
+    MeterUnit("varh", "reactive_energy", 1e-3), MeterUnit("kvarh", "reactive_energy", 1.0),
+]
+METER_UNITS: dict[str, MeterUnit] = {u.name: u for u in _METER_UNITS}
+_METER_ALIASES = {
+    **{u.name.lower(): u.name for u in _METER_UNITS},
+    "m^3/min": "m3/min", "nm3/min": "m3/min", "立米/分": "m3/min", "m3/分": "m3/min", "l/分": "L/min",
+    "nl/min": "L/min", "lpm": "L/min", "m^3/h": "m3/h", "m3/hr": "m3/h", "nm3/h": "m3/h",
+    "m^3": "m3", "nm3": "m3", "立米": "m3", "リットル": "L", "ℓ": "L", "ℓ/min": "L/min",
+    "℃": "degC", "°c": "degC", "c": "degC", "degc": "degC", "kelvin": "K",
+    "kgf/cm^2": "kgf/cm2", "kg/cm2": "kgf/cm2", "mpa(g)": "MPa", "kpa(g)": "kPa",
+    "kva r": "kvar", "kvar": "kvar", "kvarh": "kvarh", "pf": "1",
+}
+# mieruka quantity -> the dimension and base unit its values are in
+QUANTITY_DIMENSION = {
+    "power_kw": "power", "energy_kwh": "energy", "air_flow_m3min": "air_flow", "air_volume_m3": "volume",
+    "pressure_mpa": "pressure", "temperature_c": "temperature", "voltage_v": "voltage", "current_a": "current",
+    "power_factor": "ratio", "frequency_hz": "frequency", "reactive_power_kvar": "reactive_power",
+    "gas_flow_m3h": "air_flow", "gas_volume_m3": "volume", "water_volume_m3": "volume",
+}
+
+
+def parse_meter_unit(text: str) -> MeterUnit:
+    """`kW`, `ｋＷ`, `L/min`, `m³/min`, `℃`, `kgf/cm2` -> MeterUnit; ValueError naming the accepted ones."""
+    key = _fold(str(text)).replace("／", "/").replace("³", "3").replace("²", "2")
+    name = _METER_ALIASES.get(key)
+    if name is None:
+        raise ValueError(f"unknown unit {text!r}; use one of {', '.join(METER_UNITS)}")
+    return METER_UNITS[name]
+
+
+def meter_conversion(unit: str | MeterUnit, quantity: str) -> tuple[float, float]:
+    """(scale, offset) turning values in `unit` into `quantity`'s own unit:
+    `value_in_quantity_unit = value * scale + offset`.  Refuses another dimension."""
+    u = unit if isinstance(unit, MeterUnit) else parse_meter_unit(unit)
+    dim = QUANTITY_DIMENSION.get(quantity)
+    if dim is None:
+        raise ValueError(f"unknown quantity {quantity!r}")
+    if u.dimension != dim:
+        raise ValueError(f"unit {u.name} ({u.dimension}) does not fit {quantity} ({dim})")
+    scale = u.to_base
+    if quantity == "gas_flow_m3h":          # base of the air_flow dimension is m3/min
+        scale *= 60.0
+    return scale, u.offset

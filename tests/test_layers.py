@@ -21,6 +21,7 @@ SOURCES = {"mieruka": "mieruka", "collector": "mieruka.collector", "analytics": 
 LAYERS = {
     "mieruka": "core",                 # mieruka/*.py: config, quantities, units, calendar, models, recording, errors
     "mieruka.store": "core",
+    "mieruka.importer": "core",        # logger/spreadsheet exports -> recordings
     "mieruka.config": "core",          # data (factor sets, register maps, examples)
     "mieruka.collector": "collector",
     "mieruka.analytics": "analytics",

@@ -63,7 +63,9 @@ def _progress(enabled: bool):
 
 
 @click.command("analyze")
-@click.argument("recording", required=False, type=click.Path(dir_okay=False))
+@click.argument("recordings", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--mapping", "mapping_path", type=click.Path(dir_okay=False),
+              help="RECORDING is one or more logger/spreadsheet exports: import them with this mapping first.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Site config (TOML): calendar, "
               "tariffs, contracts; without RECORDING, analyse its store.")
 @click.option("--start", help="Start (ISO 8601, site time if no offset); with --config and no RECORDING.")
@@ -75,13 +77,28 @@ def _progress(enabled: bool):
               "or 25 JPY/kWh).")
 @click.option("--lang", type=click.Choice(["ja", "en"]), help="Explanation language (default: the config's, or ja).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"findings": [...], "plan": [...], "summary": {...}}.')
-def command(recording, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang, as_json) -> int:
+def command(recordings, mapping_path, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang, as_json) -> int:
     """Find standby waste, air leaks, baseline gaps and compressor profiles, ranked by yen.
 
     \b
     mieruka analyze RECORDING.csv [--holidays JP --shift "mon-fri 08:00-17:00"] [--json]
     mieruka analyze --config site.toml --start 2026-04-01 --end 2026-05-01
+    mieruka analyze logger_*.csv --mapping mapping.toml       # exports imported on the fly
     """
+    import contextlib
+
+    from .import_ import on_the_fly
+    with contextlib.ExitStack() as stack:
+        recording = on_the_fly(recordings, mapping_path, stack) if recordings or mapping_path else None
+        if mapping_path and not timezone and not config_path:
+            from ..importer import load_mapping
+            zone = load_mapping(mapping_path).time.zone       # the exports' own site zone, unless told otherwise
+            timezone = zone if "/" in zone else None
+        return _command(recording, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang,
+                        as_json)
+
+
+def _command(recording, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang, as_json) -> int:
     from ..analytics.pipeline import analyze, analyze_store, from_recording, params_for_site
     from ..site import load_site
     from ..store.base import parse_time

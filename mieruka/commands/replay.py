@@ -7,7 +7,10 @@ import click
 
 
 @click.command("replay")
-@click.argument("recording", type=click.Path(dir_okay=False))
+@click.argument("recording", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--mapping", "mapping_path", type=click.Path(dir_okay=False),
+              help="RECORDING is one or more logger/spreadsheet exports: import them with this mapping first "
+                   "(see `mieruka import`).")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="Site config (TOML): store, calendar, tariffs, factor set. Channels may be left out.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the HTML report here.")
@@ -19,11 +22,22 @@ import click
 @click.option("--bills", "bills_path", type=click.Path(dir_okay=False, exists=True),
               help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def command(recording: str, config_path: str, report_path: str | None, pdf_path: str | None, json_path: str | None,
+def command(recording: tuple[str, ...], mapping_path: str | None, config_path: str, report_path: str | None, pdf_path: str | None, json_path: str | None,
             xlsx_path: str | None, fy: int | None, bills_path: str | None, no_progress: bool) -> int:
     """Load RECORDING (CSV, format v1) into the configured store (idempotent), analyse
     it and write the report. Reports state the input's sha256, the factor set, the
-    software version and the calendar used."""
+    software version and the calendar used.  With --mapping, RECORDING may be logger
+    exports (CSV, Shift_JIS, .xlsx), imported on the fly as `mieruka import` does."""
+    import contextlib
+
+    from .import_ import on_the_fly
+    with contextlib.ExitStack() as stack:
+        return _command(on_the_fly(recording, mapping_path, stack), config_path, report_path, pdf_path, json_path,
+                        xlsx_path, fy, bills_path, no_progress)
+
+
+def _command(recording: str, config_path: str, report_path, pdf_path, json_path, xlsx_path, fy, bills_path,
+             no_progress) -> int:
     # imported here, not at the top: `mieruka --help` and the other commands must not
     # pay for numpy, the analytics and the report stack at start-up
     from rich.console import Console
