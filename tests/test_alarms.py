@@ -330,3 +330,37 @@ def test_buffer_dropping_and_disk_low_are_raised_once(tmp_path):
     disk = [e for e in events if e.event == "disk_low"][0]
     assert disk.data["free_mb"] > 0 and 0 <= disk.data["free_pct"] <= 100
     buf.close()
+
+
+# ------------------------------------------------------------------ hostile text
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+_SENDERS: dict = {}
+
+
+def _senders(tmp):
+    """One Slack-template sender and one plain sender (built once: each holds an HTTP client)."""
+    if not _SENDERS:
+        from mieruka.service.notify import WebhookSender
+        cfg = site(tmp, f"""
+            [[notify]]
+            type = "webhook"
+            url = "http://127.0.0.1:9/x"
+            template = '{SLACK}'
+            """)
+        _SENDERS.update(cfg=cfg, slack=WebhookSender(cfg.notify[0], cfg, "notify[0]"),
+                        plain=WebhookSender(cfg.notify[0].model_copy(update={"template": None}), cfg, "n"))
+    return _SENDERS
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=200), device=st.text(max_size=40))
+def test_any_text_through_a_template_stays_valid_json(tmp_path_factory, text, device):
+    """Meter ids and messages are free text (quotes, newlines, control characters,
+    Japanese): the rendered body is always JSON and carries the text unchanged."""
+    s = _senders(tmp_path_factory.getbasetemp())
+    p = payload(Event("meter_offline", "warning", text, text, {"device": device}), s["cfg"])
+    assert json.loads(s["slack"].body(p))["text"] == "*warning* " + text
+    assert json.loads(s["plain"].body(p))["data"] == {"device": device}
