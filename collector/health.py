@@ -18,7 +18,10 @@ nothing to keep in sync).  Names:
 - `mieruka_mqtt_connected{broker}`
 
 The snapshot (`<data_dir>/collector-status.json`) is rewritten atomically every
-`interval_s` seconds with the same facts in a form people read.
+`interval_s` seconds with the same facts in a form people read.  Extra sections
+are added with `add_extra`: the live demand period (`demand`, collector/live_demand.py)
+and, wired in by the `collect` command, the alarm delivery (`notify`, with its
+`mieruka_notify_*` metrics from mieruka/service/notify.py).
 """
 from __future__ import annotations
 
