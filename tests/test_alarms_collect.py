@@ -162,7 +162,8 @@ def test_dead_webhook_is_counted_and_collection_goes_on(run):
     dead = [t for t in run["statuses"][-1]["notify"]["targets"] if t["name"] == "dead"][0]
     assert dead["sent"] == 0 and dead["failures"] >= 2 and "ConnectError" in dead["last_error"]
     ok = [t for t in run["statuses"][-1]["notify"]["targets"] if t["name"] == "receiver"][0]
-    assert ok["sent"] >= 3 and ok["failures"] == 0
+    assert ok["sent"] >= 1 and ok["failures"] == 0                  # the live one is not held up by the dead one
+    assert len(run["rx"].posts) >= 3
 
 
 def test_status_file_and_api_give_the_current_period(run):
