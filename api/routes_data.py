@@ -68,8 +68,8 @@ async def meters(request: Request):
     c = ctx(request)
     out = [{"id": m.id, "name": m.name, "protocol": m.protocol, "model": m.model,
             "channels": [ch.id for ch in m.channels]} for m in c.cfg.meters]
-    known = {ch for m in c.cfg.meters for ch in m.channels}
-    extra = [i.id for i in c.store.channels() if i.id not in {x.id for x in known}]
+    known = {ch.id for m in c.cfg.meters for ch in m.channels}
+    extra = [i.id for i in c.store.channels() if i.id not in known]
     if extra:   # channels that came from a replayed recording have no meter in the config
         out.append({"id": "recording", "name": "channels from replayed recordings", "protocol": "recording",
                     "model": None, "channels": sorted(extra)})
@@ -87,13 +87,7 @@ async def channels(request: Request, limit: int = Query(100, ge=1, le=MAX_LIMIT)
     return fast_json(p)
 
 
-@router.get("/channels/{channel_id}", response_model=ChannelState, summary="One channel's latest value")
-async def channel(request: Request, channel_id: str):
-    c = ctx(request)
-    return fast_json(c.channel_state(c.info(channel_id)))
-
-
-@router.get("/channels/{channel_id}/readings", response_model=Readings,
+@router.get("/channels/{channel_id:path}/readings", response_model=Readings,
             summary="Readings over a range, downsampled on the server (mean/min/max per interval)")
 async def readings(request: Request, channel_id: str,
              start: str | None = Query(None, description="ISO 8601; without offset: site time. Default: end - 1 day"),
@@ -109,7 +103,7 @@ async def readings(request: Request, channel_id: str,
     return fast_json(c.readings(channel_id, t0, t1, n, every_s))
 
 
-@router.get("/channels/{channel_id}/profile", response_model=Profile,
+@router.get("/channels/{channel_id:path}/profile", response_model=Profile,
             summary="A day's 15-minute profile against the median of the same day type over 4 weeks")
 async def profile(request: Request, channel_id: str,
             date: dt.date | None = Query(None, description="site date; default: the day of the latest reading")):
@@ -121,3 +115,11 @@ async def profile(request: Request, channel_id: str,
     if not (dt.date(1971, 1, 1) <= date <= dt.date(2200, 1, 1)):
         raise ApiError(422, "query.date: out of range")
     return fast_json(day_profile(c, channel_id, date))
+
+
+# Channel ids may hold "/" (mieruka.ids): `:path` routes, the plain one registered last so that
+# `/channels/line1/press/readings` reaches the readings route with the id `line1/press`
+@router.get("/channels/{channel_id:path}", response_model=ChannelState, summary="One channel's latest value")
+async def channel(request: Request, channel_id: str):
+    c = ctx(request)
+    return fast_json(c.channel_state(c.info(channel_id)))

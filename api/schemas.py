@@ -48,7 +48,9 @@ class ChannelState(_M):
     time: str | None = Field(description="time of the latest reading")
     value: float | None
     quality: str | None = Field(description="ok, timeout, exception, out_of_range, stale, error")
-    status: Literal["ok", "stale", "fault", "no_data"]
+    age_s: float | None = Field(default=None, description="seconds since the latest reading (server clock)")
+    status: Literal["ok", "stale", "fault", "no_data"] = Field(
+        description="stale: the latest reading is older than [api] stale_after_s")
 
 
 class Page(_M):

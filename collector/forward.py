@@ -300,6 +300,7 @@ class Pipeline:
         """Stop forwarding, forward what is left (a failing store gets drain_s), close the buffer."""
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.health.stopped_at = time.time()     # the last snapshot: `mieruka status` says "stopped cleanly at"
         await self.forwarder.drain(drain_s)
         self.left = self.buffer.pending
         self.health.write_snapshot()

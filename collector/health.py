@@ -29,6 +29,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -62,6 +63,7 @@ class Health:
         self.rates: dict[str, float] = {}
         self._last = (time.monotonic(), Counter(self.readings))
         self.started = time.time()
+        self.stopped_at: float | None = None     # set on a clean stop: the last snapshot says so
         self.registry = CollectorRegistry()
         self.registry.register(self)
         self.server = None
@@ -160,8 +162,8 @@ class Health:
         self.rates = {k: (v - before.get(k, 0)) / dt for k, v in self.readings.items()}
         self._last = (now_m, Counter(self.readings))
         now = time.time()
-        snap: dict = {"time": now, "pid": os.getpid(), "site": self.site, "started": self.started,
-                      "interval_s": self.interval_s,
+        snap: dict = {"time": now, "pid": os.getpid(), "host": socket.gethostname(), "site": self.site,
+                      "started": self.started, "stopped_at": self.stopped_at, "interval_s": self.interval_s,
                       "inputs": {k: {"readings": v, "per_second": round(self.rates.get(k, 0.0), 2)}
                                  for k, v in self.readings.items()},
                       "devices": [], "brokers": [], "errors": dict(self.error_kinds())}

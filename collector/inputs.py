@@ -62,6 +62,11 @@ class Input(ABC):
     def close(self) -> None:
         """Release connections (idempotent; also called when `run` never started)."""
 
+    def check(self) -> None:
+        """Build what `run` would build before it talks to anything (clients, TLS
+        contexts, outputs) without connecting; raise ConfigError naming file and key.
+        `mieruka check` and `collect` both call it (collector.runner.prepare)."""
+
     def channel_infos(self) -> list[ChannelInfo]:
         """Metadata of the channels known before running (written to the store)."""
         return []

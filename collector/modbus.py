@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential
 
+from mieruka.errors import ConfigError
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.quantities import QUANTITIES, bounds
 
@@ -77,10 +78,10 @@ class ModbusDevice:
     """One meter: its plan of reads, its schedule, its quality checks and stats."""
 
     def __init__(self, meter, conn: Connection, *, base_dir: str | None = None, per_field: bool = False,
-                 stale_after_s: float = 600.0, recheck_bad_fields_s: float = 600.0) -> None:
+                 stale_after_s: float = 600.0, recheck_bad_fields_s: float = 600.0, register_map=None) -> None:
         self.meter = meter
         self.conn = conn
-        self.map = load_register_map(meter.model, base_dir)
+        self.map = register_map or load_register_map(meter.model, base_dir)
         self.channels = [(c, self.map.field(c.register_field)) for c in meter.channels]
         self._ids = np.array([c.id for c, _ in self.channels], object)
         # per channel: id, field, channel scale, plausible range (field's and channel's bounds), counter?
@@ -322,6 +323,23 @@ class ModbusDevice:
             k = nxt
 
 
+def _located_map(m, i: int, base_dir: str | None, where: str):
+    """The meter's register map with every channel's field in it, or a ConfigError
+    naming the site config and the key (`meters[0:pm1].channels[2:p].register`)."""
+    key = f"{where}: meters[{i}:{m.id}]"
+    if not m.model:
+        raise ConfigError(f"{key}.model: required for Modbus meters (a register map name or file)")
+    try:
+        rmap = load_register_map(m.model, base_dir)
+    except ConfigError as e:
+        raise ConfigError(f"{key}.model: {e}") from None
+    for j, c in enumerate(m.channels):
+        if c.register_field not in rmap.fields:
+            raise ConfigError(f"{key}.channels[{j}:{c.id}].register: register map {m.model!r} has no field "
+                              f"{c.register_field!r}; it has: {', '.join(rmap.fields)}")
+    return rmap
+
+
 class ModbusInput(Input):
     """All Modbus meters (TCP and RTU) of a site, one scheduler per device; `stats` per device."""
 
@@ -342,9 +360,11 @@ class ModbusInput(Input):
         base_dir = str(cfg.source.parent) if cfg.source else None
         self.connections: dict[str, Connection] = {}
         self.devices: list[ModbusDevice] = []
-        for m in cfg.meters:
+        where = str(cfg.source or "<config>")
+        for i, m in enumerate(cfg.meters):
             if not m.enabled or not m.protocol.startswith("modbus") or not m.channels:
                 continue
+            rmap = _located_map(m, i, base_dir, where)
             if m.protocol == "modbus_rtu":
                 key = m.serial_port                     # one RS-485 line: one request at a time, always
             elif tcp_connection == "per_gateway":
@@ -354,8 +374,12 @@ class ModbusInput(Input):
             if key in self.connections:
                 self.connections[key].add_meter(m)
             conn = self.connections.setdefault(key, Connection(key, m))
-            self.devices.append(ModbusDevice(m, conn, base_dir=base_dir, per_field=m.id in per_field_meters,
-                                             stale_after_s=stale_after_s, recheck_bad_fields_s=recheck_bad_fields_s))
+            try:
+                self.devices.append(ModbusDevice(m, conn, base_dir=base_dir, per_field=m.id in per_field_meters,
+                                                 stale_after_s=stale_after_s, recheck_bad_fields_s=recheck_bad_fields_s,
+                                                 register_map=rmap))
+            except ValueError as e:     # a field longer than the meter's read limit
+                raise ConfigError(f"{where}: meters[{i}:{m.id}].max_registers_per_read: {e}") from None
         users = Counter(d.conn.key for d in self.devices)
         for d in self.devices:
             d.shared = users[d.conn.key] > 1

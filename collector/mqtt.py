@@ -33,13 +33,15 @@ import paho.mqtt.client as mqtt
 
 from mieruka.models import ChannelInfo, Quality, ReadingBatch
 from mieruka.quantities import QUANTITIES
+from mieruka.errors import ConfigError
+from mieruka.ids import clean_channel_id
 
 from .inputs import Input
 from .mqtt_config import Broker, MqttSection, Subscription, load_mqtt
 from .mqtt_decoders import BadPayload, Decoded, ShellyDecoder, decode_json, decode_tasmota
 
 log = logging.getLogger(__name__)
-_NOT_ID = re.compile(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]")
+_NOT_CLIENT_ID = re.compile(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]")
 MAX_BATCH_MESSAGES = 5000
 
 
@@ -93,6 +95,13 @@ def make_client(b: Broker, client_id: str) -> mqtt.Client:
     return c
 
 
+def _why(e: BaseException) -> str:
+    """An OSError/SSLError in words with the file it names, if any."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    return str(e) or type(e).__name__
+
+
 class _Templates:
     """Fills `{device}`, `{field}`, `{topic}`, `{l0}`.. in channel/meter templates."""
 
@@ -103,7 +112,7 @@ class _Templates:
         levels = topic.split("/")
         values = {"device": device, "field": field_, "site": self.site, "topic": topic.replace("/", "_"),
                   **{f"l{i}": (levels[i] if i < len(levels) else "") for i in range(10)}}
-        return _NOT_ID.sub("_", template.format(**values))
+        return clean_channel_id(template.format(**values))
 
 
 class MqttInput(Input):
@@ -146,6 +155,22 @@ class MqttInput(Input):
     def channel_infos(self) -> list[ChannelInfo]:
         return list(self._infos.values())
 
+    def check(self) -> None:
+        """Build each broker's client (login, TLS files) and the output as `run` would,
+        without connecting; a file or TLS problem becomes a ConfigError naming the broker."""
+        where = str(self.cfg.source or "<config>")
+        for i, b in enumerate(self.section.brokers):
+            try:
+                make_client(b, f"mieruka-check-{i}")
+            except (OSError, ssl.SSLError, ValueError) as e:
+                raise ConfigError(f"{where}: mqtt.brokers[{i}:{b.id}]: {_why(e)}") from None
+        try:
+            out = self.output(lambda: {})
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise ConfigError(f"{where}: mqtt.output: {_why(e)}") from None
+        if out is not None:
+            del out          # built, never started: nothing to close
+
     def output(self, channel_infos):
         """The `[mqtt.output]` publisher of stored readings, when enabled."""
         if self.section.output is None or not self.section.output.enabled:
@@ -159,7 +184,7 @@ class MqttInput(Input):
         return [s for s in self.section.subscriptions if (s.broker or first) == broker_id]
 
     def _client(self, b: Broker, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> mqtt.Client:
-        cid = b.client_id or _NOT_ID.sub("-", f"mieruka-{self.cfg.site.name}-{b.id}")[:64]
+        cid = b.client_id or _NOT_CLIENT_ID.sub("-", f"mieruka-{self.cfg.site.name}-{b.id}")[:64]
         c = make_client(b, cid)
         st = self.brokers[b.id]
         subs = self._subs(b.id)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mieruka.ids import validate_id_template
 from mieruka.site import check_quantity
 
 _FORMAT_FIELD = re.compile(r"\{([^{}]*)\}")
@@ -38,6 +39,11 @@ def _check_template(v: str | None) -> str | None:
             raise ValueError(f"unknown placeholder {{{name}}} in {v!r}; use {{device}}, {{field}}, "
                              "{site}, {topic} or {l0}..{l9} (topic levels)")
     return v
+
+
+def _check_id_template(v: str) -> str:
+    """Placeholders known, and the literal text follows the channel-id rule."""
+    return validate_id_template(_check_template(v))
 
 
 class Broker(_Model):
@@ -95,7 +101,7 @@ class JsonField(_Model):
     quantity: str
     unit: str | None = Field(default=None, description="unit of the value in the message (documentation; use `scale` to convert)")
     scale: float = Field(default=1.0, description="multiply the value by this to get the quantity's unit (W -> kW: 0.001)")
-    _t = field_validator("channel")(_check_template)
+    _t = field_validator("channel")(_check_id_template)
     _quantity = field_validator("quantity")(check_quantity)
 
 
@@ -113,7 +119,8 @@ class Subscription(_Model):
     equipment: str | None = None
     system: str | None = None
     equipment_kind: str | None = None
-    _t = field_validator("channel", "meter", "device")(_check_template)
+    _t = field_validator("device")(_check_template)
+    _ids = field_validator("channel", "meter")(_check_id_template)
 
     @field_validator("topic")
     @classmethod

@@ -72,13 +72,51 @@ class RunnerStats:
     by_channel: dict[str, Counter] = field(default_factory=dict)   # channel -> quality name -> readings
 
 
+def prepare(cfg: SiteConfig, options: CollectorOptions | None = None) -> tuple[CollectorOptions, list[Input]]:
+    """Everything `collect` builds before it polls, built without connecting: the
+    `[collector]` options, every input of the registry constructed from the site
+    config (Modbus register maps, their fields and read plans; MQTT brokers, TLS
+    files, subscriptions and output) and each input's own `check()`.
+
+    `mieruka collect` (through `Runner`) and `mieruka check` both call this, so
+    a config `check` calls OK is one `collect` starts with.  Errors are
+    ConfigErrors naming file and key; the caller runs the inputs or closes them."""
+    options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
+    inputs = build_inputs(cfg, options)
+    try:
+        for inp in inputs:
+            inp.check()
+    except BaseException:
+        close_inputs(inputs)
+        raise
+    return options, inputs
+
+
+def check_collect_config(cfg: SiteConfig) -> list[Input]:
+    """`prepare` for `mieruka check`: the inputs, closed again, for its summary."""
+    _, inputs = prepare(cfg)
+    close_inputs(inputs)
+    return inputs
+
+
+def close_inputs(inputs: list[Input]) -> None:
+    for inp in inputs:
+        try:
+            inp.close()
+        except Exception:      # closing a never-started input must not hide the error being raised
+            log.debug("closing %s failed", inp.name, exc_info=True)
+
+
 class Runner:
     def __init__(self, cfg: SiteConfig, inputs: list[Input] | None = None, store: Store | None = None,
                  options: CollectorOptions | None = None, on_event: EventSink | None = None,
                  health_extras: list[tuple] | None = None) -> None:
         self.cfg = cfg
-        self.options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
-        self.inputs: list[Input] = build_inputs(cfg, self.options) if inputs is None else inputs
+        if inputs is None:
+            self.options, self.inputs = prepare(cfg, options)
+        else:
+            self.options = options or validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
+            self.inputs = inputs
         self.pipeline = None
         self.store = store
         self.stats = RunnerStats()

@@ -133,7 +133,8 @@ else
 fi
 if [ ! -e "$ETC/tokens.toml" ]; then
     # a first admin token, shown once; only its hash is kept
-    TOKEN_LINES="$("$PREFIX/venv/bin/mieruka" serve --hash-token)"
+    # the token comes on stderr, the TOML block on stdout
+    TOKEN_LINES="$("$PREFIX/venv/bin/mieruka" serve --hash-token --for-tokens-file --token-name admin --role admin 2>&1)"
     TOKEN="$(printf '%s\n' "$TOKEN_LINES" | sed -n 's/^token: *//p')"
     HASH="$(printf '%s\n' "$TOKEN_LINES" | sed -n 's/.*sha256 = "\([0-9a-f]*\)".*/\1/p')"
     umask 077

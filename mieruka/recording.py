@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .ids import channel_id_problem, neutral_text
 from .models import TIME_DTYPE, ChannelData, ChannelInfo, Quality, ReadingBatch
 from .quantities import QUANTITIES, out_of_range
 
@@ -244,6 +245,9 @@ def read_recording(path: str | Path) -> Recording:
     for k, name in enumerate(names):
         rows = order[bounds[k]:bounds[k + 1]]
         first = int(rows[0])
+        problem = channel_id_problem(name)
+        if problem:   # one rule for ids wherever they enter (mieruka.ids)
+            raise InputError(f"{path}: line {int(rows.min()) + 2}: field `channel`: {problem}")
         q_codes, q_names = meta["quantity"]
         qty = q_names[q_codes[first]]
         if qty not in QUANTITIES:
@@ -454,10 +458,15 @@ def write_columns(path: str | Path, time: np.ndarray, channel_code: np.ndarray, 
     ti, idx = ti[order], np.asarray(channel_code, np.int32)[order]
     v, q = np.asarray(value, np.float64)[order], np.asarray(quality, np.uint8)[order]
     for info in infos:   # written unquoted below: refuse what would break a CSV field
-        for attr in ("id", "equipment_kind", "system"):
+        problem = channel_id_problem(info.id)
+        if problem:      # every way in checks the rule; a store written before it may not have
+            raise InputError(f"channel {info.id!r} cannot be written to a recording: {problem}")
+        for attr in ("equipment_kind", "system"):
             val = getattr(info, attr) or ""
             if any(x in val for x in ',"\r\n'):
-                raise ValueError(f"channel {info.id!r}: {attr} {val!r} contains a comma, quote or newline")
+                raise InputError(f"channel {info.id!r}: {attr} {val!r} contains a comma, quote or newline")
+    # free-text tags: no leading formula trigger reaches a spreadsheet (OWASP CSV injection)
+    tag = {a: [neutral_text(getattr(i, a) or "") for i in infos] for a in ("equipment_kind", "system")}
     # format each distinct time once (a time is shared by all channels sampled then)
     first = np.r_[True, ti[1:] != ti[:-1]] if n else np.empty(0, bool)
     time_idx = np.cumsum(first) - 1
@@ -472,8 +481,8 @@ def write_columns(path: str | Path, time: np.ndarray, channel_code: np.ndarray, 
         "channel": coded([i.id for i in infos]),
         "quantity": coded([i.quantity for i in infos]),
         "value": pa.array(v, mask=~np.isfinite(v)),
-        "equipment_kind": coded([i.equipment_kind or "" for i in infos]),
-        "system": coded([i.system or "" for i in infos]),
+        "equipment_kind": coded(tag["equipment_kind"]),
+        "system": coded(tag["system"]),
         "unit": coded([QUANTITIES[i.quantity].unit for i in infos]),
     }
     if with_quality:

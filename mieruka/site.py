@@ -24,13 +24,13 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 from .energy import check_unit_fits, normalize_energy
 from .envsubst import MissingVariable, expand
 from .errors import ConfigError
+from .ids import validate_channel_id
 from .models import ChannelInfo
 from .quantities import QUANTITIES
 from .units import parse_unit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-_ID = re.compile(r"^[A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+$")
 
 
 class _Model(BaseModel):
@@ -46,9 +46,8 @@ def check_quantity(v: str) -> str:
 
 
 def _check_id(v: str) -> str:
-    if not _ID.match(v):
-        raise ValueError("use letters, digits, Japanese characters and _ . : - only")
-    return v
+    """Channel, meter and contract ids: the one id rule of mieruka.ids."""
+    return validate_channel_id(v)
 
 
 # --------------------------------------------------------------------------- site
@@ -577,6 +576,8 @@ class ApiSection(_Model):
                             description="token buckets per token (or per client address without one): N/second, N/minute, ...")
     max_points: int = Field(default=2000, ge=10, le=100_000, description="most points a readings query returns")
     findings_days: int = Field(default=30, ge=1, description="default findings range: the last N days of data")
+    stale_after_s: float = Field(default=120.0, gt=0, description="a channel whose latest reading is older than "
+                                 "this is shown as stale (更新なし) with its age")
 
 
 # ---------------------------------------------------------------------- the site

@@ -91,9 +91,8 @@ def test_rate_limit_answers_429_problem(tmp_path):
 def test_hash_token_helper_prints_a_matching_hash():
     r = subprocess.run([sys.executable, "-m", "mieruka.cli", "serve", "--hash-token"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    token = lines[0].split()[-1]
-    assert f'sha256 = "{sha(token)}"' in r.stdout
+    token = r.stderr.splitlines()[0].split()[-1]      # the token on stderr, the config block on stdout
+    assert f'sha256 = "{sha(token)}"' in r.stdout and token not in r.stdout
 
 
 def test_bad_rate_limit_names_the_key(tmp_path):

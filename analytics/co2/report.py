@@ -12,6 +12,7 @@ import io
 import numpy as np
 
 from ...energy import KINDS
+from ...ids import neutral_text
 from .sheet import MONTH_LABELS, Sheet
 
 SCOPE2_LABELS = {"location": "Scope 2 location-based (基礎排出係数)",
@@ -72,7 +73,7 @@ def to_csv_text(s: Sheet) -> str:
     uv = _unverified_energies(s)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([f"# CO2 sheet FY{s.fiscal_year}", f"factor set: {s.factor_set['id']}", s.factor_set["title"],
+    w.writerow([f"# CO2 sheet FY{s.fiscal_year}", f"factor set: {s.factor_set['id']}", _text(s.factor_set["title"]),
                 f"Scope 2 in total: {s.factor_set.get('scope2_method', 'market')}-based"])
     w.writerow(["kind", "energy", "名称", "scope", "unit", *s.months, "total", "share", "verified"])
     for i, e in enumerate(s.energies):
@@ -93,13 +94,18 @@ def to_csv_text(s: Sheet) -> str:
     w.writerow(["factor", "energy", "basis", "supplier", "menu", "results_fiscal_year", "value", "unit", "set",
                 "verified", "source"])
     for f in s.factors:
-        w.writerow(["factor", f["energy"], f["basis"], f.get("supplier", ""), f.get("menu", ""),
-                    f.get("results_fiscal_year", ""), f["value"], f["unit"], f["set"], str(f["verified"]).lower(),
-                    f["source"]])
+        # supplier, menu, source come from input files: text cells, neutralised (OWASP CSV injection)
+        w.writerow(["factor", f["energy"], f["basis"], _text(f.get("supplier")), _text(f.get("menu")),
+                    f.get("results_fiscal_year", ""), f["value"], f["unit"], _text(f["set"]), str(f["verified"]).lower(),
+                    _text(f["source"])])
     for t in s.targets:
-        w.writerow(["target", t["name"], t["label"], t["base_fiscal_year"], t["base_t_co2"], t["target_t_co2"],
+        w.writerow(["target", _text(t["name"]), _text(t["label"]), t["base_fiscal_year"], t["base_t_co2"], t["target_t_co2"],
                     t["actual_t_co2"], t["gap_t_co2"]])
     return "\ufeff" + out.getvalue()       # BOM: Excel then reads UTF-8 (Japanese) correctly
+
+
+def _text(v) -> str:
+    return "" if v is None else neutral_text(str(v))
 
 
 def _f(v) -> str:
@@ -123,11 +129,12 @@ def render_table(s: Sheet, console) -> None:
                   f"factor set [bold]{fs['id']}[/bold]")
     console.print(fs["title"], markup=False, highlight=False)
     mark = lambda e: f"{KINDS[e].label_ja}{' ※' if e in uv else ''}"   # noqa: E731
-    t = Table(title="t-CO2 by month", title_justify="left", pad_edge=False)
+    method = d["scope2_method"]
+    t = Table(title=f"t-CO2 by month (electricity: Scope 2 {method}-based)", title_justify="left", pad_edge=False)
     t.add_column("月", no_wrap=True)
     for e in s.energies:
         t.add_column(mark(e), justify="right")
-    t.add_column("合計 total", justify="right", style="bold")
+    t.add_column(f"合計 total ({method}-based)", justify="right", style="bold")
     for j, label in enumerate(MONTH_LABELS):
         t.add_row(label, *(f"{s.t_co2[i, j]:.2f}" if s.present[i, j] else "-" for i in range(len(s.energies))),
                   f"{s.t_co2[:, j].sum():.2f}" if s.present[:, j].any() else "-")
@@ -153,7 +160,11 @@ def render_table(s: Sheet, console) -> None:
     sc.add_row("Scope 1 (fuels burnt on site)", f"{d['scope1_t_co2']:.2f}")
     sc.add_row(SCOPE2_LABELS["location"], f"{d['scope2_location_based_t_co2']:.2f}")
     sc.add_row(SCOPE2_LABELS["market"], f"{d['scope2_market_based_t_co2']:.2f}")
-    sc.add_row(f"total (Scope 2 {d['scope2_method']}-based)", f"{d['total_t_co2']:.2f}", style="bold")
+    # both totals, each labelled; the one used for the sheet's total in bold (the HTML report shows both too)
+    for m in ("location", "market"):
+        used = m == d["scope2_method"]
+        sc.add_row(f"total, Scope 2 {m}-based" + (" (used in this sheet's totals)" if used else ""),
+                   f"{d[f'total_{m}_based_t_co2']:.2f}", style="bold" if used else None)
     if d["cost_jpy_known_part"]:
         sc.add_row("cost ¥" + ("" if d["cost_jpy"] is not None else " (rows with a price only)"),
                    f"{d['cost_jpy_known_part']:,.0f}")

@@ -14,6 +14,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 
 from ...energy import KINDS
+from ...xlsxcells import text_only
 from .report import SCOPE2_LABELS, to_json
 from .sheet import MONTH_LABELS, Sheet
 
@@ -123,4 +124,5 @@ def write_xlsx(s: Sheet, path: Path) -> None:
     for row in (sc[1], sc[9] if s.targets else (), fa[1]):
         for c in row:
             c.font = BOLD
+    text_only(wb)      # names and sources from input files never become formulas
     wb.save(path)

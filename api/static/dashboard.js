@@ -9,26 +9,33 @@
 "use strict";
 
 const LABELS = {
-  ja: {live: "現在値", profile: "本日の負荷曲線とベースライン", findings: "検出されたムダ",
+  ja: {live: "最新値", profile: "日負荷曲線とベースライン", findings: "検出されたムダ",
        kind: "種類", channel: "計測点", kwh: "kWh", jpy: "金額 (円)", co2: "t-CO2", expl: "説明",
        today: "本日", baseline: "ベースライン", updated: "更新", token: "APIトークン", none: "なし",
        standby: "待機電力", air_leak: "エア漏れ", baseline_gap: "ベースライン超過",
        compressor_profile: "コンプレッサー運転", workday: "稼働日", saturday: "土曜",
        sunday_holiday: "日曜・祝日", company_holiday: "会社休日", days: "日", ok: "正常", stale: "更新なし", fault: "異常", no_data: "データなし",
+       last: "最終", latest_day: "最新データの日", no_profile: "この計測点にはデータがありません",
+       no_profile_day: "この日のデータがありません", last_reading: "最新の値",
        demand: "デマンド", so_far: "現在までの平均", present: "現在電力", predicted: "予測デマンド", target: "目標",
        contract: "契約電力", left: "残り", stage0: "正常", stage_warn: "注意", stage_alarm: "警報", stage_limit: "限界",
        coverage: "計測率", no_demand: "デマンドの現在値はまだありません", stale_demand: "コレクタの更新が止まっています"},
-  en: {live: "Live values", profile: "Today against its baseline", findings: "Open findings",
+  en: {live: "Latest values", profile: "Day profile against its baseline", findings: "Open findings",
        kind: "Kind", channel: "Channel", kwh: "kWh", jpy: "yen", co2: "t-CO2", expl: "Explanation",
        today: "today", baseline: "baseline", updated: "updated", token: "API token", none: "none",
        standby: "Standby power", air_leak: "Air leak", baseline_gap: "Baseline gap",
        compressor_profile: "Compressor profile", workday: "workday", saturday: "Saturday",
        sunday_holiday: "Sunday/holiday", company_holiday: "company holiday", days: "days", ok: "ok", stale: "stale", fault: "fault", no_data: "no data",
+       last: "last", latest_day: "latest day with data", no_profile: "this channel has no data",
+       no_profile_day: "no data on this day", last_reading: "latest reading",
        demand: "Demand", so_far: "so far", present: "present", predicted: "predicted", target: "target",
        contract: "contract", left: "left", stage0: "normal", stage_warn: "warning", stage_alarm: "alarm", stage_limit: "limit",
        coverage: "coverage", no_demand: "No live demand yet", stale_demand: "The collector has stopped updating"},
 };
 let L = LABELS.ja;
+let LANG = "ja";
+let TZ = "Asia/Tokyo";
+let channelsById = {};
 const SVGNS = "http://www.w3.org/2000/svg";
 
 function takeToken() {
@@ -68,7 +75,25 @@ function fmt(v, digits) {
   return Number(v).toLocaleString(undefined, {maximumFractionDigits: digits, minimumFractionDigits: 0});
 }
 
+// "3 分前", "7 か月前" / "3 minutes ago", "7 months ago": an age in words, in the site's language
+function ago(seconds) {
+  const steps = [["second", 60], ["minute", 60], ["hour", 24], ["day", 30.44], ["month", 12], ["year", Infinity]];
+  let v = Math.max(0, seconds);
+  for (const [unit, next] of steps) {
+    if (v < next) return new Intl.RelativeTimeFormat(LANG, {numeric: "always"}).format(-Math.floor(v), unit);
+    v /= next;
+  }
+}
+
+// an ISO time as "2026-04-19 23:59" in the site zone
+function siteTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString("sv-SE", {timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit",
+                                                hour: "2-digit", minute: "2-digit"});
+}
+
 function applyLabels(lang) {
+  LANG = LABELS[lang] ? lang : "en";
   L = LABELS[lang] || LABELS.en;
   document.documentElement.lang = lang;
   const set = (id, key) => { document.getElementById(id).textContent = L[key]; };
@@ -90,6 +115,14 @@ function renderChannels(items) {
     const line = el("div");
     line.append(v, el("span", "unit", c.unit || ""));
     card.append(line);
+    // not only a colour: stale, fault and no data are said in words, with the age
+    if (c.status === "stale") {
+      card.append(el("div", "state", `${L.stale} · ${L.last} ${siteTime(c.time)} (${ago(c.age_s)})`));
+    } else if (c.status === "fault") {
+      card.append(el("div", "state", `${L.fault}: ${c.quality} · ${ago(c.age_s)}`));
+    } else if (c.status === "no_data") {
+      card.append(el("div", "state", L.no_data));
+    }
     box.append(card);
   }
 }
@@ -105,7 +138,15 @@ function path(xs, ys, sx, sy) {
 }
 
 function renderProfile(p) {
-  const W = 900, H = 260, ml = 48, mr = 10, mt = 10, mb = 28;
+  const box = document.getElementById("profile-chart");
+  const info = channelsById[p.channel] || {};
+  if (!p.today.concat(p.baseline).some(v => v !== null)) {      // nothing to draw: say so, no empty grid
+    const msg = info.time ? `${p.channel}: ${L.no_profile_day} (${p.date}). ${L.last_reading}: ${siteTime(info.time)}`
+                          : `${p.channel}: ${L.no_profile}`;
+    box.replaceChildren(el("p", "empty", msg));
+    return;
+  }
+  const W = 900, H = 260, ml = 56, mr = 10, mt = 40, mb = 28;
   const svg = document.createElementNS(SVGNS, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.id = "profile-svg";
@@ -126,6 +167,7 @@ function renderProfile(p) {
     add("line", {x1: ml, x2: W - mr, y1: sy(v), y2: sy(v), stroke: "#ddd"});
     add("text", {x: ml - 4, y: sy(v) + 4, "text-anchor": "end", "font-size": 11}, fmt(v, 1));
   }
+  add("text", {x: ml - 4, y: mt - 12, "text-anchor": "end", "font-size": 12, class: "y-unit"}, info.unit || "");
   for (let h = 0; h <= 24; h += 3) {
     const x = sx(h * n / 24);
     add("text", {x: x, y: H - 8, "text-anchor": "middle", "font-size": 11}, h + ":00");
@@ -134,11 +176,12 @@ function renderProfile(p) {
   add("path", {d: path(xs, p.baseline, sx, sy), fill: "none", stroke: "#999", "stroke-width": 2,
                "stroke-dasharray": "6 4", class: "baseline"});
   add("path", {d: path(xs, p.today, sx, sy), fill: "none", stroke: "#1f77b4", "stroke-width": 2.2, class: "today"});
-  add("text", {x: W - mr - 4, y: mt + 12, "text-anchor": "end", "font-size": 12, fill: "#1f77b4"},
-      `${L.today} ${p.date} (${L[p.day_type] || p.day_type})`);
-  add("text", {x: W - mr - 4, y: mt + 28, "text-anchor": "end", "font-size": 12, fill: "#777"},
+  // the profile is of the latest day with data: "today" only when it is today in the site zone
+  const todaySite = new Date().toLocaleDateString("sv-SE", {timeZone: TZ});
+  add("text", {x: W - mr - 4, y: 13, "text-anchor": "end", "font-size": 12, fill: "#1f77b4"},
+      `${p.date === todaySite ? L.today : L.latest_day} ${p.date} (${L[p.day_type] || p.day_type})`);
+  add("text", {x: W - mr - 4, y: 29, "text-anchor": "end", "font-size": 12, fill: "#777"},
       `${L.baseline}: ${p.baseline_days} ${L.days}`);
-  const box = document.getElementById("profile-chart");
   box.replaceChildren(svg);
 }
 
@@ -277,7 +320,9 @@ async function refresh() {
   try {
     const [sites, chans] = await Promise.all([api("/api/v1/sites"), api("/api/v1/channels?limit=200")]);
     site = sites[0];
+    TZ = site.timezone || TZ;
     applyLabels(site.language);
+    channelsById = Object.fromEntries(chans.items.map(c => [c.id, c]));
     await refreshDemand();
     document.getElementById("site-name").textContent = site.name;
     renderChannels(chans.items);

@@ -11,7 +11,12 @@ from ..site import load_site
 @click.command("check")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Site config (TOML).")
 def command(config_path: str) -> int:
-    """Validate a site config (env variables expanded) and print its meters and channels."""
+    """Validate a site config (env variables expanded) and print its meters and channels.
+
+    Checks everything `collect` checks before it polls (the same function: register
+    maps and fields, read plans, MQTT brokers, TLS files, subscriptions and output,
+    the [collector] options), and the [simulation] and [api] sections; connects to
+    nothing.  A problem: one line naming file and key, exit code 2."""
     cfg = load_site(config_path)
     _validate_owned_sections(cfg)
     con = Console()
@@ -48,12 +53,14 @@ def command(config_path: str) -> int:
 
 
 def _validate_owned_sections(cfg) -> None:
-    """The tables other parts own ([mqtt], [collector], [simulation]) are validated
-    by their own models; `check` runs them all so that one command finds every error."""
-    from ..collector.mqtt_config import load_mqtt
-    from ..collector.runner import CollectorOptions
+    """The tables other parts own are validated by their own code; `check` runs
+    them all so that one command finds every error: `collect`'s own preparation
+    (collector.runner.prepare: [collector], [[meters]] with their register maps,
+    [mqtt]), `serve`'s CO2 inputs ([co2] factor files, bills file) and the
+    simulator's [simulation]."""
+    from ..collector.runner import check_collect_config
     from ..simulators.site_link import simulation_section
-    from ..site import validate_section
-    load_mqtt(cfg)
-    validate_section(CollectorOptions, cfg, "collector")
+    from .serve import check_co2_inputs
+    check_collect_config(cfg)
+    check_co2_inputs(cfg)          # what `serve` and `replay` check at start: factor files, bills
     simulation_section(cfg)

@@ -14,7 +14,8 @@ import click
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="Site config (TOML): store, calendar, tariffs, factor set. Channels may be left out.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the HTML report here.")
-@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), help="Also print the report to PDF (headless Chromium).")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False),
+              help="Print the report to PDF (headless Chromium); without --report no HTML file is written.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Write the findings as JSON (byte-identical for the same input, factor set and version).")
 @click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False), help="Write the Excel workbook (CO2 sheet, findings, plan).")
@@ -44,6 +45,8 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
 
     from ..site import load_site
     from ..store.base import open_store
+    _distinct_outputs(recording, {"--report": report_path, "--pdf": pdf_path, "--json": json_path,
+                                  "--xlsx": xlsx_path})
     cfg = load_site(config_path)
     bills = Path(bills_path) if bills_path else (cfg.resolve_path(cfg.co2.bills_file) if cfg.co2.bills_file else None)
     if bills:          # a bad bill row stops here, before anything is written
@@ -56,6 +59,19 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
         return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress)
     finally:
         store.close()
+
+
+def _distinct_outputs(recording: str, paths: dict[str, str | None]) -> None:
+    """Two outputs (or an output and the recording) naming one file: one would silently replace the other."""
+    from ..errors import InputError
+    seen = {Path(recording).resolve(): "the recording"}
+    for opt, p in paths.items():
+        if not p:
+            continue
+        key = Path(p).resolve()
+        if key in seen:
+            raise InputError(f"{opt} {p}: the same file as {seen[key]}; give each output its own file")
+        seen[key] = opt
 
 
 def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress) -> int:
@@ -72,20 +88,31 @@ def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path
     ctx = Context(cfg, store, bills_path=bills)
     if report_path or pdf_path:
         from ..reports.report import build_report
-        html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name)
-        out = Path(report_path) if report_path else Path(pdf_path).with_suffix(".html")
-        outputs.append((out, html.encode("utf-8"), "report"))
+        html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name).encode("utf-8")
+        if report_path:
+            outputs.append((Path(report_path), html, "report"))
+        if pdf_path:       # printed from a temporary copy of the HTML: --pdf alone writes the PDF only
+            outputs.append((Path(pdf_path), _print_pdf(html), "PDF"))
     if xlsx_path:
         from ..reports.excel import build_workbook
         outputs.append((Path(xlsx_path), build_workbook(ctx, res.view, fy, res.provenance), "Excel"))
     for path, data, what in outputs:
         _write_atomic(path, data)
         con.print(f"{what}: {path.resolve()}")
-    if pdf_path:
-        from ..reports.report import html_to_pdf
-        html_to_pdf(outputs[1 if json_path else 0][0], Path(pdf_path))
-        con.print(f"PDF: {Path(pdf_path).resolve()}")
     return 0
+
+
+def _print_pdf(html: bytes) -> bytes:
+    """The report printed to PDF by headless Chromium, from an HTML file in a
+    temporary directory (never beside the user's files, never overwriting one)."""
+    import tempfile
+
+    from ..reports.report import html_to_pdf
+    with tempfile.TemporaryDirectory(prefix="mieruka-pdf-") as d:
+        src, dst = Path(d) / "report.html", Path(d) / "report.pdf"
+        src.write_bytes(html)
+        html_to_pdf(src, dst)
+        return dst.read_bytes()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -28,20 +28,63 @@ def install_log_redaction() -> None:
         logging.getLogger(name).addFilter(_RedactSecrets())
 
 
+def check_co2_inputs(cfg, bills_path: str | None = None) -> str | None:
+    """What `serve` checks at start and `check` too: the CO2 engine from the site's
+    factor set and factor files, and the bills CSV (`--bills` or [co2] bills_file),
+    read once so that a bad row stops with its line and field.  Returns the bills path."""
+    from pathlib import Path
+
+    from ..analytics.co2 import CO2Engine
+    from ..analytics.co2.inputcsv import read_energy_csv
+    engine = CO2Engine.from_site(cfg)
+    if not bills_path and cfg.co2.bills_file is not None:   # the API's Context uses it
+        bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
+        if not Path(bills_path).is_file():
+            from ..errors import ConfigError
+            raise ConfigError(f"{cfg.source}: co2.bills_file: no such file {bills_path}")
+    if bills_path:
+        read_energy_csv(bills_path, engine)
+    return bills_path
+
+
+def token_block(tok: str, name: str | None, role: str, hash_fn, table: str = "api.tokens") -> str:
+    """The token on stderr (shown once; only its hash is kept) and, on stdout, a
+    TOML block that goes under the site config (`[[api.tokens]]`) or into the
+    `[api] tokens_file` (`[[tokens]]`) as it is; `mieruka check` accepts either."""
+    import datetime as dt
+    import json
+    now = dt.datetime.now(dt.timezone.utc)
+    name = name or f"token-{now:%Y%m%d-%H%M%S}"
+    click.echo(f"token: {tok}\n(give it to its user; it is shown only now: the config keeps its sha256 only)",
+               err=True)
+    # JSON string escapes are valid TOML basic-string escapes: any name stays one valid string
+    return "\n".join(["", f"# API token made {now:%Y-%m-%d %H:%M} UTC by `mieruka serve --hash-token`",
+                      f"[[{table}]]", f"name = {json.dumps(name, ensure_ascii=False)}",
+                      f'role = "{role}"', f'sha256 = "{hash_fn(tok)}"'])
+
+
 @click.command("serve")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Site config (TOML).")
 @click.option("--host", default=None, help="Address to listen on (default: [api] host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: [api] port, 8080).")
 @click.option("--hash-token", "hash_token", is_flag=True,
-              help="Print a new random token and the sha256 line to put in [[api.tokens]], then exit.")
+              help="Make a new random token: print it (stderr) and the [[api.tokens]] TOML block to add "
+                   "to the site config (stdout: `>> site.toml` works), then exit.")
+@click.option("--token-name", default=None, metavar="NAME",
+              help="With --hash-token: the token's name in the config (default: token-<UTC time>).")
+@click.option("--role", "token_role", type=click.Choice(["read", "admin"]), default="read", show_default=True,
+              help="With --hash-token: the token's role.")
+@click.option("--for-tokens-file", is_flag=True,
+              help="With --hash-token: print a [[tokens]] block for the [api] tokens_file instead of [[api.tokens]] "
+                   "for the site config.")
 @click.option("--bills", "bills_path", type=click.Path(dir_okay=False, exists=True),
               help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month "
                    "(default: [co2] bills_file).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes (one per core helps under load; each keeps its own cache and rate buckets).")
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
-def command(config_path: str | None, host: str | None, port: int | None, hash_token: bool, bills_path: str | None,
-            workers: int, no_access_log: bool) -> int:
+def command(config_path: str | None, host: str | None, port: int | None, hash_token: bool, token_name: str | None,
+            token_role: str, for_tokens_file: bool, bills_path: str | None, workers: int, no_access_log: bool) -> int:
     """Serve the REST API (/api/v1, /openapi.json, /docs), the report and the dashboard.
 
     Tokens: `mieruka serve --hash-token` prints a new token and its hash; put the
@@ -52,10 +95,8 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
 
     from ..api.auth import hash_token as _hash, new_token
     if hash_token:
-        tok = new_token()
-        click.echo(f"token:  {tok}")
-        click.echo("config: [[api.tokens]]")
-        click.echo(f'        name = "CHANGE-ME", role = "read", sha256 = "{_hash(tok)}"')
+        click.echo(token_block(new_token(), token_name, token_role, _hash,
+                               table="tokens" if for_tokens_file else "api.tokens"))
         return 0
     if not config_path:
         raise click.UsageError("--config is required")
@@ -64,15 +105,7 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
     from ..api.app import create_app
     from ..site import load_site
     cfg = load_site(config_path)
-    if not bills_path and cfg.co2.bills_file is not None:   # the API's Context uses it; checked here, at start
-        bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
-        if not Path(bills_path).is_file():
-            from ..errors import ConfigError
-            raise ConfigError(f"{cfg.source}: co2.bills_file: no such file {bills_path}")
-    if bills_path:     # read once now, so a bad row stops the start with its line and field
-        from ..analytics.co2 import CO2Engine
-        from ..analytics.co2.inputcsv import read_energy_csv
-        read_energy_csv(bills_path, CO2Engine.from_site(cfg))
+    bills_path = check_co2_inputs(cfg, bills_path)
     app = create_app(cfg, bills_path=Path(bills_path) if bills_path else None)
     if not app.state.auth.configured:
         click.echo("warning: no API token configured ([[api.tokens]] or MIERUKA_API_TOKEN): "

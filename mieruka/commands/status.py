@@ -3,17 +3,20 @@
 Reads the snapshot the running collector rewrites every few seconds
 (`<data_dir>/collector-status.json`, see mieruka.collector.health) and shows
 inputs, devices, MQTT brokers, the disk buffer and the store as tables.
+Whether the collector runs is not taken from the file alone: the pid must be
+alive (and a mieruka process) and the heartbeat recent; the answer is said in
+words ("not running (exited ...)", "stale heartbeat ..."), times in the site zone.
 Exit code 0 when all is well, 1 when something needs a look (collector not
 running, store down, readings dropped, devices with problems).
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import MierukaError
@@ -21,14 +24,8 @@ from ..site import load_site
 
 
 def _ago(t: float | None, now: float) -> str:
-    if not t:
-        return "never"
-    s = max(0.0, now - t)
-    if s < 120:
-        return f"{s:.0f} s ago"
-    if s < 7200:
-        return f"{s / 60:.0f} min ago"
-    return f"{s / 3600:.1f} h ago"
+    from ..service.collector_status import ago
+    return "never" if not t else ago(now - t)
 
 
 def _bytes(n: float) -> str:
@@ -56,23 +53,24 @@ def command(config_path: str, as_json: bool) -> int:
         raise MierukaError(f"{path}: no collector status yet (is `mieruka collect --config {config_path}` running?)") from None
     except (OSError, ValueError) as e:
         raise MierukaError(f"{path}: cannot read the collector status: {e}") from None
+    if not isinstance(snap, dict):
+        raise MierukaError(f"{path}: not a collector status file (a JSON object is expected)")
     if as_json:
         click.echo(json.dumps(snap, ensure_ascii=False, indent=1))
         return 0
-    return _show(snap, Console())
+    return _show(snap, Console(), cfg.tz, cfg.data_dir)
 
 
-def _show(snap: dict, con: Console) -> int:
+def _show(snap: dict, con: Console, tz, data_dir) -> int:
+    from ..service.collector_status import collector_state, local_time, lock_state
     now = time.time()
     problems: list[str] = []
-    age = now - snap.get("time", 0)
-    fresh = age < 3 * snap.get("interval_s", 2) + 5
-    state = "[green]running[/green]" if fresh else f"[red]not running? (last status {_ago(snap.get('time'), now)})[/red]"
-    if not fresh:
-        problems.append("collector status is stale")
-    started = dt.datetime.fromtimestamp(snap.get("started", 0)).isoformat(timespec="seconds")
-    con.print(f"[bold]{snap.get('site', '')}[/bold] collector (pid {snap.get('pid')}), {state}, started {started}, "
-              f"status as of {_ago(snap.get('time'), now)}")
+    st = collector_state(snap, tz, now, lock=lock_state(data_dir))
+    colour = "green" if st["running"] else "red"
+    if not st["running"]:
+        problems.append(st["words"])
+    con.print(f"[bold]{escape(str(snap.get('site', '')))}[/bold] collector: [{colour}]{escape(st['words'])}[/{colour}]")
+    con.print(f"started {local_time(snap.get('started'), tz) or '?'}")
 
     t = Table("input", "readings", "per second", title="inputs")
     for name, i in snap.get("inputs", {}).items():
@@ -120,7 +118,7 @@ def _show(snap: dict, con: Console) -> int:
                   _ago(s.get("last_success"), now), str(s["failures"]), str(s["rejected"]))
         con.print(t)
         for when, msg in s.get("recent_errors", [])[-5:]:
-            con.print(f"  {dt.datetime.fromtimestamp(when).isoformat(timespec='seconds')}  {msg}")
+            con.print(f"  {local_time(when, tz)}  {escape(str(msg))}")
     d = snap.get("demand")
     if isinstance(d, dict) and d.get("available"):
         con.print(f"demand {d['start'][11:16]}-{d['end'][11:16]} ({d['channel']}): so far {d['energy_kwh']:.1f} kWh, "
@@ -137,7 +135,7 @@ def _show(snap: dict, con: Console) -> int:
             if x["given_up"] or x["dropped"]:
                 problems.append(f"notify target {x['name']}: {x['given_up']} events given up, {x['dropped']} dropped")
             t.add_row(x["name"], x["type"], str(x["sent"]), str(x["failures"]), str(x["given_up"]), str(x["dropped"]),
-                      str(x["queued"]), (x.get("last_error") or "-")[:60])
+                      str(x["queued"]), escape((x.get("last_error") or "-")[:60]))
         con.print(t)
     errors = {k: v for k, v in snap.get("errors", {}).items() if v}
     if errors:

@@ -144,7 +144,7 @@ def _slug(name: str, taken: set[str], unit: str | None = None) -> str:
     s = _BRACKETS.sub("", s).strip()
     if unit:           # `流量 m3/min`, `Usage_kWh`: the unit is not part of the channel's name
         s = re.sub(r"[\s_]+" + re.escape(unit) + r"$", "", s, flags=re.IGNORECASE) or s
-    s = re.sub(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+", "_", s).strip("_").lower() or "ch"
+    s = re.sub(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+", "_", s).strip("_-").lower() or "ch"
     out, k = s, 2
     while out in taken:
         out, k = f"{s}_{k}", k + 1

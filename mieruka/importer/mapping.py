@@ -51,6 +51,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
+from ..ids import validate_channel_id
 from ..quantities import QUANTITIES, parse_quantity
 from ..units import METER_UNITS, QUANTITY_DIMENSION, meter_conversion, parse_meter_unit
 
@@ -62,7 +63,6 @@ ENCODINGS = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "ut
 # rate quantity -> the dimension of the amount per interval it is made from
 INTERVAL_QUANTITIES = {"power_kw": "energy", "reactive_power_kvar": "reactive_energy", "air_flow_m3min": "volume",
                        "gas_flow_m3h": "volume"}
-_ID = re.compile(r"^[A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|hour)\s*$")
 
 
@@ -181,9 +181,7 @@ class Column(_Model):
     @field_validator("channel")
     @classmethod
     def _channel(cls, v: str) -> str:
-        if not _ID.match(v):
-            raise ValueError(f"channel id {v!r}: letters, digits, _ . : - or Japanese only (no spaces or commas)")
-        return v
+        return validate_channel_id(v)      # the one id rule (mieruka.ids)
 
     @field_validator("equipment_kind", "system")
     @classmethod

@@ -1,5 +1,7 @@
 """Excel export (openpyxl): the monthly CO2 sheet with a native stacked chart,
-the findings, the savings plan and the provenance; opens in Excel and LibreOffice."""
+the findings, the savings plan and the provenance; opens in Excel and LibreOffice.
+Cells hold values, never formulas (totals are computed here), so every reader
+sees the numbers and no text can turn into a live formula (mieruka.xlsxcells)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +14,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from ..calendar import fiscal_year
+from ..xlsxcells import text_only
 from ..service.analysis import plan_measures
 from ..service.co2sheet import co2_sheet
 from ..service.replay import provenance
@@ -50,27 +53,32 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
     months = sheet["months"]
     _header(ws, 3, [t("energy")] + [t.month(m) for m in months] + [t("total"), t("share")])
     loc = s.get("location_t_co2") or {}
+    present = s.get("present") or {e: [True] * 12 for e in loc}
     total = sum(sum(v) for v in loc.values()) or 0.0
     r = 4
     for energy, vals in loc.items():
         ws.cell(row=r, column=1, value=t.energy(energy))
-        for j, v in enumerate(vals, start=2):
-            ws.cell(row=r, column=j, value=round(v, 6)).number_format = "0.000"
-        ws.cell(row=r, column=14, value=f"=SUM(B{r}:M{r})").number_format = "0.000"
+        for j, v in enumerate(vals, start=2):    # a month without data stays empty, not 0
+            ws.cell(row=r, column=j, value=round(v, 6) if present[energy][j - 2] else None).number_format = "0.000"
+        ws.cell(row=r, column=14, value=round(sum(vals), 6)).number_format = "0.000"
         ws.cell(row=r, column=15, value=(sum(vals) / total) if total else 0).number_format = "0.0%"
         r += 1
     last = r - 1
     if loc:
         ws.cell(row=r, column=1, value=f"{t('total')} ({t('location_based')})").font = HEAD
-        for j in range(2, 15):
-            col = get_column_letter(j)
-            ws.cell(row=r, column=j, value=f"=SUM({col}4:{col}{last})").number_format = "0.000"
+        for j in range(12):
+            has = any(present[e][j] for e in loc)
+            ws.cell(row=r, column=j + 2,
+                    value=round(sum(v[j] for v in loc.values()), 6) if has else None).number_format = "0.000"
+        ws.cell(row=r, column=14, value=round(total, 6)).number_format = "0.000"
         mkt = s.get("market_t_co2") or {}
         if mkt:
             ws.cell(row=r + 1, column=1, value=f"{t('total')} ({t('market_based')})").font = HEAD
             for j in range(12):
-                ws.cell(row=r + 1, column=j + 2, value=round(sum(v[j] for v in mkt.values()), 6)).number_format = "0.000"
-            ws.cell(row=r + 1, column=14, value=f"=SUM(B{r + 1}:M{r + 1})").number_format = "0.000"
+                has = any(present[e][j] for e in mkt if e in present)
+                ws.cell(row=r + 1, column=j + 2,
+                        value=round(sum(v[j] for v in mkt.values()), 6) if has else None).number_format = "0.000"
+            ws.cell(row=r + 1, column=14, value=round(sum(sum(v) for v in mkt.values()), 6)).number_format = "0.000"
         amounts = s.get("amount") or {}
         units = s.get("units") or {}
         ar = r + 3
@@ -79,7 +87,7 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
             ws.cell(row=ar + k, column=1, value=f"{t.energy(energy)} ({units.get(energy, '')})")
             for j, v in enumerate(vals, start=2):
                 ws.cell(row=ar + k, column=j, value=round(v, 3)).number_format = "#,##0"
-            ws.cell(row=ar + k, column=14, value=f"=SUM(B{ar + k}:M{ar + k})").number_format = "#,##0"
+            ws.cell(row=ar + k, column=14, value=round(sum(vals), 3)).number_format = "#,##0"
         ch = BarChart()
         ch.type, ch.grouping, ch.overlap = "col", "stacked", 100
         ch.title, ch.y_axis.title = t("co2_monthly"), "t-CO2"
@@ -137,6 +145,7 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
         wv.cell(row=wv.max_row, column=2).alignment = Alignment(wrap_text=True)
     _widths(wv, [24, 100])
 
+    text_only(wb)      # data text (ids, names, explanations) never becomes a formula
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -84,6 +84,12 @@ LABELS: dict[str, dict[str, str]] = {
     "co2_sheet_name": {"ja": "月別CO2", "en": "Monthly CO2"},
     "metrics": {"ja": "指標", "en": "Metrics"},
     "dashboard": {"ja": "見える化ダッシュボード", "en": "mieruka dashboard"},
+    "fy_total": {"ja": "t-CO2", "en": "t-CO2"},
+    "covers_only": {"ja": "{first} – {last} のデータのみ（{days} 日間、{months} か月中 {n} か月にデータあり）。年度全体の値ではありません",
+                    "en": "covers {first} – {last} only ({days} days; data in {n} of {months} months), "
+                          "not the whole fiscal year"},
+    "covers_whole_year": {"ja": "年度全体（12 か月）", "en": "the whole fiscal year (12 months)"},
+    "no_data_month": {"ja": "—: データなし", "en": "—: no data"},
 }
 
 KINDS: dict[str, dict[str, str]] = {

@@ -38,6 +38,11 @@ def num(v: Any, digits: int = 1) -> str:
     return f"{v:,.{digits}f}"
 
 
+def nodata(v: Any, digits: int = 1) -> str:
+    """A month's figure, or "—" for a month without data (never 0.000)."""
+    return "—" if v is None else num(v, digits)
+
+
 def money(v: Any) -> str:
     return num(v, 0)
 
@@ -57,8 +62,9 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
     plan = plan_measures(view.plan)
     out_charts: dict[str, str] = {}
     if co2:
-        out_charts["co2_monthly"] = charts.stacked_bars([t.month(m) for m in co2["months"]],
-                                                        {r["label"]: r["values"] for r in co2["rows"]}, "t-CO2")
+        out_charts["co2_monthly"] = charts.stacked_bars([t.month(m).split(" ")[0] for m in co2["months"]],   # the FY is in the title
+                                                        {r["label"]: [v or 0.0 for v in r["values"]] for r in co2["rows"]},
+                                                        "t-CO2")
         out_charts["co2_share"] = charts.composition([r["label"] for r in co2["rows"]], [r["total"] for r in co2["rows"]])
     infos = ctx.infos()
     chan = main_power_channel({k: v for k, v in infos.items() if not view_channels(view) or k in view_channels(view)})
@@ -105,7 +111,8 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
     html = _ENV.get_template("report.html.j2").render(
         t=t, site=ctx.cfg.site, period_text=period_text, summary=summary, co2=co2, charts=out_charts,
         profile_channel=chan, findings=view.findings, finding_charts=finding_charts, plan=plan, prov=prov,
-        input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct, demand=demand)
+        input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct, demand=demand,
+        nodata=nodata)
     return html
 
 
@@ -119,24 +126,48 @@ def _sum(values) -> float | None:
 
 
 def _co2_block(ctx, sheet: dict, t: T) -> dict | None:
-    """The CO2 sheet reshaped for the template: one row per energy."""
+    """The CO2 sheet reshaped for the template: one row per energy; a month
+    without data is None (shown as "—", never as 0.000); the coverage (days and
+    months with data) for the headline, which covers those days only."""
     s = sheet.get("sheet") or {}
     loc = s.get("location_t_co2") or {}
     if not loc:
         return None
-    total = float(sum(sum(v for v in vals if v) for vals in loc.values()))
+    months = sheet["months"]
+    present = s.get("present") or {e: [True] * len(months) for e in loc}
+
+    def masked(vals, energy):
+        return [v if present[energy][i] else None for i, v in enumerate(vals)]
+
+    def month_totals(per: dict) -> list[float | None]:
+        return [sum(per[e][i] for e in per if present[e][i]) if any(present[e][i] for e in per) else None
+                for i in range(len(months))]
+
+    total = float(sum(sum(masked(vals, e)[i] or 0 for i in range(len(months))) for e, vals in loc.items()))
     rows = []
     for energy, vals in loc.items():
-        tot = float(sum(v for v in vals if v))
-        rows.append({"label": t.energy(energy), "values": vals, "total": tot, "share": tot / total if total else None})
-    months = sheet["months"]
-    total_loc = [sum((loc[e][i] or 0) for e in loc) for i in range(len(months))]
+        tot = float(sum(v for v in masked(vals, energy) if v))
+        rows.append({"label": t.energy(energy), "values": masked(vals, energy), "total": tot,
+                     "share": tot / total if total else None})
+    total_loc = month_totals(loc)
     mkt = s.get("market_t_co2") or {}
-    total_mkt = [sum((mkt[e][i] or 0) for e in mkt) for i in range(len(months))] if mkt else None
+    total_mkt = month_totals(mkt) if mkt else None
+    cov = s.get("coverage") or {}
     return {"fiscal_year": sheet["fiscal_year"], "months": months, "rows": rows, "total_location": total_loc,
             "total_location_t_co2": total, "total_market": total_mkt,
-            "total_market_t_co2": float(sum(total_mkt)) if total_mkt else None,
+            "total_market_t_co2": float(sum(v for v in total_mkt if v)) if total_mkt else None,
+            "coverage": cov, "coverage_text": _coverage_text(cov, t),
             "factor_note": s.get("factor_note", ""), "unverified": bool(s.get("unverified"))}
+
+
+def _coverage_text(cov: dict, t: T) -> str:
+    """"covers 2026-04-06 – 2026-04-19 only (14 days; 1 of 12 months with data)", in the report's language."""
+    if not cov or not cov.get("first_day"):
+        return ""
+    if cov.get("whole_year"):
+        return t("covers_whole_year")
+    return t("covers_only").format(first=cov["first_day"], last=cov["last_day"], days=cov["days"],
+                                   n=cov["months_with_data"], months=cov["months"])
 
 
 # ---------------------------------------------------------------------- PDF

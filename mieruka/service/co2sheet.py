@@ -74,6 +74,37 @@ def monthly_amounts(ctx, channel: str, kind: str, months: list[str]) -> list[flo
     return [float(s) if h else None for s, h in zip(sums, seen)]
 
 
+def _coverage(ctx, months: list[str], channels_used: dict[str, list[str]], billed_months: set[str],
+              month_has_data: list[bool]) -> dict:
+    """The days of the fiscal year the sheet's figures cover (site dates): from the
+    first to the last metered reading of the channels used, widened to whole months
+    for billed months; and how many of the 12 months have any data.  A headline
+    total over part of a year must say so."""
+    tz = ctx.tz
+    fy_first = dt.date.fromisoformat(months[0] + "-01")
+    y, m = map(int, months[-1].split("-"))
+    fy_last = dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)
+    firsts, lasts = [], []
+    for chans in channels_used.values():
+        for c in chans:
+            rng = ctx.store.time_range(c)
+            if rng is None:
+                continue
+            a, b = (dt.datetime.fromtimestamp(int(x.astype("datetime64[ms]").astype(np.int64)) / 1000, tz).date()
+                    for x in rng)
+            firsts.append(max(a, fy_first))
+            lasts.append(min(b, fy_last))
+    for month in billed_months & set(months):
+        y, m = map(int, month.split("-"))
+        firsts.append(dt.date(y, m, 1))
+        lasts.append(dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1))
+    first, last = (min(firsts), max(lasts)) if firsts else (None, None)
+    n = sum(month_has_data)
+    return {"first_day": first.isoformat() if first else None, "last_day": last.isoformat() if last else None,
+            "days": (last - first).days + 1 if first else 0, "months_with_data": n, "months": len(months),
+            "whole_year": bool(first == fy_first and last == fy_last and n == len(months))}
+
+
 def co2_sheet(ctx, fy: int) -> dict:
     """The fiscal year's monthly sheet (4月..3月): metered energy in the store (one
     row per energy and month) plus the bills CSV given to `serve`/`replay`
@@ -127,7 +158,11 @@ def co2_sheet(ctx, fy: int) -> dict:
             "total_location_t_co2": float(sh.t_co2_location.sum()), "total_market_t_co2": float(sh.t_co2_market.sum()),
             "by_energy": sh.by_energy, "by_month": sh.by_month, "shares": sh.shares,
             "factors": sh.factors, "unverified": bool(sh.unverified), "intensity": sh.intensity(),
+            # which energy x month cells have data: a month without any is "no data", not 0 t
+            "present": {e: [bool(x) for x in sh.present[k]] for k, e in enumerate(sh.energies)},
         })
+        sheet["coverage"] = _coverage(ctx, months, channels_used, {m for _, m in billed},
+                                      [any(col) for col in zip(*sheet["present"].values())])
         desc = engine.describe()
         note = "; ".join(f"{f['energy']} {f.get('basis')}: {f['value']} {f['unit']} ({f.get('supplier') or f.get('title') or f.get('set')})"
                          for f in sh.factors)

@@ -114,13 +114,14 @@ class Context:
         d = {"id": info.id, "quantity": info.quantity, "unit": info.unit or _unit(info.quantity),
              "meter": info.meter, "equipment_kind": info.equipment_kind, "system": info.system,
              "breaker": info.breaker, "process": info.process, "equipment": info.equipment,
-             "time": None, "value": None, "quality": None, "status": "no_data"}
+             "time": None, "value": None, "quality": None, "age_s": None, "status": "no_data"}
         if latest is not None:
             t, v, q = latest
             age = now - int(np.datetime64(t, "ms").astype(np.int64)) / 1000
             d.update(time=iso(t, self.tz), value=None if v is None or not math.isfinite(v) else float(v),
-                     quality=Quality(int(q)).name.lower())
-            d["status"] = "fault" if int(q) != Quality.OK else ("stale" if age > STALE_AFTER_S else "ok")
+                     quality=Quality(int(q)).name.lower(), age_s=round(max(0.0, age), 1))
+            stale_after = getattr(self.cfg.api, "stale_after_s", STALE_AFTER_S)
+            d["status"] = "fault" if int(q) != Quality.OK else ("stale" if age > stale_after else "ok")
         return d
 
     # ------------------------------------------------------------- readings

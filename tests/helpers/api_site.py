@@ -117,13 +117,35 @@ class Server(Process):
             return False
 
 
-def loaded_site(tmp: Path, language: str = "ja", rate: str = "1000/second", days: int = 14):
-    """Config + recording + the recording loaded into the configured (embedded) store."""
+METER_TOML = """
+[[meters]]
+id = "pm-main"
+name = "受電盤"
+model = "sdm630"
+host = "127.0.0.1"
+port = 5020
+[[meters.channels]]
+id = "main_power"
+register = "total_power"
+quantity = "power_kw"
+equipment_kind = "incomer"
+[[meters.channels]]
+id = "main_energy"
+register = "import_energy"
+quantity = "energy_kwh"
+"""
+
+
+def loaded_site(tmp: Path, language: str = "ja", rate: str = "1000/second", days: int = 14,
+                extra: str = ""):
+    """Config + recording + the recording loaded into the configured (embedded) store.
+    `extra` is appended to the config (e.g. METER_TOML: a metered channel beside the
+    recording's channels, which then have no meter in the config)."""
     from mieruka.recording import read_recording
     from mieruka.service.replay import load_recording
     from mieruka.site import load_site
     from mieruka.store.base import open_store
-    cfg_path = write_config(tmp, language=language, rate=rate)
+    cfg_path = write_config(tmp, language=language, rate=rate, extra=extra)
     rec_path = make_recording(tmp / "rec.csv", days=days)
     cfg = load_site(cfg_path)
     store = open_store(cfg)
