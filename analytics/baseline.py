@@ -197,6 +197,14 @@ def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_fo
     if folds < 2:
         return {"cv_rmse": None, "nmbe": None, "n_hours": 0, "method": "insufficient data (< 2 weeks)"}
     pred, p_max = fold_predictions(kw, day_type, saturday_works, folds, location)
+    return metrics_from_predictions(kw, pred, p_max,
+                                    f"hourly, day type x hour-of-day {location}s, {folds}-fold by week, out of sample")
+
+
+def metrics_from_predictions(kw: np.ndarray, pred: np.ndarray, p_max: int, method: str) -> dict:
+    """Hourly CV(RMSE) and NMBE (dof = n - p) and the monthly ones (30-day blocks of
+    the same predictions) of out-of-sample predictions (days, 24)."""
+    n_days = kw.shape[0]
     ok = np.isfinite(kw) & np.isfinite(pred)
     n = int(ok.sum())
     y, r = kw[ok], kw[ok] - pred[ok]
@@ -221,7 +229,7 @@ def fit_metrics(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, n_fo
         "nmbe": float(np.sum(r) / (dof * ybar)),
         **monthly,
         "n_hours": n, "n_parameters": p_max,
-        "method": f"hourly, day type x hour-of-day {location}s, {folds}-fold by week, out of sample",
+        "method": method,
     }
 
 
@@ -244,12 +252,19 @@ def find_gap_days(kw: np.ndarray, day_type: np.ndarray, prof: np.ndarray, sig: n
     production_hours: (days, 24) bool, the hour is (mostly) in production.
     Only excess counts (waste); low days (an unknown company holiday) never are.
     """
-    base = prof[day_type]
-    s = sig[day_type]
+    pooled = _nanmedian(sig, axis=1)[day_type]
+    return gap_days(kw, day_type, prof[day_type], sig[day_type], pooled, prof[WORKDAY], production_hours)
+
+
+def gap_days(kw: np.ndarray, day_type: np.ndarray, base: np.ndarray, s: np.ndarray, pooled: np.ndarray,
+             work_prof: np.ndarray, production_hours: np.ndarray) -> list[GapDay]:
+    """`find_gap_days` against any baseline: base and s (days, 24) the baseline kW and
+    its robust spread per day and hour, pooled (days,) a floor for the spread (a
+    cell's MAD over 3 holidays can be ~0), work_prof (24,) a workday's kW (tells a
+    holiday run from equipment left on)."""
     typical_peak = float(np.nanpercentile(kw, 95)) if np.isfinite(kw).any() else 0.0
-    # per-type pooled spread as a floor: a cell's MAD over 3 holidays can be ~0
-    pooled = _nanmedian(sig, axis=1)[day_type][:, None]
-    thr = np.fmax(np.fmax(HOUR_SIGMAS * np.fmax(s, 0.5 * pooled), HOUR_RELATIVE * base), HOUR_OF_PEAK * typical_peak)
+    thr = np.fmax(np.fmax(HOUR_SIGMAS * np.fmax(s, 0.5 * pooled[:, None]), HOUR_RELATIVE * base),
+                  HOUR_OF_PEAK * typical_peak)
     excess = kw - base
     high = np.nan_to_num(excess > thr, nan=False) & np.isfinite(kw)
     mean_day_kwh = float(np.nanmean(np.nansum(kw, axis=1))) if kw.size else 0.0
@@ -262,7 +277,7 @@ def find_gap_days(kw: np.ndarray, day_type: np.ndarray, prof: np.ndarray, sig: n
         worked = production_hours[r].any()
         if not worked and day_type[r] != WORKDAY:
             # non-production day: near a workday's level = ran like a workday, else left on
-            work_level = np.nanmean(prof[WORKDAY][hrs]) if np.isfinite(prof[WORKDAY][hrs]).any() else np.inf
+            work_level = np.nanmean(work_prof[hrs]) if np.isfinite(work_prof[hrs]).any() else np.inf
             pattern = "holiday_run" if np.nanmean(kw[r, hrs]) >= 0.7 * work_level else "left_on"
         elif not production_hours[r, hrs].any():
             pattern = "night_high"

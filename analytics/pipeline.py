@@ -29,11 +29,17 @@ from . import bill as bill_mod
 from . import demand as dm
 from . import resample as rs
 from . import savings as sav
+from . import base_load as bl
+from . import baseline_model as bm
+from . import weather as wx
 from .air_system import DEFAULT_SPECIFIC_ENERGY_KWH_PER_M3, analyze_air_systems, is_compressor
 from .findings import Collector, local_dt
-from .series import CachedCalendar, Series, end_ms, prepare, role, select_channels
+from .series import CachedCalendar, Series, end_ms, mean_rate, prepare, role, select_channels
 from .standby import standby_profile
 
+INFORMATIONAL = {"base_load"}           # to review, never a saving by itself: ranked after the others
+FOLDABLE = {"standby", "baseline_gap", "base_load"}    # kinds a materiality threshold may fold
+EXTRAPOLATED_UNDER_DAYS = 330.0         # a finding's annual figure from fewer days says it is extrapolated
 
 @dataclass
 class AnalysisParams:
@@ -44,6 +50,10 @@ class AnalysisParams:
     bill: Any = None                             # [bill] section: prices the peak cut through 基本料金
     demand_period_min: int = 30
     demand_keep_peaks: int = 10                  # peak cut: down to the level of the N-th highest period
+    # findings under either threshold are summarised (summary.folded), not listed:
+    adaptive_baseline: bool = True               # False: the plain day-type model only (no drift, weather, days off)
+    materiality_kwh: float = 10.0                # kWh over the period
+    materiality_share: float = 0.002             # share of the channel's energy over the period
 
 
 @dataclass
@@ -112,15 +122,27 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
     per_year = 8760.0 / period_h if period_h > 0 else 0.0    # annualisation factor
     out = Collector(calendar.tz, params.language if params.language in ("en", "ja") else "en", params.assumptions)
 
-    energy, baseline_fit, standby_waste, gap_excess = {}, {}, {}, {}
-    for cid, s in power.items():
+    energy, baseline_fit, standby_waste, gap_excess, base_kw = {}, {}, {}, {}, {}
+    totals = [c for c, s in power.items() if is_site_total(s.info)]
+    temp_day = _outdoor_temperature({c: s for c, s in series.items() if role(s.info) == "temperature"}, calendar) \
+        if params.adaptive_baseline else None
+    mats = {cid: base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar) for cid, s in power.items()}
+    days_off = _days_off(mats, totals or [c for c in power if not is_compressor(power[c])]) \
+        if params.adaptive_baseline else set()
+    # sub-meters before the incomer: the incomer's standby leaves out the always-on loads under it
+    for cid in sorted(power, key=lambda c: (c in totals, c)):
+        s = power[cid]
         energy[cid] = rs.wsum(s.rate, s.dur_s) / 3600.0
         if not is_compressor(s):          # compressors: see the air systems (night stop, leaks)
-            w = _standby(cid, s, per_year, out)
+            extra = sum(base_kw.values()) if cid in totals else 0.0
+            w, bl = _standby_or_base_load(cid, s, per_year, out, extra)
             if w is not None:
                 standby_waste[cid] = w
+            if bl is not None:
+                base_kw[cid] = bl
         tick(f"standby {cid}")
-        baseline_fit[cid], excess = _baseline(cid, s, calendar, out)
+        baseline_fit[cid], excess = _baseline(cid, s, mats[cid], calendar, out, temp_day, days_off,
+                                              params.adaptive_baseline)
         if excess:
             gap_excess[cid] = excess
         tick(f"baseline {cid}")
@@ -128,17 +150,9 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
     tick("air systems")
 
     # ---- site totals (a main/incomer channel, else the sum of the breakers)
-    totals = [c for c, s in power.items() if is_site_total(s.info)]
     site_kwh = sum(energy[c] for c in (totals or power))
     sub = [c for c in power if c not in totals] if totals else list(power)
-    sb_total = sum(v for c, v in standby_waste.items() if c in sub)
-    if sb_total > 0:
-        out.measure("standby_off", ",".join(sorted(c for c in standby_waste if c in sub)), sb_total * per_year,
-                    "standby above allowance outside production, annualised")
-    gap_total = sum(v for c, v in gap_excess.items() if c in sub)
-    if gap_total > 0:
-        out.measure("fix_baseline_gaps", ",".join(sorted(c for c in gap_excess if c in sub)), gap_total * per_year,
-                    "excess over the day-type baseline, annualised at the observed rate")
+    _plan_measures(out, sub, totals, standby_waste, gap_excess, base_kw, energy, per_year, period_h)
 
     if params.bill is not None and len(totals) >= 1:
         # loads that must run around the clock cannot move out of a peak
@@ -150,9 +164,16 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
     site = Finding("site", "site", start, end, site_kwh * per_year, "site energy, annualised")
     engine.price_findings([site], tariff_jpy_per_kwh=params.tariff_jpy_per_kwh)
     plan = sav.price_measures(out.measures, engine, start, site.co2_t or 0.0, params.tariff_jpy_per_kwh)
-    order = sorted(range(len(findings)), key=lambda i: (-(findings[i].cost_jpy or 0.0), -findings[i].energy_kwh,
-                                                        findings[i].kind, findings[i].channel,
-                                                        findings[i].start.isoformat()))
+    days = period_h / 24.0
+    sav.assign_confidence(plan, days)
+    _note_extrapolation(findings, out.texts, days, out.lang)
+    material = _material(findings, energy, params)
+    folded = [i for i in range(len(findings)) if not material[i]]
+    # what to act on first, by yen; base loads (to review, not to switch off) after them
+    order = sorted((i for i in range(len(findings)) if material[i]),
+                   key=lambda i: (findings[i].kind in INFORMATIONAL, -(findings[i].cost_jpy or 0.0),
+                                  -findings[i].energy_kwh, findings[i].kind, findings[i].channel,
+                                  findings[i].start.isoformat()))
     summary = {
         "period": {"start": start.isoformat(), "end": end.isoformat(), "hours": period_h},
         "energy_kwh": energy,
@@ -169,6 +190,14 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
         "calendar": calendar.describe(),
         "factor_set": engine.describe(),
         "counts": {k: sum(1 for f in findings if f.kind == k) for k in sorted({f.kind for f in findings})},
+        "folded": {"count": len(folded), "energy_kwh": sum(findings[i].energy_kwh for i in folded),
+                   "cost_jpy": sum(findings[i].cost_jpy or 0.0 for i in folded),
+                   "co2_t": sum(findings[i].co2_t or 0.0 for i in folded),
+                   "by_kind": {k: sum(1 for i in folded if findings[i].kind == k)
+                               for k in sorted({findings[i].kind for i in folded})},
+                   "threshold": {"energy_kwh": params.materiality_kwh, "share_of_channel": params.materiality_share}},
+        "days_analysed": days,
+        "outdoor_temperature": temp_day is not None,
     }
     return AnalysisResult([findings[i] for i in order], plan, summary, [out.texts[i] for i in order])
 
@@ -204,50 +233,233 @@ def _peak_cut(total: Series, breakers: dict[str, Series], tz: str, params: Analy
     m.demand_cost_jpy_per_year = float(jpy)
 
 
-def _standby(cid: str, s: Series, per_year: float, out: Collector) -> float | None:
-    """The standby finding of one power channel; returns its waste kWh (None: not reported)."""
+def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, extra_allowance_kw: float = 0.0
+                          ) -> tuple[float | None, float | None]:
+    """The standby finding of one power channel, or its base_load finding when the load
+    must run (configured, an always-on kind) or does not follow production.
+    Returns (standby waste kWh or None, base kW or None)."""
     ax = s.axis
-    allowance = s.info.standby_allowance_kw or 0.0
+    allowance = (s.info.standby_allowance_kw or 0.0) + extra_allowance_kw
     sb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, allowance, day_runs=ax.day_runs, w_out=ax.w_out)
     # off at night and over days off (only on during breaks, e.g. lights at lunch): not standby
     nb = standby_profile(s.rate, s.dur_s, s.production, s.local_day, idle=s.idle, day_runs=ax.day_runs,
                          w_out=ax.w_idle)
+    reason = bl.always_on_reason(s.info.always_on, s.info.equipment_kind)
+    prod_kw = mean_rate(s, s.production)
+    prod_h = float(ax.w_prod.sum()) / 3600.0
+    if reason is None and sb is not None and not sb.is_off and s.info.always_on is None \
+            and prod_h >= bl.MIN_HOURS_EACH and sb.hours >= bl.MIN_HOURS_EACH \
+            and not bl.follows_production(sb.mean_kw, prod_kw):
+        reason = "does_not_follow_production"
+    if reason is not None:
+        if (sb is None and reason != "configured") or (sb is not None and sb.is_off):
+            return None, None       # nothing runs outside production: no base load to review
+        base = sb.mean_kw if sb is not None else mean_rate(s)
+        hours = float(s.dur_s.sum()) / 3600.0
+        m = {"base_kw": base, "hours": hours, "reason": reason, "action": "review",
+             "off_hours_mean_kw": sb.mean_kw if sb is not None else None, "production_mean_kw": prod_kw,
+             "off_to_production_ratio": (sb.mean_kw / prod_kw) if sb is not None and prod_kw > 0 else None,
+             "energy_outside_production_kwh": sb.energy_kwh if sb is not None else None}
+        out.finding("base_load", cid, int(s.t_ms[0]), end_ms(s), base * hours, m, base * hours * per_year)
+        return None, base
     if sb is None or not sb.reportable or (nb is not None and nb.is_off):
-        return None
+        return None, None
     m = {"mean_kw": sb.mean_kw, "mean_kw_all": sb.mean_kw_all, "hours": sb.hours, "allowance_kw": allowance,
          "energy_outside_production_kwh": sb.energy_kwh, "share_of_channel_energy": sb.share_of_channel_energy,
          "days": sb.days, "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
+    if extra_allowance_kw:
+        m["always_on_loads_kw"] = extra_allowance_kw
     total = is_site_total(s.info)
     out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year,
                 template="standby_total" if total else None)
-    return sb.waste_kwh
+    return sb.waste_kwh, None
 
 
-def _baseline(cid: str, s: Series, calendar, out: Collector) -> tuple[dict, float]:
-    """Fit metrics and gap-day findings of one power channel; returns (metrics, excess kWh)."""
+def _outdoor_temperature(temps: dict[str, Series], calendar) -> tuple[int, np.ndarray] | None:
+    """(first local day, daily mean outdoor temperature) from the outdoor-air channels
+    (the first by id when there are several), or None."""
+    for cid in sorted(temps):
+        s = temps[cid]
+        dm, _ = base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar)
+        t = wx.daily_mean_temperature(dm.kw)
+        if np.isfinite(t).any():
+            return dm.first_day, t
+    return None
+
+
+def _on_days(by_day: tuple[int, np.ndarray] | None, first_day: int, n_days: int) -> np.ndarray | None:
+    """A per-day series re-indexed to the days [first_day, first_day + n_days) (NaN outside)."""
+    if by_day is None:
+        return None
+    d0, v = by_day
+    out = np.full(n_days, np.nan)
+    lo, hi = max(first_day, d0), min(first_day + n_days, d0 + v.size)
+    if hi > lo:
+        out[lo - first_day:hi - first_day] = v[lo - d0:hi - d0]
+    return out
+
+
+def _days_off(mats: dict, site_channels: list[str]) -> set[int]:
+    """Local day numbers on which the whole site idled on a working day (see
+    baseline_model.infer_days_off): the sum of the site channels' daily energy."""
+    mats = {c: mats[c] for c in site_channels if c in mats}
+    if not mats:
+        return set()
+    d0 = min(dm.first_day for dm, _ in mats.values())
+    d1 = max(dm.first_day + dm.kw.shape[0] for dm, _ in mats.values())
+    e = np.zeros(d1 - d0)
+    cnt = np.zeros(d1 - d0)
+    types = np.full(d1 - d0, -1)
+    for dm, _ in mats.values():
+        ed = bm.daily_energy(dm.kw)
+        sl = slice(dm.first_day - d0, dm.first_day - d0 + ed.size)
+        e[sl] += np.nan_to_num(ed)
+        cnt[sl] += np.isfinite(ed)
+        types[sl] = dm.day_type
+    e[cnt < len(mats)] = np.nan
+    off = bm.infer_days_off(e, types)
+    return {d0 + int(i) for i in np.nonzero(off)[0]}
+
+
+def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=None, days_off: set[int] | None = None,
+              adaptive: bool = True) -> tuple[dict, float]:
+    """Fit metrics and gap findings (one per episode of consecutive days) of one power
+    channel; returns (metrics, excess kWh)."""
     sat_works = bool(calendar.shifts.get("sat"))
-    dm, prod_h = base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar)
-    prof, sig, _ = base_mod.fit_profiles(dm.kw, dm.day_type, np.arange(dm.kw.shape[0]), sat_works)
-    fit = base_mod.fit_metrics(dm.kw, dm.day_type, sat_works)
-    gaps = base_mod.find_gap_days(dm.kw, dm.day_type, prof, sig, prod_h)
-    excl = fit
+    dm, prod_h = mat
+    n = dm.kw.shape[0]
+    day_type = dm.day_type
+    off = np.zeros(n, bool)
+    if days_off:
+        off = np.isin(dm.first_day + np.arange(n), sorted(days_off))
+        day_type = bm.off_days_as_company_holidays(day_type, off)
+        prod_h = prod_h & ~off[:, None]
+    kw = dm.kw
+    temp_day = _on_days(temp_by_day, dm.first_day, n)
+    fit = base_mod.fit_metrics(kw, day_type, sat_works)
+    choice = bm.choose_model(kw, day_type, sat_works, temp_day, fit.get("cv_rmse")) if adaptive else \
+        bm.Choice(bm.SPECS[0], {"day_type": fit.get("cv_rmse")}, False, "adaptive baselines switched off")
+    models: dict = {}
+    if choice.spec.name == "day_type":
+        prof, sig, _ = base_mod.fit_profiles(kw, day_type, np.arange(n), sat_works)
+        gaps = base_mod.find_gap_days(kw, day_type, prof, sig, prod_h)
+    else:
+        # two passes: the days found on the first are left out of the baseline of the second
+        gaps, excl = [], None
+        for _ in range(2):
+            base, sig, models = bm.detection_baseline(kw, day_type, choice.spec, sat_works, temp_day, excl)
+            pooled = base_mod._nanmedian(sig, axis=1)
+            work = base_mod._nanmean(base[day_type == 0]) if (day_type == 0).any() else np.full(24, np.nan)
+            gaps = base_mod.gap_days(kw, day_type, base, sig, pooled, work, prod_h)
+            excl = np.zeros(n, bool)
+            excl[[g.row for g in gaps]] = True
+        fit = fit | base_mod.metrics_from_predictions(kw, choice.predictions, choice.n_params,
+                                                      f"hourly, {choice.spec.name}, 4-fold by week, out of sample")
+    excl_fit = fit
     if gaps:
         # ASHRAE G14 allows non-routine events to be excluded: the same metrics without
         # the days found as gaps, in training and in scoring
-        normal = dm.kw.copy()
+        normal = kw.copy()
         normal[[g.row for g in gaps]] = np.nan
-        excl = base_mod.fit_metrics(normal, dm.day_type, sat_works)
-    fit = fit | {"cv_rmse_excluding_gap_days": excl["cv_rmse"], "nmbe_excluding_gap_days": excl["nmbe"],
-                 "gap_days": len(gaps)}
+        if choice.spec.name == "day_type":
+            excl_fit = base_mod.fit_metrics(normal, day_type, sat_works)
+        else:
+            # the folds' temperature models as chosen (daily fits; refitting them here would
+            # double the cost for a secondary metric)
+            p = bm.out_of_sample(normal, day_type, choice.spec, sat_works, temp_day, fold_models=choice.fold_models)
+            cv, nmbe = bm.cv_rmse(normal, p, choice.n_params)
+            excl_fit = {"cv_rmse": cv, "nmbe": nmbe}
+    fit = fit | {"cv_rmse_excluding_gap_days": excl_fit["cv_rmse"], "nmbe_excluding_gap_days": excl_fit["nmbe"],
+                 "gap_days": len(gaps), "model": choice.spec.name, "weather_adjusted": choice.weather_adjusted,
+                 "weather_reason": choice.weather_reason, "drift_adjusted": choice.spec.tau_days is not None,
+                 "drift_tau_days": choice.spec.tau_days, "cv_rmse_by_model": choice.cv_rmse,
+                 "days_off_inferred": [calendar.day_to_date(dm.first_day + int(i)).isoformat()
+                                       for i in np.nonzero(off & (dm.day_type != day_type))[0]]}
+    if models:
+        fit["temperature_models"] = {DAY_TYPES[t]: m.describe() for t, m in sorted(models.items())}
     tz = calendar.tz
-    for g in gaps:
-        date = calendar.day_to_date(dm.first_day + g.row)
-        m = {"date": date.isoformat(), "day_type": DAY_TYPES[int(dm.day_type[g.row])], "excess_kwh": g.excess_kwh,
-             "hours": g.hours, "actual_kwh": g.actual_kwh, "baseline_kwh": g.baseline_kwh, "pattern": g.pattern}
-        f = out.finding("baseline_gap", cid, 0, 0, g.excess_kwh, m)
-        f.start = dt.datetime.combine(date, dt.time(g.first_hour), tz)
-        f.end = dt.datetime.combine(date, dt.time(g.last_hour), tz) + dt.timedelta(hours=1)
+    for ep in _episodes(gaps):
+        first, last = ep[0], ep[-1]
+        d_first = calendar.day_to_date(dm.first_day + first.row)
+        d_last = calendar.day_to_date(dm.first_day + last.row)
+        types = sorted({DAY_TYPES[int(day_type[g.row])] for g in ep})
+        patterns = [g.pattern for g in ep]
+        excess = sum(g.excess_kwh for g in ep)
+        m = {"date": d_first.isoformat(), "last_date": d_last.isoformat(), "days": len(ep),
+             "dates": [calendar.day_to_date(dm.first_day + g.row).isoformat() for g in ep],
+             "day_type": types[0] if len(types) == 1 else "+".join(types), "excess_kwh": excess,
+             "hours": sum(g.hours for g in ep), "actual_kwh": sum(g.actual_kwh for g in ep),
+             "baseline_kwh": sum(g.baseline_kwh for g in ep),
+             "pattern": max(set(patterns), key=lambda p: (patterns.count(p), p)),
+             "excess_kwh_by_day": [g.excess_kwh for g in ep], "baseline_model": choice.spec.name}
+        f = out.finding("baseline_gap", cid, 0, 0, excess, m,
+                        template="baseline_gap_episode" if len(ep) > 1 else None)
+        f.start = dt.datetime.combine(d_first, dt.time(first.first_hour), tz)
+        f.end = dt.datetime.combine(d_last, dt.time(last.last_hour), tz) + dt.timedelta(hours=1)
     return fit, sum(g.excess_kwh for g in gaps)
+
+
+def _episodes(gaps: list) -> list[list]:
+    """Gap days grouped into runs of consecutive days."""
+    eps: list[list] = []
+    for g in sorted(gaps, key=lambda g: g.row):
+        if eps and g.row == eps[-1][-1].row + 1:
+            eps[-1].append(g)
+        else:
+            eps.append([g])
+    return eps
+
+
+def _plan_measures(out: Collector, sub: list[str], totals: list[str], standby_waste: dict, gap_excess: dict,
+                   base_kw: dict, energy: dict, per_year: float, period_h: float) -> None:
+    """Standby, gap and base-load measures, each kWh counted once.  Standby is claimed on
+    the sub-meters only: an incomer's night load holds theirs, the air systems' (leaks,
+    compressors at night) and loads that must run, so it is a pointer ("track it down on
+    the breakers"), not a saving.  Gap excess comes from the sub-meters, or from the
+    incomer when there are none (the same events seen twice are not added)."""
+    a = out.assumptions
+    sb_total = sum(v for c, v in standby_waste.items() if c in sub) * per_year
+    if sb_total > 0:
+        out.measure("standby_off", ",".join(sorted(c for c in standby_waste if c in sub)), sb_total,
+                    "standby above allowance outside production, annualised")
+    src = sub if any(c in gap_excess for c in sub) or not totals else totals
+    gap_total = sum(v for c, v in gap_excess.items() if c in src)
+    if gap_total > 0:
+        out.measure("fix_baseline_gaps", ",".join(sorted(c for c in gap_excess if c in src)), gap_total * per_year,
+                    f"excess over the baseline, annualised at the rate observed over {period_h / 24:.0f} days")
+    share = a.base_load_reduction_share
+    src = sub if any(c in base_kw for c in sub) or not totals else totals
+    bl_kwh = sum(base_kw[c] * 8760.0 for c in base_kw if c in src)
+    if share > 0 and bl_kwh > 0:
+        out.measure("review_base_load", ",".join(sorted(c for c in base_kw if c in src)), share * bl_kwh,
+                    f"{share:.0%} of the always-on base load (site assumption)")
+
+
+def _material(findings: list[Finding], energy: dict, params: AnalysisParams) -> list[bool]:
+    """Which findings are listed: every finding of a kind that cannot be folded, and
+    the others when their kWh reaches both the absolute and the share threshold."""
+    out = []
+    for f in findings:
+        if f.kind not in FOLDABLE:
+            out.append(True)
+            continue
+        ch = energy.get(f.channel) or 0.0
+        share = f.energy_kwh / ch if ch > 0 else 1.0
+        out.append(f.energy_kwh >= params.materiality_kwh and share >= params.materiality_share)
+    return out
+
+
+def _note_extrapolation(findings: list[Finding], texts: list[dict], days: float, lang: str) -> None:
+    """Findings with an annual figure from a short window say so (days analysed)."""
+    for f, tx in zip(findings, texts):
+        f.metrics["days_analysed"] = days
+        if f.annual_energy_kwh is None:
+            continue
+        f.metrics["extrapolated"] = days < EXTRAPOLATED_UNDER_DAYS
+        if days < EXTRAPOLATED_UNDER_DAYS:
+            tx["en"] += f" Annual figure extrapolated from {days:.0f} days."
+            tx["ja"] += f"（年間値は {days:.0f} 日間からの推定）"
+            f.explanation = tx[lang]
 
 
 # ------------------------------------------------------------------ stores and recordings
@@ -273,8 +485,10 @@ def from_recording(rec) -> dict[str, ChannelData]:
 
 
 def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, start, end,
-                  params: AnalysisParams | None = None, engine=None, progress=None) -> AnalysisResult:
-    """Read [start, end) of each channel from a store and analyse it."""
+                  params: AnalysisParams | None = None, engine=None, progress=None,
+                  extra_channels: dict | None = None) -> AnalysisResult:
+    """Read [start, end) of each channel from a store and analyse it (with
+    `extra_channels`, e.g. an outdoor temperature from a file, added)."""
     if engine is None:
         from .co2 import CO2Engine
         engine = CO2Engine.from_site(cfg)
@@ -289,4 +503,6 @@ def analyze_store(store, infos: list[ChannelInfo], calendar: SiteCalendar, cfg, 
         else:
             t, v = store.read(info.id, start, end)
         chans[info.id] = ChannelData(info, t, v)
+    for cid, data in (extra_channels or {}).items():
+        chans.setdefault(cid, data)
     return analyze(chans, calendar, engine, params, progress)

@@ -50,8 +50,10 @@ class SavingsAssumptions:
         "pressure_setpoint": 0.0,           # operation
         "leak_repair": 100_000.0,           # per system: ultrasonic survey and fittings
         "pulse_blow": 300_000.0,            # per system: pulse valves on blow-off nozzles
+        "review_base_load": 0.0,            # set points, right-sizing: set a quote here
     })
     vsd_investment_jpy_per_kw: float = 30_000.0   # per kW of full-load power
+    base_load_reduction_share: float = 0.0        # always-on loads: no saving claimed unless the site sets one
 
     def describe(self) -> dict:
         return asdict(self)
@@ -73,6 +75,12 @@ class Measure:
     payback_years: float | None = None
     kind: str = "operation"          # operation | retrofit | equipment (catalogue kinds)
     demand_cost_jpy_per_year: float = 0.0   # 基本料金 a measure saves (peak cut), priced by analytics/bill.py
+    confidence: str | None = None    # high | medium | low (see CONFIDENCE_RULES)
+    energy_kwh_per_year_low: float | None = None
+    energy_kwh_per_year_high: float | None = None
+    cost_jpy_per_year_low: float | None = None
+    cost_jpy_per_year_high: float | None = None
+    confidence_basis: str | None = None
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items()}
@@ -98,12 +106,63 @@ def price_measures(measures: list[Measure], engine, period_start: dt.datetime, s
     return sorted(measures, key=lambda m: (-(m.cost_jpy_per_year or 0.0), -m.energy_kwh_per_year, m.id, m.target))
 
 
+# How sure a measure's figure is: measured directly over a long enough window (high),
+# measured but annualised from irregular events or a short window (medium), or resting
+# on a rule of thumb (low).  The range is the figure x (1 -/+ band).
+CONFIDENCE_BAND = {"high": 0.15, "medium": 0.30, "low": 0.50}
+MEASURED = {"standby_off", "compressor_night_stop", "review_base_load"}
+EVENTS = {"fix_baseline_gaps"}
+METERED_ESTIMATE = {"leak_repair"}
+RULE_OF_THUMB = {"pressure_setpoint", "vsd_compressor", "pulse_blow"}
+
+
+def measure_confidence(measure_id: str, days_analysed: float) -> tuple[str, str]:
+    """(confidence, why) of a measure's figure from how it was estimated and how many
+    days it rests on."""
+    if measure_id in RULE_OF_THUMB:
+        return "low", "rule of thumb (see basis); replace with a quote or a measurement"
+    if measure_id in MEASURED:
+        if days_analysed >= 90:
+            return "high", f"measured over {days_analysed:.0f} days"
+        if days_analysed >= 14:
+            return "medium", f"measured over {days_analysed:.0f} days, extrapolated to a year"
+        return "low", f"measured over only {days_analysed:.0f} days, extrapolated to a year"
+    if measure_id in EVENTS:
+        if days_analysed >= 180:
+            return "medium", f"irregular events over {days_analysed:.0f} days, annualised at the observed rate"
+        return "low", f"irregular events over only {days_analysed:.0f} days, annualised at the observed rate"
+    if measure_id in METERED_ESTIMATE:
+        if days_analysed >= 14:
+            return "medium", f"leak measured over {days_analysed:.0f} days; repair target assumed"
+        return "low", f"leak measured over only {days_analysed:.0f} days; repair target assumed"
+    return "low", "estimate"
+
+
+def assign_confidence(measures: list[Measure], days_analysed: float) -> None:
+    """Fill confidence, its basis and the kWh/JPY range of each (priced) measure."""
+    for m in measures:
+        m.confidence, m.confidence_basis = measure_confidence(m.id, days_analysed)
+        band = CONFIDENCE_BAND[m.confidence]
+        m.energy_kwh_per_year_low = m.energy_kwh_per_year * (1.0 - band)
+        m.energy_kwh_per_year_high = m.energy_kwh_per_year * (1.0 + band)
+        if m.cost_jpy_per_year is not None:
+            m.cost_jpy_per_year_low = m.cost_jpy_per_year * (1.0 - band)
+            m.cost_jpy_per_year_high = m.cost_jpy_per_year * (1.0 + band)
+
+
 def plan_totals(measures: list[Measure], site_energy_kwh_per_year: float, site_cost_jpy_per_year: float | None
                 ) -> dict:
     kwh = sum(m.energy_kwh_per_year for m in measures)
     jpy = sum(m.cost_jpy_per_year or 0.0 for m in measures)
     co2 = sum(m.co2_t_per_year or 0.0 for m in measures)
+    lo = sum(m.energy_kwh_per_year_low if m.energy_kwh_per_year_low is not None else m.energy_kwh_per_year
+             for m in measures)
+    hi = sum(m.energy_kwh_per_year_high if m.energy_kwh_per_year_high is not None else m.energy_kwh_per_year
+             for m in measures)
+    share = 100.0 * kwh / site_energy_kwh_per_year if site_energy_kwh_per_year > 0 else None
     return {
+        "energy_kwh_per_year_low": lo, "energy_kwh_per_year_high": hi, "share_of_site_energy_pct": share,
+        "confidence": {c: sum(1 for m in measures if m.confidence == c) for c in ("high", "medium", "low")},
         "energy_kwh_per_year": kwh, "cost_jpy_per_year": jpy, "co2_t_per_year": co2,
         "reduction_contribution_pct": sum(m.reduction_contribution_pct or 0.0 for m in measures),
         "energy_reduction_pct": 100.0 * kwh / site_energy_kwh_per_year if site_energy_kwh_per_year > 0 else None,

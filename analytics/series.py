@@ -12,6 +12,7 @@ from mieruka.calendar import SiteCalendar
 from mieruka.models import ChannelData, ChannelInfo, Quality
 
 from . import resample as rs
+from .weather import is_outdoor_temperature
 
 
 class Axis:
@@ -144,6 +145,8 @@ def role(info: ChannelInfo) -> str | None:
         return "flow"
     if q == "pressure_mpa":
         return "pressure"
+    if q == "temperature_c" and is_outdoor_temperature(q, info.equipment_kind):
+        return "temperature"
     return None
 
 

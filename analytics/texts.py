@@ -35,6 +35,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
               "{hours} h ({pattern_en}).",
         "ja": "{channel} は {date}（{day_type_ja}）に通常より {excess_kwh:,.0f} kWh 多い（{hours} 時間、{pattern_ja}）。",
     },
+    "baseline_gap_episode": {
+        "en": "{channel} from {date} to {last_date} ({days} days, {day_type}): {excess_kwh:,.0f} kWh above its usual "
+              "profile over {hours} h ({pattern_en}).",
+        "ja": "{channel} は {date}〜{last_date}（{days} 日間、{day_type_ja}）に通常より {excess_kwh:,.0f} kWh 多い"
+              "（{hours} 時間、{pattern_ja}）。",
+    },
+    "base_load": {
+        "en": "{channel} runs around the clock at {base_kw:.2f} kW ({reason_en}): {energy_kwh:,.0f} kWh of base load "
+              "over {hours:,.0f} h, to review (right-size, set points), not to switch off.",
+        "ja": "{channel} は常時 {base_kw:.2f} kW で運転（{reason_ja}）。期間中 {energy_kwh:,.0f} kWh のベースロード："
+              "停止ではなく、容量・設定の見直し対象。",
+    },
     "compressor_profile": {
         "en": "Compressor {channel}: loaded {load_share_pct:.0f}%, unloaded {unload_share_pct:.0f}%, off "
               "{off_share_pct:.0f}% of the time; unloaded running costs {unload_energy_kwh:,.0f} kWh.",
@@ -50,11 +62,17 @@ PATTERNS = {
     "high_day": ("higher than usual", "通常より高い"),
 }
 DAY_TYPES_JA = {"workday": "平日", "saturday": "土曜", "sunday_holiday": "日曜・祝日", "company_holiday": "会社休日"}
+BASE_LOAD_REASONS = {
+    "configured": ("always_on in the site config", "設定で常時運転"),
+    "equipment_kind": ("an always-on kind of equipment", "常時運転の設備種別"),
+    "does_not_follow_production": ("its off-hours load is at its production level", "非稼働時も稼働時並みの負荷"),
+}
 METHODS = {"flow_meter": ("flow meter outside production", "非稼働時の流量計"),
            "leak_load": ("leak load method", "ロード・アンロード法")}
 
 MEASURE_NAMES = {
     "standby_off": ("Switch off standby loads outside production", "非稼働時の待機電力カット"),
+    "review_base_load": ("Review always-on base loads (set points, right-sizing)", "常時運転負荷の見直し"),
     "fix_baseline_gaps": ("Stop equipment left on / holiday runs", "休日・夜間の消し忘れ防止"),
     "leak_repair": ("Repair compressed-air leaks", "エア漏れ修理"),
     "compressor_night_stop": ("Stop compressors outside production", "非稼働時のコンプレッサ停止"),
@@ -79,6 +97,8 @@ def explain(kind: str, channel: str, metrics: dict, energy_kwh: float, lang: str
         fields["pattern_en"], fields["pattern_ja"] = PATTERNS.get(fields["pattern"], (fields["pattern"],) * 2)
     if "day_type" in fields:
         fields["day_type_ja"] = DAY_TYPES_JA.get(fields["day_type"], fields["day_type"])
+    if "reason" in fields:
+        fields["reason_en"], fields["reason_ja"] = BASE_LOAD_REASONS.get(fields["reason"], (fields["reason"],) * 2)
     if "method" in fields:
         fields["method_en"], fields["method_ja"] = METHODS.get(fields["method"], (fields["method"],) * 2)
     if "growth_relative" in fields:

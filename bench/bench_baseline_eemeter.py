@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from mieruka.analytics import baseline as base_mod
+from mieruka.analytics import baseline_model as bm
+from mieruka.analytics import weather as wx
 from mieruka.calendar import SiteCalendar, parse_shift_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,16 +55,33 @@ def folds_of(h0_ms: int, n: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ mieruka
-def mieruka_cv(kw_h: np.ndarray, h0_ms: int, cal: SiteCalendar) -> tuple[np.ndarray, float]:
-    """Out-of-sample hourly predictions of the day-type x hour model, and the time taken."""
+def mieruka_cv(kw_h: np.ndarray, h0_ms: int, cal: SiteCalendar, temp_c: np.ndarray | None = None,
+               plain: bool = False) -> tuple[np.ndarray, float, str]:
+    """Out-of-sample hourly predictions of mieruka's baseline as the pipeline chooses it
+    (days off inferred; day type, + drift, + weather by out-of-sample CV(RMSE)), the
+    time taken and the model's name.  `plain`: the day-type model alone (issue 4's)."""
     t = time.perf_counter()
+    sat = bool(cal.shifts.get("sat"))
     dm, _ = base_mod.day_matrix_from_hourly(kw_h, h0_ms, cal)
-    pred, _ = base_mod.fold_predictions(dm.kw, dm.day_type, bool(cal.shifts.get("sat")), FOLDS)
+    if plain:
+        pred, _ = base_mod.fold_predictions(dm.kw, dm.day_type, sat, FOLDS)
+        name = "day_type (plain)"
+    else:
+        types = bm.off_days_as_company_holidays(dm.day_type, bm.infer_days_off(bm.daily_energy(dm.kw), dm.day_type))
+        temp_day = None
+        if temp_c is not None:
+            tm, _ = base_mod.day_matrix_from_hourly(temp_c, h0_ms, cal)
+            temp_day = wx.daily_mean_temperature(tm.kw)
+        static = base_mod.fit_metrics(dm.kw, types, sat)["cv_rmse"]
+        choice = bm.choose_model(dm.kw, types, sat, temp_day, static)
+        pred = choice.predictions if choice.predictions is not None else \
+            base_mod.fold_predictions(dm.kw, types, sat, FOLDS)[0]
+        name = choice.spec.name
     # back from (days, 24) to the hourly series
     mid = (h0_ms + np.arange(kw_h.size, dtype=np.int64) * 3_600_000 + 1_800_000).astype("datetime64[ms]")
     lt = cal.local(mid)
     yhat = pred[lt.day - dm.first_day, lt.minute // 60]
-    return yhat, time.perf_counter() - t
+    return yhat, time.perf_counter() - t, name
 
 
 # ------------------------------------------------------------------ eemeter
@@ -139,22 +158,63 @@ def steel():
     return kw_h, h0, temp, cal
 
 
+def eemeter_sample():
+    """OpenEEmeter's own hourly sample meter (Illinois, electricity, heating and cooling)
+    with its hourly temperature, read from the files the package ships."""
+    try:
+        import importlib.resources as ir
+
+        import pandas as pd
+        root = ir.files("eemeter.eemeter") / "samples"
+        meter = pd.read_csv(root / "il-electricity-cdd-hdd-hourly.csv.gz")
+        temp = pd.read_csv(root / "il-electricity-cdd-hdd-tempF.csv.gz")
+    except (ImportError, FileNotFoundError, ValueError, KeyError):
+        return None
+    obs = pd.Series(meter["value"].to_numpy(np.float64), index=pd.to_datetime(meter["start"], utc=True))
+    h = obs.resample("h").mean()
+    tf = pd.Series(temp["tempF"].to_numpy(np.float64), index=pd.to_datetime(temp["dt"], utc=True)
+                   ).resample("h").mean().reindex(h.index)
+    h0 = int(h.index[0].value // 1_000_000)
+    cal = SiteCalendar(timezone="America/Chicago", holidays_country="US",
+                       shifts=parse_shift_spec("mon-fri 08:00-18:00"))
+    return ("eemeter IL sample", h.to_numpy(np.float64), h0, (tf.to_numpy(np.float64) - 32) * 5 / 9, cal)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=365.0)
+    ap.add_argument("--only", choices=("simulated", "steel", "sample"), action="append",
+                    help="run only these series (repeatable); eemeter takes minutes per series")
+    ap.add_argument("--no-eemeter", action="store_true", help="mieruka only (seconds)")
     a = ap.parse_args()
+    want = set(a.only or ("simulated", "steel", "sample"))
     rows = []
-    series, temp, cal = simulated(a.days)
-    for cid, (kw_h, h0) in series.items():
-        rows.append((f"simulated {cid}", kw_h, h0, temp, cal))
-    if STEEL.exists():
+    if "simulated" in want:
+        series, temp, cal = simulated(a.days)
+        for cid, (kw_h, h0) in series.items():
+            rows.append((f"simulated {cid}", kw_h, h0, temp, cal, True))
+    if "steel" in want and STEEL.exists():
         kw_h, h0, temp_s, cal_s = steel()
-        rows.append(("steel plant 2018", kw_h, h0, temp_s, cal_s))
+        # the temperature is synthetic: mieruka does not get it (eemeter cannot run without one)
+        rows.append(("steel plant 2018", kw_h, h0, temp_s, cal_s, False))
+    if "sample" in want:
+        smp = eemeter_sample()
+        if smp is None:
+            print("eemeter ships no hourly sample with temperature in this version")
+        else:
+            name, kw_h, h0, temp_c, c = smp
+            keep = int(a.days * 24)                 # --days: the sample's first days only
+            rows.append((f"{name} ({min(keep, kw_h.size) // 24} d)", kw_h[:keep], h0, temp_c[:keep], c, True))
     print(f"{'series':22} {'model':8} {'CV(RMSE)':>9} {'NMBE':>8} {'fit s':>8}")
-    for name, kw_h, h0, tmp, c in rows:
-        y_m, t_m = mieruka_cv(kw_h, h0, c)
+    for name, kw_h, h0, tmp, c, give_temp in rows:
+        y_p, t_p, _ = mieruka_cv(kw_h, h0, c, plain=True)
+        cv_p, nb_p, _ = metrics(kw_h, y_p)
+        print(f"{name:22} {'plain':8} {cv_p:9.3f} {nb_p:+8.4f} {t_p:8.3f}   (day type x hour, issue 4)")
+        y_m, t_m, model = mieruka_cv(kw_h, h0, c, tmp if give_temp else None)
         cv_m, nb_m, n = metrics(kw_h, y_m)
-        print(f"{name:22} {'mieruka':8} {cv_m:9.3f} {nb_m:+8.4f} {t_m:8.3f}")
+        print(f"{name:22} {'mieruka':8} {cv_m:9.3f} {nb_m:+8.4f} {t_m:8.3f}   ({model})")
+        if a.no_eemeter:
+            continue
         try:
             y_e, t_e = eemeter_cv(kw_h, h0, tmp, c.timezone)
         except Exception as e:  # report, do not hide, why eemeter could not run

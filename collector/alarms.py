@@ -89,6 +89,17 @@ class AlarmWatch:
         self._disk_low = False
         self.raised = 0
 
+    def reconfigure(self, options: AlarmsSection, live) -> None:
+        """A reloaded config (SIGHUP): new thresholds; the demand stage reached is kept
+        when the incomer stays the same, so a reload does not repeat an alarm."""
+        stage = self.demand.stage if self.demand is not None and live is self.live else 0
+        self.o, self.live = options, live
+        self.demand = None
+        if live is not None and live.enabled:
+            self.demand = DemandAlarm(live.target_kw, live.stages, options.demand_clear_margin,
+                                      options.demand_min_elapsed_s)
+            self.demand.stage = min(stage, len(live.stages))
+
     def _raise(self, ev: Event) -> None:
         self.raised += 1
         try:

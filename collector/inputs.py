@@ -75,6 +75,21 @@ class Input(ABC):
         """Counter channels -> wrap modulus in scaled units (None: cannot wrap)."""
         return {}
 
+    # Reload (SIGHUP, `Runner.reload`): the runner stops the old inputs and starts the
+    # ones built from the new config.  An input that keeps a schedule hands it on, so
+    # that a reload neither loses nor repeats a reading.
+    def stop_after_poll(self) -> bool:
+        """Ask `run` to return once the work in progress is emitted; True if it will
+        (the runner then waits for it), False to be cancelled (the default)."""
+        return False
+
+    def slots(self) -> dict[str, tuple[float, int]]:
+        """Device id -> (poll interval s, last slot emitted), for the input that replaces this one."""
+        return {}
+
+    def resume(self, slots: dict[str, tuple[float, int]]) -> None:
+        """Continue the schedules another input handed on (`slots()` of the input replaced)."""
+
     def output(self, channel_infos: Callable[[], dict[str, ChannelInfo]]):
         """An output that republishes stored readings (`start()`, `publish(batch)`,
         `stop()`), or None.  `channel_infos` gives the channels known so far."""
@@ -86,6 +101,7 @@ class Input(ABC):
 INPUTS: dict[str, str] = {
     "modbus_tcp": "mieruka.collector.modbus:ModbusInput",
     "modbus_rtu": "mieruka.collector.modbus:ModbusInput",
+    "rtu_over_tcp": "mieruka.collector.modbus:ModbusInput",
     "mqtt": "mieruka.collector.mqtt:MqttInput",
 }
 

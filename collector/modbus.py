@@ -81,7 +81,9 @@ class ModbusDevice:
                  stale_after_s: float = 600.0, recheck_bad_fields_s: float = 600.0, register_map=None) -> None:
         self.meter = meter
         self.conn = conn
-        self.map = register_map or load_register_map(meter.model, base_dir)
+        # the map as this device lays it out (word order / address base found by `mieruka probe`)
+        self.map = register_map or load_register_map(meter.model, base_dir).adapted(
+            meter.word_order, meter.address_base)
         self.channels = [(c, self.map.field(c.register_field)) for c in meter.channels]
         self._ids = np.array([c.id for c, _ in self.channels], object)
         # per channel: id, field, channel scale, plausible range (field's and channel's bounds), counter?
@@ -102,13 +104,17 @@ class ModbusDevice:
         self.last_error = ""
         self.shared = False                  # set when other meters use the same connection
         self._probe_gap, self._next_probe = 1, 0
+        self.pause_s = meter.pause_between_requests_ms / 1000.0
+        self.last_slot: int | None = None    # k of the last slot emitted
+        self.resume_slot: int | None = None  # first slot to poll (a reload hands the schedule on)
+        self.stopping = asyncio.Event()      # set: finish the poll in progress, emit it, then return
 
     # -------------------------------------------------------------- reading
     async def _read(self, block: Block, deadline: float) -> list[int]:
         """One block with retries on timeout (exponential back-off, within the poll's time)."""
         self.stats.requests += 1
         try:                                # the common case, without building a retry controller
-            return await self.conn.read(block, self.meter.unit_id, self.meter.timeout_s)
+            return await self.conn.read(block, self.meter.unit_id, self.meter.timeout_s, self.pause_s)
         except ReadTimeout:
             if self.stats.problem == "timeout" or not self.meter.retries:   # no retries while down
                 raise
@@ -120,7 +126,7 @@ class ModbusDevice:
                                            retry=retry_if_exception_type(ReadTimeout), reraise=True):
             with attempt:
                 self.stats.requests += 1
-                return await self.conn.read(block, self.meter.unit_id, self.meter.timeout_s)
+                return await self.conn.read(block, self.meter.unit_id, self.meter.timeout_s, self.pause_s)
         raise AssertionError("unreachable")
 
     async def _resolve(self, fields: list[Field], out: dict, deadline: float) -> list[Block]:
@@ -292,11 +298,17 @@ class ModbusDevice:
         interval = self.meter.poll_interval_s
         k = math.ceil(time.time() / interval)          # slots on the wall-clock grid: t_k = k * interval
         tolerance = min(0.5 * interval, 2.0)           # a slot missed by less than this is still polled
-        while True:
+        if self.resume_slot is not None:               # after a reload: the next slot of the old schedule
+            k = max(self.resume_slot, math.ceil((time.time() - tolerance) / interval))
+        while not self.stopping.is_set():
             t_k = k * interval
             delay = t_k - time.time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                try:                                   # stopping while idle: return at once
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                    return
+                except asyncio.TimeoutError:
+                    pass
             t0 = time.monotonic()
             if self._skip_probe(k):     # known dead: flag the slot without spending the line's time
                 batch = self._readings(t_k, {f.name: (math.nan, Quality.TIMEOUT) for _, f in self.channels})
@@ -315,9 +327,12 @@ class ModbusDevice:
                     batch = self._readings(t_k, {})          # every channel flagged `error`
                 self._account(batch, time.monotonic() - t0)
                 self._plan_probe(k)
+                if self.meter.close_after_poll:
+                    await self.conn.close_idle()
             r = emit(batch)
             if inspect.isawaitable(r):
                 await r
+            self.last_slot = k
             nxt = max(k + 1, math.ceil((time.time() - tolerance) / interval))
             self.stats.missed_slots += nxt - (k + 1)
             k = nxt
@@ -330,7 +345,7 @@ def _located_map(m, i: int, base_dir: str | None, where: str):
     if not m.model:
         raise ConfigError(f"{key}.model: required for Modbus meters (a register map name or file)")
     try:
-        rmap = load_register_map(m.model, base_dir)
+        rmap = load_register_map(m.model, base_dir).adapted(m.word_order, m.address_base)
     except ConfigError as e:
         raise ConfigError(f"{key}.model: {e}") from None
     for j, c in enumerate(m.channels):
@@ -362,11 +377,13 @@ class ModbusInput(Input):
         self.devices: list[ModbusDevice] = []
         where = str(cfg.source or "<config>")
         for i, m in enumerate(cfg.meters):
-            if not m.enabled or not m.protocol.startswith("modbus") or not m.channels:
+            if not m.enabled or not m.is_modbus or not m.channels:
                 continue
             rmap = _located_map(m, i, base_dir, where)
             if m.protocol == "modbus_rtu":
                 key = m.serial_port                     # one RS-485 line: one request at a time, always
+            elif m.protocol == "rtu_over_tcp":          # an RS-485 line behind a converter: the same
+                key = f"rtu:{m.host}:{m.port}"
             elif tcp_connection == "per_gateway":
                 key = f"{m.host}:{m.port}"
             else:
@@ -392,6 +409,25 @@ class ModbusInput(Input):
         """Counter channels -> wrap modulus in scaled units (None: float counter, cannot wrap)."""
         return {c.id: (f.wrap_raw * f.scale * c.scale if f.wrap_raw else None)
                 for d in self.devices for c, f in d.channels if d.counter[c.id]}
+
+    def stop_after_poll(self) -> bool:
+        """Let every meter finish (and emit) the poll in progress, then end `run` (reload)."""
+        for d in self.devices:
+            d.stopping.set()
+        return True
+
+    def slots(self) -> dict[str, tuple[float, int]]:
+        """meter id -> (poll interval, last slot emitted)."""
+        return {d.meter.id: (d.meter.poll_interval_s, d.last_slot) for d in self.devices if d.last_slot is not None}
+
+    def resume(self, slots: dict[str, tuple[float, int]]) -> None:
+        """Continue the schedules of another input (the one a reload replaces): a meter
+        polled on the same interval picks up at the slot after the last one emitted, so
+        a reload neither repeats nor skips a slot."""
+        for d in self.devices:
+            prev = slots.get(d.meter.id)
+            if prev is not None and prev[0] == d.meter.poll_interval_s:
+                d.resume_slot = prev[1] + 1
 
     def requests_per_cycle(self) -> int:
         return sum(len(d.plan) for d in self.devices)

@@ -8,6 +8,13 @@ most, never by its whole retry sequence.  A gateway that refuses connections is
 marked down with an exponential back-off, and its meters fail fast meanwhile instead
 of each waiting for a connect timeout.  Separate gateways never share anything.
 
+Transports: Modbus TCP, Modbus RTU on a serial line, and RTU framing over a TCP
+socket (`rtu_over_tcp`, what transparent RS-485/Ethernet converters speak: pymodbus's
+TCP client with the RTU framer).  Fussy devices: `pause_after_connect_ms` (a
+converter that needs time after accepting), `pause_between_requests_ms` (a quiet
+gap on the line before each request to that meter), and `close_after_poll` (see
+`close_idle`).
+
 Read-only by construction: this class only issues function codes 3 and 4, and a
 `trace_pdu` hook on the pymodbus client refuses to send any other request.
 """
@@ -66,6 +73,8 @@ class Connection:
         self.down_until = 0.0
         self.backoff_s = 1.0
         self.requests = 0
+        self.last_done = 0.0          # monotonic time the last request on this link ended
+        self.connect_pause_s = meter.pause_after_connect_ms / 1000.0
 
     def _make_client(self):
         meter, key = self.meter, self.key
@@ -75,8 +84,9 @@ class Connection:
                 parity=meter.parity, stopbits=meter.stopbits, timeout=meter.timeout_s, retries=0,
                 reconnect_delay=0, trace_pdu=_only_reads, name=key)
         else:
-            self.client = AsyncModbusTcpClient(meter.host, port=meter.port, timeout=meter.timeout_s, retries=0,
-                                               reconnect_delay=0, trace_pdu=_only_reads, name=key)
+            framer = FramerType.RTU if meter.protocol == "rtu_over_tcp" else FramerType.SOCKET
+            self.client = AsyncModbusTcpClient(meter.host, port=meter.port, framer=framer, timeout=meter.timeout_s,
+                                               retries=0, reconnect_delay=0, trace_pdu=_only_reads, name=key)
         # a silent unit id must not make pymodbus drop the link the other units share
         self.client.set_max_no_responses(1 << 30)
 
@@ -99,40 +109,60 @@ class Connection:
                     else f"cannot connect to {self.meter.host}:{self.meter.port}")
             raise LinkDown(what)
         self.backoff_s = 1.0
-
+        if self.connect_pause_s:
+            await asyncio.sleep(self.connect_pause_s)
     def add_meter(self, meter) -> None:
         """Another meter on this transport: the client waits as long as the slowest needs;
         each request is cut at its own meter's timeout (see `read`)."""
         self.timeout_s = max(self.timeout_s, meter.timeout_s)
+        self.connect_pause_s = max(self.connect_pause_s, meter.pause_after_connect_ms / 1000.0)
 
-    async def read(self, block: Block, unit_id: int, timeout_s: float | None = None) -> list[int]:
-        """One read attempt; raises ReadTimeout, ExceptionReply, BadReply or LinkDown."""
+    async def read(self, block: Block, unit_id: int, timeout_s: float | None = None, pause_s: float = 0.0) -> list[int]:
+        """One read attempt; raises ReadTimeout, ExceptionReply, BadReply or LinkDown.
+        `pause_s`: the link stays quiet this long after the previous request before this one."""
         if block.fc not in READ_FUNCTION_CODES:
             raise WriteRefused(f"function code {block.fc} is not a read")
         async with self.lock:
-            await self._ensure_connected()
-            fn = self.client.read_input_registers if block.fc == 4 else self.client.read_holding_registers
-            self.requests += 1
             try:
-                if timeout_s is not None and timeout_s < self.timeout_s:   # a faster meter on a shared line
-                    rr = await asyncio.wait_for(fn(block.address, count=block.count, device_id=unit_id), timeout_s)
-                else:
-                    rr = await fn(block.address, count=block.count, device_id=unit_id)   # pymodbus times out
-            except (asyncio.TimeoutError, ModbusIOException) as e:
-                if isinstance(e, ModbusIOException) and "No response" not in str(e):
-                    raise BadReply(str(e)) from None
-                raise ReadTimeout(f"unit {unit_id} at {self.key}: no answer in {timeout_s or self.timeout_s} s") from None
-            except (ConnectionException, OSError) as e:
-                self.client.close()
-                raise LinkDown(f"{self.key}: {e}") from None
-            except ModbusException as e:
+                return await self._read_locked(block, unit_id, timeout_s, pause_s)
+            finally:
+                self.last_done = time.monotonic()
+
+    async def _read_locked(self, block: Block, unit_id: int, timeout_s: float | None, pause_s: float) -> list[int]:
+        await self._ensure_connected()
+        if pause_s:
+            wait = self.last_done + pause_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        fn = self.client.read_input_registers if block.fc == 4 else self.client.read_holding_registers
+        self.requests += 1
+        try:
+            if timeout_s is not None and timeout_s < self.timeout_s:   # a faster meter on a shared line
+                rr = await asyncio.wait_for(fn(block.address, count=block.count, device_id=unit_id), timeout_s)
+            else:
+                rr = await fn(block.address, count=block.count, device_id=unit_id)   # pymodbus times out
+        except (asyncio.TimeoutError, ModbusIOException) as e:
+            if isinstance(e, ModbusIOException) and "No response" not in str(e):
                 raise BadReply(str(e)) from None
+            raise ReadTimeout(f"unit {unit_id} at {self.key}: no answer in {timeout_s or self.timeout_s} s") from None
+        except (ConnectionException, OSError) as e:
+            self.client.close()
+            raise LinkDown(f"{self.key}: {e}") from None
+        except ModbusException as e:
+            raise BadReply(str(e)) from None
         if rr.isError():
             raise ExceptionReply(int(getattr(rr, "exception_code", 0)))
         regs = list(getattr(rr, "registers", []) or [])
         if len(regs) != block.count:
             raise BadReply(f"asked {block.count} registers at {block.address}, got {len(regs)}")
         return regs
+
+    async def close_idle(self) -> None:
+        """Close the link between polls (`close_after_poll`): waits for a request in
+        progress on a shared link; the next request connects again."""
+        async with self.lock:
+            if self.client is not None and self.client.connected:
+                self.client.close()
 
     def close(self) -> None:
         if self.client is not None:

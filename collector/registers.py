@@ -27,11 +27,17 @@ A map file::
     counter = false         # a running total (energy, volume): wrap/reset handled by the collector
     min = -1e6              # plausibility bounds after scaling; outside -> OUT_OF_RANGE
     max = 1e6
+    checked = true          # the address/type/scale were checked against `manual` (false: from a
+                            # secondary source, to be confirmed on a real device)
+
+Provenance keys of `[meter]`: `manual` (the document's title), `revision` (its
+revision or date), `source` (where the figures were taken from, when it is not the
+manual itself), `notes` (settings the device needs, e.g. a protocol switch).
 """
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,6 +70,7 @@ class Field:
     min: float | None = None
     max: float | None = None
     description: str = ""
+    checked: bool | None = None      # checked against the map's manual (None: not stated)
 
     @property
     def count(self) -> int:
@@ -131,6 +138,25 @@ class RegisterMap:
     fields: dict[str, Field]
     max_registers_per_read: int = 125
     path: Path | None = None
+    manual: str = ""
+    revision: str = ""
+    notes: str = ""
+    word_order: str = "big"          # the map's own default (fields may override it)
+
+    def adapted(self, word_order: str | None = None, address_base: int = 0) -> "RegisterMap":
+        """This map as one particular device lays it out: `word_order` replaces every
+        field's word order (a meter set to swapped words, or a gateway that swaps
+        them); `address_base = 1` reads each field one address higher (a device that
+        counts its registers from 1).  What `mieruka probe` finds, a meter's config
+        applies here."""
+        if word_order is None and not address_base:
+            return self
+        fields = {n: replace(f, word_order=word_order or f.word_order, address=f.address + address_base)
+                  for n, f in self.fields.items()}
+        if any(f.address + f.count - 1 > 65535 for f in fields.values()):
+            raise ConfigError(f"{self.path}: with address_base = {address_base} a field of {self.model!r} "
+                              f"runs past register 65535")
+        return replace(self, fields=fields)
 
     def field(self, name: str) -> Field:
         try:
@@ -170,7 +196,13 @@ def parse_register_map(data: dict, path: Path) -> RegisterMap:
             raise ConfigError(f"{where}: meter.{key}: {val!r} is not one of {', '.join(allowed)}")
     fields: dict[str, Field] = {}
     known = {"address", "type", "table", "word_order", "byte_order", "scale", "offset", "unit", "quantity",
-             "counter", "min", "max", "description"}
+             "counter", "min", "max", "description", "checked"}
+    meter_known = {"model", "title", "source", "manual", "revision", "notes", "addressing", "table", "word_order",
+                   "byte_order", "max_registers_per_read"}
+    unknown_meter = set(meter) - meter_known
+    if unknown_meter:
+        raise ConfigError(f"{where}: meter.{sorted(unknown_meter)[0]}: unknown key "
+                          f"(known: {', '.join(sorted(meter_known))})")
     for name, f in (data.get("fields") or {}).items():
         fw = f"{where}: fields.{name}"
         if not isinstance(f, dict):
@@ -193,11 +225,14 @@ def parse_register_map(data: dict, path: Path) -> RegisterMap:
             word_order=f.get("word_order", word_order), byte_order=f.get("byte_order", byte_order),
             scale=float(f.get("scale", 1.0)), offset=float(f.get("offset", 0.0)), unit=f.get("unit"),
             quantity=f.get("quantity"), counter=bool(f.get("counter", False)),
-            min=f.get("min"), max=f.get("max"), description=f.get("description", ""))
+            min=f.get("min"), max=f.get("max"), description=f.get("description", ""),
+            checked=None if "checked" not in f else bool(f["checked"]))
     if not fields:
         raise ConfigError(f"{where}: no [fields.*] defined")
     return RegisterMap(model=meter["model"], title=meter.get("title", meter["model"]), source=meter.get("source", ""),
-                       fields=fields, max_registers_per_read=int(meter.get("max_registers_per_read", 125)), path=path)
+                       fields=fields, max_registers_per_read=int(meter.get("max_registers_per_read", 125)), path=path,
+                       manual=meter.get("manual", ""), revision=str(meter.get("revision", "")),
+                       notes=meter.get("notes", ""), word_order=word_order)
 
 
 @lru_cache(maxsize=64)

@@ -107,6 +107,11 @@ def close_inputs(inputs: list[Input]) -> None:
             log.debug("closing %s failed", inp.name, exc_info=True)
 
 
+def _mqtt_part(cfg: SiteConfig):
+    """What the MQTT input depends on: a reload restarts it only when this changed."""
+    return cfg.mqtt
+
+
 class Runner:
     def __init__(self, cfg: SiteConfig, inputs: list[Input] | None = None, store: Store | None = None,
                  options: CollectorOptions | None = None, on_event: EventSink | None = None,
@@ -122,6 +127,11 @@ class Runner:
         self.stats = RunnerStats()
         self._pending: list[ReadingBatch] = []
         self._wake = asyncio.Event()
+        self._tasks: dict[int, asyncio.Task] = {}      # id(input) -> its running task
+        self.reloads = 0
+        self._reload_lock = asyncio.Lock()
+        self._closing = False
+        self._meters = [m for m in cfg.meters if m.enabled]
         # live demand (the current period from the incomer's readings) and the alarms it and the
         # health raise: events go to `on_event` (the application layer's notifier), never further here
         self.live_demand = LiveDemand(cfg)
@@ -214,13 +224,13 @@ class Runner:
                                      buffer=self.pipeline.buffer, data_dir=self.cfg.data_dir, site=self.cfg.site.name)
             alarm_stop = asyncio.Event()
             alarm_task = asyncio.create_task(self.alarms.run(alarm_stop), name="alarms")
-        tasks = [asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=inp.name)
-                 for inp in self.inputs]
+        for inp in self.inputs:
+            self._start_input(inp)
         end = None if duration_s is None else time.monotonic() + duration_s
         next_retention = time.monotonic()
         try:
             while not stop.is_set() and (end is None or time.monotonic() < end):
-                failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+                failed = [t for t in self._tasks.values() if t.done() and not t.cancelled() and t.exception()]
                 if failed:
                     raise failed[0].exception()
                 timeout = self.options.flush_interval_s
@@ -240,6 +250,8 @@ class Runner:
             if alarm_task is not None:
                 alarm_stop.set()
                 await asyncio.gather(alarm_task, return_exceptions=True)
+            self._closing = True              # a reload in progress starts nothing new now
+            tasks = list(self._tasks.values())
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -251,3 +263,108 @@ class Runner:
             if own_store:
                 self.store.close()
         return self.stats
+
+    def _reload_demand(self, cfg: SiteConfig) -> None:
+        """A reloaded [demand]/[alarms]: new target and stages apply to the running period;
+        another incomer channel, period or zone starts a new live period."""
+        old, new = self.live_demand, LiveDemand(cfg)
+        if (new.power_channel, new.energy_channel, new.period_min, new.tz) == \
+                (old.power_channel, old.energy_channel, old.period_min, old.tz):
+            old.target_kw, old.contract_kw, old.stages = new.target_kw, new.contract_kw, new.stages
+            old.tracker.target_kw, old.tracker.stages = new.target_kw, new.stages
+        else:
+            self.live_demand = new
+            obs = self.pipeline.observers
+            obs[:] = [o for o in obs if o != old.observe] + ([new.observe] if new.enabled else [])
+            if new.enabled:
+                self.pipeline.health.add_extra("demand", new.status)
+            else:
+                self.pipeline.health.extras.pop("demand", None)
+        if self.alarms is not None:
+            self.alarms.reconfigure(cfg.alarms, self.live_demand)
+
+    def _start_input(self, inp: Input) -> None:
+        self._tasks[id(inp)] = asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=inp.name)
+
+    async def _stop_input(self, inp: Input) -> None:
+        task = self._tasks.pop(id(inp))
+        if inp.stop_after_poll():             # finishes the poll in progress and emits it
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 60)
+            except asyncio.TimeoutError:
+                log.warning("reload: input %s did not finish its poll within 60 s; stopped", inp.name)
+            except Exception as e:            # it failed on its own: say so, the reload goes on
+                log.error("reload: input %s ended with an error: %s", inp.name, e)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        inp.close()
+
+    async def reload(self, cfg: SiteConfig) -> bool:
+        """Apply a new site config while running (SIGHUP): meters added, removed or changed
+        take effect; the disk buffer, the readings waiting for the next flush and the
+        store stay as they are.  Every poll in progress is finished and emitted, and each
+        meter that stays resumes at the slot after its last one, so no reading is lost or
+        doubled.  A config that cannot run (bad map, bad [collector]/[mqtt] table, a
+        changed store) is refused: the error is logged and the old config keeps running.
+        Returns whether the new config was applied."""
+        async with self._reload_lock:         # two quick SIGHUPs: applied one after the other
+            if self.pipeline is None or self._closing:
+                log.error("reload ignored: the collector is not running (starting or stopping)")
+                return False
+            return await self._reload(cfg)
+
+    async def _reload(self, cfg: SiteConfig) -> bool:
+        try:
+            options = validate_section(CollectorOptions, cfg, "collector") or CollectorOptions()
+            if cfg.storage != self.cfg.storage or cfg.data_dir != self.cfg.data_dir:
+                raise MierukaError(f"{cfg.source}: [storage] and site.data_dir cannot change on reload; "
+                                   f"restart the collector to move the store")
+            restart_mqtt = _mqtt_part(cfg) != _mqtt_part(self.cfg)
+            fresh = build_inputs(cfg, options)
+        except MierukaError as e:
+            log.error("reload refused, still running the previous config: %s", e)
+            return False
+        keep = [i for i in self.inputs if i.name == "mqtt" and not restart_mqtt]
+        new = [i for i in fresh if not (i.name == "mqtt" and not restart_mqtt)]
+        for i in fresh:
+            if i not in new:
+                i.close()                     # built to validate, not needed: the running one stays
+        slots: dict = {}
+        for inp in [i for i in self.inputs if i not in keep]:
+            await self._stop_input(inp)
+            slots.update(inp.slots())
+        # metadata and counters of the new channels before their first reading
+        infos = [i for inp in new for i in inp.channel_infos()]
+        if infos:
+            self.pipeline.forwarder.add_channels(infos)
+        counters = {}
+        for inp in new:
+            counters.update(inp.counters())
+        added = {c: m for c, m in counters.items() if c not in self.tracker.state or self.tracker.modulus[c] != m}
+        if added:
+            extra = CounterTracker(added)
+            try:
+                await asyncio.to_thread(self.pipeline.forwarder.call, extra.restore, self.store)
+            except MierukaError as e:
+                log.warning("counter state of new channels not restored (%s)", e)
+            self.tracker.modulus.update(extra.modulus)
+            self.tracker.state.update({c: st for c, st in extra.state.items() if c not in self.tracker.state})
+        if self._closing:                     # stopped while the old inputs finished their polls
+            for inp in new:
+                inp.close()
+            return False
+        self.inputs = keep + new
+        self.pipeline.health.inputs = list(self.inputs)
+        for inp in new:
+            inp.resume(slots)
+            inp.on_channels = self.pipeline.forwarder.add_channels
+            self._start_input(inp)
+        self.cfg, self.options = cfg, options
+        self._reload_demand(cfg)
+        self.reloads += 1
+        before = {m.id for m in self._meters}
+        self._meters = [m for m in cfg.meters if m.enabled]
+        after = {m.id for m in self._meters}
+        log.warning("reloaded %s: %d meters (%s added, %s removed)", cfg.source, len(after),
+                    ", ".join(sorted(after - before)) or "none", ", ".join(sorted(before - after)) or "none")
+        return True

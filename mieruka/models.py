@@ -89,6 +89,7 @@ class ChannelInfo:
     standby_allowance_kw: float = 0.0
     rated_power_kw: float | None = None
     capacity_m3_per_min: float | None = None
+    always_on: bool | None = None    # must run outside production (servers, refrigeration); None: from its kind/data
 
 
 @dataclass

@@ -25,10 +25,21 @@ COMPRESSOR_KINDS = frozenset({"compressor", "air_compressor", "コンプレッ�
 # Compressed-air flow and pressure meters.
 AIR_METER_KINDS = frozenset({"air_meter", "air_flow_meter", "flow_meter", "エア流量計", "流量計"})
 
-# Loads that run around the clock by design (refrigeration, servers, ...): their
-# load outside production is needed, not standby waste.  Placeholder list: issue 11
-# extends it (and decides how the standby detector uses it); keep the name.
-ALWAYS_ON_KINDS = frozenset({"always_on", "常時運転"})
+# Loads that run around the clock by design: servers, refrigeration, laboratories ...
+# Their load outside production is needed, not standby waste: the analytics give them a
+# `base_load` finding (to review, never "switch off") and claim no saving for it unless
+# the site sets `[savings] base_load_reduction_share` (analytics/base_load.py).  A channel's
+# `always_on = true/false` in the site config overrides its kind.  Compared after
+# normalize_kind (NFKC, stripped, lower case).
+ALWAYS_ON_KINDS = frozenset({
+    "always_on", "常時運転",
+    "it", "server", "servers", "server_room", "data_centre", "data_center", "datacenter", "network", "ups",
+    "refrigeration", "refrigerator", "fridge", "freezer", "cold_storage", "cold_store", "cold_room",
+    "lab", "laboratory", "clean_room", "cleanroom", "fume_hood", "incubator",
+    "emergency_lighting", "security", "fire", "medical",
+    "サーバ", "サーバー", "サーバー室", "サーバ室", "電算室", "冷蔵", "冷蔵庫", "冷凍", "冷凍庫", "冷蔵倉庫",
+    "冷凍倉庫", "実験室", "研究室", "クリーンルーム", "非常灯", "防災",
+})
 
 
 def normalize_kind(kind: str | None) -> str:
@@ -57,4 +68,9 @@ def is_air_meter(x) -> bool:
 
 
 def is_always_on(x) -> bool:
+    """True for a channel that must run outside production: `always_on` set on it (a
+    ChannelInfo or config Channel; False overrides the kind), else its kind is listed."""
+    flag = getattr(x, "always_on", None) if not isinstance(x, str) and x is not None else None
+    if flag is not None:
+        return bool(flag)
     return _kind(x) in ALWAYS_ON_KINDS

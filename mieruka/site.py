@@ -209,9 +209,11 @@ class SavingsSection(_Model):
     pulse_blow_share_of_air: float | None = Field(default=None, ge=0, le=1)
     pulse_blow_air_saving: float | None = Field(default=None, ge=0, le=1)
     vsd_investment_jpy_per_kw: float | None = Field(default=None, ge=0)
+    base_load_reduction_share: float | None = Field(default=None, ge=0, le=1, description="share of always-on base "
+                                                    "load the site expects to cut (default 0: no saving claimed)")
     investment_jpy: dict[Literal["standby_off", "fix_baseline_gaps", "compressor_night_stop",
-                                 "pressure_setpoint", "leak_repair", "pulse_blow", "peak_cut"], float] = Field(
-                                     default_factory=dict)
+                                 "pressure_setpoint", "leak_repair", "pulse_blow", "peak_cut", "review_base_load"],
+                                float] = Field(default_factory=dict)
 
     @field_validator("investment_jpy")
     @classmethod
@@ -513,6 +515,8 @@ class Channel(_Model):
     max_value: float | None = None
     rated_power_kw: float | None = Field(default=None, gt=0)
     capacity_m3_per_min: float | None = Field(default=None, gt=0)
+    always_on: bool | None = Field(default=None, description="load that must run outside production (servers, "
+                                   "refrigeration): a base_load finding, never standby; unset: from equipment_kind")
     _check = field_validator("id")(_check_id)
     _quantity = field_validator("quantity")(check_quantity)
 
@@ -521,13 +525,15 @@ class Channel(_Model):
         return ChannelInfo(id=self.id, quantity=self.quantity, unit=self.unit, equipment_kind=self.equipment_kind,
                            system=self.system, breaker=self.breaker, process=self.process, equipment=self.equipment,
                            meter=meter_id, standby_allowance_kw=self.standby_allowance_kw,
-                           rated_power_kw=self.rated_power_kw, capacity_m3_per_min=self.capacity_m3_per_min)
+                           rated_power_kw=self.rated_power_kw, capacity_m3_per_min=self.capacity_m3_per_min,
+                           always_on=self.always_on)
 
 
 class Meter(_Model):
     id: str
     name: str | None = None
-    protocol: Literal["modbus_tcp", "modbus_rtu"] = "modbus_tcp"
+    protocol: Literal["modbus_tcp", "modbus_rtu", "rtu_over_tcp"] = Field(
+        default="modbus_tcp", description="rtu_over_tcp: RTU frames over a TCP socket (transparent RS-485/Ethernet converters)")
     model: str | None = Field(default=None, description="register map: a name in config/registers or a path")
     host: str = "127.0.0.1"
     port: int = Field(default=502, ge=1, le=65535)
@@ -542,13 +548,29 @@ class Meter(_Model):
     retries: int = Field(default=2, ge=0)
     max_registers_per_read: int = Field(default=125, ge=1, le=125)
     fill_holes: int = Field(default=8, ge=0, description="read through gaps of up to this many unused registers")
+    # fussy devices and converters (issue 13)
+    pause_between_requests_ms: float = Field(default=0.0, ge=0, le=60_000,
+                                             description="quiet time on the link before each request to this meter")
+    pause_after_connect_ms: float = Field(default=0.0, ge=0, le=60_000,
+                                          description="wait after opening the connection before the first request")
+    close_after_poll: bool = Field(default=False, description="close the connection after each poll (devices that "
+                                                              "drop idle clients or accept one connection at a time)")
+    # how this device lays out its register map (what `mieruka probe` finds)
+    word_order: Literal["big", "little"] | None = Field(
+        default=None, description="override the register map's word order for this device")
+    address_base: Literal[0, 1] = Field(
+        default=0, description="1: the device counts registers from 1 (each map address is read one higher)")
     enabled: bool = True
     channels: list[Channel] = Field(default_factory=list)
     _check = field_validator("id")(_check_id)
 
+    @property
+    def is_modbus(self) -> bool:
+        return self.protocol in ("modbus_tcp", "modbus_rtu", "rtu_over_tcp")
+
     @model_validator(mode="after")
     def _protocol_fields(self) -> "Meter":
-        if self.protocol.startswith("modbus") and not self.model:
+        if self.is_modbus and not self.model:
             raise ValueError("Modbus meters need `model` (the register map)")
         if self.protocol == "modbus_rtu" and not self.serial_port:
             raise ValueError("modbus_rtu meters need `serial_port`")
@@ -807,7 +829,7 @@ def _check_cross_references(cfg: SiteConfig, where: str) -> None:
                 raise ConfigError(f"{where}: {key}: channel {cid!r} is {chans[cid].quantity}, "
                                   f"expected {' or '.join(kinds)}")
     for i, m in enumerate(cfg.meters):
-        if m.protocol.startswith("modbus"):
+        if m.is_modbus:
             for j, c in enumerate(m.channels):
                 if not c.register_field:
                     raise ConfigError(f"{where}: meters[{i}:{m.id}].channels[{j}:{c.id}].register: "

@@ -17,7 +17,8 @@ import numpy as np
 from mieruka.calendar import COMPANY_HOLIDAY, SATURDAY, SUNDAY_HOLIDAY, WORKDAY, SiteCalendar
 
 from .compressor import CompressorOut, CompressorState, run_compressor
-from .loads import DayPhase, day_phase, load_level_kw, noise_factor, outdoor_temp_c, shift_span_tables
+from .loads import (DayPhase, day_phase, load_level_kw, noise_factor, outdoor_temp_c, production_scale,
+                    shift_span_tables)
 from .scenario import LoadSpec, Scenario
 
 MS_PER_DAY = 86_400_000
@@ -91,7 +92,10 @@ class Factory:
             self.origin_ms = int(t_ms[0])
         ph = day_phase(self.cal, t_ms)
         temp = outdoor_temp_c(ph, self.sc.scenario)
+        scale = production_scale(ph, self.sc.scenario, int(self.origin_ms // 86_400_000))
         out = Chunk(t_ms, {}, ph)
+        if self.sc.scenario.outdoor_temp_channel:
+            out.values[self.sc.scenario.outdoor_temp_channel] = temp
         ev_days = {e.day for e in self.events}
         in_events = np.isin(ph.day, list(ev_days)) if ev_days else np.zeros(n, bool)
 
@@ -106,10 +110,10 @@ class Factory:
         for ld in self.sc.loads:
             rel = self.sc.scenario.noise if ld.noise is None else ld.noise
             nf = self._noisy(ld.channel, n, rel, step_s)
-            normal = load_level_kw(ld, ph.production, ph.lunch, temp)
+            normal = load_level_kw(ld, ph.production, ph.lunch, temp, scale)
             level = normal
             if in_events.any():
-                level = load_level_kw(ld, prod_ev, lunch_ev, temp)
+                level = load_level_kw(ld, prod_ev, lunch_ev, temp, scale)
                 for i, e in enumerate(self.events):
                     m = self._event_mask(e, ld, ph)
                     if m is None:

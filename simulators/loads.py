@@ -59,7 +59,29 @@ def outdoor_temp_c(ph: DayPhase, sec: ScenarioSection) -> np.ndarray:
     """Outdoor temperature: seasonal cosine (warmest early August) plus a daily cosine (warmest 14:00)."""
     season = np.cos(2 * np.pi * (ph.day_of_year - 215) / 365.0)
     daily = np.cos(2 * np.pi * (ph.minute - 14 * 60) / 1440.0)
-    return sec.outdoor_temp_mean_c + sec.outdoor_temp_season_c * season + sec.outdoor_temp_daily_c * daily
+    out = sec.outdoor_temp_mean_c + sec.outdoor_temp_season_c * season + sec.outdoor_temp_daily_c * daily
+    if sec.outdoor_temp_weather_c:
+        out = out + sec.outdoor_temp_weather_c * weather_anomaly(ph.day)
+    return out
+
+
+def weather_anomaly(local_day: np.ndarray) -> np.ndarray:
+    """A day's weather departure from the season, about -1.5..1.5 (std ~0.7): three
+    incommensurate cycles of 3-13 days, so fronts and heat waves last a few days,
+    the same for every chunk and every run (a function of the day alone)."""
+    d = np.asarray(local_day, dtype=np.float64)
+    return (np.sin(2 * np.pi * d / 12.7 + 0.3) + 0.7 * np.sin(2 * np.pi * d / 5.3 + 1.1)
+            + 0.5 * np.sin(2 * np.pi * d / 3.1 + 2.0)) / 1.4
+
+
+def production_scale(ph: DayPhase, sec: ScenarioSection, origin_day: int) -> np.ndarray | None:
+    """Relative level of production loads: slow drift from the first day plus a
+    seasonal swing (None when neither is set)."""
+    if not (sec.production_drift_per_year or sec.production_season):
+        return None
+    years = (ph.day - origin_day) / 365.0
+    season = np.cos(2 * np.pi * (ph.day_of_year - sec.production_peak_day_of_year) / 365.0)
+    return 1.0 + sec.production_drift_per_year * years + sec.production_season * season
 
 
 def lunch_kw(spec: LoadSpec) -> float:
@@ -71,11 +93,19 @@ def lunch_kw(spec: LoadSpec) -> float:
 
 
 def load_level_kw(spec: LoadSpec, production: np.ndarray, lunch: np.ndarray,
-                  temp_c: np.ndarray | None = None) -> np.ndarray:
-    """Noise-free mean power of a load for each sample (kW)."""
+                  temp_c: np.ndarray | None = None, prod_scale: np.ndarray | None = None) -> np.ndarray:
+    """Noise-free mean power of a load for each sample (kW).  `prod_scale`: relative
+    level of production loads (drift, season), applied to breakers in production."""
     if spec.kind == "constant":
-        return np.full(production.shape, spec.production_kw)
-    level = np.where(production, spec.production_kw, np.where(lunch, lunch_kw(spec), spec.standby_kw))
+        level = np.full(production.shape, spec.production_kw)
+        if temp_c is not None and spec.cooling_kw_per_degc:
+            level = level + spec.cooling_kw_per_degc * np.maximum(temp_c - spec.balance_c, 0.0)
+        return level
+    prod_kw = spec.production_kw if prod_scale is None or spec.kind != "breaker" else spec.production_kw * prod_scale
+    level = np.where(production, prod_kw, np.where(lunch, lunch_kw(spec), spec.standby_kw))
+    if spec.kind == "chiller" and temp_c is not None and spec.cooling_kw_per_degc:
+        level = level + np.where(production | lunch,
+                                 spec.cooling_kw_per_degc * np.maximum(temp_c - spec.balance_c, 0.0), 0.0)
     if spec.kind == "hvac" and temp_c is not None and spec.hvac_kw_per_degc:
         # cooling or heating load while the air conditioning runs (production and lunch)
         level = level + np.where(production | lunch, spec.hvac_kw_per_degc * np.abs(temp_c - spec.comfort_c), 0.0)

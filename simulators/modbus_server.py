@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import Counter
 from contextlib import suppress
 
 import numpy as np
 from pymodbus.exceptions import ModbusIOException
+from pymodbus.framer import FramerType
 from pymodbus.pdu import ExceptionResponse
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInputRegistersResponse
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
@@ -139,14 +141,18 @@ class Gateway:
         self.unknown_unit = unknown_unit or sim.unknown_unit
         self.rng = np.random.default_rng(self.seed + 1)
         self.units: dict[int, SimMeter] = {}
+        self.connections = 0                 # client connections accepted so far
+        self.function_codes: Counter = Counter()   # requests seen per function code (read-only checks)
         base = str(cfg.source.parent) if cfg.source else None
         for m in cfg.meters:
-            if not m.enabled or not m.protocol.startswith("modbus"):
+            if not m.enabled or not m.is_modbus:
                 continue
             if m.unit_id in self.units:
                 raise MierukaError(f"meters {self.units[m.unit_id].id!r} and {m.id!r} share unit id {m.unit_id}; "
                                    f"the simulator serves all meters behind one port")
-            self.units[m.unit_id] = SimMeter(m, load_register_map(m.model, base))
+            # served as this device lays the map out (a meter's word_order / address_base)
+            self.units[m.unit_id] = SimMeter(m, load_register_map(m.model, base).adapted(m.word_order,
+                                                                                          m.address_base))
         known = {m.id for m in cfg.meters}
         for f in all_faults:
             if f.meter not in known:
@@ -218,6 +224,7 @@ class _Handler(ServerRequestHandler):
 
     async def _answer(self, pdu, addr) -> None:
         fc = pdu.function_code
+        self.server.gateway.function_codes[fc] += 1
         if fc in (3, 4):
             res = await self.server.gateway.read(pdu.dev_id, fc, pdu.address, pdu.count)
         else:
@@ -240,6 +247,7 @@ class _GatewayMixin:
     tasks: set
 
     def callback_new_connection(self):
+        self.gateway.connections += 1        # counted: tests of `close_after_poll`
         return _Handler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
@@ -269,16 +277,18 @@ class SimServer:
 
 
 async def serve_modbus(cfg: SiteConfig, host: str = "127.0.0.1", port: int | None = None, speed: float = 1.0,
-                       faults: list[FaultSpec] | None = None, **kw) -> SimServer:
+                       faults: list[FaultSpec] | None = None, rtu_over_tcp: bool = False, **kw) -> SimServer:
     """Start serving the site's simulated meters on Modbus TCP; returns once listening.
 
     port: None takes the first TCP meter's port from the site file; 0 picks a free port
-    (read it from the handle's `.port`).
+    (read it from the handle's `.port`).  `rtu_over_tcp`: RTU frames (CRC, no MBAP
+    header) over the TCP socket, as a transparent RS-485/Ethernet converter passes them.
     """
     gw = Gateway(cfg, speed, faults, **kw)
     if port is None:
-        port = next((m.port for m in cfg.meters if m.protocol == "modbus_tcp"), 502)
-    srv = _TcpServer(_placeholder_devices(), address=(host, port), ignore_missing_devices=True)
+        port = next((m.port for m in cfg.meters if m.protocol in ("modbus_tcp", "rtu_over_tcp")), 502)
+    srv = _TcpServer(_placeholder_devices(), address=(host, port), ignore_missing_devices=True,
+                     framer=FramerType.RTU if rtu_over_tcp else FramerType.SOCKET)
     srv.gateway, srv.tasks = gw, set()
     if not await srv.listen():
         raise MierukaError(f"cannot listen on {host}:{port} (in use, or not allowed)")
@@ -307,10 +317,11 @@ class ModbusSimulator:
 
     def __init__(self, cfg: SiteConfig | str, port: int | None = 0, host: str = "127.0.0.1", speed: float = 1.0,
                  faults: list[FaultSpec] | None = None, serial_port: str | None = None, baudrate: int = 9600,
-                 **kw) -> None:
+                 rtu_over_tcp: bool = False, **kw) -> None:
         self.cfg = load_site(cfg) if isinstance(cfg, str) else cfg
         self.host, self.port, self.speed, self.faults = host, port, speed, faults
         self.serial_port, self.baudrate, self.kw = serial_port, baudrate, kw
+        self.rtu_over_tcp = rtu_over_tcp
         self.handle: SimServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -340,7 +351,7 @@ class ModbusSimulator:
                                                          speed=self.speed, faults=self.faults, **self.kw)
                 else:
                     self.handle = await serve_modbus(self.cfg, self.host, self.port, self.speed, self.faults,
-                                                     **self.kw)
+                                                     rtu_over_tcp=self.rtu_over_tcp, **self.kw)
             except BaseException as e:   # reported to the starting thread
                 self._error = e
             finally:

@@ -51,11 +51,14 @@ def scenario_channels(sc: Scenario) -> list[ChannelInfo]:
         if sc.main.energy_channel:
             out.append(ChannelInfo(sc.main.energy_channel, "energy_kwh", "kWh", "incomer", meter=sc.main.meter))
     for ld in sc.loads:
-        kind = ld.equipment_kind or {"breaker": "machine", "lighting": "lighting", "hvac": "hvac"}.get(ld.kind, "other")
+        kind = ld.equipment_kind or {"breaker": "machine", "lighting": "lighting", "hvac": "hvac",
+                                     "chiller": "chiller"}.get(ld.kind, "other")
         out.append(ChannelInfo(ld.channel, "power_kw", "kW", kind, ld.system, meter=ld.meter,
-                               standby_allowance_kw=ld.standby_allowance_kw))
+                               standby_allowance_kw=ld.standby_allowance_kw, always_on=ld.always_on))
         if ld.energy_channel:
             out.append(ChannelInfo(ld.energy_channel, "energy_kwh", "kWh", kind, ld.system, meter=ld.meter))
+    if sc.scenario.outdoor_temp_channel:
+        out.append(ChannelInfo(sc.scenario.outdoor_temp_channel, "temperature_c", "degC", "outdoor_air"))
     for c in sc.compressors:
         out.append(ChannelInfo(c.power_channel, "power_kw", "kW", "compressor", c.system, meter=c.meter,
                                rated_power_kw=c.full_load_power_kw, capacity_m3_per_min=c.capacity_m3_per_min))
@@ -327,7 +330,8 @@ class _TruthAcc:
                          standby_kw=(self.stby_sum[info.id] / n) if n else 0.0,
                          standby_hours=n * self.step_s / 3600.0,
                          standby_kw_excluding_breaks=(self.night_sum[info.id] / nn) if nn else 0.0,
-                         standby_allowance_kw=allowance, off_outside_production=bool(off))
+                         standby_allowance_kw=allowance, off_outside_production=bool(off),
+                         always_on=bool(ld is not None and (ld.kind == "constant" or ld.always_on)))
             channels[info.id] = d
         systems = {}
         for c in self.sc.compressors:
@@ -378,7 +382,17 @@ class _TruthAcc:
                     "start": _iso(start_ms, tz), "end": _iso(end_ms, tz),
                     "excess_kwh": self.sys[e.system]["growth_kwh"] if e.system in self.sys else 0.0,
                     "growth_m3min_per_week": e.growth_m3min_per_week})
+        main = self.sc.main.channel if self.sc.main else None
+        # what a plan could honestly save: standby above its allowance on loads that may be
+        # switched off (not the always-on ones, not the incomer), and the excess of the
+        # injected anomalies on the loads (the incomer sees the same kWh again)
+        sb = sum(max(c["standby_kw"] - c["standby_allowance_kw"], 0.0) * c["standby_hours"]
+                 for cid, c in channels.items() if c.get("standby_kw") is not None and cid != main
+                 and cid in specs and not c.get("always_on") and not c.get("off_outside_production"))
+        anomalies = sum(e["excess_kwh"] for e in events if e["date"] and e["channel"] != main)
         return {
+            "achievable_savings_kwh": {"standby_kwh": sb, "anomaly_kwh": anomalies, "total_kwh": sb + anomalies,
+                                       "note": "over the recording, not annualised; air systems not included"},
             "version": 1, "seed": seed, "start": _iso(start_ms, tz), "end": _iso(end_ms, tz),
             "step_s": self.step_s, "timezone": self.cal.timezone,
             "scenario": self.sc.scenario.name,

@@ -51,14 +51,24 @@ class ScenarioSection(_M):
     outdoor_temp_mean_c: float = Field(default=17.0, description="yearly mean outdoor temperature")
     outdoor_temp_season_c: float = Field(default=10.0, ge=0, description="seasonal half-swing (Aug warm, Feb cold)")
     outdoor_temp_daily_c: float = Field(default=4.0, ge=0, description="daily half-swing (warmest 14:00)")
+    outdoor_temp_weather_c: float = Field(default=0.0, ge=0, description="day-to-day weather swing (fronts, "
+                                          "heat waves): a deterministic pseudo-random day anomaly of this size")
+    outdoor_temp_channel: str | None = Field(default=None, description="record the outdoor temperature as this "
+                                             "channel (temperature_c, equipment_kind outdoor_air)")
+    production_drift_per_year: float = Field(default=0.0, ge=-0.9, le=5, description="slow drift of production "
+                                             "loads: relative change per year from the start (order book, new line)")
+    production_season: float = Field(default=0.0, ge=0, le=0.9, description="seasonal swing of production loads "
+                                     "(relative half-swing, busiest in production_peak_day_of_year)")
+    production_peak_day_of_year: int = Field(default=350, ge=0, le=365)
 
 
 class LoadSpec(_M):
     """One metered load.  Levels are mean kW; production/lunch/standby follow the calendar."""
 
     channel: str
-    kind: Literal["breaker", "lighting", "hvac", "constant"] = "breaker"
+    kind: Literal["breaker", "lighting", "hvac", "constant", "chiller"] = "breaker"
     equipment_kind: str | None = None
+    always_on: bool | None = Field(default=None, description="written to the channel metadata (site config's always_on)")
     system: str | None = None
     meter: str | None = Field(default=None, description="meter id (for faults); default: the channel id")
     production_kw: float = Field(ge=0)
@@ -69,6 +79,10 @@ class LoadSpec(_M):
     # hvac: power grows with |outdoor temp - comfort|
     hvac_kw_per_degc: float = Field(default=0.0, ge=0)
     comfort_c: float = 21.0
+    # chiller (while it runs: production and lunch) and constant loads (refrigeration: always):
+    # power grows with the outdoor temperature above a balance point
+    cooling_kw_per_degc: float = Field(default=0.0, ge=0)
+    balance_c: float = 18.0
     # counters
     energy_channel: str | None = Field(default=None, description="an energy counter integrating this load")
     counter_start_kwh: float = Field(default=0.0, ge=0)

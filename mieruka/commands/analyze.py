@@ -1,8 +1,10 @@
 """`mieruka analyze`: findings in kWh, yen and t-CO2 from a recording or the store."""
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import zoneinfo
+from pathlib import Path
 
 import click
 
@@ -14,7 +16,7 @@ def _calendar(cfg, timezone: str | None, holidays: str | None, shift: str | None
     from ..site import CalendarSection
 
     cal = SiteCalendar.from_config(cfg) if cfg is not None else SiteCalendar.from_section(CalendarSection())
-    if timezone:
+    if timezone and timezone.lower() != "auto":
         try:
             zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -70,18 +72,23 @@ def _progress(enabled: bool):
               "tariffs, contracts; without RECORDING, analyse its store.")
 @click.option("--start", help="Start (ISO 8601, site time if no offset); with --config and no RECORDING.")
 @click.option("--end", help="End, exclusive (ISO 8601).")
-@click.option("--timezone", help="Site time zone (default Asia/Tokyo or the config's).")
+@click.option("--timezone", help="Site time zone (default Asia/Tokyo or the config's); 'auto': the zone the "
+              "recording's UTC offsets fit.")
+@click.option("--weather", "weather_path", type=click.Path(dir_okay=False), help="Outdoor temperature CSV "
+              "(columns time,temperature_c): weather-normalised baselines.")
 @click.option("--holidays", help="National holidays country code (JP, KR, ...; 'none').")
 @click.option("--shift", help='Production shifts, e.g. "mon-fri 08:00-12:00,13:00-17:00; sat 08:00-12:00".')
 @click.option("--tariff-jpy-per-kwh", type=float, help="Flat electricity price (default: the config's tariffs, "
               "or 25 JPY/kWh).")
 @click.option("--lang", type=click.Choice(["ja", "en"]), help="Explanation language (default: the config's, or ja).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"findings": [...], "plan": [...], "summary": {...}}.')
-def command(recordings, mapping_path, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang, as_json) -> int:
+def command(recordings, mapping_path, config_path, start, end, timezone, weather_path, holidays, shift,
+            tariff_jpy_per_kwh, lang, as_json) -> int:
     """Find standby waste, air leaks, baseline gaps and compressor profiles, ranked by yen.
 
     \b
     mieruka analyze RECORDING.csv [--holidays JP --shift "mon-fri 08:00-17:00"] [--json]
+    mieruka analyze RECORDING.csv --weather temperature.csv --timezone auto
     mieruka analyze --config site.toml --start 2026-04-01 --end 2026-05-01
     mieruka analyze logger_*.csv --mapping mapping.toml       # exports imported on the fly
     """
@@ -94,11 +101,12 @@ def command(recordings, mapping_path, config_path, start, end, timezone, holiday
             from ..importer import load_mapping
             zone = load_mapping(mapping_path).time.zone       # the exports' own site zone, unless told otherwise
             timezone = zone if "/" in zone else None
-        return _command(recording, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang,
-                        as_json)
+        return _command(recording, config_path, start, end, timezone, weather_path, holidays, shift,
+                        tariff_jpy_per_kwh, lang, as_json)
 
 
-def _command(recording, config_path, start, end, timezone, holidays, shift, tariff_jpy_per_kwh, lang, as_json) -> int:
+def _command(recording, config_path, start, end, timezone, weather_path, holidays, shift, tariff_jpy_per_kwh, lang,
+             as_json) -> int:
     from ..analytics.pipeline import analyze, analyze_store, from_recording, params_for_site
     from ..site import load_site
     from ..store.base import parse_time
@@ -109,6 +117,12 @@ def _command(recording, config_path, start, end, timezone, holidays, shift, tari
         raise InputError("--tariff-jpy-per-kwh must be >= 0")
     cfg = load_site(config_path) if config_path else None
     cal = _calendar(cfg, timezone, holidays, shift)
+    warnings = _zone_check(recording, cal, timezone) if recording is not None else []
+    extra = {}
+    if weather_path:
+        from ..weather_file import read_weather
+        w = read_weather(weather_path, cal.tz)
+        extra[w.id] = w
     engine = _engine(cfg)
     params = params_for_site(cfg, language=lang, tariff_jpy_per_kwh=tariff_jpy_per_kwh)
     try:
@@ -124,6 +138,7 @@ def _command(recording, config_path, start, end, timezone, holidays, shift, tari
             chans = from_recording(rec)
             if cfg is not None:
                 _merge_config_metadata(chans, cfg)
+            chans.update({k: v for k, v in extra.items() if k not in chans})
             if t0 or t1:
                 chans = {c: _trim(v, t0, t1) for c, v in chans.items()}
             if not chans:
@@ -136,14 +151,46 @@ def _command(recording, config_path, start, end, timezone, holidays, shift, tari
             store = open_store(cfg, readonly=True)
             try:
                 infos = store.channels()
-                result = analyze_store(store, infos, cal, cfg, t0, t1, params, engine, tick)
+                result = analyze_store(store, infos, cal, cfg, t0, t1, params, engine, tick, extra)
             finally:
                 store.close()
+    if warnings:
+        result.summary["warnings"] = warnings
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
     if as_json:
         click.echo(result.to_json(indent=None))
         return 0
     print_report(result, params.language)
     return 0
+
+
+def _zone_check(recording: str, cal, timezone: str | None) -> list[str]:
+    """Compare the recording's UTC offsets with the zone used; with --timezone auto,
+    take the zone they fit.  Returns the warnings to show."""
+    from ..timezones import check_zone
+
+    if not Path(recording).is_file():
+        return []
+    used = cal.timezone
+    ok, fitting = check_zone(recording, used)
+    auto = bool(timezone) and timezone.lower() == "auto"
+    if auto:
+        if fitting and not ok:
+            cal.timezone = fitting[0]
+            cal.__dict__.pop("tz", None)
+            return [f"{recording}: --timezone auto: the offsets fit {fitting[0]}"
+                    + (f" (also {', '.join(fitting[1:])})" if len(fitting) > 1 else "") + "; analysed in it"]
+        if not fitting:
+            return [f"{recording}: --timezone auto: the time stamps are in UTC and say nothing about the site's "
+                    f"zone; analysed in {used} (give --timezone)"]
+        return []
+    if ok:
+        return []
+    suggestion = fitting[0] if fitting else "another zone"
+    return [f"{recording}: the UTC offsets of its time stamps do not fit {used}; they suggest {suggestion}"
+            + (f" (or {', '.join(fitting[1:])})" if len(fitting) > 1 else "")
+            + f": nights, shifts and days off are wrong unless you give --timezone {suggestion} (or auto)"]
 
 
 def _merge_config_metadata(chans: dict, cfg) -> None:
@@ -160,12 +207,26 @@ def _merge_config_metadata(chans: dict, cfg) -> None:
         info.capacity_m3_per_min = c.capacity_m3_per_min or info.capacity_m3_per_min
         info.equipment_kind = info.equipment_kind or c.equipment_kind
         info.system = info.system or c.system
+        if c.always_on is not None:
+            info.always_on = c.always_on
 
 
 def _trim(ch, t0, t1):
     import numpy as np
     ms = lambda t: None if t is None else np.datetime64(int(t.timestamp() * 1000), "ms")
     return ch.between(ms(t0), ms(t1))
+
+
+def _when(f) -> str:
+    """When a finding happened: its day(s), or its span; years shown when it spans
+    years (a two-year recording's standby is not "01-01..01-01")."""
+    first, last = f.metrics.get("date"), f.metrics.get("last_date")
+    if first:
+        return first if not last or last == first else f"{first}..{last}"
+    end = f.end - dt.timedelta(milliseconds=1) if f.end > f.start else f.end
+    if f.start.year != end.year:
+        return f"{f.start:%Y-%m-%d}..{end:%Y-%m-%d}"
+    return f"{f.start:%m-%d}..{end:%m-%d}"
 
 
 def _fmt(x, nd=0) -> str:
@@ -186,32 +247,41 @@ def print_report(result, lang: str = "ja") -> None:
               f"({per.get('hours', 0) / 24:.1f} days); site {_fmt(s.get('site', {}).get('energy_kwh'))} kWh")
     t = Table("#", "kind", "channel", "when", "kWh", "JPY", "t-CO2", title="Findings (ranked by yen)")
     for i, f in enumerate(result.findings, 1):
-        when = f.metrics.get("date") or f"{f.start:%m-%d}..{f.end:%m-%d}"
+        when = _when(f)
         t.add_row(str(i), f.kind, f.channel, when, _fmt(f.energy_kwh), _fmt(f.cost_jpy), _fmt(f.co2_t, 3))
     con.print(t)
     for i, f in enumerate(result.findings, 1):
         con.print(f"{i:>3}. {f.explanation}", highlight=False)
-    p = Table("#", "measure", "kWh/yr", "JPY/yr", "t-CO2/yr", "% CO2", "invest JPY",
-              "payback yr", title="Savings plan (削減計画, per year)")
+    fold = s.get("folded") or {}
+    if fold.get("count"):
+        con.print(f"... and {fold['count']} smaller findings folded (each under {fold['threshold']['energy_kwh']:g} kWh "
+                  f"or {100 * fold['threshold']['share_of_channel']:g} % of its channel): "
+                  f"{_fmt(fold['energy_kwh'])} kWh, {_fmt(fold['cost_jpy'])} JPY in all", highlight=False)
+    p = Table("#", "measure", "kWh/yr", "range kWh/yr", "conf.", "JPY/yr", "t-CO2/yr", "% CO2", "invest JPY",
+              "payback yr", title=f"Savings plan (削減計画, per year, from {s.get('days_analysed', 0):.0f} days)")
     for i, m in enumerate(result.plan, 1):
-        p.add_row(str(i), f"{m.title} [{m.target}]", _fmt(m.energy_kwh_per_year), _fmt(m.cost_jpy_per_year),
-                  _fmt(m.co2_t_per_year, 2), _fmt(m.reduction_contribution_pct, 1), _fmt(m.investment_jpy),
-                  _fmt(m.payback_years, 1))
+        p.add_row(str(i), f"{m.title} [{m.target}]", _fmt(m.energy_kwh_per_year),
+                  f"{_fmt(m.energy_kwh_per_year_low)}-{_fmt(m.energy_kwh_per_year_high)}", m.confidence or "-",
+                  _fmt(m.cost_jpy_per_year), _fmt(m.co2_t_per_year, 2), _fmt(m.reduction_contribution_pct, 1),
+                  _fmt(m.investment_jpy), _fmt(m.payback_years, 1))
     tot = s.get("plan_total", {})
-    p.add_row("", "total", _fmt(tot.get("energy_kwh_per_year")), _fmt(tot.get("cost_jpy_per_year")),
-              _fmt(tot.get("co2_t_per_year"), 2), _fmt(tot.get("reduction_contribution_pct"), 1),
-              _fmt(tot.get("investment_jpy")), "")
+    p.add_row("", f"total ({_fmt(tot.get('share_of_site_energy_pct'), 1)} % of site energy)",
+              _fmt(tot.get("energy_kwh_per_year")),
+              f"{_fmt(tot.get('energy_kwh_per_year_low'))}-{_fmt(tot.get('energy_kwh_per_year_high'))}", "",
+              _fmt(tot.get("cost_jpy_per_year")), _fmt(tot.get("co2_t_per_year"), 2),
+              _fmt(tot.get("reduction_contribution_pct"), 1), _fmt(tot.get("investment_jpy")), "")
     con.print(p)
     fits = s.get("baseline", {})
     if fits:
-        b = Table("channel", "kWh", "CV(RMSE) %", "NMBE %", "ASHRAE G14 hourly",
+        b = Table("channel", "kWh", "model", "CV(RMSE) %", "NMBE %", "ASHRAE G14 hourly", "weather",
                   title="Baseline fit (out of sample, limits CV(RMSE) ≤ 30 %, |NMBE| ≤ 10 %)")
         for cid in sorted(fits):
             m = fits[cid]
             cv, nb = m.get("cv_rmse"), m.get("nmbe")
             ok = "-" if cv is None else ("pass" if cv <= 0.30 and abs(nb) <= 0.10 else "fail")
-            b.add_row(cid, _fmt(s["energy_kwh"].get(cid)), _fmt(None if cv is None else 100 * cv, 1),
-                      _fmt(None if nb is None else 100 * nb, 1), ok)
+            b.add_row(cid, _fmt(s["energy_kwh"].get(cid)), m.get("model", "day_type"),
+                      _fmt(None if cv is None else 100 * cv, 1), _fmt(None if nb is None else 100 * nb, 1), ok,
+                      ("adjusted: " if m.get("weather_adjusted") else "not adjusted: ") + m.get("weather_reason", ""))
         con.print(b)
     fs = s.get("factor_set", {})
     con.print(f"CO2 factors: {fs.get('id')} ({fs.get('scope2_method', '')}); assumptions: see --json summary.assumptions")

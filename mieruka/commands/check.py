@@ -24,7 +24,7 @@ def command(config_path: str) -> int:
               f"store {cfg.storage.backend} at {cfg.data_dir}")
     t = Table("meter", "protocol", "address", "channel", "quantity", "tags")
     for m, c in cfg.channels():
-        addr = f"{m.host}:{m.port}#{m.unit_id}" if m.protocol == "modbus_tcp" else (m.serial_port or m.topic or "")
+        addr = f"{m.host}:{m.port}#{m.unit_id}" if m.protocol in ("modbus_tcp", "rtu_over_tcp") else (m.serial_port or m.topic or "")
         tags = ", ".join(f"{k}={v}" for k, v in (("breaker", c.breaker), ("process", c.process),
                                                    ("equipment", c.equipment), ("system", c.system)) if v)
         t.add_row(m.id, m.protocol, addr, c.id, c.quantity, tags)

@@ -9,7 +9,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import MierukaError
 from ..site import load_site
+
+log = logging.getLogger("mieruka.collect")
 
 
 @click.command("collect")
@@ -18,7 +21,7 @@ from ..site import load_site
               help="Stop after S seconds (default: run until SIGTERM or Ctrl-C).")
 @click.option("--quiet", "-q", is_flag=True, help="No summary at the end.")
 def command(config_path: str, duration: float | None, quiet: bool) -> int:
-    """Collect the site's meters into the store: Modbus TCP/RTU meters (`[[meters]]`)
+    """Collect the site's meters into the store: Modbus TCP, RTU and RTU-over-TCP meters (`[[meters]]`)
     and MQTT meter messages (`[mqtt]`), each protocol an input of the registry in
     mieruka.collector.inputs.
 
@@ -28,7 +31,12 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
 
     Keeps the live demand period of the incomer ([demand]) in the status file, and
     sends alarms (demand stages, meters offline/back, buffer dropping, disk low, the
-    daily findings digest) to the `[[notify]]` targets (docs/alarms.md)."""
+    daily findings digest) to the `[[notify]]` targets (docs/alarms.md).
+
+    SIGHUP (`systemctl reload mieruka-collect`) re-reads the config: meters added,
+    removed or changed apply without losing or repeating a reading; a config with an
+    error is refused (the error is logged) and the running one stays. [demand] and [alarms]
+    apply on reload; [[notify]] targets are read at start."""
     from ..collector.runner import Runner
     from ..service.digest import DigestScheduler
     from ..service.notify import Notifier
@@ -46,6 +54,22 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task] = set()
+
+        async def reload():
+            try:
+                new = load_site(config_path)
+            except MierukaError as e:
+                log.error("reload refused, still running the previous config: %s", e)
+                return
+            await runner.reload(new)
+
+        def on_hup():
+            t = loop.create_task(reload())
+            reloads.add(t)
+            t.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
         return await runner.run(duration_s=duration, stop=stop)
 
     from ..runlock import collector_lock

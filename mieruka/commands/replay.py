@@ -54,6 +54,11 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
         from ..analytics.co2.inputcsv import read_energy_csv
         read_energy_csv(bills, CO2Engine.from_site(cfg))
     con = Console(stderr=True)
+    from ..timezones import check_zone
+    ok, fitting = check_zone(recording, cfg.site.timezone) if Path(recording).is_file() else (True, [])
+    if not ok:      # nights, shifts and days off would be wrong: say so before the figures
+        con.print(f"warning: {recording}: the UTC offsets of its time stamps do not fit the site's zone "
+                  f"{cfg.site.timezone}; they suggest {fitting[0] if fitting else 'another zone'}", highlight=False)
     store = open_store(cfg)
     try:     # the service's errors (a factor missing, a bad bill) are MierukaErrors: one line, exit 2
         return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress)

@@ -28,6 +28,8 @@ from ..site import load_site
 @click.option("--fault", "fault_specs", multiple=True, metavar="METER:KIND[:ARG]",
               help="Live fault, repeatable: pm-hvac:timeout, pm-hvac:timeout:2.5 (answer after 2.5 s), "
                    "pm-press:exception:6, pm-main:garbage:huge, pm-lighting:stuck, pm-main:reset.")
+@click.option("--rtu-over-tcp", is_flag=True, help="RTU framing over the TCP socket (like an RS-485/Ethernet "
+              "converter in transparent mode) instead of Modbus TCP.")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False), default=None,
               help="Write a recording (CSV, format v1) and OUT.truth.json instead of serving.")
 @click.option("--days", type=float, default=7.0, show_default=True, help="Recording length in days.")
@@ -35,7 +37,7 @@ from ..site import load_site
 @click.option("--start", default="2026-04-01", show_default=True,
               help="Recording start, site-local date or date-time (ISO 8601).")
 def command(config_path: str | None, scenario_path: str | None, host: str, port: int | None, speed: float,
-            duration: float | None, seed: int | None, fault_specs: tuple[str, ...], record_path: str | None, days: float, step_s: float,
+            duration: float | None, seed: int | None, fault_specs: tuple[str, ...], rtu_over_tcp: bool, record_path: str | None, days: float, step_s: float,
             start: str) -> int:
     """Serve the simulated factory on Modbus TCP (one unit id per meter, like an
     RS-485 gateway) until SIGINT/SIGTERM or --duration; or, with --record, write
@@ -48,7 +50,7 @@ def command(config_path: str | None, scenario_path: str | None, host: str, port:
     if speed <= 0:
         raise MierukaError(f"--speed must be > 0, not {speed}")
     faults = [_parse_fault(f) for f in fault_specs]
-    return asyncio.run(_serve(cfg, scenario_path, host, port, speed, duration, seed, faults))
+    return asyncio.run(_serve(cfg, scenario_path, host, port, speed, duration, seed, faults, rtu_over_tcp))
 
 
 def _parse_fault(text: str):
@@ -106,12 +108,14 @@ def _record(cfg, scenario_path, out, days, step_s, start, seed) -> int:
     return 0
 
 
-async def _serve(cfg, scenario_path, host, port, speed, duration, seed, faults) -> int:
+async def _serve(cfg, scenario_path, host, port, speed, duration, seed, faults, rtu_over_tcp=False) -> int:
     from mieruka.simulators.modbus_server import serve_modbus
 
-    handle = await serve_modbus(cfg, host, port, speed, faults, scenario_path=scenario_path, seed=seed)
+    handle = await serve_modbus(cfg, host, port, speed, faults, scenario_path=scenario_path, seed=seed,
+                                rtu_over_tcp=rtu_over_tcp)
     units = ", ".join(f"{u}={sm.id}({sm.regmap.model})" for u, sm in sorted(handle.gateway.units.items()))
-    click.echo(f"simulating {cfg.site.name} on {host}:{handle.port} (speed x{speed}); units {units}", err=True)
+    framing = "RTU over TCP" if rtu_over_tcp else "Modbus TCP"
+    click.echo(f"simulating {cfg.site.name} on {host}:{handle.port} ({framing}, speed x{speed}); units {units}", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

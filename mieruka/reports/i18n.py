@@ -48,6 +48,12 @@ LABELS: dict[str, dict[str, str]] = {
     "co2_share_pct": {"ja": "削減寄与率 (%)", "en": "Share of site CO2 (%)"},
     "investment_jpy": {"ja": "投資額 (円)", "en": "Investment (yen)"},
     "payback_years": {"ja": "投資回収年数", "en": "Payback (years)"},
+    "confidence": {"ja": "確度", "en": "Confidence"},
+    "saving_range": {"ja": "削減量の幅 (kWh/年)", "en": "Range (kWh/year)"},
+    "plan_total": {"ja": "合計", "en": "Total"},
+    "share_of_site": {"ja": "工場全体の使用量に対し", "en": "of the site's energy"},
+    "folded": {"ja": "件の小さな検出結果はまとめて表示せず", "en": "smaller findings are not listed"},
+    "days_analysed": {"ja": "分析日数", "en": "days analysed"},
     "kind": {"ja": "種類", "en": "Kind"},
     "channel": {"ja": "計測点", "en": "Channel"},
     "energy_kwh": {"ja": "電力量 (kWh)", "en": "Energy (kWh)"},
@@ -97,6 +103,7 @@ KINDS: dict[str, dict[str, str]] = {
     "air_leak": {"ja": "エア漏れ", "en": "Air leak"},
     "baseline_gap": {"ja": "ベースライン超過", "en": "Baseline gap"},
     "compressor_profile": {"ja": "コンプレッサー運転", "en": "Compressor profile"},
+    "base_load": {"ja": "常時運転負荷（要見直し）", "en": "Base load (to review)"},
 }
 
 ENERGIES: dict[str, dict[str, str]] = {

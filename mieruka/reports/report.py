@@ -112,7 +112,8 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
         t=t, site=ctx.cfg.site, period_text=period_text, summary=summary, co2=co2, charts=out_charts,
         profile_channel=chan, findings=view.findings, finding_charts=finding_charts, plan=plan, prov=prov,
         input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct, demand=demand,
-        nodata=nodata)
+        nodata=nodata, folded=view.summary.get("folded"), plan_total=view.summary.get("plan_total"),
+        days_analysed=view.summary.get("days_analysed"))
     return html
 
 

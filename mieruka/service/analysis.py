@@ -74,7 +74,8 @@ def run_analysis(ctx, start: dt.datetime, end: dt.datetime, channels: list[str] 
         raise Invalid(str(e)) from None
     text = result.to_json()
     data = json.loads(text)           # the cleaned form: rounded floats, NaN -> null, ISO times
-    findings = sorted(data.get("findings", []), key=lambda f: -(f.get("cost_jpy") or 0.0))
+    # the pipeline's ranking: by yen, base loads (to review, not waste) after the others
+    findings = sorted(data.get("findings", []), key=lambda f: (f.get("kind") == "base_load", -(f.get("cost_jpy") or 0.0)))
     view = AnalysisView(start, end, result, findings, data.get("plan", []), data.get("summary", {}), text)
     view.channels = ids
     return view

@@ -65,7 +65,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channel_ids (code INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS channels (id TEXT PRIMARY KEY, quantity TEXT NOT NULL, unit TEXT, equipment_kind TEXT,
     system TEXT, breaker TEXT, process TEXT, equipment TEXT, meter TEXT, standby_allowance_kw REAL,
-    rated_power_kw REAL, capacity_m3_per_min REAL);
+    rated_power_kw REAL, capacity_m3_per_min REAL, always_on INTEGER);
 CREATE TABLE IF NOT EXISTS chunks (channel INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL,
     n INTEGER NOT NULL, times BLOB NOT NULL, vals BLOB NOT NULL, qual BLOB NOT NULL,
     PRIMARY KEY (channel, t0)) WITHOUT ROWID;
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS counter_offsets (channel INTEGER NOT NULL, t INTEGER 
     PRIMARY KEY (channel, t)) WITHOUT ROWID;
 """
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _now_iso() -> str:
@@ -88,8 +88,15 @@ def _to_v1(cur: sqlite3.Cursor) -> None:
     cur.execute(_META)
 
 
+def _to_v2(cur: sqlite3.Cursor) -> None:
+    """v1 -> v2: channels.always_on (loads that must run outside production, issue 11)."""
+    cols = {r[1] for r in cur.execute("PRAGMA table_info(channels)")}
+    if "always_on" not in cols:
+        cur.execute("ALTER TABLE channels ADD COLUMN always_on INTEGER")
+
+
 # version reached -> step from the version before; applied in order, each in its own transaction
-_MIGRATIONS = {1: _to_v1}
+_MIGRATIONS = {1: _to_v1, 2: _to_v2}
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -484,6 +491,9 @@ class EmbeddedStore(Store):
     def _all_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM channel_ids ORDER BY code")]
 
+    def _channel_columns(self) -> set[str]:
+        return {r[1] for r in self.db.execute("PRAGMA table_info(channels)")}
+
     def set_channels(self, infos: list[ChannelInfo]) -> None:
         fields = [f.name for f in dataclasses.fields(ChannelInfo)]
         with self.db:
@@ -492,7 +502,8 @@ class EmbeddedStore(Store):
                                 [tuple(getattr(i, f) for f in fields) for i in infos])
 
     def channels(self) -> list[ChannelInfo]:
-        fields = [f.name for f in dataclasses.fields(ChannelInfo)]
+        cols = self._channel_columns()      # a read-only store may predate newer fields
+        fields = [f.name for f in dataclasses.fields(ChannelInfo) if f.name in cols]
         out = {r[0]: ChannelInfo(**dict(zip(fields, r)))
                for r in self.db.execute(f"SELECT {','.join(fields)} FROM channels ORDER BY id")}
         for cid in self._all_ids():   # seen in data without metadata: quantity unknown

@@ -1,0 +1,164 @@
+"""Outdoor temperature and the energy that follows it: change-point models.
+
+A chiller, an air conditioner or a heater uses energy in proportion to how far
+the day's mean outdoor temperature lies beyond a balance point (ASHRAE
+Guideline 14 / CalTRACK daily "change-point" models):
+
+    E_day = a                                   intercept only
+          + b_h * max(T_h - T_day, 0)           heating below balance point T_h
+          + b_c * max(T_day - T_c, 0)           cooling above balance point T_c
+
+`fit_change_point` tries the four forms (intercept, heating, cooling, heating
+and cooling), each with balance points on a grid of the observed temperatures,
+by least squares in one vectorised pass per form, and keeps the form with the
+lowest BIC (balance points count as parameters) among those whose extra terms
+explain at least another `MIN_GAIN` of the variance, so a simpler form wins
+unless the extra terms explain clearly more.  Slopes must be positive (energy rises
+away from the balance point); a form whose best fit has a negative slope is
+not a candidate.
+
+Temperatures in degrees Celsius, energies in kWh per day.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_DAYS_FOR_FIT = 10        # fewer days of a type than this: intercept only
+BALANCE_QUANTILES = np.linspace(0.1, 0.9, 13)    # balance point candidates: quantiles of the days' temperatures
+MIN_DAYS_BEYOND = 5          # a balance point needs this many days beyond it
+MIN_GAIN = 0.02              # a richer form must explain another 2 % of the daily variance
+
+
+@dataclass
+class ChangePointModel:
+    form: str                          # intercept | heating | cooling | heating_cooling
+    intercept_kwh: float
+    heating_kwh_per_degc: float = 0.0
+    heating_balance_c: float | None = None
+    cooling_kwh_per_degc: float = 0.0
+    cooling_balance_c: float | None = None
+    n_days: int = 0
+    r2: float = 0.0
+
+    def describe(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def heating_degrees(temp_c: np.ndarray, balance_c: float | np.ndarray) -> np.ndarray:
+    """max(balance - T, 0): heating degree-days of a day mean temperature."""
+    return np.maximum(np.asarray(balance_c, dtype=np.float64) - temp_c, 0.0)
+
+
+def cooling_degrees(temp_c: np.ndarray, balance_c: float | np.ndarray) -> np.ndarray:
+    """max(T - balance, 0): cooling degree-days of a day mean temperature."""
+    return np.maximum(temp_c - np.asarray(balance_c, dtype=np.float64), 0.0)
+
+
+def predict_change_point(model: ChangePointModel, temp_c: np.ndarray) -> np.ndarray:
+    """Daily energy (kWh) the model expects at these day mean temperatures."""
+    t = np.asarray(temp_c, dtype=np.float64)
+    e = np.full(t.shape, model.intercept_kwh)
+    if model.heating_balance_c is not None:
+        e = e + model.heating_kwh_per_degc * heating_degrees(t, model.heating_balance_c)
+    if model.cooling_balance_c is not None:
+        e = e + model.cooling_kwh_per_degc * cooling_degrees(t, model.cooling_balance_c)
+    return e
+
+
+def _one_slope(e: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least squares e = a + b x for each row of x (candidates, days): (a, b, sse)."""
+    xm = x.mean(axis=1, keepdims=True)
+    em = e.mean()
+    dx = x - xm
+    sxx = np.einsum("ij,ij->i", dx, dx)
+    sxe = dx @ (e - em)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.where(sxx > 0, sxe / sxx, 0.0)
+    a = em - b * xm[:, 0]
+    r = e[None, :] - a[:, None] - b[:, None] * x
+    return a, b, np.einsum("ij,ij->i", r, r)
+
+
+def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointModel:
+    """The best change-point model of daily energy on daily mean temperature
+    (NaN days are ignored).  See the module docstring."""
+    e = np.asarray(energy_kwh, dtype=np.float64)
+    t = np.asarray(temp_c, dtype=np.float64)
+    ok = np.isfinite(e) & np.isfinite(t)
+    e, t = e[ok], t[ok]
+    n = e.size
+    if n == 0:
+        return ChangePointModel("intercept", 0.0, n_days=0)
+    sst = float(np.sum((e - e.mean()) ** 2))
+    best = ChangePointModel("intercept", float(e.mean()), n_days=n)
+    if n < MIN_DAYS_FOR_FIT or sst <= 0:
+        return best
+
+    def bic(sse: float, k: int) -> float:
+        return n * np.log(max(sse, 1e-12 * sst) / n) + k * np.log(n)
+
+    best_bic, best_sse = bic(sst, 1), sst
+
+    def better(sse: float, k: int) -> bool:
+        # lower BIC, and the extra terms explain at least MIN_GAIN of the variance
+        return bic(sse, k) < best_bic and best_sse - sse >= MIN_GAIN * sst
+    ts = np.sort(t)         # quantiles by index: np.quantile costs more than the fit here
+    cands = np.unique(ts[np.round(BALANCE_QUANTILES * (n - 1)).astype(int)])
+    hdd = heating_degrees(t[None, :], cands[:, None])
+    cdd = cooling_degrees(t[None, :], cands[:, None])
+    # enough days on the far side of each balance point
+    h_ok = (hdd > 0).sum(axis=1) >= MIN_DAYS_BEYOND
+    c_ok = (cdd > 0).sum(axis=1) >= MIN_DAYS_BEYOND
+    for form, x, okc in (("heating", hdd, h_ok), ("cooling", cdd, c_ok)):
+        a, b, sse = _one_slope(e, x)
+        valid = okc & (b > 0)
+        if not valid.any():
+            continue
+        i = int(np.argmin(np.where(valid, sse, np.inf)))
+        if better(float(sse[i]), 3) and (best.form == "intercept" or sse[i] < best_sse):
+            best_bic, best_sse = bic(float(sse[i]), 3), float(sse[i])
+            best = ChangePointModel(form, float(a[i]), n_days=n, r2=1.0 - float(sse[i]) / sst)
+            if form == "heating":
+                best.heating_kwh_per_degc, best.heating_balance_c = float(b[i]), float(cands[i])
+            else:
+                best.cooling_kwh_per_degc, best.cooling_balance_c = float(b[i]), float(cands[i])
+    # heating and cooling: every pair T_h <= T_c, normal equations solved in one batch
+    ih, ic = np.nonzero((cands[:, None] <= cands[None, :]) & h_ok[:, None] & c_ok[None, :])
+    if ih.size:
+        X = np.stack([np.ones((ih.size, n)), hdd[ih], cdd[ic]], axis=1)          # (pairs, 3, days)
+        A = np.einsum("pkn,pln->pkl", X, X)
+        y = np.einsum("pkn,n->pk", X, e)
+        A += np.eye(3)[None] * 1e-9 * np.trace(A, axis1=1, axis2=2)[:, None, None]
+        coef = np.linalg.solve(A, y[..., None])[..., 0]
+        r = e[None, :] - np.einsum("pk,pkn->pn", coef, X)
+        sse = np.einsum("pn,pn->p", r, r)
+        valid = (coef[:, 1] > 0) & (coef[:, 2] > 0)
+        if valid.any():
+            i = int(np.argmin(np.where(valid, sse, np.inf)))
+            if better(float(sse[i]), 5):
+                best = ChangePointModel("heating_cooling", float(coef[i, 0]), float(coef[i, 1]), float(cands[ih[i]]),
+                                        float(coef[i, 2]), float(cands[ic[i]]), n_days=n,
+                                        r2=1.0 - float(sse[i]) / sst)
+    return best
+
+
+def daily_mean_temperature(temp_day_hour_c: np.ndarray, min_hours: int = 12) -> np.ndarray:
+    """Mean of each day's hourly temperatures (days, 24) -> (days,); NaN where fewer
+    than `min_hours` hours were measured."""
+    fin = np.isfinite(temp_day_hour_c)
+    cnt = fin.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(fin, temp_day_hour_c, 0.0).sum(axis=1) / cnt
+    m[cnt < min_hours] = np.nan
+    return m
+
+
+def is_outdoor_temperature(quantity: str, equipment_kind: str | None) -> bool:
+    """A channel is the site's outdoor temperature when it measures temperature and
+    its equipment kind says outdoor air (English or Japanese)."""
+    return quantity == "temperature_c" and (equipment_kind or "").strip().lower() in OUTDOOR_KINDS
+
+
+OUTDOOR_KINDS = {"outdoor_air", "outdoor", "outside_air", "weather", "外気", "外気温"}

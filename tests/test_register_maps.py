@@ -1,0 +1,130 @@
+"""The shipped register maps (config/registers/): each names the manual it comes from
+and says per field whether it was checked against it; each is served by the
+simulator and read back by the collector with plausible values; `mieruka probe`
+recognises each as laid out by its own file; mbpoll, a client nobody here wrote,
+reads one."""
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import tomllib
+
+import numpy as np
+import pytest
+
+from mieruka.collector.discovery import probe
+from mieruka.collector.modbus_conn import Connection
+from mieruka.collector.registers import load_register_map
+from mieruka.collector.runner import CollectorOptions, Runner
+from mieruka.config import REGISTERS_DIR
+from mieruka.quantities import QUANTITIES
+from mieruka.simulators.modbus_server import ModbusSimulator
+from mieruka.site import parse_site
+from mieruka.store.embedded import EmbeddedStore
+
+MAPS = sorted(p.stem for p in REGISTERS_DIR.glob("*.toml"))
+REQUIRED = {"sdm630", "eastron_sdm120", "eastron_sdm72", "mitsubishi_emu4", "panasonic_kw9m", "panasonic_kw2g",
+            "omron_km_n1", "omron_km_n2", "omron_km_n3", "schneider_iem3000", "schneider_pm5000",
+            "carlo_gavazzi_em24", "janitza_umg", "suto_s4xx", "cs_instruments_va5xx"}
+PLAUSIBLE = {"voltage_v": (80, 300), "frequency_hz": (45, 65), "power_factor": (-1, 1), "current_a": (0, 1e5),
+             "temperature_c": (-40, 150), "pressure_mpa": (-0.1, 5), "air_flow_m3min": (0, 1e4)}
+
+
+def test_every_map_names_its_manual_and_checks_per_field():
+    assert REQUIRED <= set(MAPS)
+    for name in MAPS:
+        m = load_register_map(name)
+        assert m.manual and m.revision, name
+        assert all(f.checked is not None for f in m.fields.values()), name     # stated for every field
+        assert all(f.quantity in QUANTITIES for f in m.fields.values()), name
+        raw = tomllib.loads((REGISTERS_DIR / f"{name}.toml").read_text("utf-8"))
+        if not any(f.checked for f in m.fields.values()):
+            assert "unchecked" in (REGISTERS_DIR / f"{name}.toml").read_text("utf-8").lower(), name
+        assert raw["meter"]["model"] == name
+    for name in ("panasonic_kw9m", "panasonic_kw2g"):          # the MEWTOCOL trap is written down
+        assert "MEWTOCOL" in load_register_map(name).notes
+
+
+def site_with_every_map(port: int, data_dir) -> object:
+    text = f'[site]\nname = "all maps"\ndata_dir = "{data_dir}"\n[collector]\nmetrics_port = 0\n'
+    for unit, name in enumerate(MAPS, start=1):
+        text += f'\n[[meters]]\nid = "{name}"\nmodel = "{name}"\nport = {port}\nunit_id = {unit}\ntimeout_s = 0.5\n'
+        for fname, f in load_register_map(name).fields.items():
+            text += (f'[[meters.channels]]\nid = "{name}.{fname}"\nquantity = "{f.quantity}"\n'
+                     f'register = "{fname}"\n')
+    return parse_site(tomllib.loads(text), "<maps>")
+
+
+@pytest.mark.slow
+def test_each_map_served_by_the_simulator_reads_back_plausibly(port, data_dir):
+    cfg = site_with_every_map(port, data_dir)
+    with ModbusSimulator(cfg, port=port) as sim:
+        runner = Runner(cfg, options=CollectorOptions(metrics_port=0))
+        asyncio.run(runner.run(duration_s=2.6))
+
+        async def probe_all():
+            out = {}
+            for unit, name in enumerate(MAPS, start=1):
+                m = next(x for x in cfg.meters if x.id == name)
+                conn = Connection(f"probe-{unit}", m)
+                try:
+                    out[name] = (await probe(conn, unit, load_register_map(name), 2.0))[0]
+                finally:
+                    conn.close()
+            return out
+        best = asyncio.run(probe_all())
+        assert set(sim.handle.gateway.function_codes) <= {3, 4}
+    s = EmbeddedStore.from_site(cfg, readonly=True)
+    for name in MAPS:
+        m = load_register_map(name)
+        for fname, f in m.fields.items():
+            t, v, q = s.read_quality(f"{name}.{fname}")
+            assert len(t) >= 2 and (q == 0).all(), (name, fname, q)
+            lo, hi = PLAUSIBLE.get(f.quantity, (-1e9, 1e9))
+            if QUANTITIES[f.quantity].counter:
+                lo = 0
+            assert ((v >= lo) & (v <= hi)).all(), (name, fname, v)
+        # the layout the file states wins the probe (its own word order, base 0)
+        b = best[name]
+        assert (b.word_order, b.address_base) == (m.word_order, 0), (name, b)
+    s.close()
+    assert all(d.ok_polls >= 2 for d in runner.device_stats().values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll (Debian package) not installed")
+def test_mbpoll_reads_a_janitza_voltage(port, data_dir):
+    cfg = site_with_every_map(port, data_dir)
+    unit = MAPS.index("janitza_umg") + 1
+    with ModbusSimulator(cfg, port=port):
+        # holding register 19000 (mbpoll counts from 1: reference 19001), float, high word first
+        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", str(unit), "-t", "4:float", "-B",
+                              "-r", "19001", "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+        m = re.search(r"\[19001\]:\s+([-\d.]+)", out.stdout)
+        assert m, out.stdout + out.stderr
+        assert 80 < float(m.group(1)) < 300
+        # an EM24 voltage: int32 low word first, x10
+        unit = MAPS.index("carlo_gavazzi_em24") + 1
+        out = subprocess.run(["mbpoll", "-m", "tcp", "-p", str(port), "-a", str(unit), "-t", "4:int", "-r", "1",
+                              "-c", "1", "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20)
+        m = re.search(r"\[1\]:\s+(-?\d+)", out.stdout)
+        assert m, out.stdout + out.stderr
+        assert 800 < int(m.group(1)) < 3000
+
+
+def test_check_loads_every_meters_map_and_fields(tmp_path, capsys):
+    from mieruka.cli import main
+    site = tmp_path / "site.toml"
+    base = '[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "{model}"\n' \
+           '[[meters.channels]]\nid = "c1"\nquantity = "power_kw"\nregister = "{reg}"\n'
+    for model, reg, needle in (("nosuch", "total_power", "meters[0:m1].model: register map 'nosuch' not found"),
+                               ("sdm630", "totl_power", "meters[0:m1].channels[0:c1].register: register map 'sdm630' has "
+                                                        "no field 'totl_power'")):
+        site.write_text(base.format(model=model, reg=reg), "utf-8")
+        assert main(["check", "--config", str(site)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {site}: ") and needle in err and "Traceback" not in err
+    site.write_text(base.format(model="janitza_umg", reg="total_power"), "utf-8")
+    assert main(["check", "--config", str(site)]) == 0
