@@ -364,3 +364,30 @@ def test_any_text_through_a_template_stays_valid_json(tmp_path_factory, text, de
     p = payload(Event("meter_offline", "warning", text, text, {"device": device}), s["cfg"])
     assert json.loads(s["slack"].body(p))["text"] == "*warning* " + text
     assert json.loads(s["plain"].body(p))["data"] == {"device": device}
+
+
+def test_a_reload_keeps_the_stage_reached_and_applies_the_new_target(tmp_path):
+    """SIGHUP with a new [demand] target: the stage already sent is not sent again; the
+    new threshold decides from the next check on."""
+    events: list[Event] = []
+    cfg = site(tmp_path)
+    live = LiveDemand(cfg, power_channel="main_power")
+    watch = AlarmWatch(events.append, cfg.alarms, live=live)
+    t0 = int(np.datetime64("2026-06-01T01:00:00", "ms").astype(np.int64))
+
+    def feed(i, kw):
+        live.observe(ReadingBatch(np.array([t0 + i * 1000], "datetime64[ms]"), np.array(["main_power"], object),
+                                  np.array([kw]), np.array([Quality.OK], np.uint8)))
+        watch.check((t0 + i * 1000) / 1000)
+    for i in range(0, 300, 5):
+        feed(i, 95.0)                                  # 95 kW on 100: stage 2
+    assert [e.data["stage"] for e in events] == [2]
+    cfg2 = site(tmp_path, "")
+    cfg2.demand.target_kw = 200.0                      # the reloaded config
+    live.target_kw, live.stages = 200.0, (0.8, 0.9, 1.0)
+    live.tracker.target_kw = 200.0
+    watch.reconfigure(cfg2.alarms, live)
+    assert watch.demand.stage == 2                     # kept: nothing repeated
+    for i in range(300, 400, 5):
+        feed(i, 95.0)                                  # 95 kW on 200: below every stage -> clear
+    assert [e.event for e in events] == ["demand_alarm", "demand_clear"]
