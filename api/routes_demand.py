@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import Invalid
 from ..service.demand import MAX_RANGE, bills_for, demand_for, demand_view, store_channels
+from ..service.demand_live import demand_now
 from .auth import require_read
 from .errors import PROBLEM_RESPONSES
 from .params import parse_param
@@ -34,6 +35,13 @@ async def demand(request: Request, start: str | None = START, end: str | None = 
     c, t0, t1 = _range(request, start, end)
     res = await run_in_threadpool(demand_view, c, t0, t1, channel=channel, period_min=period_min, top_peaks=top)
     return fast_json(res)
+
+
+@router.get("/demand/now", dependencies=read,
+            summary="The current demand period as the collector keeps it: energy so far, present kW, "
+                    "predicted end-of-period kW, stage against the target")
+async def demand_live(request: Request):
+    return fast_json(await run_in_threadpool(demand_now, ctx(request)))
 
 
 @router.get("/bill", dependencies=read,

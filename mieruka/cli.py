@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("probe", "Find a meter's word order and address base; print the [[meters]] block to paste."),
     "backup": ("backup", "Back up the store, buffer and config into one archive (safe while collecting)."),
     "restore": ("restore", "Restore a backup archive (checks every sha256; refuses while a collector runs)."),
+    "notify-test": ("notify_test", "Send one test event to every [[notify]] target (webhook, SMTP)."),
 }
 
 

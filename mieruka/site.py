@@ -16,7 +16,7 @@ import re
 import tomllib
 import zoneinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
@@ -255,6 +255,116 @@ class DemandSection(_Model):
         if any(b <= a for a, b in zip(v, v[1:])):
             raise ValueError("stages must rise, e.g. [0.8, 0.9, 1.0]")
         return v
+
+
+# ----------------------------------------------------------- alarms, notifications
+NOTIFY_EVENTS = ("demand_alarm", "demand_clear", "meter_offline", "meter_back", "buffer_dropping",
+                 "disk_low", "findings_digest", "test")
+
+
+class AlarmsSection(_Model):
+    """When the collector raises an event (collector/alarms.py) and how often a still
+    standing one may be repeated (mieruka/service/notify.py); see docs/alarms.md."""
+
+    demand_min_elapsed_s: float = Field(default=120.0, ge=0, le=3600,
+                                        description="no demand alarm in a period's first seconds (the "
+                                                    "prediction is a guess there)")
+    demand_clear_margin: float = Field(default=0.05, ge=0, le=0.5,
+                                       description="a stage ends only when the prediction is this share of "
+                                                   "the target below the stage's threshold (hysteresis)")
+    offline_after_s: float = Field(default=60.0, gt=0, description="no good reading this long -> meter_offline")
+    disk_low_pct: float = Field(default=5.0, ge=0, le=100, description="free space of data_dir below this % -> "
+                                                                         "disk_low (0: off)")
+    disk_low_mb: float = Field(default=200.0, ge=0, description="... or below this many MB (0: off)")
+    repeat_after_min: float = Field(default=60.0, ge=0, description="the same standing event is sent again "
+                                                                     "at most this often (0: never)")
+    check_interval_s: float = Field(default=1.0, gt=0, le=60)
+    digest_at: str | None = Field(default="08:00", description="local HH:MM of the daily findings_digest "
+                                                               '("off": no digest)')
+    queue_size: int = Field(default=1000, ge=1, le=1_000_000, description="events waiting for delivery; "
+                                                                          "beyond it the oldest are dropped")
+    retry_for_s: float = Field(default=600.0, gt=0, description="a failing target is retried with back-off "
+                                                                "this long, then the event is given up")
+
+    @field_validator("digest_at")
+    @classmethod
+    def _hhmm(cls, v: str | None) -> str | None:
+        if v is not None and v.strip().lower() in ("", "off", "none"):
+            return None
+        if v is not None and not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
+            raise ValueError(f"{v!r} is not a time HH:MM")
+        return v
+
+
+class _NotifyBase(_Model):
+    name: str | None = Field(default=None, description="shown in logs, metrics and the status")
+    events: list[str] = Field(default_factory=lambda: list(NOTIFY_EVENTS),
+                              description="which events this target gets (default: all)")
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    language: Literal["ja", "en", "both"] = "both"
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        bad = [e for e in v if e not in NOTIFY_EVENTS]
+        if bad:
+            raise ValueError(f"unknown event {bad[0]!r}; one of: {', '.join(NOTIFY_EVENTS)}")
+        return v
+
+
+class WebhookTarget(_NotifyBase):
+    """POST of the event's JSON (or of `template` rendered over it) to an incoming webhook."""
+
+    type: Literal["webhook"]
+    url: str = Field(min_length=1)
+    template: str | None = Field(default=None, description="body template (jinja2, sandboxed) over the payload; "
+                                                           "none: the payload JSON itself")
+    template_file: Path | None = Field(default=None, description="the template in a file (relative to the config)")
+    headers: dict[str, str] = Field(default_factory=dict)
+    content_type: str = "application/json"
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _one_template(self) -> "WebhookTarget":
+        if self.template is not None and self.template_file is not None:
+            raise ValueError("give template or template_file, not both")
+        return self
+
+
+class SmtpTarget(_NotifyBase):
+    """Mail through an SMTP server, STARTTLS by default; the password from the environment."""
+
+    type: Literal["smtp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = Field(default=True, description="false only for a relay on the gateway itself")
+    ca_file: Path | None = Field(default=None, description="CA to trust for the server's certificate "
+                                                           "(default: the system's)")
+    username: str | None = None
+    password_env: str | None = Field(default=None, description="name of the environment variable "
+                                                               "holding the password")
+    sender: str = Field(min_length=3, validation_alias=AliasChoices("sender", "from"))
+    to: list[str] = Field(min_length=1)
+    subject_prefix: str = "[mieruka]"
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _auth(self) -> "SmtpTarget":
+        if self.password_env and not self.username:
+            raise ValueError("password_env needs username")
+        if self.username and not self.starttls and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("a password is sent only over STARTTLS (starttls = true)")
+        return self
+
+
+NotifyTarget = Annotated[Union[WebhookTarget, SmtpTarget], Field(discriminator="type")]
 
 
 class EnergyRate(_Model):
@@ -504,6 +614,8 @@ class SiteConfig(_Model):
     demand: DemandSection = Field(default_factory=DemandSection, validation_alias=AliasChoices("demand", "デマンド"))
     bill: BillSection | None = Field(default=None, validation_alias=AliasChoices("bill", "電気料金"))
     meters: list[Meter] = Field(default_factory=list)
+    alarms: AlarmsSection = Field(default_factory=AlarmsSection, validation_alias=AliasChoices("alarms", "警報"))
+    notify: list[NotifyTarget] = Field(default_factory=list, validation_alias=AliasChoices("notify", "通知"))
     # Sections owned by other parts; each part validates its own table with
     # `validate_section` so that errors keep the same file/key shape.
     simulation: dict[str, Any] | None = None

@@ -39,6 +39,15 @@ def command(config_path: str) -> int:
                   f"燃料費調整 {len(b.fuel_adjustment_jpy_per_kwh)} month(s), 再エネ賦課金 FY "
                   f"{', '.join(sorted(b.renewable_levy_jpy_per_kwh)) or '-'}, 力率 "
                   f"{b.power_factor_channel or f'{b.power_factor_pct:g} % (configured)'}", highlight=False)
+    for i, n in enumerate(cfg.notify):
+        # a webhook URL's path is its secret (Slack, Teams, Discord): only the host is shown
+        where = "/".join(n.url.split("/")[:3]) + "/…" if n.type == "webhook" else f"{n.host}:{n.port}"
+        con.print(f"notify[{i}]: {n.type} {n.name or ''} {where} events "
+                  f"{', '.join(n.events) if len(n.events) < 8 else 'all'} (min {n.min_severity})", highlight=False)
+    if cfg.notify:
+        # templates render, password variables are set: the notifier's own checks (no message is sent)
+        from ..service.notify import Notifier
+        Notifier(cfg).close(0)
     con.print("config OK")
     return 0
 
