@@ -134,3 +134,9 @@ def test_fleet_outputs_all_or_none_and_the_workbook_opens(tmp_path, capsys):
     from openpyxl import load_workbook
     assert load_workbook(tmp_path / "f.xlsx").sheetnames
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_notify_test_without_targets_is_a_config_error(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["notify-test", "--config", str(cfg)]) == 2
+    assert "no [[notify]] targets" in _one_error_line(capsys)
