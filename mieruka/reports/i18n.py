@@ -103,6 +103,7 @@ LABELS: dict[str, dict[str, str]] = {
 KINDS: dict[str, dict[str, str]] = {
     "standby": {"ja": "待機電力", "en": "Standby power"},
     "air_leak": {"ja": "エア漏れ", "en": "Air leak"},
+    "air_leak_growth": {"ja": "エア漏れの増加", "en": "Air leak growth"},
     "baseline_gap": {"ja": "ベースライン超過", "en": "Baseline gap"},
     "compressor_profile": {"ja": "コンプレッサー運転", "en": "Compressor profile"},
     "base_load": {"ja": "常時運転負荷（要見直し）", "en": "Base load (to review)"},
