@@ -61,3 +61,27 @@ def test_any_replaced_value_loads_or_gives_a_config_error(path, value, extra_key
         parse_site(doc, "site.toml", ENV, Path("/tmp/site.toml"))
     except ConfigError as e:
         assert str(e).startswith("site.toml"), str(e)
+
+
+MAP_BASE = tomllib.loads((ROOT / "config/examples/import-steel-industry.toml").read_text("utf-8"))
+MAP_PATHS = [p for p in _paths(MAP_BASE) if p]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(MAP_PATHS), values)
+def test_any_replaced_value_in_an_import_mapping_validates_or_names_the_key(path, value):
+    """The same for `mieruka import` mappings: pydantic's error is turned into the
+    project's one-line message without an exception of its own."""
+    from pydantic import ValidationError
+
+    from mieruka.importer.mapping import Mapping
+    from mieruka.site import format_validation_error
+    doc = copy.deepcopy(MAP_BASE)
+    _replace(doc, path, value)
+    try:
+        Mapping.model_validate(doc)
+    except ValidationError as e:
+        msg = format_validation_error(e, "map.toml", doc)
+        assert msg.startswith("map.toml"), msg
+    except ValueError as e:        # validators may raise plain ValueError outside pydantic: must not happen
+        raise AssertionError(f"escaped the validation: {e!r}") from None
