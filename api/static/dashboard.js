@@ -40,6 +40,17 @@ let TZ = "Asia/Tokyo";
 let channelsById = {};
 const SVGNS = "http://www.w3.org/2000/svg";
 
+// add(tag, attrs, text): a new SVG element in `svg` (the charts and the demand gauge draw with it)
+function svgAdder(svg) {
+  return (tag, attrs, text) => {
+    const e = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+}
+
 function takeToken() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (m) {
@@ -157,13 +168,7 @@ function renderProfile(p) {
   const ymax = Math.max(1, ...vals) * 1.1;
   const sx = i => ml + (W - ml - mr) * i / n;
   const sy = v => H - mb - (H - mt - mb) * v / ymax;
-  const add = (tag, attrs, text) => {
-    const e = document.createElementNS(SVGNS, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-    return e;
-  };
+  const add = svgAdder(svg);
   for (let k = 0; k <= 4; k++) {
     const v = ymax * k / 4;
     add("line", {x1: ml, x2: W - mr, y1: sy(v), y2: sy(v), stroke: "#ddd"});
@@ -238,13 +243,7 @@ function renderDemand(d, tz, lang) {
   const svg = document.createElementNS(SVGNS, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.id = "demand-svg";
-  const add = (tag, attrs, text) => {
-    const e = document.createElementNS(SVGNS, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-    return e;
-  };
+  const add = svgAdder(svg);
   // the period's clock: elapsed share of the period as a filled arc, the time left in the middle
   const period_s = d.period_min * 60;
   const left = Math.max(0, d.seconds_left - (Date.now() - demandAt) / 1000);
