@@ -92,3 +92,19 @@ def test_plain_replay_has_no_imported_from(tmp_path):
                  "--json", str(work / "f.json")]) == 0
     prov = json.loads((work / "f.json").read_text("utf-8"))["provenance"]
     assert prov["input"] == {"sha256": _sha(rec)}
+
+
+def test_bills_file_named_in_the_provenance(tmp_path):
+    """`--bills` replaces metered months in the CO2 sheet: its hash belongs to what the auditor needs."""
+    src = _day(tmp_path / "day1.csv", 0)
+    mp = tmp_path / "map.toml"
+    mp.write_text(MAP, "utf-8")
+    bills = tmp_path / "bills.csv"
+    bills.write_text("period,energy,amount,unit\n2026-04,electricity,61200,kWh\n", "utf-8")
+    work = tmp_path / "w"
+    work.mkdir()
+    assert main(["replay", str(src), "--mapping", str(mp), "--config", str(write_config(work)), "--no-progress",
+                 "--bills", str(bills), "--json", str(work / "f.json"), "--report", str(work / "r.html")]) == 0
+    prov = json.loads((work / "f.json").read_text("utf-8"))["provenance"]
+    assert prov["bills"] == {"file": "bills.csv", "sha256": _sha(bills)}
+    assert _sha(bills) in (work / "r.html").read_text("utf-8")

@@ -93,7 +93,7 @@ def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path
          sources=None) -> int:
     from ..service.context import Context
     from ..service.replay import replay
-    res = replay(recording, cfg, store, progress=not no_progress, sources=sources)
+    res = replay(recording, cfg, store, progress=not no_progress, sources=sources, bills=bills)
     con.print(f"replayed {res.rows:,} readings of {len(res.recording.channels)} channels "
               f"(sha256 {res.recording.sha256[:16]}…); {len(res.channels_added)} channels taken from the recording")
     for src in (sources or {}).get("files", []):

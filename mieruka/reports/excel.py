@@ -153,9 +153,12 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
 
 
 def _imported_rows(prov: dict, t) -> list[tuple[str, str]]:
-    """The logger exports and mapping a recording was imported from (sha256 and file name)."""
+    """The logger exports and mapping a recording was imported from, and the bills file (sha256 and name)."""
     src = (prov.get("input") or {}).get("imported_from")
-    if not src:
-        return []
-    rows = [(t("imported_from"), f"{f['sha256']} ({f['file']})") for f in src["files"]]
-    return rows + [(t("import_mapping"), f"{src['mapping']['sha256']} ({src['mapping']['file']})")]
+    rows = []
+    if src:
+        rows = [(t("imported_from"), f"{f['sha256']} ({f['file']})") for f in src["files"]]
+        rows.append((t("import_mapping"), f"{src['mapping']['sha256']} ({src['mapping']['file']})"))
+    if prov.get("bills"):
+        rows.append((t("bills_sha256"), f"{prov['bills']['sha256']} ({prov['bills']['file']})"))
+    return rows

@@ -12,6 +12,7 @@ LABELS: dict[str, dict[str, str]] = {
     "input_sha256": {"ja": "入力ファイル SHA-256", "en": "Input file SHA-256"},
     "imported_from": {"ja": "取込元ファイル SHA-256", "en": "Imported from (SHA-256)"},
     "import_mapping": {"ja": "取込マッピング SHA-256", "en": "Import mapping (SHA-256)"},
+    "bills_sha256": {"ja": "請求書ファイル SHA-256", "en": "Bills file (SHA-256)"},
     "input_file": {"ja": "入力ファイル", "en": "Input file"},
     "factor_set": {"ja": "排出係数セット", "en": "Emission factor set"},
     "software": {"ja": "ソフトウェア版", "en": "Software version"},

@@ -48,7 +48,7 @@ class ReplayResult:
 
 
 def provenance(cfg: SiteConfig, sha256: str | None, file_name: str | None = None,
-               sources: dict[str, Any] | None = None) -> dict[str, Any]:
+               sources: dict[str, Any] | None = None, bills: str | Path | None = None) -> dict[str, Any]:
     """What an auditor needs to reproduce a figure: input hash, factor set,
     software version and calendar.  `sources` (see `import_sources`) names the
     logger exports and the mapping a recording was imported from: the auditor
@@ -63,6 +63,9 @@ def provenance(cfg: SiteConfig, sha256: str | None, file_name: str | None = None
         out["input"] = {"sha256": sha256}
         if sources:
             out["input"]["imported_from"] = sources
+    if bills:       # the bills replace metered months in the CO2 sheet: the auditor needs that file too
+        from ..recording import file_sha256
+        out["bills"] = {"file": Path(bills).name, "sha256": file_sha256(bills)}
     return out
 
 
@@ -100,7 +103,7 @@ def load_recording(rec: Recording, cfg: SiteConfig, store: Store, progress: bool
 
 
 def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = True,
-           sources: dict[str, Any] | None = None) -> ReplayResult:
+           sources: dict[str, Any] | None = None, bills: str | Path | None = None) -> ReplayResult:
     """Load, analyse over the recording's whole site days, and describe provenance
     (`sources`: what the recording was imported from, see `import_sources`)."""
     rec = read_recording(path)
@@ -111,7 +114,7 @@ def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = Tru
         raise InputError(f"{path}: the recording has no readings")
     start, end = _day_bounds(ctx, rng)
     view = run_analysis(ctx, start, end, channels=list(rec.channels))
-    return ReplayResult(rec, added, rows, provenance(cfg, rec.sha256, sources=sources), view)
+    return ReplayResult(rec, added, rows, provenance(cfg, rec.sha256, sources=sources, bills=bills), view)
 
 
 def _day_bounds(ctx, rng):
