@@ -351,6 +351,9 @@ quantity = "圧力"
     (lambda s: s.replace('column = "time"', 'column = "time"\nzone = "Mars/Olympus"'), r"time.zone: unknown time zone"),
     (lambda s: s.replace('column = "time"', 'column = "time"\nambiguous = "maybe"'), r"time.ambiguous"),
     (lambda s: s.replace('[[columns]]', '[source]\nencoding = "ebcdic"\n[[columns]]'), r"source.encoding: unknown encoding"),
+    # 1e20 hours overflowed the interval-start times (OverflowError traceback)
+    (lambda s: s.replace('column = "time"', 'column = "time"\ninterval = "99999999999999999999h"'),
+     r"time.interval: interval .* is longer than 31 days"),
 ])
 def test_mapping_errors_name_file_and_key(tmp_path, capsys, edit, message):
     mp = write_map(tmp_path, edit(DAY_MAP))
