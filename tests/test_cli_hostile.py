@@ -140,3 +140,27 @@ def test_notify_test_without_targets_is_a_config_error(tmp_path, capsys):
     cfg = write_config(tmp_path)
     assert main(["notify-test", "--config", str(cfg)]) == 2
     assert "no [[notify]] targets" in _one_error_line(capsys)
+
+
+def test_serve_on_an_address_it_cannot_listen_on(tmp_path, capsys):
+    """A port taken, a port out of range, a host name that does not resolve: one line, exit 2
+    (uvicorn logged and exited 3; --port 70000 was an OverflowError traceback)."""
+    import socket
+    cfg = write_config(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)]) == 2
+        assert f"127.0.0.1:{port}: cannot listen there" in _one_error_line(capsys)
+    assert main(["serve", "--config", str(cfg), "--port", "70000"]) == 2
+    assert "--port" in _one_error_line(capsys)
+    assert main(["serve", "--config", str(cfg), "--host", "no-such-host.invalid", "--port", "0"]) == 2
+    assert "--host no-such-host.invalid" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("cmd", ["collect", "simulate"])
+def test_negative_or_zero_duration_refused(tmp_path, capsys, cmd):
+    cfg = write_config(tmp_path)
+    assert main([cmd, "--config", str(cfg), "--duration", "-5"]) == 2
+    assert "--duration" in _one_error_line(capsys)
