@@ -164,3 +164,11 @@ def test_negative_or_zero_duration_refused(tmp_path, capsys, cmd):
     cfg = write_config(tmp_path)
     assert main([cmd, "--config", str(cfg), "--duration", "-5"]) == 2
     assert "--duration" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("opt", ["--contract-kw", "--target-kw"])
+@pytest.mark.parametrize("value", ["1e400", "nan", "-3"])
+def test_demand_kw_options_finite_and_positive(tmp_path, capsys, opt, value):
+    rec = _recording(tmp_path / "rec.csv")
+    assert main(["demand", str(rec), opt, value, "--json"]) == 2
+    assert opt in _one_error_line(capsys)
