@@ -113,6 +113,23 @@ def recency_kernel(n_days: int, tau_days: float | None) -> np.ndarray:
     return np.exp(-np.abs(d[:, None] - d[None, :]) / tau_days)
 
 
+_KERNELS: dict[tuple[int, float], np.ndarray] = {}
+
+
+def recency_kernel_cached(n_days: int, tau_days: float) -> np.ndarray:
+    """`recency_kernel`, kept per (days, tau): every channel of a site and every fold
+    shares it (a year is 1 MB; a few are kept, read-only)."""
+    key = (int(n_days), float(tau_days))
+    k = _KERNELS.get(key)
+    if k is None:
+        if len(_KERNELS) >= 8:
+            _KERNELS.clear()
+        k = recency_kernel(n_days, tau_days)
+        k.flags.writeable = False
+        _KERNELS[key] = k
+    return k
+
+
 def source_types(day_type: np.ndarray, counts: np.ndarray, saturday_works: bool) -> np.ndarray:
     """For each row the day type whose days predict it: its own type when `counts`
     (rows, 4: training days of each type available to the row) holds at least
@@ -210,11 +227,14 @@ def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_s
     if weather and shapes is None:
         shapes = type_shapes(kw, day_type)
     e_day = daily_energy(kw) if weather else None
-    blocks, parts, fitted = [], [], []
-    width_so_far = 0
+    tkw = np.where(known, temp_day, 0.0) if weather else None
+    kernel = None if spec.tau_days is None else recency_kernel_cached(n, spec.tau_days)
+    base = np.concatenate([x0, finf], axis=1)            # (days, 24 + wd): kW sums and hours measured
+    type_rows = [day_type == t for t in range(4)]
+    fitted = []
     for rows, cols, models in groups:
         cols = cols & has
-        type_cols = [cols & (day_type == t) for t in range(4)]
+        type_cols = [cols & type_rows[t] for t in range(4)]
         counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (n, 1))
         if exclude_self:
             counts[np.arange(n), day_type] -= cols
@@ -227,42 +247,60 @@ def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_s
         if weather:
             g = np.zeros(n)
             for t, m in models.items():
-                g[day_type == t] = wx.predict_change_point(m, np.where(known, temp_day, 0.0)[day_type == t])
-        # one block per source type present, side by side
+                g[type_rows[t]] = wx.predict_change_point(m, tkw[type_rows[t]])
         for t in range(4):
             r = rows & (src == t)
             if not r.any():
                 continue
-            c = type_cols[t].astype(np.float64)
-            stack = [x0 * c[:, None], finf * c[:, None]]
             m = models.get(t) if weather else None
             use_w = m is not None and m.form != "intercept"
+            ri, ci = np.nonzero(r)[0], np.nonzero(type_cols[t])[0]
+            x = base[ci]
             if use_w:
-                ck = c * known
-                stack.append(np.stack([g * ck, ck], axis=1))
-            blk = np.concatenate(stack, axis=1)
-            parts.append((t, r, m if use_w else None, width_so_far, blk.shape[1]))
-            width_so_far += blk.shape[1]
-            blocks.append(blk)
-    if not blocks:
-        return out, fitted
-    block = np.concatenate(blocks, axis=1)
-    sums_all = recency_sums(block, spec.tau_days)
-    if exclude_self:
-        sums_all -= block
-    for t, r, m, c0, width in parts:
-        sums = sums_all[r, c0:c0 + width]
-        num, den = sums[:, :24], sums[:, 24:24 + wd]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(den > 0, num / den, np.nan)
-            if m is not None:
-                g_self = wx.predict_change_point(m, np.where(known[r], temp_day[r], 0.0))
-                gw, kw_ = sums[:, 24 + wd], sums[:, 25 + wd]
-                mean_g = np.where(kw_ > 0, gw / kw_, np.nan)
-                adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)
-                p = np.clip(p + shapes[t][None, :] * adj[:, None], 0.0, None)
-        out[r] = p
+                kc = known[ci].astype(np.float64)
+                x = np.concatenate([x, (g[ci] * kc)[:, None], kc[:, None]], axis=1)
+            # the training days' sums weighted by recency: only the (rows, training days) block
+            # of the kernel, one matrix product (a whole year is 365 x 365: cheaper than a filter)
+            if kernel is None:
+                sums = np.repeat(x.sum(axis=0)[None, :], ri.size, axis=0)
+            else:
+                sums = _kernel_product(kernel, ri, ci, x)
+            if exclude_self:
+                # a row never learns from itself: take its own term (weight 1) out again
+                own = type_cols[t][ri]
+                if own.any():
+                    xs = base[ri[own]]
+                    if use_w:
+                        ks = known[ri[own]].astype(np.float64)
+                        xs = np.concatenate([xs, (g[ri[own]] * ks)[:, None], ks[:, None]], axis=1)
+                    sums[own] -= xs
+            num, den = sums[:, :24], sums[:, 24:24 + wd]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = np.where(den > 0, num / den, np.nan)
+                if use_w:
+                    g_self = wx.predict_change_point(m, tkw[r])
+                    gw, kw_ = sums[:, 24 + wd], sums[:, 25 + wd]
+                    mean_g = np.where(kw_ > 0, gw / kw_, np.nan)
+                    adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)
+                    p = np.clip(p + shapes[t][None, :] * adj[:, None], 0.0, None)
+            out[r] = p
     return out, fitted
+
+
+# OpenBLAS splits a product over its threads above m*n*k = 4 * 65536; for these small
+# products the second thread costs more CPU (spin-waiting) than it saves
+_SINGLE_THREAD_MNK = 4 * 65536
+
+
+def _kernel_product(kernel: np.ndarray, ri: np.ndarray, ci: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """kernel[ri][:, ci] @ x in row chunks small enough for one BLAS thread."""
+    step = max(1, _SINGLE_THREAD_MNK // max(ci.size * x.shape[1], 1))
+    if ri.size <= step:
+        return kernel[np.ix_(ri, ci)] @ x
+    out = np.empty((ri.size, x.shape[1]))
+    for s0 in range(0, ri.size, step):
+        out[s0:s0 + step] = kernel[np.ix_(ri[s0:s0 + step], ci)] @ x
+    return out
 
 
 def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
@@ -358,6 +396,7 @@ class Choice:
     predictions: np.ndarray | None = None                               # out of sample, of the chosen model
     n_params: int = 96
     fold_models: list | None = None                                     # the folds' temperature models
+    all_day_models: dict | None = None                                  # the temperature models of all days
 
 
 def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, temp_day: np.ndarray | None,
@@ -375,7 +414,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     candidates = [SPECS[1]] if allow_drift else []
     reason = "no outdoor temperature"
     weather_signal = False
-    fold_models = None
+    fold_models = models = None
     if temp_day is not None and np.count_nonzero(np.isfinite(temp_day)) >= 14:
         # screen: does any day type's daily energy follow the temperature at all?
         e = daily_energy(kw)
@@ -407,7 +446,8 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
         else:
             reason = (f"temperature model did not improve out-of-sample CV(RMSE) enough "
                       f"({_pct(wcv)} vs {_pct(ref)})")
-    return Choice(best, cvs, adjusted, reason, preds.get(best.name), 96 + (8 if best.weather else 0), fold_models)
+    return Choice(best, cvs, adjusted, reason, preds.get(best.name), 96 + (8 if best.weather else 0), fold_models,
+                  models)
 
 
 def _pct(x: float | None) -> str:
@@ -415,15 +455,18 @@ def _pct(x: float | None) -> str:
 
 
 def detection_baseline(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
-                       temp_day: np.ndarray | None, exclude: np.ndarray | None = None
+                       temp_day: np.ndarray | None, exclude: np.ndarray | None = None,
+                       models: dict[int, wx.ChangePointModel] | None = None
                        ) -> tuple[np.ndarray, np.ndarray, dict[int, wx.ChangePointModel]]:
     """Baseline (days, 24) each day is compared with, learnt from every other day
     (leave-one-out) except the `exclude` days (non-routine days found on a first
     pass), and the robust spread (days, 24): scaled MAD of the residuals per
-    (day type, hour)."""
+    (day type, hour).  `models`: the temperature models of the training days when
+    already fitted (`Choice.all_day_models` when nothing is excluded)."""
     n = kw.shape[0]
     keep = np.ones(n, bool) if exclude is None else ~exclude
-    base, models = predict_group(kw, day_type, np.ones(n, bool), keep, True, spec, saturday_works, temp_day)
+    base, models = predict_group(kw, day_type, np.ones(n, bool), keep, True, spec, saturday_works, temp_day,
+                                 models=models)
     r = kw - base
     sig = np.full(kw.shape, np.nan)
     for t in range(4):

@@ -124,23 +124,39 @@ def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointM
                 best.heating_kwh_per_degc, best.heating_balance_c = float(b[i]), float(cands[i])
             else:
                 best.cooling_kwh_per_degc, best.cooling_balance_c = float(b[i]), float(cands[i])
-    # heating and cooling: every pair T_h <= T_c, normal equations solved in one batch
+    # heating and cooling: every pair T_h <= T_c.  The 3 x 3 normal equations of all pairs
+    # come from per-candidate sums and one (candidates x candidates) product of the degree
+    # days, not from a (pairs, 3, days) design array; the same ridge as a direct solve
     ih, ic = np.nonzero((cands[:, None] <= cands[None, :]) & h_ok[:, None] & c_ok[None, :])
     if ih.size:
-        X = np.stack([np.ones((ih.size, n)), hdd[ih], cdd[ic]], axis=1)          # (pairs, 3, days)
-        A = np.einsum("pkn,pln->pkl", X, X)
-        y = np.einsum("pkn,n->pk", X, e)
-        A += np.eye(3)[None] * 1e-9 * np.trace(A, axis1=1, axis2=2)[:, None, None]
-        coef = np.linalg.solve(A, y[..., None])[..., 0]
-        r = e[None, :] - np.einsum("pk,pkn->pn", coef, X)
-        sse = np.einsum("pn,pn->p", r, r)
+        sh, sc = hdd.sum(axis=1), cdd.sum(axis=1)
+        A = np.empty((ih.size, 3, 3))
+        A[:, 0, 0] = n
+        A[:, 0, 1] = A[:, 1, 0] = sh[ih]
+        A[:, 0, 2] = A[:, 2, 0] = sc[ic]
+        A[:, 1, 1] = np.einsum("ij,ij->i", hdd, hdd)[ih]
+        A[:, 2, 2] = np.einsum("ij,ij->i", cdd, cdd)[ic]
+        A[:, 1, 2] = A[:, 2, 1] = (hdd @ cdd.T)[ih, ic]
+        y = np.stack([np.full(ih.size, e.sum()), (hdd @ e)[ih], (cdd @ e)[ic]], axis=1)
+        Ar = A + np.eye(3)[None] * 1e-9 * np.trace(A, axis1=1, axis2=2)[:, None, None]
+        coef = np.linalg.solve(Ar, y[..., None])[..., 0]
+        # residual sum of squares of every pair from the same sums (to rank them), with the
+        # energies centred so that it cancels against the variance, not the mean square ...
+        ec = e - e.mean()
+        yc = np.stack([np.full(ih.size, ec.sum()), (hdd @ ec)[ih], (cdd @ ec)[ic]], axis=1)
+        cc = coef.copy()
+        cc[:, 0] -= e.mean()
+        sse = float(ec @ ec) - 2.0 * np.einsum("pk,pk->p", cc, yc) + np.einsum("pk,pkl,pl->p", cc, A, cc)
         valid = (coef[:, 1] > 0) & (coef[:, 2] > 0)
         if valid.any():
             i = int(np.argmin(np.where(valid, sse, np.inf)))
-            if better(float(sse[i]), 5):
+            # ... and the chosen one's from its residuals (no cancellation in what is reported)
+            r = e - (coef[i, 0] + coef[i, 1] * hdd[ih[i]] + coef[i, 2] * cdd[ic[i]])
+            sse_i = float(r @ r)
+            if better(sse_i, 5):
                 best = ChangePointModel("heating_cooling", float(coef[i, 0]), float(coef[i, 1]), float(cands[ih[i]]),
                                         float(coef[i, 2]), float(cands[ic[i]]), n_days=n,
-                                        r2=1.0 - float(sse[i]) / sst)
+                                        r2=1.0 - sse_i / sst)
     return best
 
 
