@@ -68,17 +68,25 @@ def predict_change_point(model: ChangePointModel, temp_c: np.ndarray) -> np.ndar
 
 
 def _one_slope(e: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Least squares e = a + b x for each row of x (candidates, days): (a, b, sse)."""
+    """Least squares e = a + b x for each row of x (candidates, days): (a, b, sse).
+    The sse comes from the sums (sum of squares of e about its mean minus the part
+    the slope explains): good to rank candidates; recompute the chosen one's from
+    its residuals (`_sse`)."""
     xm = x.mean(axis=1, keepdims=True)
     em = e.mean()
+    ec = e - em
     dx = x - xm
     sxx = np.einsum("ij,ij->i", dx, dx)
-    sxe = dx @ (e - em)
+    sxe = dx @ ec
     with np.errstate(invalid="ignore", divide="ignore"):
         b = np.where(sxx > 0, sxe / sxx, 0.0)
     a = em - b * xm[:, 0]
-    r = e[None, :] - a[:, None] - b[:, None] * x
-    return a, b, np.einsum("ij,ij->i", r, r)
+    return a, b, float(ec @ ec) - b * sxe
+
+
+def _sse(e: np.ndarray, a: float, b: float, x: np.ndarray) -> float:
+    r = e - a - b * x
+    return float(r @ r)
 
 
 def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointModel:
@@ -117,9 +125,10 @@ def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointM
         if not valid.any():
             continue
         i = int(np.argmin(np.where(valid, sse, np.inf)))
-        if better(float(sse[i]), 3) and (best.form == "intercept" or sse[i] < best_sse):
-            best_bic, best_sse = bic(float(sse[i]), 3), float(sse[i])
-            best = ChangePointModel(form, float(a[i]), n_days=n, r2=1.0 - float(sse[i]) / sst)
+        sse_i = _sse(e, a[i], b[i], x[i])
+        if better(sse_i, 3) and (best.form == "intercept" or sse_i < best_sse):
+            best_bic, best_sse = bic(sse_i, 3), sse_i
+            best = ChangePointModel(form, float(a[i]), n_days=n, r2=1.0 - sse_i / sst)
             if form == "heating":
                 best.heating_kwh_per_degc, best.heating_balance_c = float(b[i]), float(cands[i])
             else:
