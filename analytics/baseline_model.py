@@ -20,9 +20,11 @@ ties, i.e. unless the CV(RMSE) falls by more than `TIE_MARGIN`):
 Every prediction is a weighted mean over training days: the weights carry the
 day type (a type with fewer than `baseline.MIN_DAYS` training days borrows a
 related type), the folds (out of sample) or leave-one-out (detection), and the
-recency.  The exponential recency weights are applied as a forward and a
-backward recursive filter over the days (`recency_sums`), so a year costs a
-few passes over a (365, 50) array per day type and fold, not a days x days matrix.
+recency.  The exponential recency weights exp(-|i - j| / tau) form one (days, days)
+kernel per site (`recency_kernel_cached`); each (group, source type) takes only its
+block of predicted rows x training days and multiplies it with the training days'
+sums (one small product: a year is at most 365 x 365 x 27).  `recency_sums` is the
+same sums in O(days) by a forward and a backward recursive filter, for long inputs.
 
 `infer_days_off` recognises workdays on which the whole site ran at its
 day-off level (company holidays nobody configured: 年末年始, summer break,
@@ -212,8 +214,8 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
 def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_self: bool, spec: ModelSpec,
                    saturday_works: bool, temp_day: np.ndarray | None = None, shapes: np.ndarray | None = None,
                    out: np.ndarray | None = None) -> tuple[np.ndarray, list[dict[int, wx.ChangePointModel]]]:
-    """`predict_group` for several (rows, cols, models or None) groups at once (e.g. the
-    folds): the recency filter runs once over all of them side by side."""
+    """`predict_group` for several (rows, cols, models or None) groups (e.g. the folds),
+    sharing the day sums, temperatures and the recency kernel."""
     n = kw.shape[0]
     out = np.full(kw.shape, np.nan) if out is None else out
     fin = np.isfinite(kw)
@@ -235,10 +237,13 @@ def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_s
     for rows, cols, models in groups:
         cols = cols & has
         type_cols = [cols & type_rows[t] for t in range(4)]
-        counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (n, 1))
+        # a row's source type depends only on its type and whether it is one of the training
+        # days (exclude_self takes it out of its type's count): 8 cases, looked up
+        counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (8, 1))
         if exclude_self:
-            counts[np.arange(n), day_type] -= cols
-        src = source_types(day_type, counts, saturday_works)
+            counts[np.arange(4, 8), np.arange(4)] -= 1.0
+        table = source_types(np.tile(np.arange(4), 2), counts, saturday_works)
+        src = table[day_type + 4 * cols]
         if not weather:
             models = {}
         elif models is None:
