@@ -19,5 +19,5 @@ if [ ! -x .venv/bin/python ]; then
     python3 -c 'import ensurepip' 2>/dev/null || { apt_get update -q && apt_get install -y -q python3-venv; }
     python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,fleet]'
 exec .venv/bin/python -m pytest -n 2 "$@"

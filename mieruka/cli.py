@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("collect", "Poll the site's meters (Modbus, MQTT) into the store."),
     "export": ("export", "Write readings from the store as a recording (CSV, format v1)."),
     "analyze": ("analyze", "Find standby waste, air leaks, baseline gaps and compressor profiles."),
+    "fleet": ("fleet", "Many sites on Dask: fleet analysis, league table, the company's CO2 sheet."),
     "import": ("import_", "Turn logger/spreadsheet exports (CSV, Shift_JIS, .xlsx) into a recording, with a mapping."),
     "replay": ("replay", "Load a recording into the store, analyse it and write the report (auditors)."),
     "serve": ("serve", "Serve the REST API, reports and dashboard."),

@@ -107,7 +107,7 @@ def command(recordings, mapping_path, config_path, start, end, timezone, weather
 
 def _command(recording, config_path, start, end, timezone, weather_path, holidays, shift, tariff_jpy_per_kwh, lang,
              as_json) -> int:
-    from ..analytics.pipeline import analyze, analyze_store, from_recording, params_for_site
+    from ..analytics.pipeline import analyze, analyze_store, params_for_site
     from ..site import load_site
     from ..store.base import parse_time
 
@@ -133,16 +133,9 @@ def _command(recording, config_path, start, end, timezone, weather_path, holiday
     ctx, tick = _progress(sys.stderr.isatty() and not as_json)
     with ctx:
         if recording is not None:
-            from ..recording import read_recording
-            rec = read_recording(recording)
-            chans = from_recording(rec)
-            if cfg is not None:
-                _merge_config_metadata(chans, cfg)
+            from ..service.site_run import recording_channels
+            chans = recording_channels([Path(recording)], cfg, t0, t1)   # the same as `fleet analyze`
             chans.update({k: v for k, v in extra.items() if k not in chans})
-            if t0 or t1:
-                chans = {c: _trim(v, t0, t1) for c, v in chans.items()}
-            if not chans:
-                raise InputError(f"{recording}: the recording has no readings")
             result = analyze(chans, cal, engine, params, tick)
         else:
             if not (start and end):
@@ -191,30 +184,6 @@ def _zone_check(recording: str, cal, timezone: str | None) -> list[str]:
     return [f"{recording}: the UTC offsets of its time stamps do not fit {used}; they suggest {suggestion}"
             + (f" (or {', '.join(fitting[1:])})" if len(fitting) > 1 else "")
             + f": nights, shifts and days off are wrong unless you give --timezone {suggestion} (or auto)"]
-
-
-def _merge_config_metadata(chans: dict, cfg) -> None:
-    """A recording carries quantity, equipment_kind and system; the site config may
-    add allowances, rated power and capacities for the same channel ids."""
-    by_id = {c.id: c for _, c in cfg.channels()}
-    for cid, ch in chans.items():
-        c = by_id.get(cid)
-        if c is None:
-            continue
-        info = ch.info
-        info.standby_allowance_kw = c.standby_allowance_kw or info.standby_allowance_kw
-        info.rated_power_kw = c.rated_power_kw or info.rated_power_kw
-        info.capacity_m3_per_min = c.capacity_m3_per_min or info.capacity_m3_per_min
-        info.equipment_kind = info.equipment_kind or c.equipment_kind
-        info.system = info.system or c.system
-        if c.always_on is not None:
-            info.always_on = c.always_on
-
-
-def _trim(ch, t0, t1):
-    import numpy as np
-    ms = lambda t: None if t is None else np.datetime64(int(t.timestamp() * 1000), "ms")
-    return ch.between(ms(t0), ms(t1))
 
 
 def _when(f) -> str:

@@ -97,7 +97,8 @@ class InfluxStore(Store):
     def __init__(self, url: str, *, database: str, api: str = "v1", token: str | None = None,
                  org: str | None = None, bucket: str | None = None, username: str | None = None,
                  password: str | None = None, measurement: str = "energy", site: str | None = None,
-                 batch_size: int = 5000, timeout_s: float = 10.0, retention_days: float = 0, tz=None):
+                 batch_size: int = 5000, timeout_s: float = 10.0, retention_days: float = 0, tz=None,
+                 site_only: bool = False):
         self.url = url.rstrip("/")
         self.database = database
         self.api = api
@@ -105,6 +106,9 @@ class InfluxStore(Store):
         self.org, self.bucket = org, bucket or database
         self.measurement = measurement
         self.site = site
+        # site_only: read only the series tagged site=<site> (a central InfluxDB that many
+        # gateways write into; `mieruka fleet analyze` reads one site at a time)
+        self.site_only = bool(site_only and site)
         self.batch_size = batch_size
         self.retention_days = retention_days
         self.tz = tz
@@ -140,7 +144,8 @@ class InfluxStore(Store):
         store = cls(ix.url, database=database, api=api, token=token, org=ix.org, bucket=ix.bucket or database,
                     username=ix.username or None, password=ix.password, measurement=ix.measurement,
                     site=cfg.site.name, batch_size=ix.batch_size, timeout_s=ix.timeout_s,
-                    retention_days=cfg.storage.retention_days, tz=cfg.tz)
+                    retention_days=cfg.storage.retention_days, tz=cfg.tz,
+                    site_only=True)     # one InfluxDB may hold many gateways' sites (docs/fleet.md)
         store.set_channels(list(cfg.channel_infos().values()))
         return store
 
@@ -179,7 +184,8 @@ class InfluxStore(Store):
         `<measurement>_counter_offsets` measurement, before the readings."""
         if counter_offsets:
             meas = _esc_meas(self.measurement + "_counter_offsets")
-            body = "\n".join(f"{meas},channel={_esc_tag(ch)} offset={float(off)!r} {int(np.datetime64(t, 'ms').astype(np.int64))}"
+            site = f",site={_esc_tag(self.site)}" if self.site else ""   # kept apart in a central DB
+            body = "\n".join(f"{meas},channel={_esc_tag(ch)}{site} offset={float(off)!r} {int(np.datetime64(t, 'ms').astype(np.int64))}"
                              for ch, t, off in counter_offsets)
             self._write_v2(body) if self._v2 is not None else self._write_v1(body)
         for i in range(0, len(batch), self.batch_size):
@@ -249,7 +255,7 @@ class InfluxStore(Store):
         return series
 
     def _where(self, channel: str | None, start: TimeLike, end: TimeLike, ok_only: bool = False) -> str:
-        cond = []
+        cond = [f'"site" = {_q(self.site)}'] if self.site_only else []
         if channel is not None:
             cond.append(f'"channel" = {_q(channel)}')
         s, e = _ms(start, self.tz), _ms(end, self.tz)
@@ -317,7 +323,8 @@ class InfluxStore(Store):
     def channels(self) -> list[ChannelInfo]:
         """Channels seen in the data (from series tags), with metadata we were given."""
         out = dict(self._infos)
-        for s in self.query(f"SHOW SERIES FROM {_ident(self.measurement)}"):
+        where = f' WHERE "site" = {_q(self.site)}' if self.site_only else ""
+        for s in self.query(f"SHOW SERIES FROM {_ident(self.measurement)}{where}"):
             for (key,) in s.get("values", []):
                 tags = dict(p.split("=", 1) for p in _split_key(key)[1:] if "=" in p)
                 cid = tags.get("channel")
@@ -344,7 +351,8 @@ class InfluxStore(Store):
             return 0
         keep_s = int(self.retention_days * 86400)
         cut = f"now() - {keep_s}s" if now is None else f"{_ms(now, self.tz) - keep_s * 1000}ms"
-        self.query(f"DELETE FROM {_ident(self.measurement)} WHERE time < {cut}", post=True)
+        site = f'"site" = {_q(self.site)} AND ' if self.site_only else ""    # a central DB: only this site's
+        self.query(f"DELETE FROM {_ident(self.measurement)} WHERE {site}time < {cut}", post=True)
         return -1
 
     def close(self) -> None:

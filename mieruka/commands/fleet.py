@@ -1,0 +1,102 @@
+"""`mieruka fleet analyze`: many sites on Dask (distributed), one company's CO2."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group("fleet")
+def command() -> None:
+    """Many sites: analyse a fleet of plants on Dask; league table and the company's CO2 sheet."""
+
+
+@command.command("analyze")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: the CPU count, "
+              "at most 8).")
+@click.option("--scheduler", metavar="tcp://HOST:8786", help="Use an existing Dask cluster instead of a local one.")
+@click.option("--serial", is_flag=True, help="No Dask: analyse the sites one after the other in this process.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the fleet JSON here ('-': stdout).")
+@click.option("--report", "report_out", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--xlsx", "xlsx_out", type=click.Path(dir_okay=False), help="Write the Excel workbook here.")
+@click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True,
+              help="Report language.")
+def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx_out, lang) -> int:
+    """Analyse every site of MANIFEST (fleet.toml): one Dask task per site, data read
+    on the workers; a failing site is reported with its error, the others finish.
+
+    \b
+    mieruka fleet analyze fleet.toml --workers 2 --json fleet.json --report fleet.html --xlsx fleet.xlsx
+    mieruka fleet analyze fleet.toml --scheduler tcp://10.0.0.5:8786 --json -
+    """
+    from rich.console import Console
+
+    from ..service.fleet import fleet_client, run_fleet
+    from ..service.fleet_manifest import load_manifest
+
+    if sum(bool(x) for x in (workers, scheduler, serial)) > 1:
+        raise click.UsageError("give only one of --workers, --scheduler, --serial")
+    fleet = load_manifest(manifest)
+    err = Console(stderr=True)
+    run = _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client)
+    if json_out:
+        text = run.to_json()
+        if json_out == "-":
+            click.echo(text, nl=False)
+        else:
+            Path(json_out).write_text(text, encoding="utf-8")
+    if report_out:
+        from ..reports.fleet_report import build_fleet_report
+        Path(report_out).write_text(build_fleet_report(run.data, run.sheet, lang), encoding="utf-8")
+    if xlsx_out:
+        from ..reports.fleet_excel import write_fleet_xlsx
+        write_fleet_xlsx(run.data, run.sheet, Path(xlsx_out))
+    if json_out != "-":
+        con = Console()
+        _print_league(run.data, con if con.is_terminal else Console(width=160))
+    failed = run.data["totals"]["sites_failed"]
+    if failed:
+        err.print(f"[yellow]{failed} of {len(fleet.sites)} sites failed (see their `error`)[/yellow]")
+    return 1 if failed else 0
+
+
+def _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("fleet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=err, transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("", total=len(fleet.sites))
+
+        def done(site_id: str, res: dict) -> None:
+            bar.update(task, advance=1, description=f"{site_id}" + (" [red]failed[/red]" if res.get("error") else ""))
+            if res.get("error"):
+                err.print(f"site {site_id}: error: {res['error']}", highlight=False, markup=False)
+
+        if serial:
+            return run_fleet(fleet, None, done)
+        with fleet_client(workers, scheduler) as client:
+            return run_fleet(fleet, client, done)
+
+
+def _print_league(data: dict, con) -> None:
+    from rich.table import Table
+
+    fmt = lambda x, nd=0: "-" if x is None else f"{x:,.{nd}f}"
+    t = Table("site", "kWh", "kWh/unit", "t-CO2", "waste kWh", "waste %", "waste JPY", "plan JPY/yr",
+              "top measure", title="Fleet league (by waste share)")
+    for s in sorted(data["sites"], key=lambda s: (s["error"] is not None, -(s.get("waste_share") or 0.0), s["id"])):
+        if s["error"]:
+            t.add_row(s["id"], "[red]error[/red]", "", "", "", "", "", "", s["error"][:60])
+            continue
+        unit = (s.get("production") or {}).get("unit", "")
+        tm = s.get("top_measure") or {}
+        t.add_row(s["id"], fmt(s["energy_kwh"]), f"{fmt(s.get('energy_kwh_per_unit'), 2)} {unit}".strip(),
+                  fmt(s["co2_t"], 2), fmt(s["waste_kwh"]), fmt(100 * (s.get("waste_share") or 0.0), 1),
+                  fmt(s["waste_jpy"]), fmt(s["plan_jpy_per_year"]), tm.get("title_en") or "-")
+    tot = data["totals"]
+    t.add_row("total", fmt(tot["energy_kwh"]), "", fmt(tot["co2_t"], 2), fmt(tot["waste_kwh"]),
+              fmt(100 * (tot.get("waste_share") or 0.0), 1), fmt(tot["waste_jpy"]), fmt(tot["plan_jpy_per_year"]), "")
+    con.print(t)
