@@ -72,14 +72,15 @@ def _one_slope(e: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     The sse comes from the sums (sum of squares of e about its mean minus the part
     the slope explains): good to rank candidates; recompute the chosen one's from
     its residuals (`_sse`)."""
-    xm = x.mean(axis=1, keepdims=True)
-    em = e.mean()
+    n = e.size
+    xm = x.sum(axis=1, keepdims=True) / n          # = mean (same sum), without its per-call overhead
+    em = e.sum() / n
     ec = e - em
     dx = x - xm
     sxx = np.einsum("ij,ij->i", dx, dx)
     sxe = dx @ ec
-    with np.errstate(invalid="ignore", divide="ignore"):
-        b = np.where(sxx > 0, sxe / sxx, 0.0)
+    pos = sxx > 0
+    b = np.where(pos, sxe / np.where(pos, sxx, 1.0), 0.0)
     a = em - b * xm[:, 0]
     return a, b, float(ec @ ec) - b * sxe
 
@@ -113,7 +114,8 @@ def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointM
         # lower BIC, and the extra terms explain at least MIN_GAIN of the variance
         return bic(sse, k) < best_bic and best_sse - sse >= MIN_GAIN * sst
     ts = np.sort(t)         # quantiles by index: np.quantile costs more than the fit here
-    cands = np.unique(ts[np.round(BALANCE_QUANTILES * (n - 1)).astype(int)])
+    q = ts[np.round(BALANCE_QUANTILES * (n - 1)).astype(int)]        # sorted: unique = drop repeats
+    cands = q[np.concatenate(([True], q[1:] != q[:-1]))]
     hdd = heating_degrees(t[None, :], cands[:, None])
     cdd = cooling_degrees(t[None, :], cands[:, None])
     # enough days on the far side of each balance point
