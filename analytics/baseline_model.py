@@ -239,11 +239,8 @@ def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_s
         type_cols = [cols & type_rows[t] for t in range(4)]
         # a row's source type depends only on its type and whether it is one of the training
         # days (exclude_self takes it out of its type's count): 8 cases, looked up
-        counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (8, 1))
-        if exclude_self:
-            counts[np.arange(4, 8), np.arange(4)] -= 1.0
-        table = source_types(np.tile(np.arange(4), 2), counts, saturday_works)
-        src = table[day_type + 4 * cols]
+        src = _source_table(tuple(np.count_nonzero(c) for c in type_cols), exclude_self,
+                            saturday_works)[day_type + 4 * cols]
         if not weather:
             models = {}
         elif models is None:
@@ -292,6 +289,25 @@ def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_s
     return out, fitted
 
 
+_SOURCE_TABLES: dict[tuple, np.ndarray] = {}
+
+
+def _source_table(type_counts: tuple[int, ...], exclude_self: bool, saturday_works: bool) -> np.ndarray:
+    """`source_types` of the 8 cases (day type, is a training day): index type + 4 * is_training.
+    Folds of whole weeks give the same counts channel after channel: kept per key."""
+    key = (type_counts, exclude_self, saturday_works)
+    table = _SOURCE_TABLES.get(key)
+    if table is None:
+        counts = np.tile(np.array(type_counts, dtype=np.float64), (8, 1))
+        if exclude_self:
+            counts[np.arange(4, 8), np.arange(4)] -= 1.0
+        table = source_types(np.tile(np.arange(4), 2), counts, saturday_works)
+        if len(_SOURCE_TABLES) > 4096:
+            _SOURCE_TABLES.clear()
+        _SOURCE_TABLES[key] = table
+    return table
+
+
 # OpenBLAS splits a product over its threads above m*n*k = 4 * 65536; for these small
 # products the second thread costs more CPU (spin-waiting) than it saves
 _SINGLE_THREAD_MNK = 4 * 65536
@@ -313,15 +329,15 @@ def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
 
 
 def out_of_sample(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
-                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS, fold_models: list | None = None
-                  ) -> np.ndarray:
+                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS, fold_models: list | None = None,
+                  shapes: np.ndarray | None = None) -> np.ndarray:
     """Each fold of whole weeks predicted from the other folds (days, 24); the
     temperature models are refitted on each fold's training days (or given:
     `fold_models`, one dict per fold, shared by the weather specs)."""
     fold = fold_ids(kw.shape[0], folds)
     groups = [(fold == f, fold != f, fold_models[f] if fold_models is not None and spec.weather else None)
               for f in range(folds)]
-    return predict_groups(kw, day_type, groups, False, spec, saturday_works, temp_day)[0]
+    return predict_groups(kw, day_type, groups, False, spec, saturday_works, temp_day, shapes)[0]
 
 
 def fold_weather_models(kw: np.ndarray, day_type: np.ndarray, temp_day: np.ndarray, folds: int = N_FOLDS
@@ -402,6 +418,7 @@ class Choice:
     n_params: int = 96
     fold_models: list | None = None                                     # the folds' temperature models
     all_day_models: dict | None = None                                  # the temperature models of all days
+    shapes: np.ndarray | None = None                                    # type_shapes of the channel (weather)
 
 
 def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, temp_day: np.ndarray | None,
@@ -419,7 +436,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     candidates = [SPECS[1]] if allow_drift else []
     reason = "no outdoor temperature"
     weather_signal = False
-    fold_models = models = None
+    fold_models = models = shapes = None
     if temp_day is not None and np.count_nonzero(np.isfinite(temp_day)) >= 14:
         # screen: does any day type's daily energy follow the temperature at all?
         e = daily_energy(kw)
@@ -428,6 +445,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
         if weather_signal:
             candidates += [SPECS[2]] + ([SPECS[3]] if allow_drift else [])
             fold_models = fold_weather_models(kw, day_type, temp_day)
+            shapes = type_shapes(kw, day_type)          # the same for every weather candidate
         else:
             best_r2 = max((m.r2 for m in models.values()), default=0.0)
             reason = (f"daily energy does not follow the outdoor temperature (best change-point fit R2 "
@@ -435,7 +453,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     elif temp_day is not None:
         reason = "too few days with outdoor temperature"
     for spec in candidates:
-        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day, fold_models=fold_models)
+        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day, fold_models=fold_models, shapes=shapes)
         cv, _ = cv_rmse(kw, p, 96 + (8 if spec.weather else 0))
         cvs[spec.name] = cv
         preds[spec.name] = p
@@ -452,7 +470,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
             reason = (f"temperature model did not improve out-of-sample CV(RMSE) enough "
                       f"({_pct(wcv)} vs {_pct(ref)})")
     return Choice(best, cvs, adjusted, reason, preds.get(best.name), 96 + (8 if best.weather else 0), fold_models,
-                  models)
+                  models, shapes)
 
 
 def _pct(x: float | None) -> str:
@@ -461,7 +479,7 @@ def _pct(x: float | None) -> str:
 
 def detection_baseline(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
                        temp_day: np.ndarray | None, exclude: np.ndarray | None = None,
-                       models: dict[int, wx.ChangePointModel] | None = None
+                       models: dict[int, wx.ChangePointModel] | None = None, shapes: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, dict[int, wx.ChangePointModel]]:
     """Baseline (days, 24) each day is compared with, learnt from every other day
     (leave-one-out) except the `exclude` days (non-routine days found on a first
@@ -471,7 +489,7 @@ def detection_baseline(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, sa
     n = kw.shape[0]
     keep = np.ones(n, bool) if exclude is None else ~exclude
     base, models = predict_group(kw, day_type, np.ones(n, bool), keep, True, spec, saturday_works, temp_day,
-                                 models=models)
+                                 shapes, models=models)
     r = kw - base
     sig = np.full(kw.shape, np.nan)
     for t in range(4):
