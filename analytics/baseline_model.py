@@ -179,11 +179,24 @@ def type_shapes(kw: np.ndarray, day_type: np.ndarray) -> np.ndarray:
 def fit_weather(e_day: np.ndarray, temp_day: np.ndarray, day_type: np.ndarray, rows: np.ndarray
                 ) -> dict[int, wx.ChangePointModel]:
     """A change-point model per day type from the given day rows (bool mask)."""
-    out = {}
-    for t in range(4):
-        sel = rows & (day_type == t)
-        if np.count_nonzero(sel & np.isfinite(e_day) & np.isfinite(temp_day)) >= wx.MIN_DAYS_FOR_FIT:
-            out[t] = wx.fit_change_point(e_day[sel], temp_day[sel])
+    return fit_weather_sets(e_day, temp_day, day_type, [rows])[0]
+
+
+def fit_weather_sets(e_day: np.ndarray, temp_day: np.ndarray, day_type: np.ndarray, row_sets: list
+                     ) -> list[dict[int, wx.ChangePointModel]]:
+    """`fit_weather` of several sets of day rows (e.g. the folds' training days), all
+    their day types fitted in one batch (`weather.fit_change_points`)."""
+    keys, series = [], []
+    usable = np.isfinite(e_day) & np.isfinite(temp_day)
+    for k, rows in enumerate(row_sets):
+        for t in range(4):
+            sel = rows & (day_type == t)
+            if np.count_nonzero(sel & usable) >= wx.MIN_DAYS_FOR_FIT:
+                keys.append((k, t))
+                series.append((e_day[sel], temp_day[sel]))
+    out: list[dict[int, wx.ChangePointModel]] = [{} for _ in row_sets]
+    for (k, t), m in zip(keys, wx.fit_change_points(series)):
+        out[k][t] = m
     return out
 
 
@@ -347,7 +360,7 @@ def fold_weather_models(kw: np.ndarray, day_type: np.ndarray, temp_day: np.ndarr
     fold = fold_ids(kw.shape[0], folds)
     e = daily_energy(kw)
     has = np.isfinite(kw).any(axis=1)
-    return [fit_weather(e, temp_day, day_type, has & (fold != f)) for f in range(folds)]
+    return fit_weather_sets(e, temp_day, day_type, [has & (fold != f) for f in range(folds)])
 
 
 def drifts(kw: np.ndarray, day_type: np.ndarray, min_ratio: float = DRIFT_SIGNAL_RATIO) -> bool:
