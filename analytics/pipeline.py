@@ -22,9 +22,11 @@ import numpy as np
 
 from mieruka.calendar import DAY_TYPES, SiteCalendar
 from mieruka.models import ChannelData, ChannelInfo, Finding
-from mieruka.roles import is_site_total
+from mieruka.roles import is_always_on, is_site_total
 
 from . import baseline as base_mod
+from . import bill as bill_mod
+from . import demand as dm
 from . import resample as rs
 from . import savings as sav
 from . import base_load as bl
@@ -49,6 +51,9 @@ class AnalysisParams:
     adaptive_baseline: bool = True               # False: the plain day-type model only (no drift, weather, days off)
     materiality_kwh: float = 10.0                # kWh over the period
     materiality_share: float = 0.002             # share of the channel's energy over the period
+    bill: Any = None                             # [bill] section: prices the peak cut through 基本料金
+    demand_period_min: int = 30
+    demand_keep_peaks: int = 10                  # peak cut: down to the level of the N-th highest period
 
 
 @dataclass
@@ -149,6 +154,10 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
     sub = [c for c in power if c not in totals] if totals else list(power)
     _plan_measures(out, sub, totals, standby_waste, gap_excess, base_kw, energy, per_year, period_h)
 
+    if params.bill is not None and len(totals) >= 1:
+        # loads that must run around the clock cannot move out of a peak
+        _peak_cut(series[totals[0]], {c: power[c] for c in sub if not is_always_on(power[c].info)},
+                  calendar.timezone, params, out)
     findings = out.findings
     engine.price_findings(findings, tariff_jpy_per_kwh=params.tariff_jpy_per_kwh)
     start, end = local_dt(t_first, calendar.tz), local_dt(t_last, calendar.tz)
@@ -191,6 +200,37 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
         "outdoor_temperature": temp_day is not None,
     }
     return AnalysisResult([findings[i] for i in order], plan, summary, [out.texts[i] for i in order])
+
+
+def _demand_periods(s: Series, tz: str, period_min: int, grid: np.ndarray | None = None) -> dm.DemandPeriods:
+    """Demand periods of a prepared channel (its rates and durations, so counters and
+    power are treated as everywhere in the pipeline)."""
+    dur_ms = np.round(s.dur_s * 1000.0).astype(np.int64)
+    iv = dm.Intervals(s.t_ms, dur_ms, s.rate * dur_ms, 1.0 / 3_600_000.0)
+    g, kwh, sec = dm.period_sums(iv, tz, period_min, grid=grid)
+    cov = np.minimum(sec / (period_min * 60.0), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kw = np.where(cov > 0, kwh * 60.0 / period_min, np.nan)
+    return dm.DemandPeriods(g, kw, kwh, cov, period_min, tz)
+
+
+def _peak_cut(total: Series, breakers: dict[str, Series], tz: str, params: AnalysisParams, out: Collector) -> None:
+    """Peak cut / shift: the 基本料金 saved by moving what ran in the highest periods."""
+    d = _demand_periods(total, tz, params.demand_period_min)
+    per = {c: _demand_periods(s, tz, params.demand_period_min, d.start_ms) for c, s in breakers.items()}
+    kwh = {c: np.where(p.complete, p.kwh, np.nan) for c, p in per.items()}
+    cut = dm.peak_cut(d, params.demand_keep_peaks, kwh)
+    if cut is None or cut.cut_kw <= 0:
+        return
+    b = params.bill
+    jpy = bill_mod.new_peak_cost_jpy_12m(cut.from_kw, cut.to_kw, b.basic_jpy_per_kw, b.power_factor_pct,
+                                         b.consumption_tax_rate)
+    movable = ", ".join(f"{c} {kw:.0f} kW" for c, kw in list(cut.movable.items())[:3])
+    m = out.measure("peak_cut", ",".join(list(cut.movable)[:3]) or "site", 0.0,
+                    f"move load out of the {cut.periods} highest {params.demand_period_min}-min periods "
+                    f"({movable}): peak {cut.from_kw:.1f} -> {cut.to_kw:.1f} kW, 基本料金 "
+                    f"{b.basic_jpy_per_kw:,.0f} JPY/kW x (185 - {b.power_factor_pct:g})/100 x 12 months incl. tax")
+    m.demand_cost_jpy_per_year = float(jpy)
 
 
 def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, extra_allowance_kw: float = 0.0
@@ -435,6 +475,9 @@ def params_for_site(cfg, **overrides) -> AnalysisParams:
         for k, v in given.items():
             setattr(a, k, v)
         overrides.setdefault("language", getattr(cfg.site, "language", "ja"))
+        overrides.setdefault("bill", cfg.bill)
+        overrides.setdefault("demand_period_min", cfg.demand.period_min)
+        overrides.setdefault("demand_keep_peaks", cfg.demand.top_peaks)
     return AnalysisParams(assumptions=a, **{k: v for k, v in overrides.items() if v is not None})
 
 

@@ -80,6 +80,7 @@ class Measure:
     cost_jpy_per_year_low: float | None = None
     cost_jpy_per_year_high: float | None = None
     confidence_basis: str | None = None
+    demand_cost_jpy_per_year: float = 0.0   # 基本料金 a measure saves (peak cut), priced by analytics/bill.py
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items()}
@@ -96,6 +97,8 @@ def price_measures(measures: list[Measure], engine, period_start: dt.datetime, s
                     m.energy_kwh_per_year, m.basis)
         engine.price_findings([f], tariff_jpy_per_kwh=tariff_jpy_per_kwh)
         m.cost_jpy_per_year, m.co2_t_per_year = f.cost_jpy, f.co2_t
+        if m.demand_cost_jpy_per_year:          # yen from 基本料金, not from kWh
+            m.cost_jpy_per_year = (m.cost_jpy_per_year or 0.0) + m.demand_cost_jpy_per_year
         if site_co2_t_per_year > 0 and f.co2_t is not None:
             m.reduction_contribution_pct = 100.0 * f.co2_t / site_co2_t_per_year
         if m.investment_jpy is not None and m.cost_jpy_per_year:
@@ -132,6 +135,9 @@ def measure_confidence(measure_id: str, days_analysed: float) -> tuple[str, str]
         if days_analysed >= 14:
             return "medium", f"leak measured over {days_analysed:.0f} days; repair target assumed"
         return "low", f"leak measured over only {days_analysed:.0f} days; repair target assumed"
+    if measure_id == "peak_cut":
+        return "medium", (f"peaks measured over {days_analysed:.0f} days, priced by the bill's 基本料金; "
+                          "assumes the listed loads can move out of those half hours")
     return "low", "estimate"
 
 

@@ -79,6 +79,7 @@ MEASURE_NAMES = {
     "pressure_setpoint": ("Lower compressor pressure 0.7 -> 0.6 MPa", "吐出圧力の低減 0.7→0.6 MPa"),
     "vsd_compressor": ("Inverter (VSD) compressor", "インバータ式コンプレッサへの更新"),
     "pulse_blow": ("Pulsed air blow instead of continuous", "エアブローのパルス化"),
+    "peak_cut": ("Peak cut / shift: move loads out of the highest half hours", "ピークカット・シフト（デマンド抑制）"),
 }
 
 

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..service.context import Context
 from ..site import SiteConfig, load_site
 from ..store.base import Store, open_store
-from . import errors, routes_analysis, routes_data
+from . import errors, routes_analysis, routes_data, routes_demand
 from .auth import Auth
 from .schemas import Health
 
@@ -67,6 +67,7 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
 
     app.include_router(routes_data.router, tags=["data"])
     app.include_router(routes_analysis.router, tags=["analysis"])
+    app.include_router(routes_demand.router, tags=["demand"])
     return app
 
 

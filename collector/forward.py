@@ -235,7 +235,8 @@ class Pipeline:
     the disk buffer directly and returns only after the fsync."""
 
     def __init__(self, cfg, store, inputs: list, *, prepare=None, metrics_port: int | None = None,
-                 metrics_host: str = "127.0.0.1", status_interval_s: float = 2.0, account=None) -> None:
+                 metrics_host: str = "127.0.0.1", status_interval_s: float = 2.0, account=None,
+                 observers: list | None = None) -> None:
         from .health import STATUS_FILE, Health
         bcfg = cfg.storage.buffer
         batch_size = cfg.storage.influxdb.batch_size if cfg.storage.influxdb else 5000
@@ -252,6 +253,8 @@ class Pipeline:
                 self.output = output
                 self.forwarder.taps.append(output.publish)
         self.account = account           # the runner's per-channel counting of durable emits
+        # called with every batch an input emits (live demand): cheap, on the event loop
+        self.observers = list(observers or [])
         self.left = 0                    # after close: readings left in the buffer (counted from its files)
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
@@ -261,6 +264,7 @@ class Pipeline:
         if inp.durable_emit:
             async def durable(batch: ReadingBatch) -> bool:
                 self.health.count(name, len(batch))
+                self._observe(batch)
                 ok = await self.forwarder.emit_durable(batch)
                 if ok and self.account is not None:
                     self.account(batch)
@@ -269,8 +273,16 @@ class Pipeline:
 
         def counted(batch: ReadingBatch):
             self.health.count(name, len(batch))
+            self._observe(batch)
             return emit(batch)
         return counted
+
+    def _observe(self, batch: ReadingBatch) -> None:
+        for obs in self.observers:
+            try:
+                obs(batch)
+            except Exception as e:      # an observer must never hold up collecting
+                log.warning("observer %s failed: %s", getattr(obs, "__qualname__", obs), e)
 
     def start(self) -> None:
         if self.metrics_port:

@@ -18,7 +18,10 @@ nothing to keep in sync).  Names:
 - `mieruka_mqtt_connected{broker}`
 
 The snapshot (`<data_dir>/collector-status.json`) is rewritten atomically every
-`interval_s` seconds with the same facts in a form people read.
+`interval_s` seconds with the same facts in a form people read.  Extra sections
+are added with `add_extra`: the live demand period (`demand`, collector/live_demand.py)
+and, wired in by the `collect` command, the alarm delivery (`notify`, with its
+`mieruka_notify_*` metrics from mieruka/service/notify.py).
 """
 from __future__ import annotations
 
@@ -64,6 +67,15 @@ class Health:
         self.registry = CollectorRegistry()
         self.registry.register(self)
         self.server = None
+        # more sections of the snapshot: name -> callable returning a JSON-able dict
+        # (live demand; the notifier's delivery status, wired in by the `collect` command)
+        self.extras: dict = {}
+
+    def add_extra(self, name: str, snapshot, metrics=None) -> None:
+        """Add a snapshot section and, optionally, a Prometheus collector (has `collect()`)."""
+        self.extras[name] = snapshot
+        if metrics is not None:
+            self.registry.register(metrics)
 
     def count(self, input_name: str, n: int) -> None:
         self.readings[input_name] += n
@@ -174,6 +186,11 @@ class Health:
                             "failures": s.failures, "rejected": s.rejected, "last_success": s.last_success,
                             "up": s.down_since is None, "down_since": s.down_since, "last_error": s.last_error,
                             "recent_errors": s.recent_errors}
+        for name, fn in self.extras.items():
+            try:
+                snap[name] = fn()
+            except Exception as e:       # a section that fails must not cost the rest of the snapshot
+                snap[name] = {"error": str(e)}
         return snap
 
     def write_snapshot(self) -> None:

@@ -30,8 +30,12 @@ from mieruka.models import Quality, ReadingBatch
 from mieruka.site import SiteConfig, validate_section
 from mieruka.store import Store, open_store
 
+from mieruka.events import EventSink
+
+from .alarms import AlarmWatch
 from .counters import CounterTracker
 from .inputs import Input, build_inputs
+from .live_demand import LiveDemand
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +114,8 @@ def _mqtt_part(cfg: SiteConfig):
 
 class Runner:
     def __init__(self, cfg: SiteConfig, inputs: list[Input] | None = None, store: Store | None = None,
-                 options: CollectorOptions | None = None) -> None:
+                 options: CollectorOptions | None = None, on_event: EventSink | None = None,
+                 health_extras: list[tuple] | None = None) -> None:
         self.cfg = cfg
         if inputs is None:
             self.options, self.inputs = prepare(cfg, options)
@@ -127,6 +132,12 @@ class Runner:
         self._reload_lock = asyncio.Lock()
         self._closing = False
         self._meters = [m for m in cfg.meters if m.enabled]
+        # live demand (the current period from the incomer's readings) and the alarms it and the
+        # health raise: events go to `on_event` (the application layer's notifier), never further here
+        self.live_demand = LiveDemand(cfg)
+        self.on_event = on_event
+        self.health_extras = list(health_extras or [])      # (name, snapshot fn, prometheus collector|None)
+        self.alarms: AlarmWatch | None = None
 
     def device_stats(self) -> dict:
         out = {}
@@ -200,8 +211,19 @@ class Runner:
         self.pipeline = Pipeline(self.cfg, self.store, self.inputs,
                                  prepare=lambda b: {"counter_offsets": self.tracker.observe(b)},
                                  metrics_port=self.options.metrics_port, metrics_host=self.options.metrics_host,
-                                 status_interval_s=self.options.status_interval_s, account=self.account)
+                                 status_interval_s=self.options.status_interval_s, account=self.account,
+                                 observers=[self.live_demand.observe] if self.live_demand.enabled else [])
+        if self.live_demand.enabled:
+            self.pipeline.health.add_extra("demand", self.live_demand.status)
+        for name, snap, metrics in self.health_extras:
+            self.pipeline.health.add_extra(name, snap, metrics)
         self.pipeline.start()
+        alarm_task = None
+        if self.on_event is not None:
+            self.alarms = AlarmWatch(self.on_event, self.cfg.alarms, live=self.live_demand, devices=self.device_stats,
+                                     buffer=self.pipeline.buffer, data_dir=self.cfg.data_dir, site=self.cfg.site.name)
+            alarm_stop = asyncio.Event()
+            alarm_task = asyncio.create_task(self.alarms.run(alarm_stop), name="alarms")
         for inp in self.inputs:
             self._start_input(inp)
         end = None if duration_s is None else time.monotonic() + duration_s
@@ -225,6 +247,9 @@ class Runner:
                     # issue 5: under the forwarder's store lock, so it never races a write
                     await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
         finally:
+            if alarm_task is not None:
+                alarm_stop.set()
+                await asyncio.gather(alarm_task, return_exceptions=True)
             self._closing = True              # a reload in progress starts nothing new now
             tasks = list(self._tasks.values())
             for t in tasks:
@@ -238,6 +263,25 @@ class Runner:
             if own_store:
                 self.store.close()
         return self.stats
+
+    def _reload_demand(self, cfg: SiteConfig) -> None:
+        """A reloaded [demand]/[alarms]: new target and stages apply to the running period;
+        another incomer channel, period or zone starts a new live period."""
+        old, new = self.live_demand, LiveDemand(cfg)
+        if (new.power_channel, new.energy_channel, new.period_min, new.tz) == \
+                (old.power_channel, old.energy_channel, old.period_min, old.tz):
+            old.target_kw, old.contract_kw, old.stages = new.target_kw, new.contract_kw, new.stages
+            old.tracker.target_kw, old.tracker.stages = new.target_kw, new.stages
+        else:
+            self.live_demand = new
+            obs = self.pipeline.observers
+            obs[:] = [o for o in obs if o != old.observe] + ([new.observe] if new.enabled else [])
+            if new.enabled:
+                self.pipeline.health.add_extra("demand", new.status)
+            else:
+                self.pipeline.health.extras.pop("demand", None)
+        if self.alarms is not None:
+            self.alarms.reconfigure(cfg.alarms, self.live_demand)
 
     def _start_input(self, inp: Input) -> None:
         self._tasks[id(inp)] = asyncio.create_task(inp.run(self.pipeline.emit_for(inp, self.emit)), name=inp.name)
@@ -316,6 +360,7 @@ class Runner:
             inp.on_channels = self.pipeline.forwarder.add_channels
             self._start_input(inp)
         self.cfg, self.options = cfg, options
+        self._reload_demand(cfg)
         self.reloads += 1
         before = {m.id for m in self._meters}
         self._meters = [m for m in cfg.meters if m.enabled]

@@ -28,12 +28,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fleet": ("fleet", "Many sites on Dask: fleet analysis, league table, the company's CO2 sheet."),
     "import": ("import_", "Turn logger/spreadsheet exports (CSV, Shift_JIS, .xlsx) into a recording, with a mapping."),
     "replay": ("replay", "Load a recording into the store, analyse it and write the report (auditors)."),
+    "demand": ("demand", "30-minute demand (デマンド), monthly maxima, 契約電力 and the top peaks."),
+    "bill": ("bill", "Monthly electricity bill estimate: 基本料金, 電力量料金, 燃料費調整額, 再エネ賦課金, tax."),
     "serve": ("serve", "Serve the REST API, reports and dashboard."),
     "status": ("status", "Show collector health at the gateway."),
     "scan": ("scan", "Find the Modbus unit ids (and serial settings) that answer; read-only."),
     "probe": ("probe", "Find a meter's word order and address base; print the [[meters]] block to paste."),
     "backup": ("backup", "Back up the store, buffer and config into one archive (safe while collecting)."),
     "restore": ("restore", "Restore a backup archive (checks every sha256; refuses while a collector runs)."),
+    "notify-test": ("notify_test", "Send one test event to every [[notify]] target (webhook, SMTP)."),
 }
 
 

@@ -43,7 +43,10 @@ _ALL = [
     # meters round; a few report 1.0005: allow a hair over 1, not a percentage (100)
     Quantity("power_factor", "1", description="power factor", lo=-1.01, hi=1.01),
     Quantity("frequency_hz", "Hz", description="frequency", lo=0.0, hi=1000.0),
-    Quantity("reactive_power_kvar", "kvar", description="reactive power", lo=-1e6, hi=1e6),
+    Quantity("reactive_power_kvar", "kvar", rate_of="reactive_energy_kvarh", description="reactive power",
+             lo=-1e6, hi=1e6),
+    Quantity("reactive_energy_kvarh", "kvarh", counter=True, description="reactive energy counter (lagging)",
+             lo=-1e12, hi=1e12),
     Quantity("gas_flow_m3h", "m3/h", rate_of="gas_volume_m3", description="gas flow", lo=-1e6, hi=1e6),
     Quantity("gas_volume_m3", "m3", counter=True, description="gas volume counter", lo=-1e13, hi=1e13),
     Quantity("water_volume_m3", "m3", counter=True, description="water volume counter", lo=-1e13, hi=1e13),

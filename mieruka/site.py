@@ -16,7 +16,7 @@ import re
 import tomllib
 import zoneinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
@@ -212,7 +212,8 @@ class SavingsSection(_Model):
     base_load_reduction_share: float | None = Field(default=None, ge=0, le=1, description="share of always-on base "
                                                     "load the site expects to cut (default 0: no saving claimed)")
     investment_jpy: dict[Literal["standby_off", "fix_baseline_gaps", "compressor_night_stop",
-                                 "pressure_setpoint", "leak_repair", "pulse_blow", "review_base_load"], float] = Field(default_factory=dict)
+                                 "pressure_setpoint", "leak_repair", "pulse_blow", "review_base_load", "peak_cut"],
+                            float] = Field(default_factory=dict)
 
     @field_validator("investment_jpy")
     @classmethod
@@ -220,6 +221,245 @@ class SavingsSection(_Model):
         for k, x in v.items():
             if x < 0:
                 raise ValueError(f"{k}: an investment cannot be negative")
+        return v
+
+
+# ------------------------------------------------------------------- demand, bill
+class DemandSection(_Model):
+    """30-minute demand (デマンド): which channel, the period, the contract and the
+    target the alarm stages are fractions of (see analytics/demand.py)."""
+
+    channel: str | None = Field(default=None, description="incomer channel (power or energy counter); "
+                                                         "default: the site-total channel")
+    period_min: int = Field(default=30, ge=1, le=1440, validation_alias=AliasChoices("period_min", "デマンド時限"))
+    contract_kw: float | None = Field(default=None, gt=0, validation_alias=AliasChoices("contract_kw", "契約電力"))
+    target_kw: float | None = Field(default=None, gt=0, validation_alias=AliasChoices("target_kw", "目標電力"))
+    alarm_stages: list[float] = Field(default_factory=lambda: [0.8, 0.9, 1.0],
+                                      description="fractions of target_kw, ascending: warning, alarm, limit")
+    top_peaks: int = Field(default=10, ge=1, le=1000)
+
+    @field_validator("period_min")
+    @classmethod
+    def _divides_day(cls, v: int) -> int:
+        if 1440 % v:
+            raise ValueError(f"{v} does not divide a day into whole periods (use e.g. 15, 30 or 60)")
+        return v
+
+    @field_validator("alarm_stages")
+    @classmethod
+    def _stages(cls, v: list[float]) -> list[float]:
+        if not 1 <= len(v) <= 5:
+            raise ValueError("give 1 to 5 stages, e.g. [0.8, 0.9, 1.0]")
+        if any(not 0 < x <= 2 for x in v):
+            raise ValueError("each stage is a fraction of target_kw in (0, 2]")
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("stages must rise, e.g. [0.8, 0.9, 1.0]")
+        return v
+
+
+# ----------------------------------------------------------- alarms, notifications
+NOTIFY_EVENTS = ("demand_alarm", "demand_clear", "meter_offline", "meter_back", "buffer_dropping",
+                 "disk_low", "findings_digest", "test")
+
+
+class AlarmsSection(_Model):
+    """When the collector raises an event (collector/alarms.py) and how often a still
+    standing one may be repeated (mieruka/service/notify.py); see docs/alarms.md."""
+
+    demand_min_elapsed_s: float = Field(default=120.0, ge=0, le=3600,
+                                        description="no demand alarm in a period's first seconds (the "
+                                                    "prediction is a guess there)")
+    demand_clear_margin: float = Field(default=0.05, ge=0, le=0.5,
+                                       description="a stage ends only when the prediction is this share of "
+                                                   "the target below the stage's threshold (hysteresis)")
+    offline_after_s: float = Field(default=60.0, gt=0, description="no good reading this long -> meter_offline")
+    disk_low_pct: float = Field(default=5.0, ge=0, le=100, description="free space of data_dir below this % -> "
+                                                                         "disk_low (0: off)")
+    disk_low_mb: float = Field(default=200.0, ge=0, description="... or below this many MB (0: off)")
+    repeat_after_min: float = Field(default=60.0, ge=0, description="the same standing event is sent again "
+                                                                     "at most this often (0: never)")
+    check_interval_s: float = Field(default=1.0, gt=0, le=60)
+    digest_at: str | None = Field(default="08:00", description="local HH:MM of the daily findings_digest "
+                                                               '("off": no digest)')
+    queue_size: int = Field(default=1000, ge=1, le=1_000_000, description="events waiting for delivery; "
+                                                                          "beyond it the oldest are dropped")
+    retry_for_s: float = Field(default=600.0, gt=0, description="a failing target is retried with back-off "
+                                                                "this long, then the event is given up")
+
+    @field_validator("digest_at")
+    @classmethod
+    def _hhmm(cls, v: str | None) -> str | None:
+        if v is not None and v.strip().lower() in ("", "off", "none"):
+            return None
+        if v is not None and not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
+            raise ValueError(f"{v!r} is not a time HH:MM")
+        return v
+
+
+class _NotifyBase(_Model):
+    name: str | None = Field(default=None, description="shown in logs, metrics and the status")
+    events: list[str] = Field(default_factory=lambda: list(NOTIFY_EVENTS),
+                              description="which events this target gets (default: all)")
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    language: Literal["ja", "en", "both"] = "both"
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        bad = [e for e in v if e not in NOTIFY_EVENTS]
+        if bad:
+            raise ValueError(f"unknown event {bad[0]!r}; one of: {', '.join(NOTIFY_EVENTS)}")
+        return v
+
+
+class WebhookTarget(_NotifyBase):
+    """POST of the event's JSON (or of `template` rendered over it) to an incoming webhook."""
+
+    type: Literal["webhook"]
+    url: str = Field(min_length=1)
+    template: str | None = Field(default=None, description="body template (jinja2, sandboxed) over the payload; "
+                                                           "none: the payload JSON itself")
+    template_file: Path | None = Field(default=None, description="the template in a file (relative to the config)")
+    headers: dict[str, str] = Field(default_factory=dict)
+    content_type: str = "application/json"
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _one_template(self) -> "WebhookTarget":
+        if self.template is not None and self.template_file is not None:
+            raise ValueError("give template or template_file, not both")
+        return self
+
+
+class SmtpTarget(_NotifyBase):
+    """Mail through an SMTP server, STARTTLS by default; the password from the environment."""
+
+    type: Literal["smtp"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = Field(default=True, description="false only for a relay on the gateway itself")
+    ca_file: Path | None = Field(default=None, description="CA to trust for the server's certificate "
+                                                           "(default: the system's)")
+    username: str | None = None
+    password_env: str | None = Field(default=None, description="name of the environment variable "
+                                                               "holding the password")
+    sender: str = Field(min_length=3, validation_alias=AliasChoices("sender", "from"))
+    to: list[str] = Field(min_length=1)
+    subject_prefix: str = "[mieruka]"
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _auth(self) -> "SmtpTarget":
+        if self.password_env and not self.username:
+            raise ValueError("password_env needs username")
+        if self.username and not self.starttls and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("a password is sent only over STARTTLS (starttls = true)")
+        return self
+
+
+NotifyTarget = Annotated[Union[WebhookTarget, SmtpTarget], Field(discriminator="type")]
+
+
+class EnergyRate(_Model):
+    """One 電力量料金 rate: first match wins (season, days, hours in site time)."""
+
+    band: str = Field(default="all", min_length=1, description="name shown on the bill, e.g. day, night")
+    season: Literal["all", "summer", "other"] = "all"
+    hours: str | None = Field(default=None, description="HH:MM-HH:MM in site time, may cross midnight; none: all day")
+    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS))
+    holidays_too: bool = Field(default=True, description="false: national/company holidays are left to a later rate")
+    jpy_per_kwh: float = Field(ge=0)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str | None) -> str | None:
+        if v is not None and (not _HHMM_RANGE.match(v) or v.split("-")[0] == v.split("-")[1]):
+            raise ValueError(f"{v!r} is not a non-empty HH:MM-HH:MM")
+        return v
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        out = []
+        for d in v:
+            if d.lower()[:3] not in WEEKDAYS:
+                raise ValueError(f"{d!r} is not a weekday (mon..sun)")
+            out.append(d.lower()[:3])
+        return out
+
+
+class BillSection(_Model):
+    """The electricity contract as the bill computes it (高圧 実量制): 基本料金 from
+    契約電力 and the power factor, 電力量料金 by season and time band, 燃料費調整額 per
+    month, 再エネ賦課金 per fiscal year, consumption tax (see analytics/bill.py)."""
+
+    basic_jpy_per_kw: float = Field(ge=0, validation_alias=AliasChoices("basic_jpy_per_kw", "基本料金単価"))
+    energy_rates: list[EnergyRate] = Field(default_factory=list, description="empty: [tariffs] electricity price")
+    summer_months: list[int] = Field(default_factory=lambda: [7, 8, 9])
+    fuel_adjustment_jpy_per_kwh: dict[str, float] = Field(
+        default_factory=dict, validation_alias=AliasChoices("fuel_adjustment_jpy_per_kwh", "燃料費調整単価"),
+        description='"YYYY-MM" -> 円/kWh (may be negative)')
+    renewable_levy_jpy_per_kwh: dict[str, float] = Field(
+        default_factory=dict, validation_alias=AliasChoices("renewable_levy_jpy_per_kwh", "再エネ賦課金単価"),
+        description='fiscal year ("2026" or "FY2026", April to March) -> 円/kWh')
+    power_factor_pct: float = Field(default=85.0, gt=0, le=100, validation_alias=AliasChoices("power_factor_pct", "力率"),
+                                    description="used when no reactive energy is metered")
+    power_factor_channel: str | None = Field(default=None, description="reactive energy counter (kvarh) or "
+                                                                       "reactive power (kvar) of the incomer")
+    power_factor_hours: str = Field(default="08:00-22:00", description="hours the utility averages 力率 over")
+    consumption_tax_rate: float = Field(default=0.10, ge=0, le=0.5)
+
+    @field_validator("summer_months")
+    @classmethod
+    def _months(cls, v: list[int]) -> list[int]:
+        if any(not 1 <= m <= 12 for m in v):
+            raise ValueError("months are 1..12")
+        return v
+
+    @field_validator("fuel_adjustment_jpy_per_kwh")
+    @classmethod
+    def _month_keys(cls, v: dict[str, float]) -> dict[str, float]:
+        for k in v:
+            if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", k):
+                raise ValueError(f"{k!r} is not a month YYYY-MM")
+        return v
+
+    @field_validator("renewable_levy_jpy_per_kwh")
+    @classmethod
+    def _fy_keys(cls, v: dict[str, float]) -> dict[str, float]:
+        out = {}
+        for k, x in v.items():
+            m = re.match(r"^(?:FY)?(\d{4})$", k.strip(), re.IGNORECASE)
+            if not m:
+                raise ValueError(f"{k!r} is not a fiscal year (2026 or FY2026)")
+            if x < 0:
+                raise ValueError(f"{k}: the levy cannot be negative")
+            out[m.group(1)] = x
+        return out
+
+    @field_validator("power_factor_hours")
+    @classmethod
+    def _pf_hours(cls, v: str) -> str:
+        if not _HHMM_RANGE.match(v):
+            raise ValueError(f"{v!r} is not HH:MM-HH:MM")
+        return v
+
+    @field_validator("energy_rates")
+    @classmethod
+    def _every_hour_priced(cls, v: list[EnergyRate]) -> list[EnergyRate]:
+        from types import SimpleNamespace
+
+        from .tariff_bands import unpriced_slot
+        hole = unpriced_slot(SimpleNamespace(energy_rates=v)) if v else None
+        if hole:
+            raise ValueError(f"no rate covers {hole}; end the list with a rate for all hours")
         return v
 
 
@@ -371,7 +611,11 @@ class SiteConfig(_Model):
     co2: CO2Section = Field(default_factory=CO2Section)
     storage: StorageSection = Field(default_factory=StorageSection)
     savings: SavingsSection = Field(default_factory=SavingsSection)
+    demand: DemandSection = Field(default_factory=DemandSection, validation_alias=AliasChoices("demand", "デマンド"))
+    bill: BillSection | None = Field(default=None, validation_alias=AliasChoices("bill", "電気料金"))
     meters: list[Meter] = Field(default_factory=list)
+    alarms: AlarmsSection = Field(default_factory=AlarmsSection, validation_alias=AliasChoices("alarms", "警報"))
+    notify: list[NotifyTarget] = Field(default_factory=list, validation_alias=AliasChoices("notify", "通知"))
     # Sections owned by other parts; each part validates its own table with
     # `validate_section` so that errors keep the same file/key shape.
     simulation: dict[str, Any] | None = None
@@ -572,6 +816,18 @@ def _check_cross_references(cfg: SiteConfig, where: str) -> None:
         for m in c.meters:
             if m not in meter_ids:
                 raise ConfigError(f"{where}: contracts[{i}:{c.id}].meters: no meter with id {m!r}")
+    chans = {c.id: c for _, c in cfg.channels()}
+    if cfg.meters:
+        for key, cid, kinds in (("demand.channel", cfg.demand.channel, ("power_kw", "energy_kwh")),
+                                ("bill.power_factor_channel", cfg.bill.power_factor_channel if cfg.bill else None,
+                                 ("reactive_energy_kvarh", "reactive_power_kvar"))):
+            if cid is None:
+                continue
+            if cid not in chans:
+                raise ConfigError(f"{where}: {key}: no channel with id {cid!r}")
+            if chans[cid].quantity not in kinds:
+                raise ConfigError(f"{where}: {key}: channel {cid!r} is {chans[cid].quantity}, "
+                                  f"expected {' or '.join(kinds)}")
     for i, m in enumerate(cfg.meters):
         if m.is_modbus:
             for j, c in enumerate(m.channels):

@@ -123,7 +123,7 @@ class Factory:
                 if changed.any():
                     out.event_mask[ld.channel] = changed
                     self._attribute(out, ld.channel, ph, (level - normal) * nf)
-            p = level * nf
+            p = level * nf + self._peak_kw(ld.channel, t_ms)
             out.values[ld.channel] = p
             total += p
             if ld.energy_channel:
@@ -141,7 +141,7 @@ class Factory:
             unm_ev = np.where(prod_ev, m.unmetered_production_kw, m.unmetered_standby_kw)
             if run_days.any():
                 self._attribute(out, m.channel, ph, (unm_ev - unm) * nf, kinds=("holiday_run",))
-            p = total + unm_ev * nf
+            p = total + unm_ev * nf + self._peak_kw(None, t_ms)
             out.values[m.channel] = p
             # the incomer sees every event of the loads below it
             mask = np.zeros(n, bool)
@@ -156,6 +156,18 @@ class Factory:
             if m.energy_channel:
                 out.values[m.energy_channel] = self._counter(m.energy_channel, m.counter_start_kwh, p, step_s)
         return out
+
+    def _peak_kw(self, channel: str | None, t_ms: np.ndarray) -> np.ndarray | float:
+        """Extra kW of the scenario's peaks on a load (or, channel None, unmetered on the incomer)."""
+        extra: np.ndarray | float = 0.0
+        for pk in self.sc.peaks:
+            if pk.channel != channel:
+                continue
+            st = pk.start if pk.start.tzinfo else pk.start.replace(tzinfo=self.cal.tz)
+            a = int(st.timestamp() * 1000)
+            b = a + int(pk.minutes * 60_000)
+            extra = extra + np.where((t_ms >= a) & (t_ms < b), pk.kw, 0.0)
+        return extra
 
     @staticmethod
     def _wrap(v: np.ndarray, wrap: float | None) -> np.ndarray:

@@ -120,6 +120,8 @@ def generate_channels(sc: Scenario, start: dt.datetime | dt.date | str, days: fl
     for c in sc.compressors:
         if c.volume_wrap_m3 and c.volume_channel:
             wraps.setdefault(c.volume_channel, c.volume_wrap_m3)
+    if sc.main and sc.main.counter_wrap_kwh and sc.main.energy_channel:
+        wraps.setdefault(sc.main.energy_channel, sc.main.counter_wrap_kwh)
     ids = [i.id for i in infos]
     acc = _TruthAcc(sc, infos, events, cal, step_s)
     per_day = max(1, MS_PER_DAY // step_ms)
@@ -222,9 +224,49 @@ class _TruthAcc:
                                                 "prod_n": 0, "growth_kwh": 0.0, "p_lo": [], "p_hi": []}
                                     for c in sc.compressors}
         self.t0: int | None = None
+        # true demand of the incomer: sum of its power per period (site-clock periods)
+        self.demand_ms = sc.demand_period_min * 60_000
+        self.demand_sum: dict[int, float] = {}
+        self.demand_n: dict[int, int] = {}
+
+    def _add_demand(self, out) -> None:
+        m = self.sc.main
+        if m is None or m.channel not in out.values:
+            return
+        t = out.t_ms
+        off = self.cal.local(t.astype(TIME_DTYPE)).offset_ms.astype(np.int64)
+        start = t - (t + off) % self.demand_ms
+        keys, inv = np.unique(start, return_inverse=True)
+        sums = np.bincount(inv, weights=out.values[m.channel])
+        counts = np.bincount(inv)
+        for k, s_, c in zip(keys.tolist(), sums.tolist(), counts.tolist()):
+            self.demand_sum[k] = self.demand_sum.get(k, 0.0) + s_
+            self.demand_n[k] = self.demand_n.get(k, 0) + c
+
+    def _demand_truth(self) -> dict | None:
+        if self.sc.main is None:
+            return None
+        tz = self.cal.tz
+        per_s = self.demand_ms / 1000.0
+        full = round(per_s / self.step_s)
+        periods, months = [], {}
+        for k in sorted(self.demand_sum):
+            if self.demand_n[k] != full:          # the recording starts or ends inside this period
+                continue
+            kw = self.demand_sum[k] * self.step_s / per_s
+            periods.append({"start": _iso(k, tz), "kw": kw})
+            month = dt.datetime.fromtimestamp(k / 1000, tz).strftime("%Y-%m")
+            if month not in months or kw > months[month]["max_kw"]:
+                months[month] = {"month": month, "max_kw": kw, "at": _iso(k, tz)}
+        return {"channel": self.sc.main.channel, "energy_channel": self.sc.main.energy_channel,
+                "period_min": self.sc.demand_period_min, "periods": periods,
+                "monthly": [months[m] for m in sorted(months)],
+                "peaks": [{"start": _iso(to_ms(pk.start, tz), tz), "minutes": pk.minutes, "kw": pk.kw,
+                           "channel": pk.channel, "label": pk.label} for pk in self.sc.peaks]}
 
     def add(self, out) -> None:
         h = self.step_s / 3600.0
+        self._add_demand(out)
         if self.t0 is None:
             self.t0 = int(out.t_ms[0])
         outside = ~out.phase.production
@@ -355,6 +397,7 @@ class _TruthAcc:
             "step_s": self.step_s, "timezone": self.cal.timezone,
             "scenario": self.sc.scenario.name,
             "channels": channels, "systems": systems, "events": events,
+            "demand": self._demand_truth(),
             "faults": [{"meter": w.meter, "channel": w.channel, "kind": w.kind, "start": _iso(w.start_ms, tz),
                         "end": _iso(w.end_ms, tz)} for w in faults],
         }

@@ -146,6 +146,7 @@ class MainSpec(_M):
     unmetered_production_kw: float = Field(default=0.0, ge=0)
     unmetered_standby_kw: float = Field(default=0.0, ge=0)
     counter_start_kwh: float = 0.0
+    counter_wrap_kwh: float | None = Field(default=None, gt=0, description="the energy counter wraps to 0 here")
 
 
 class EventSpec(_M):
@@ -185,6 +186,18 @@ class FaultSpec(_M):
     garbage: Literal["nan", "huge", "random"] = "nan"
 
 
+class PeakSpec(_M):
+    """Extra load in chosen half hours (a furnace start colliding with the compressors):
+    `kw` more from `start` (naive = site local time) for `minutes`, on a load's
+    breaker (`channel`) or, without one, on an unmetered feeder of the incomer."""
+
+    start: dt.datetime
+    minutes: float = Field(default=30.0, gt=0)
+    kw: float = Field(gt=0)
+    channel: str | None = Field(default=None, description="a load's channel; none: unmetered, on the incomer")
+    label: str = "peak"
+
+
 class Scenario(_M):
     scenario: ScenarioSection = Field(default_factory=ScenarioSection)
     calendar: CalendarSection = Field(default_factory=CalendarSection)
@@ -193,6 +206,8 @@ class Scenario(_M):
     compressors: list[CompressorSpec] = Field(default_factory=list)
     events: list[EventSpec] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
+    peaks: list[PeakSpec] = Field(default_factory=list)
+    demand_period_min: int = Field(default=30, ge=1, le=1440, description="period of the truth's demand")
 
     source: Path | None = Field(default=None, exclude=True)
 
@@ -210,6 +225,13 @@ class Scenario(_M):
                 raise ValueError(f"event {e.kind}: channel {e.channel!r} is not one of the loads ({', '.join(loads)})")
             if e.system and e.system not in systems:
                 raise ValueError(f"event {e.kind}: system {e.system!r} is not a compressor system")
+        for i, pk in enumerate(self.peaks):
+            if pk.channel is not None and pk.channel not in loads:
+                raise ValueError(f"peaks[{i}]: channel {pk.channel!r} is not one of the loads ({', '.join(loads)})")
+            if pk.channel is None and self.main is None:
+                raise ValueError(f"peaks[{i}]: a peak without `channel` goes on the incomer: add [main]")
+        if 1440 % self.demand_period_min:
+            raise ValueError("demand_period_min must divide a day (e.g. 15, 30, 60)")
         return self
 
     def channel_ids(self) -> list[str]:

@@ -91,3 +91,42 @@ def test_two_workers_serve_and_keep_tokens_out_of_the_log(server):
         srv.stop()
     log = srv.log.read_text(errors="replace")
     assert "token=***" in log and "hand-typed-2" not in log and TOKENS["read"] not in log
+
+
+def test_dashboard_shows_the_demand_gauge_from_the_collector_status(server):
+    """The live period as a collector writes it (a real LiveDemand fed 10 minutes of
+    readings, written the way the health module writes its snapshot): the gauge has
+    the period's clock, the target line, the prediction and the stage."""
+    import json
+    import time as _time
+
+    from mieruka.collector.live_demand import LiveDemand
+    from mieruka.models import Quality, ReadingBatch
+    from mieruka.site import load_site
+    srv, tmp = server
+    cfg = load_site(srv_config(tmp))
+    cfg.demand.target_kw, cfg.demand.contract_kw = 100.0, 120.0
+    live = LiveDemand(cfg, power_channel="main_power")
+    now_ms = int(_time.time() * 1000)
+    p0 = now_ms - now_ms % 1_800_000                     # a UTC half hour is a JST half hour
+    if now_ms - p0 < 700_000:                            # early in a period: use the one before
+        p0 -= 1_800_000
+    t = np.arange(p0, p0 + 600_000, 1000, dtype=np.int64)
+    live.observe(ReadingBatch(t.astype("datetime64[ms]"), np.full(t.size, "main_power", object),
+                              np.full(t.size, 95.0), np.full(t.size, Quality.OK, np.uint8)))
+    snap = {"time": _time.time(), "interval_s": 2.0, "demand": live.status(t[-1] / 1000)}
+    (cfg.data_dir / "collector-status.json").write_text(json.dumps(snap), encoding="utf-8")
+    url = f"{srv.url}/dashboard#token={TOKENS['read']}"
+    dom = chromium(tmp, "--dump-dom", url=url).stdout
+    assert 'class="target-line"' in dom and 'class="contract-line"' in dom and 'class="predicted-marker"' in dom
+    assert 'class="period-clock"' in dom or 'id="demand-left"' in dom
+    m = re.search(r'id="demand-predicted"[^>]*>予測デマンド ([\d.,]+) kW<', dom)
+    assert m and abs(float(m.group(1)) - 95.0) < 1.0, m
+    assert re.search(r'id="demand-stage"[^>]*>警報<', dom)          # 95 kW: over 90 %, the second of three stages
+    png = tmp / "dashboard-demand.png"
+    chromium(tmp, f"--screenshot={png}", url=url)
+    assert png.is_file() and png.stat().st_size > 10_000
+
+
+def srv_config(tmp):
+    return tmp / "site.toml"

@@ -128,3 +128,24 @@ def test_check_loads_every_meters_map_and_fields(tmp_path, capsys):
         assert err.startswith(f"error: {site}: ") and needle in err and "Traceback" not in err
     site.write_text(base.format(model="janitza_umg", reg="total_power"), "utf-8")
     assert main(["check", "--config", str(site)]) == 0
+
+
+def test_docs_table_states_each_maps_checked_count():
+    """docs/collector.md's shipped-maps table gives `checked / fields` for every map: the
+    counts must be the files' own, so the table cannot drift from the maps."""
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "collector.md").read_text("utf-8")
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[0].startswith("`"):
+            names = re.findall(r"`([a-z0-9_]+)`", cells[0])
+            counts = re.findall(r"(\d+) / (\d+)", cells[3])
+            if len(counts) == 1:
+                counts = counts * len(names)
+            for name, (c, n) in zip(names, counts):
+                rows[name] = (int(c), int(n))
+    assert set(MAPS) <= set(rows), set(MAPS) - set(rows)
+    for name in MAPS:
+        fields = load_register_map(name).fields.values()
+        assert rows[name] == (sum(bool(f.checked) for f in fields), len(fields)), name

@@ -62,7 +62,7 @@ def test_excel_export_opens_with_sheet_findings_and_plan(ja):
     r = c.get("/api/v1/export.xlsx", headers=auth("read"))
     assert r.status_code == 200
     wb = load_workbook(io.BytesIO(r.content))
-    assert wb.sheetnames == ["月別CO2", "検出結果", "削減計画", "再現性情報"]
+    assert wb.sheetnames == ["月別CO2", "検出結果", "削減計画", "月間最大デマンド", "demand_periods", "再現性情報"]
     ws = wb["月別CO2"]
     assert [ws.cell(row=3, column=j).value for j in (2, 13)] == ["4月", "3月"]
     assert ws.cell(row=4, column=1).value == "電気"

@@ -1,5 +1,6 @@
-// mieruka dashboard: live channel values, today's profile against its baseline,
-// open findings.  No libraries, no CDN.
+// mieruka dashboard: the live demand period (gauge with the period's clock, the
+// target line and the prediction), live channel values, today's profile against
+// its baseline, open findings.  No libraries, no CDN.
 //
 // The token: open /dashboard#token=YOUR_TOKEN (a URL fragment is never sent to a
 // server, so it is never in an access log) or type it into the form.  It is kept
@@ -15,7 +16,10 @@ const LABELS = {
        compressor_profile: "コンプレッサー運転", workday: "稼働日", saturday: "土曜",
        sunday_holiday: "日曜・祝日", company_holiday: "会社休日", days: "日", ok: "正常", stale: "更新なし", fault: "異常", no_data: "データなし",
        last: "最終", latest_day: "最新データの日", no_profile: "この計測点にはデータがありません",
-       no_profile_day: "この日のデータがありません", last_reading: "最新の値"},
+       no_profile_day: "この日のデータがありません", last_reading: "最新の値",
+       demand: "デマンド", so_far: "現在までの平均", present: "現在電力", predicted: "予測デマンド", target: "目標",
+       contract: "契約電力", left: "残り", stage0: "正常", stage_warn: "注意", stage_alarm: "警報", stage_limit: "限界",
+       coverage: "計測率", no_demand: "デマンドの現在値はまだありません", stale_demand: "コレクタの更新が止まっています"},
   en: {live: "Latest values", profile: "Day profile against its baseline", findings: "Open findings",
        kind: "Kind", channel: "Channel", kwh: "kWh", jpy: "yen", co2: "t-CO2", expl: "Explanation",
        today: "today", baseline: "baseline", updated: "updated", token: "API token", none: "none",
@@ -23,7 +27,10 @@ const LABELS = {
        compressor_profile: "Compressor profile", workday: "workday", saturday: "Saturday",
        sunday_holiday: "Sunday/holiday", company_holiday: "company holiday", days: "days", ok: "ok", stale: "stale", fault: "fault", no_data: "no data",
        last: "last", latest_day: "latest day with data", no_profile: "this channel has no data",
-       no_profile_day: "no data on this day", last_reading: "latest reading"},
+       no_profile_day: "no data on this day", last_reading: "latest reading",
+       demand: "Demand", so_far: "so far", present: "present", predicted: "predicted", target: "target",
+       contract: "contract", left: "left", stage0: "normal", stage_warn: "warning", stage_alarm: "alarm", stage_limit: "limit",
+       coverage: "coverage", no_demand: "No live demand yet", stale_demand: "The collector has stopped updating"},
 };
 let L = LABELS.ja;
 let LANG = "ja";
@@ -90,7 +97,7 @@ function applyLabels(lang) {
   L = LABELS[lang] || LABELS.en;
   document.documentElement.lang = lang;
   const set = (id, key) => { document.getElementById(id).textContent = L[key]; };
-  set("h-live", "live"); set("h-profile", "profile"); set("h-findings", "findings");
+  set("h-live", "live"); set("h-demand", "demand"); set("h-profile", "profile"); set("h-findings", "findings");
   set("th-kind", "kind"); set("th-channel", "channel"); set("th-kwh", "kwh");
   set("th-jpy", "jpy"); set("th-co2", "co2"); set("th-expl", "expl"); set("token-label", "token");
 }
@@ -193,15 +200,130 @@ function renderFindings(items) {
   }
 }
 
+// ---------------------------------------------------------------- demand gauge
+const STAGE_COLORS = ["#2ca02c", "#f2c200", "#ff7f0e", "#d62728", "#8b0000"];
+let demand = null;          // the last /api/v1/demand/now answer and when it came
+let demandAt = 0;
+
+function stageLabel(stage, n) {
+  if (!stage) return L.stage0;
+  const names = [L.stage_warn, L.stage_alarm, L.stage_limit];
+  return names[Math.max(0, 3 - (n - stage) - 1)] || L.stage_warn;
+}
+
+function niceStep(x) {
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  return [1, 2, 2.5, 5, 10].map(m => m * p).find(m => m >= x) || 10 * p;
+}
+
+function mmss(s) {
+  s = Math.max(0, Math.round(s));
+  return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+}
+
+function renderDemand(d, tz, lang) {
+  const box = document.getElementById("demand-gauge");
+  const note = document.getElementById("demand-note");
+  if (!d || !d.available) {
+    box.replaceChildren();
+    note.textContent = L.no_demand + (d && d.note ? " (" + d.note + ")" : "");
+    note.hidden = false;
+    return;
+  }
+  note.hidden = !d.stale;
+  if (d.stale) note.textContent = L.stale_demand + " (" + fmt(d.age_s, 0) + " s)";
+  const W = 1100, H = 190, cx = 80, cy = 92, r = 62, gx = 200, gw = W - gx - 40, gy = 78, gh = 34;
+  const svg = document.createElementNS(SVGNS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.id = "demand-svg";
+  const add = (tag, attrs, text) => {
+    const e = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  // the period's clock: elapsed share of the period as a filled arc, the time left in the middle
+  const period_s = d.period_min * 60;
+  const left = Math.max(0, d.seconds_left - (Date.now() - demandAt) / 1000);
+  const frac = Math.min(1, Math.max(0, 1 - left / period_s));
+  add("circle", {cx: cx, cy: cy, r: r, fill: "#eef1f5", stroke: "#c8ced6"});
+  const a = 2 * Math.PI * frac - Math.PI / 2;
+  if (frac >= 0.999) add("circle", {cx: cx, cy: cy, r: r, fill: "#9ec5e8"});
+  else if (frac > 0) add("path", {d: `M${cx},${cy} L${cx},${cy - r} A${r},${r} 0 ${frac > 0.5 ? 1 : 0} 1 ` +
+                                   `${(cx + r * Math.cos(a)).toFixed(1)},${(cy + r * Math.sin(a)).toFixed(1)} Z`,
+                                fill: "#9ec5e8", class: "period-clock"});
+  const hm = iso => new Date(iso).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB",
+                                                    {timeZone: tz, hour: "2-digit", minute: "2-digit"});
+  add("text", {x: cx, y: cy - 4, "text-anchor": "middle", "font-size": 20, "font-weight": "bold", id: "demand-left"},
+      mmss(left));
+  add("text", {x: cx, y: cy + 16, "text-anchor": "middle", "font-size": 11, fill: "#555"}, L.left);
+  add("text", {x: cx, y: H - 6, "text-anchor": "middle", "font-size": 12, id: "demand-period"},
+      `${hm(d.start)}–${hm(d.end)}`);
+  // the gauge: stage zones, demand so far (bar), the prediction (marker), target and contract lines
+  const top = Math.max(d.contract_kw || 0, d.target_kw || 0, d.predicted_kw || 0, d.present_kw || 0, 1) * 1.15;
+  const sx = v => gx + gw * Math.min(v, top) / top;
+  const edges = [0, ...(d.stage_kw || []), top];
+  for (let i = 0; i + 1 < edges.length; i++) {
+    add("rect", {x: sx(edges[i]), y: gy, width: Math.max(0, sx(edges[i + 1]) - sx(edges[i])), height: gh,
+                 fill: STAGE_COLORS[Math.min(i, STAGE_COLORS.length - 1)], opacity: 0.22});
+  }
+  add("rect", {x: gx, y: gy + 8, width: Math.max(0, sx(d.demand_so_far_kw || 0) - gx), height: gh - 16,
+               fill: "#17324d", class: "so-far"});
+  const step = niceStep(top / 6);
+  for (let v = 0; v <= top; v += step) {
+    add("line", {x1: sx(v), x2: sx(v), y1: gy + gh, y2: gy + gh + 5, stroke: "#888"});
+    add("text", {x: sx(v), y: gy + gh + 34, "text-anchor": "middle", "font-size": 11, fill: "#555"}, fmt(v, 0));
+  }
+  add("text", {x: gx + gw, y: gy + gh + 50, "text-anchor": "end", "font-size": 11, fill: "#555"}, "kW");
+  const vline = (v, color, label, dash, cls, ly) => {
+    add("line", {x1: sx(v), x2: sx(v), y1: ly + 4, y2: gy + gh + 2, stroke: color, "stroke-width": 2.5,
+                 "stroke-dasharray": dash, class: cls});
+    add("text", {x: sx(v) + 4, y: ly, "text-anchor": "start", "font-size": 11, fill: color}, `${label} ${fmt(v, 0)} kW`);
+  };
+  if (d.contract_kw) vline(d.contract_kw, "#666", L.contract, "4 3", "contract-line", gy - 22);
+  if (d.target_kw) vline(d.target_kw, "#d62728", L.target, "", "target-line", gy - 6);
+  const n = (d.stages || []).length;
+  const pc = STAGE_COLORS[Math.min(d.stage, STAGE_COLORS.length - 1)];
+  const px = sx(d.predicted_kw);
+  add("path", {d: `M${px - 7},${gy + gh + 20} L${px + 7},${gy + gh + 20} L${px},${gy + gh + 5} Z`, fill: pc,
+               stroke: "#333", class: "predicted-marker"});
+  add("text", {x: px + 10, y: gy + gh + 18, "font-size": 11, fill: "#333"}, L.predicted);
+  add("line", {x1: px, x2: px, y1: gy, y2: gy + gh, stroke: pc, "stroke-width": 3, class: "predicted-line"});
+  // the figures a demand monitor shows
+  add("text", {x: gx, y: 22, "font-size": 15, "font-weight": "bold", id: "demand-predicted"},
+      `${L.predicted} ${fmt(d.predicted_kw, 1)} kW`);
+  add("text", {x: gx + 260, y: 22, "font-size": 13}, `${L.present} ${fmt(d.present_kw, 1)} kW`);
+  add("text", {x: gx + 450, y: 22, "font-size": 13}, `${L.so_far} ${fmt(d.demand_so_far_kw, 1)} kW`);
+  add("text", {x: gx + 640, y: 22, "font-size": 13, fill: "#555"}, `${L.coverage} ${fmt(100 * d.coverage, 0)} %`);
+  add("rect", {x: W - 130, y: 4, width: 90, height: 26, rx: 5, fill: d.stage ? pc : "#2ca02c"});
+  const badge = add("text", {x: W - 85, y: 23, "text-anchor": "middle", "font-size": 15, "font-weight": "bold",
+                             fill: "#fff", id: "demand-stage"}, stageLabel(d.stage, n));
+  badge.dataset.stage = d.stage;
+  box.replaceChildren(svg);
+}
+
+let site = null;
+
+async function refreshDemand() {
+  if (!site) return;
+  try {
+    demand = await api("/api/v1/demand/now");
+    demandAt = Date.now();
+    renderDemand(demand, site.timezone, site.language);
+  } catch (e) { /* the main refresh reports errors */ }
+}
+
 let profileChannel = null;
 
 async function refresh() {
   try {
     const [sites, chans] = await Promise.all([api("/api/v1/sites"), api("/api/v1/channels?limit=200")]);
-    const site = sites[0];
+    site = sites[0];
     TZ = site.timezone || TZ;
     applyLabels(site.language);
     channelsById = Object.fromEntries(chans.items.map(c => [c.id, c]));
+    await refreshDemand();
     document.getElementById("site-name").textContent = site.name;
     renderChannels(chans.items);
     const power = chans.items.filter(c => c.quantity === "power_kw");
@@ -242,6 +364,9 @@ function start() {
   document.getElementById("main").hidden = false;
   refresh();
   setInterval(refresh, 15000);
+  setInterval(refreshDemand, 5000);
+  // the period's clock runs between answers
+  setInterval(() => { if (demand && site) renderDemand(demand, site.timezone, site.language); }, 1000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -29,6 +29,25 @@ def command(config_path: str) -> int:
                                                    ("equipment", c.equipment), ("system", c.system)) if v)
         t.add_row(m.id, m.protocol, addr, c.id, c.quantity, tags)
     con.print(t)
+    d = cfg.demand
+    con.print(f"demand: {d.period_min}-minute periods, channel {d.channel or '(the site total)'}, contract "
+              f"{d.contract_kw or '-'} kW, target {d.target_kw or '-'} kW, stages "
+              f"{', '.join(f'{x:.0%}' for x in d.alarm_stages)}", highlight=False)
+    if cfg.bill is not None:
+        b = cfg.bill
+        con.print(f"bill: 基本料金 {b.basic_jpy_per_kw:,.2f} JPY/kW, {len(b.energy_rates) or 'flat'} energy rate(s), "
+                  f"燃料費調整 {len(b.fuel_adjustment_jpy_per_kwh)} month(s), 再エネ賦課金 FY "
+                  f"{', '.join(sorted(b.renewable_levy_jpy_per_kwh)) or '-'}, 力率 "
+                  f"{b.power_factor_channel or f'{b.power_factor_pct:g} % (configured)'}", highlight=False)
+    for i, n in enumerate(cfg.notify):
+        # a webhook URL's path is its secret (Slack, Teams, Discord): only the host is shown
+        where = "/".join(n.url.split("/")[:3]) + "/…" if n.type == "webhook" else f"{n.host}:{n.port}"
+        con.print(f"notify[{i}]: {n.type} {n.name or ''} {where} events "
+                  f"{', '.join(n.events) if len(n.events) < 8 else 'all'} (min {n.min_severity})", highlight=False)
+    if cfg.notify:
+        # templates render, password variables are set: the notifier's own checks (no message is sent)
+        from ..service.notify import Notifier
+        Notifier(cfg).close(0)
     con.print("config OK")
     return 0
 

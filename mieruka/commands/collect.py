@@ -29,15 +29,25 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
     or for --duration seconds, then prints readings per channel and device problems.
     One log line is written when a device problem starts and one when it ends.
 
+    Keeps the live demand period of the incomer ([demand]) in the status file, and
+    sends alarms (demand stages, meters offline/back, buffer dropping, disk low, the
+    daily findings digest) to the `[[notify]]` targets (docs/alarms.md).
+
     SIGHUP (`systemctl reload mieruka-collect`) re-reads the config: meters added,
     removed or changed apply without losing or repeating a reading; a config with an
-    error is refused (the error is logged) and the running one stays."""
+    error is refused (the error is logged) and the running one stays. [demand] and [alarms]
+    apply on reload; [[notify]] targets are read at start."""
     from ..collector.runner import Runner
+    from ..service.digest import DigestScheduler
+    from ..service.notify import Notifier
 
     cfg = load_site(config_path)
     logging.getLogger("mieruka").setLevel(min(logging.getLogger().level, logging.INFO))
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)   # per-read noise; our log says it per problem
-    runner = Runner(cfg)
+    # alarms: the collector raises events, the application layer delivers them (never blocking a poll)
+    notifier = Notifier(cfg)
+    runner = Runner(cfg, on_event=notifier.submit, health_extras=[("notify", notifier.status, notifier)])
+    digest = DigestScheduler(cfg, notifier.submit) if cfg.notify else None
 
     async def main():
         stop = asyncio.Event()
@@ -64,7 +74,15 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
 
     from ..runlock import collector_lock
     with collector_lock(cfg.data_dir):     # one collector per data directory (restore checks it too)
-        stats = asyncio.run(main())
+        notifier.start()
+        if digest is not None:
+            digest.start()
+        try:
+            stats = asyncio.run(main())
+        finally:
+            if digest is not None:
+                digest.stop()
+            notifier.close()
     if not quiet:
         _summary(runner, stats)
     return 0

@@ -119,6 +119,24 @@ def _show(snap: dict, con: Console, tz, data_dir) -> int:
         con.print(t)
         for when, msg in s.get("recent_errors", [])[-5:]:
             con.print(f"  {local_time(when, tz)}  {escape(str(msg))}")
+    d = snap.get("demand")
+    if isinstance(d, dict) and d.get("available"):
+        con.print(f"demand {d['start'][11:16]}-{d['end'][11:16]} ({d['channel']}): so far {d['energy_kwh']:.1f} kWh, "
+                  f"present {d['present_kw']:.1f} kW, predicted [bold]{d['predicted_kw']:.1f} kW[/bold] "
+                  f"(target {d.get('target_kw') or '-'} kW, stage {d['stage']}), {d['seconds_left'] / 60:.0f} min left, "
+                  f"coverage {d['coverage']:.0%}", highlight=False)
+    n = snap.get("notify")
+    if isinstance(n, dict) and n.get("targets"):
+        t = Table("target", "type", "sent", "failed attempts", "given up", "dropped", "queued", "last error",
+                  title="alarm delivery ([[notify]])")
+        for x in n["targets"]:
+            if x["queued"] and x["failures"]:
+                problems.append(f"notify target {x['name']} failing ({x['queued']} events waiting)")
+            if x["given_up"] or x["dropped"]:
+                problems.append(f"notify target {x['name']}: {x['given_up']} events given up, {x['dropped']} dropped")
+            t.add_row(x["name"], x["type"], str(x["sent"]), str(x["failures"]), str(x["given_up"]), str(x["dropped"]),
+                      str(x["queued"]), escape((x.get("last_error") or "-")[:60]))
+        con.print(t)
     errors = {k: v for k, v in snap.get("errors", {}).items() if v}
     if errors:
         con.print("errors since start: " + ", ".join(f"{k} {v}" for k, v in sorted(errors.items())))

@@ -18,6 +18,7 @@ from ..xlsxcells import text_only
 from ..service.analysis import plan_measures
 from ..service.co2sheet import co2_sheet
 from ..service.replay import provenance
+from .demand_section import add_demand_sheet, demand_section
 from .i18n import T
 
 HEAD = Font(bold=True)
@@ -124,6 +125,11 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
         wp.append([m.title, m.energy_kwh_per_year, m.cost_jpy_per_year, m.co2_t_per_year,
                    m.reduction_contribution_pct, m.investment_jpy, m.payback_years])
     _widths(wp, [50, 16, 16, 16, 14, 14, 12])
+
+    # -- demand: monthly maxima, top peaks, bills
+    demand = demand_section(ctx, view.start, view.end)
+    if demand:
+        add_demand_sheet(wb, demand, t, _header, _widths)
 
     # -- provenance
     wv = wb.create_sheet(t("provenance"))

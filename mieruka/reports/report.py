@@ -24,6 +24,7 @@ from ..service.analysis import plan_measures
 from ..service.co2sheet import co2_sheet
 from ..service.replay import provenance
 from . import charts
+from .demand_section import daily_max_chart, demand_section
 from .i18n import T
 from .loadprofile import day_type_profiles, main_power_channel, production_slots
 
@@ -97,6 +98,9 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
                                "explanation": f.get("explanation", "")})
         if len(finding_charts) >= 12:
             break
+    demand = demand_section(ctx, view.start, view.end)
+    if demand:
+        out_charts["demand"] = daily_max_chart(demand, t)
     summary = {"saving_jpy_year": _sum(m.cost_jpy_per_year for m in plan),
                "saving_kwh_year": _sum(m.energy_kwh_per_year for m in plan),
                "saving_co2_t_year": _sum(m.co2_t_per_year for m in plan)}
@@ -109,7 +113,7 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
         profile_channel=chan, findings=view.findings, finding_charts=finding_charts, plan=plan, prov=prov,
         input_name=input_name, calendar_text=calendar_text, num=num, money=money, pct=pct, nodata=nodata,
         folded=view.summary.get("folded"), plan_total=view.summary.get("plan_total"),
-        days_analysed=view.summary.get("days_analysed"))
+        days_analysed=view.summary.get("days_analysed"), demand=demand)
     return html
 
 
