@@ -20,9 +20,11 @@ ties, i.e. unless the CV(RMSE) falls by more than `TIE_MARGIN`):
 Every prediction is a weighted mean over training days: the weights carry the
 day type (a type with fewer than `baseline.MIN_DAYS` training days borrows a
 related type), the folds (out of sample) or leave-one-out (detection), and the
-recency.  The exponential recency weights are applied as a forward and a
-backward recursive filter over the days (`recency_sums`), so a year costs a
-few passes over a (365, 50) array per day type and fold, not a days x days matrix.
+recency.  The exponential recency weights exp(-|i - j| / tau) form one (days, days)
+kernel per site (`recency_kernel_cached`); each (group, source type) takes only its
+block of predicted rows x training days and multiplies it with the training days'
+sums (one small product: a year is at most 365 x 365 x 27).  `recency_sums` is the
+same sums in O(days) by a forward and a backward recursive filter, for long inputs.
 
 `infer_days_off` recognises workdays on which the whole site ran at its
 day-off level (company holidays nobody configured: 年末年始, summer break,
@@ -113,6 +115,23 @@ def recency_kernel(n_days: int, tau_days: float | None) -> np.ndarray:
     return np.exp(-np.abs(d[:, None] - d[None, :]) / tau_days)
 
 
+_KERNELS: dict[tuple[int, float], np.ndarray] = {}
+
+
+def recency_kernel_cached(n_days: int, tau_days: float) -> np.ndarray:
+    """`recency_kernel`, kept per (days, tau): every channel of a site and every fold
+    shares it (a year is 1 MB; a few are kept, read-only)."""
+    key = (int(n_days), float(tau_days))
+    k = _KERNELS.get(key)
+    if k is None:
+        if len(_KERNELS) >= 8:
+            _KERNELS.clear()
+        k = recency_kernel(n_days, tau_days)
+        k.flags.writeable = False
+        _KERNELS[key] = k
+    return k
+
+
 def source_types(day_type: np.ndarray, counts: np.ndarray, saturday_works: bool) -> np.ndarray:
     """For each row the day type whose days predict it: its own type when `counts`
     (rows, 4: training days of each type available to the row) holds at least
@@ -160,11 +179,24 @@ def type_shapes(kw: np.ndarray, day_type: np.ndarray) -> np.ndarray:
 def fit_weather(e_day: np.ndarray, temp_day: np.ndarray, day_type: np.ndarray, rows: np.ndarray
                 ) -> dict[int, wx.ChangePointModel]:
     """A change-point model per day type from the given day rows (bool mask)."""
-    out = {}
-    for t in range(4):
-        sel = rows & (day_type == t)
-        if np.count_nonzero(sel & np.isfinite(e_day) & np.isfinite(temp_day)) >= wx.MIN_DAYS_FOR_FIT:
-            out[t] = wx.fit_change_point(e_day[sel], temp_day[sel])
+    return fit_weather_sets(e_day, temp_day, day_type, [rows])[0]
+
+
+def fit_weather_sets(e_day: np.ndarray, temp_day: np.ndarray, day_type: np.ndarray, row_sets: list
+                     ) -> list[dict[int, wx.ChangePointModel]]:
+    """`fit_weather` of several sets of day rows (e.g. the folds' training days), all
+    their day types fitted in one batch (`weather.fit_change_points`)."""
+    keys, series = [], []
+    usable = np.isfinite(e_day) & np.isfinite(temp_day)
+    for k, rows in enumerate(row_sets):
+        for t in range(4):
+            sel = rows & (day_type == t)
+            if np.count_nonzero(sel & usable) >= wx.MIN_DAYS_FOR_FIT:
+                keys.append((k, t))
+                series.append((e_day[sel], temp_day[sel]))
+    out: list[dict[int, wx.ChangePointModel]] = [{} for _ in row_sets]
+    for (k, t), m in zip(keys, wx.fit_change_points(series)):
+        out[k][t] = m
     return out
 
 
@@ -195,8 +227,8 @@ def predict_group(kw: np.ndarray, day_type: np.ndarray, rows: np.ndarray, cols: 
 def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_self: bool, spec: ModelSpec,
                    saturday_works: bool, temp_day: np.ndarray | None = None, shapes: np.ndarray | None = None,
                    out: np.ndarray | None = None) -> tuple[np.ndarray, list[dict[int, wx.ChangePointModel]]]:
-    """`predict_group` for several (rows, cols, models or None) groups at once (e.g. the
-    folds): the recency filter runs once over all of them side by side."""
+    """`predict_group` for several (rows, cols, models or None) groups (e.g. the folds),
+    sharing the day sums, temperatures and the recency kernel."""
     n = kw.shape[0]
     out = np.full(kw.shape, np.nan) if out is None else out
     fin = np.isfinite(kw)
@@ -210,15 +242,18 @@ def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_s
     if weather and shapes is None:
         shapes = type_shapes(kw, day_type)
     e_day = daily_energy(kw) if weather else None
-    blocks, parts, fitted = [], [], []
-    width_so_far = 0
+    tkw = np.where(known, temp_day, 0.0) if weather else None
+    kernel = None if spec.tau_days is None else recency_kernel_cached(n, spec.tau_days)
+    base = np.concatenate([x0, finf], axis=1)            # (days, 24 + wd): kW sums and hours measured
+    type_rows = [day_type == t for t in range(4)]
+    fitted = []
     for rows, cols, models in groups:
         cols = cols & has
-        type_cols = [cols & (day_type == t) for t in range(4)]
-        counts = np.tile(np.array([np.count_nonzero(c) for c in type_cols], dtype=np.float64), (n, 1))
-        if exclude_self:
-            counts[np.arange(n), day_type] -= cols
-        src = source_types(day_type, counts, saturday_works)
+        type_cols = [cols & type_rows[t] for t in range(4)]
+        # a row's source type depends only on its type and whether it is one of the training
+        # days (exclude_self takes it out of its type's count): 8 cases, looked up
+        src = _source_table(tuple(np.count_nonzero(c) for c in type_cols), exclude_self,
+                            saturday_works)[day_type + 4 * cols]
         if not weather:
             models = {}
         elif models is None:
@@ -227,42 +262,79 @@ def predict_groups(kw: np.ndarray, day_type: np.ndarray, groups: list, exclude_s
         if weather:
             g = np.zeros(n)
             for t, m in models.items():
-                g[day_type == t] = wx.predict_change_point(m, np.where(known, temp_day, 0.0)[day_type == t])
-        # one block per source type present, side by side
+                g[type_rows[t]] = wx.predict_change_point(m, tkw[type_rows[t]])
         for t in range(4):
             r = rows & (src == t)
             if not r.any():
                 continue
-            c = type_cols[t].astype(np.float64)
-            stack = [x0 * c[:, None], finf * c[:, None]]
             m = models.get(t) if weather else None
             use_w = m is not None and m.form != "intercept"
+            ri, ci = np.nonzero(r)[0], np.nonzero(type_cols[t])[0]
+            x = base[ci]
             if use_w:
-                ck = c * known
-                stack.append(np.stack([g * ck, ck], axis=1))
-            blk = np.concatenate(stack, axis=1)
-            parts.append((t, r, m if use_w else None, width_so_far, blk.shape[1]))
-            width_so_far += blk.shape[1]
-            blocks.append(blk)
-    if not blocks:
-        return out, fitted
-    block = np.concatenate(blocks, axis=1)
-    sums_all = recency_sums(block, spec.tau_days)
-    if exclude_self:
-        sums_all -= block
-    for t, r, m, c0, width in parts:
-        sums = sums_all[r, c0:c0 + width]
-        num, den = sums[:, :24], sums[:, 24:24 + wd]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(den > 0, num / den, np.nan)
-            if m is not None:
-                g_self = wx.predict_change_point(m, np.where(known[r], temp_day[r], 0.0))
-                gw, kw_ = sums[:, 24 + wd], sums[:, 25 + wd]
-                mean_g = np.where(kw_ > 0, gw / kw_, np.nan)
-                adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)
-                p = np.clip(p + shapes[t][None, :] * adj[:, None], 0.0, None)
-        out[r] = p
+                kc = known[ci].astype(np.float64)
+                x = np.concatenate([x, (g[ci] * kc)[:, None], kc[:, None]], axis=1)
+            # the training days' sums weighted by recency: only the (rows, training days) block
+            # of the kernel, one matrix product (a whole year is 365 x 365: cheaper than a filter)
+            if kernel is None:
+                sums = np.repeat(x.sum(axis=0)[None, :], ri.size, axis=0)
+            else:
+                sums = _kernel_product(kernel, ri, ci, x)
+            if exclude_self:
+                # a row never learns from itself: take its own term (weight 1) out again
+                own = type_cols[t][ri]
+                if own.any():
+                    xs = base[ri[own]]
+                    if use_w:
+                        ks = known[ri[own]].astype(np.float64)
+                        xs = np.concatenate([xs, (g[ri[own]] * ks)[:, None], ks[:, None]], axis=1)
+                    sums[own] -= xs
+            num, den = sums[:, :24], sums[:, 24:24 + wd]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = np.where(den > 0, num / den, np.nan)
+                if use_w:
+                    g_self = wx.predict_change_point(m, tkw[r])
+                    gw, kw_ = sums[:, 24 + wd], sums[:, 25 + wd]
+                    mean_g = np.where(kw_ > 0, gw / kw_, np.nan)
+                    adj = np.where(known[r] & np.isfinite(mean_g), g_self - mean_g, 0.0)
+                    p = np.clip(p + shapes[t][None, :] * adj[:, None], 0.0, None)
+            out[r] = p
     return out, fitted
+
+
+_SOURCE_TABLES: dict[tuple, np.ndarray] = {}
+
+
+def _source_table(type_counts: tuple[int, ...], exclude_self: bool, saturday_works: bool) -> np.ndarray:
+    """`source_types` of the 8 cases (day type, is a training day): index type + 4 * is_training.
+    Folds of whole weeks give the same counts channel after channel: kept per key."""
+    key = (type_counts, exclude_self, saturday_works)
+    table = _SOURCE_TABLES.get(key)
+    if table is None:
+        counts = np.tile(np.array(type_counts, dtype=np.float64), (8, 1))
+        if exclude_self:
+            counts[np.arange(4, 8), np.arange(4)] -= 1.0
+        table = source_types(np.tile(np.arange(4), 2), counts, saturday_works)
+        if len(_SOURCE_TABLES) > 4096:
+            _SOURCE_TABLES.clear()
+        _SOURCE_TABLES[key] = table
+    return table
+
+
+# OpenBLAS splits a product over its threads above m*n*k = 4 * 65536; for these small
+# products the second thread costs more CPU (spin-waiting) than it saves
+_SINGLE_THREAD_MNK = 4 * 65536
+
+
+def _kernel_product(kernel: np.ndarray, ri: np.ndarray, ci: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """kernel[ri][:, ci] @ x in row chunks small enough for one BLAS thread."""
+    step = max(1, _SINGLE_THREAD_MNK // max(ci.size * x.shape[1], 1))
+    if ri.size <= step:
+        return kernel[np.ix_(ri, ci)] @ x
+    out = np.empty((ri.size, x.shape[1]))
+    for s0 in range(0, ri.size, step):
+        out[s0:s0 + step] = kernel[np.ix_(ri[s0:s0 + step], ci)] @ x
+    return out
 
 
 def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
@@ -270,15 +342,15 @@ def fold_ids(n_days: int, folds: int = N_FOLDS) -> np.ndarray:
 
 
 def out_of_sample(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
-                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS, fold_models: list | None = None
-                  ) -> np.ndarray:
+                  temp_day: np.ndarray | None = None, folds: int = N_FOLDS, fold_models: list | None = None,
+                  shapes: np.ndarray | None = None) -> np.ndarray:
     """Each fold of whole weeks predicted from the other folds (days, 24); the
     temperature models are refitted on each fold's training days (or given:
     `fold_models`, one dict per fold, shared by the weather specs)."""
     fold = fold_ids(kw.shape[0], folds)
     groups = [(fold == f, fold != f, fold_models[f] if fold_models is not None and spec.weather else None)
               for f in range(folds)]
-    return predict_groups(kw, day_type, groups, False, spec, saturday_works, temp_day)[0]
+    return predict_groups(kw, day_type, groups, False, spec, saturday_works, temp_day, shapes)[0]
 
 
 def fold_weather_models(kw: np.ndarray, day_type: np.ndarray, temp_day: np.ndarray, folds: int = N_FOLDS
@@ -288,7 +360,7 @@ def fold_weather_models(kw: np.ndarray, day_type: np.ndarray, temp_day: np.ndarr
     fold = fold_ids(kw.shape[0], folds)
     e = daily_energy(kw)
     has = np.isfinite(kw).any(axis=1)
-    return [fit_weather(e, temp_day, day_type, has & (fold != f)) for f in range(folds)]
+    return fit_weather_sets(e, temp_day, day_type, [has & (fold != f) for f in range(folds)])
 
 
 def drifts(kw: np.ndarray, day_type: np.ndarray, min_ratio: float = DRIFT_SIGNAL_RATIO) -> bool:
@@ -358,6 +430,8 @@ class Choice:
     predictions: np.ndarray | None = None                               # out of sample, of the chosen model
     n_params: int = 96
     fold_models: list | None = None                                     # the folds' temperature models
+    all_day_models: dict | None = None                                  # the temperature models of all days
+    shapes: np.ndarray | None = None                                    # type_shapes of the channel (weather)
 
 
 def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, temp_day: np.ndarray | None,
@@ -375,7 +449,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     candidates = [SPECS[1]] if allow_drift else []
     reason = "no outdoor temperature"
     weather_signal = False
-    fold_models = None
+    fold_models = models = shapes = None
     if temp_day is not None and np.count_nonzero(np.isfinite(temp_day)) >= 14:
         # screen: does any day type's daily energy follow the temperature at all?
         e = daily_energy(kw)
@@ -384,6 +458,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
         if weather_signal:
             candidates += [SPECS[2]] + ([SPECS[3]] if allow_drift else [])
             fold_models = fold_weather_models(kw, day_type, temp_day)
+            shapes = type_shapes(kw, day_type)          # the same for every weather candidate
         else:
             best_r2 = max((m.r2 for m in models.values()), default=0.0)
             reason = (f"daily energy does not follow the outdoor temperature (best change-point fit R2 "
@@ -391,7 +466,7 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
     elif temp_day is not None:
         reason = "too few days with outdoor temperature"
     for spec in candidates:
-        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day, fold_models=fold_models)
+        p = out_of_sample(kw, day_type, spec, saturday_works, temp_day, fold_models=fold_models, shapes=shapes)
         cv, _ = cv_rmse(kw, p, 96 + (8 if spec.weather else 0))
         cvs[spec.name] = cv
         preds[spec.name] = p
@@ -407,7 +482,8 @@ def choose_model(kw: np.ndarray, day_type: np.ndarray, saturday_works: bool, tem
         else:
             reason = (f"temperature model did not improve out-of-sample CV(RMSE) enough "
                       f"({_pct(wcv)} vs {_pct(ref)})")
-    return Choice(best, cvs, adjusted, reason, preds.get(best.name), 96 + (8 if best.weather else 0), fold_models)
+    return Choice(best, cvs, adjusted, reason, preds.get(best.name), 96 + (8 if best.weather else 0), fold_models,
+                  models, shapes)
 
 
 def _pct(x: float | None) -> str:
@@ -415,15 +491,18 @@ def _pct(x: float | None) -> str:
 
 
 def detection_baseline(kw: np.ndarray, day_type: np.ndarray, spec: ModelSpec, saturday_works: bool,
-                       temp_day: np.ndarray | None, exclude: np.ndarray | None = None
+                       temp_day: np.ndarray | None, exclude: np.ndarray | None = None,
+                       models: dict[int, wx.ChangePointModel] | None = None, shapes: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, dict[int, wx.ChangePointModel]]:
     """Baseline (days, 24) each day is compared with, learnt from every other day
     (leave-one-out) except the `exclude` days (non-routine days found on a first
     pass), and the robust spread (days, 24): scaled MAD of the residuals per
-    (day type, hour)."""
+    (day type, hour).  `models`: the temperature models of the training days when
+    already fitted (`Choice.all_day_models` when nothing is excluded)."""
     n = kw.shape[0]
     keep = np.ones(n, bool) if exclude is None else ~exclude
-    base, models = predict_group(kw, day_type, np.ones(n, bool), keep, True, spec, saturday_works, temp_day)
+    base, models = predict_group(kw, day_type, np.ones(n, bool), keep, True, spec, saturday_works, temp_day,
+                                 shapes, models=models)
     r = kw - base
     sig = np.full(kw.shape, np.nan)
     for t in range(4):

@@ -347,7 +347,9 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
         # two passes: the days found on the first are left out of the baseline of the second
         gaps, excl = [], None
         for _ in range(2):
-            base, sig, models = bm.detection_baseline(kw, day_type, choice.spec, sat_works, temp_day, excl)
+            # the first pass learns from every day: the models choose_model fitted on them
+            base, sig, models = bm.detection_baseline(kw, day_type, choice.spec, sat_works, temp_day, excl,
+                                                      choice.all_day_models if excl is None else None, choice.shapes)
             pooled = base_mod._nanmedian(sig, axis=1)
             work = base_mod._nanmean(base[day_type == 0]) if (day_type == 0).any() else np.full(24, np.nan)
             gaps = base_mod.gap_days(kw, day_type, base, sig, pooled, work, prod_h)

@@ -68,33 +68,123 @@ def predict_change_point(model: ChangePointModel, temp_c: np.ndarray) -> np.ndar
 
 
 def _one_slope(e: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Least squares e = a + b x for each row of x (candidates, days): (a, b, sse)."""
-    xm = x.mean(axis=1, keepdims=True)
-    em = e.mean()
+    """Least squares e = a + b x for each row of x (candidates, days): (a, b, sse).
+    The sse comes from the sums (sum of squares of e about its mean minus the part
+    the slope explains): good to rank candidates; recompute the chosen one's from
+    its residuals (`_sse`)."""
+    n = e.size
+    xm = x.sum(axis=1, keepdims=True) / n          # = mean (same sum), without its per-call overhead
+    em = e.sum() / n
+    ec = e - em
     dx = x - xm
     sxx = np.einsum("ij,ij->i", dx, dx)
-    sxe = dx @ (e - em)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        b = np.where(sxx > 0, sxe / sxx, 0.0)
+    sxe = dx @ ec
+    pos = sxx > 0
+    b = np.where(pos, sxe / np.where(pos, sxx, 1.0), 0.0)
     a = em - b * xm[:, 0]
-    r = e[None, :] - a[:, None] - b[:, None] * x
-    return a, b, np.einsum("ij,ij->i", r, r)
+    return a, b, float(ec @ ec) - b * sxe
+
+
+def _sse(e: np.ndarray, a: float, b: float, x: np.ndarray) -> float:
+    r = e - a - b * x
+    return float(r @ r)
 
 
 def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointModel:
     """The best change-point model of daily energy on daily mean temperature
     (NaN days are ignored).  See the module docstring."""
-    e = np.asarray(energy_kwh, dtype=np.float64)
-    t = np.asarray(temp_c, dtype=np.float64)
-    ok = np.isfinite(e) & np.isfinite(t)
-    e, t = e[ok], t[ok]
+    return fit_change_points([(energy_kwh, temp_c)])[0]
+
+
+def fit_change_points(series: list[tuple[np.ndarray, np.ndarray]]) -> list[ChangePointModel]:
+    """`fit_change_point` of several (energy_kwh, temp_c) series at once (e.g. the day
+    types of a channel, or its folds): the candidate fits of all of them are one
+    vectorised pass over a (series, candidates, days) array padded with empty days,
+    so a channel's 4 or 16 fits cost about one."""
+    out: list[ChangePointModel | None] = [None] * len(series)
+    todo = []
+    for k, (energy_kwh, temp_c) in enumerate(series):
+        e = np.asarray(energy_kwh, dtype=np.float64)
+        t = np.asarray(temp_c, dtype=np.float64)
+        ok = np.isfinite(e) & np.isfinite(t)
+        e, t = e[ok], t[ok]
+        n = e.size
+        if n == 0:
+            out[k] = ChangePointModel("intercept", 0.0, n_days=0)
+            continue
+        sst = float(np.sum((e - e.mean()) ** 2))
+        out[k] = ChangePointModel("intercept", float(e.mean()), n_days=n)
+        if n >= MIN_DAYS_FOR_FIT and sst > 0:
+            todo.append((k, e, t, sst))
+    if not todo:
+        return out      # type: ignore[return-value]
+    g_n = len(todo)
+    width = max(e.size for _, e, _, _ in todo)
+    E = np.zeros((g_n, width))
+    T = np.zeros((g_n, width))
+    M = np.zeros((g_n, width))
+    cands = np.empty((g_n, BALANCE_QUANTILES.size))
+    ns = np.empty(g_n)
+    for g, (_, e, t, _) in enumerate(todo):
+        n = e.size
+        E[g, :n], T[g, :n], M[g, :n], ns[g] = e, t, 1.0, n
+        # quantiles by index (np.quantile costs more than the fit); repeated values stay:
+        # they are the same candidate twice, and the first of equal fits is kept
+        cands[g] = np.sort(t)[np.round(BALANCE_QUANTILES * (n - 1)).astype(int)]
+    hdd = np.maximum(cands[:, :, None] - T[:, None, :], 0.0) * M[:, None, :]       # (series, cands, days)
+    cdd = np.maximum(T[:, None, :] - cands[:, :, None], 0.0) * M[:, None, :]
+    # enough days on the far side of each balance point
+    h_ok = (hdd > 0).sum(axis=2) >= MIN_DAYS_BEYOND
+    c_ok = (cdd > 0).sum(axis=2) >= MIN_DAYS_BEYOND
+    em = E.sum(axis=1) / ns
+    ec = (E - em[:, None]) * M
+    see = np.einsum("gn,gn->g", ec, ec)
+    one = {}
+    for form, x in (("heating", hdd), ("cooling", cdd)):
+        xm = x.sum(axis=2) / ns[:, None]
+        dx = (x - xm[:, :, None]) * M[:, None, :]
+        sxx = np.einsum("gcn,gcn->gc", dx, dx)
+        sxe = np.einsum("gcn,gn->gc", dx, ec)
+        pos = sxx > 0
+        slope = np.where(pos, sxe / np.where(pos, sxx, 1.0), 0.0)
+        one[form] = (em[:, None] - slope * xm, slope, see[:, None] - slope * sxe)
+    # heating and cooling: every pair of candidates T_h <= T_c.  The 3 x 3 normal equations
+    # of all pairs come from per-candidate sums and one (candidates x candidates) product
+    # of the degree days; the same small ridge as a direct solve
+    nc = BALANCE_QUANTILES.size
+    ih, ic = np.triu_indices(nc)
+    sh, sc = hdd.sum(axis=2), cdd.sum(axis=2)
+    A = np.empty((g_n, ih.size, 3, 3))
+    A[:, :, 0, 0] = ns[:, None]
+    A[:, :, 0, 1] = A[:, :, 1, 0] = sh[:, ih]
+    A[:, :, 0, 2] = A[:, :, 2, 0] = sc[:, ic]
+    A[:, :, 1, 1] = np.einsum("gcn,gcn->gc", hdd, hdd)[:, ih]
+    A[:, :, 2, 2] = np.einsum("gcn,gcn->gc", cdd, cdd)[:, ic]
+    A[:, :, 1, 2] = A[:, :, 2, 1] = np.einsum("gin,gjn->gij", hdd, cdd)[:, ih, ic]
+    y = np.stack([np.repeat(E.sum(axis=1)[:, None], ih.size, axis=1), np.einsum("gcn,gn->gc", hdd, E)[:, ih],
+                  np.einsum("gcn,gn->gc", cdd, E)[:, ic]], axis=2)
+    Ar = A + np.eye(3) * (1e-9 * np.trace(A, axis1=2, axis2=3))[:, :, None, None]
+    coef = np.linalg.solve(Ar, y[..., None])[..., 0]
+    # residual sum of squares of every pair from the same sums (to rank them), with the
+    # energies centred so that it cancels against the variance, not the mean square
+    yc = np.stack([ec.sum(axis=1)[:, None].repeat(ih.size, axis=1), np.einsum("gcn,gn->gc", hdd, ec)[:, ih],
+                   np.einsum("gcn,gn->gc", cdd, ec)[:, ic]], axis=2)
+    cc = coef.copy()
+    cc[:, :, 0] -= em[:, None]
+    sse2 = see[:, None] - 2.0 * np.einsum("gpk,gpk->gp", cc, yc) + np.einsum("gpk,gpkl,gpl->gp", cc, A, cc)
+    valid2 = (coef[:, :, 1] > 0) & (coef[:, :, 2] > 0) & h_ok[:, ih] & c_ok[:, ic]
+    for g, (k, e, t, sst) in enumerate(todo):
+        out[k] = _choose_form(e, t, sst, cands[g], h_ok[g], c_ok[g], {f: (a[g], b[g], s[g]) for f, (a, b, s) in
+                                                                       one.items()},
+                              coef[g], sse2[g], valid2[g], ih, ic, out[k])
+    return out      # type: ignore[return-value]
+
+
+def _choose_form(e: np.ndarray, t: np.ndarray, sst: float, cands: np.ndarray, h_ok: np.ndarray, c_ok: np.ndarray,
+                 one: dict, coef: np.ndarray, sse2: np.ndarray, valid2: np.ndarray, ih: np.ndarray, ic: np.ndarray,
+                 best: ChangePointModel) -> ChangePointModel:
+    """The form kept for one series from its candidate fits (see the module docstring)."""
     n = e.size
-    if n == 0:
-        return ChangePointModel("intercept", 0.0, n_days=0)
-    sst = float(np.sum((e - e.mean()) ** 2))
-    best = ChangePointModel("intercept", float(e.mean()), n_days=n)
-    if n < MIN_DAYS_FOR_FIT or sst <= 0:
-        return best
 
     def bic(sse: float, k: int) -> float:
         return n * np.log(max(sse, 1e-12 * sst) / n) + k * np.log(n)
@@ -104,43 +194,28 @@ def fit_change_point(energy_kwh: np.ndarray, temp_c: np.ndarray) -> ChangePointM
     def better(sse: float, k: int) -> bool:
         # lower BIC, and the extra terms explain at least MIN_GAIN of the variance
         return bic(sse, k) < best_bic and best_sse - sse >= MIN_GAIN * sst
-    ts = np.sort(t)         # quantiles by index: np.quantile costs more than the fit here
-    cands = np.unique(ts[np.round(BALANCE_QUANTILES * (n - 1)).astype(int)])
-    hdd = heating_degrees(t[None, :], cands[:, None])
-    cdd = cooling_degrees(t[None, :], cands[:, None])
-    # enough days on the far side of each balance point
-    h_ok = (hdd > 0).sum(axis=1) >= MIN_DAYS_BEYOND
-    c_ok = (cdd > 0).sum(axis=1) >= MIN_DAYS_BEYOND
-    for form, x, okc in (("heating", hdd, h_ok), ("cooling", cdd, c_ok)):
-        a, b, sse = _one_slope(e, x)
+    for form, okc in (("heating", h_ok), ("cooling", c_ok)):
+        a, b, sse = one[form]
         valid = okc & (b > 0)
         if not valid.any():
             continue
         i = int(np.argmin(np.where(valid, sse, np.inf)))
-        if better(float(sse[i]), 3) and (best.form == "intercept" or sse[i] < best_sse):
-            best_bic, best_sse = bic(float(sse[i]), 3), float(sse[i])
-            best = ChangePointModel(form, float(a[i]), n_days=n, r2=1.0 - float(sse[i]) / sst)
+        x = heating_degrees(t, cands[i]) if form == "heating" else cooling_degrees(t, cands[i])
+        sse_i = _sse(e, a[i], b[i], x)           # the chosen one's from its residuals
+        if better(sse_i, 3) and (best.form == "intercept" or sse_i < best_sse):
+            best_bic, best_sse = bic(sse_i, 3), sse_i
+            best = ChangePointModel(form, float(a[i]), n_days=n, r2=1.0 - sse_i / sst)
             if form == "heating":
                 best.heating_kwh_per_degc, best.heating_balance_c = float(b[i]), float(cands[i])
             else:
                 best.cooling_kwh_per_degc, best.cooling_balance_c = float(b[i]), float(cands[i])
-    # heating and cooling: every pair T_h <= T_c, normal equations solved in one batch
-    ih, ic = np.nonzero((cands[:, None] <= cands[None, :]) & h_ok[:, None] & c_ok[None, :])
-    if ih.size:
-        X = np.stack([np.ones((ih.size, n)), hdd[ih], cdd[ic]], axis=1)          # (pairs, 3, days)
-        A = np.einsum("pkn,pln->pkl", X, X)
-        y = np.einsum("pkn,n->pk", X, e)
-        A += np.eye(3)[None] * 1e-9 * np.trace(A, axis1=1, axis2=2)[:, None, None]
-        coef = np.linalg.solve(A, y[..., None])[..., 0]
-        r = e[None, :] - np.einsum("pk,pkn->pn", coef, X)
-        sse = np.einsum("pn,pn->p", r, r)
-        valid = (coef[:, 1] > 0) & (coef[:, 2] > 0)
-        if valid.any():
-            i = int(np.argmin(np.where(valid, sse, np.inf)))
-            if better(float(sse[i]), 5):
-                best = ChangePointModel("heating_cooling", float(coef[i, 0]), float(coef[i, 1]), float(cands[ih[i]]),
-                                        float(coef[i, 2]), float(cands[ic[i]]), n_days=n,
-                                        r2=1.0 - float(sse[i]) / sst)
+    if valid2.any():
+        i = int(np.argmin(np.where(valid2, sse2, np.inf)))
+        r = e - (coef[i, 0] + coef[i, 1] * heating_degrees(t, cands[ih[i]]) + coef[i, 2] * cooling_degrees(t, cands[ic[i]]))
+        sse_i = float(r @ r)
+        if better(sse_i, 5):
+            best = ChangePointModel("heating_cooling", float(coef[i, 0]), float(coef[i, 1]), float(cands[ih[i]]),
+                                    float(coef[i, 2]), float(cands[ic[i]]), n_days=n, r2=1.0 - sse_i / sst)
     return best
 
 

@@ -17,7 +17,9 @@ than pandas, peak under 2 GB.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import time
 import tracemalloc
 
@@ -67,6 +69,15 @@ def make_data(n_channels: int, days: float, step_s: float = 60.0, weather: bool 
         infos[c.power_channel].capacity_m3_per_min = c.capacity_m3_per_min
     chans = {cid: ChannelData(infos[cid], t, v, q) for cid, (t, v, q) in sim.data.items()}
     return chans, SiteCalendar.from_section(sc.calendar, sc.scenario.timezone)
+
+
+def _blas_threads() -> str:
+    """BLAS library and threads (threadpoolctl, in the bench extra), for the record."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS threads unknown"
+    return ", ".join(f"{i.get('internal_api')} {i.get('num_threads')} threads" for i in threadpool_info()) or "no BLAS"
 
 
 # --------------------------------------------------------------------- pandas baseline
@@ -177,19 +188,29 @@ def main() -> None:
     # the same run with the plain day-type baseline (issue 4's model), interleaved with the
     # full run so that both see the same machine load: the cost of model choice, drift, weather
     plain = AnalysisParams(language="en", tariff_jpy_per_kwh=25.0, adaptive_baseline=False)
-    times, tp_plain = [], []
+    # wall-clock and process CPU time (all threads, BLAS included) of each run: on a shared
+    # machine the CPU time and the ratio to the plain run are what compare between sessions
+    times, tp_plain, cpu, cpu_plain = [], [], [], []
+    load = os.getloadavg()[0]
     for _ in range(a.repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = analyze(chans, cal, engine, params)
         times.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        cpu.append(time.process_time() - c)
+        t, c = time.perf_counter(), time.process_time()
         analyze(chans, cal, engine, plain)
         tp_plain.append(time.perf_counter() - t)
+        cpu_plain.append(time.process_time() - c)
     best = min(times)
     print(f"mieruka analyze: best {best:.2f} s of {a.repeat} ({n / best / 1e6:.1f} M points/s); "
           f"{len(res.findings)} findings, {len(res.plan)} measures")
     print(f"same runs interleaved, plain day-type baseline only: best {min(tp_plain):.2f} s "
           f"(adaptive baselines cost x{best / min(tp_plain):.2f})")
+    print(f"CPU time (process, {_blas_threads()}): adaptive best {min(cpu):.3f} s, median "
+          f"{statistics.median(cpu):.3f} s; plain best {min(cpu_plain):.3f} s, median "
+          f"{statistics.median(cpu_plain):.3f} s; ratio x{min(cpu) / min(cpu_plain):.2f} (best), "
+          f"x{statistics.median(cpu) / statistics.median(cpu_plain):.2f} (median); "
+          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
     tracemalloc.start()
     analyze(chans, cal, engine, params)
     _, peak = tracemalloc.get_traced_memory()

@@ -66,6 +66,50 @@ def test_recency_sums_equal_the_explicit_kernel(tau):
     assert np.allclose(bm.recency_sums(x, tau), bm.recency_kernel(400, tau) @ x, rtol=1e-9, atol=1e-9)
 
 
+def test_batched_change_point_fits_equal_one_at_a_time():
+    # series of different lengths, forms and noise, with NaN days and a too-short one:
+    # the padded batch must give each series the model it gets alone
+    rng = np.random.default_rng(5)
+    series = []
+    for n, kind in ((200, "cool"), (90, "heat"), (365, "both"), (40, "flat"), (6, "cool"), (150, "both")):
+        t = rng.uniform(-5, 35, n)
+        e = 80 + {"cool": 4 * np.maximum(t - 20, 0), "heat": 3 * np.maximum(12 - t, 0),
+                  "both": 2 * np.maximum(10 - t, 0) + 5 * np.maximum(t - 22, 0), "flat": 0 * t}[kind]
+        e = e + rng.normal(0, 3, n)
+        e[rng.random(n) < 0.05] = np.nan
+        series.append((e, t))
+    batch = wx.fit_change_points(series)
+    for (e, t), b in zip(series, batch):
+        a = wx.fit_change_point(e[np.isfinite(e)], t[np.isfinite(e)])
+        assert (a.form, a.n_days, a.heating_balance_c, a.cooling_balance_c) == \
+            (b.form, b.n_days, b.heating_balance_c, b.cooling_balance_c)
+        for k in ("intercept_kwh", "heating_kwh_per_degc", "cooling_kwh_per_degc", "r2"):
+            assert getattr(a, k) == pytest.approx(getattr(b, k), rel=1e-10, abs=1e-10)
+    assert [m.form for m in batch] == ["cooling", "heating", "heating_cooling", "intercept", "intercept",
+                                       "heating_cooling"]
+
+
+def test_drift_predictions_equal_the_explicit_weighted_mean():
+    # out of sample, drift model, no weather: each day's prediction is the recency-weighted
+    # mean of the same-type days of the other folds (kernel products in row chunks)
+    rng = np.random.default_rng(9)
+    n = 300
+    day_type = np.where(np.arange(n) % 7 < 5, WORKDAY, SUNDAY_HOLIDAY)
+    kw = 10 + np.arange(n)[:, None] / 30 + rng.random((n, 24))
+    kw[rng.random((n, 24)) < 0.02] = np.nan
+    pred = bm.out_of_sample(kw, day_type, bm.SPECS[1], False)
+    fold = bm.fold_ids(n)
+    K = bm.recency_kernel(n, bm.DRIFT_TAU_DAYS)
+    fin = np.isfinite(kw)
+    for d in rng.choice(n, 25, replace=False):
+        w = K[d] * ((fold != fold[d]) & (day_type == day_type[d]))
+        expect = (w @ np.where(fin, kw, 0.0)) / (w @ fin)
+        assert np.allclose(pred[d], expect, rtol=1e-12, atol=0)
+    # and the chunked product is the plain one
+    ri, ci = np.arange(n), np.nonzero(day_type == WORKDAY)[0]
+    x = rng.random((ci.size, 27))
+    assert np.allclose(bm._kernel_product(K, ri, ci, x), K[np.ix_(ri, ci)] @ x, rtol=1e-13, atol=0)
+
 def test_drift_model_follows_a_level_shift():
     # 20 weeks of workdays at 10 kW, then 20 weeks at 15 kW: the plain mean predicts 12.5
     # everywhere; recency weights follow the shift
