@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from mieruka.models import TIME_DTYPE, ChannelInfo, ReadingBatch
+from mieruka.outputs import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +112,6 @@ def decode(payload: bytes, n: int, _tables: dict[bytes, np.ndarray] | None = Non
     return ReadingBatch(t.astype(TIME_DTYPE), ids[c], v.copy(), q.copy())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".tmp")
     try:
@@ -130,7 +123,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)      # a full disk must not leave half a file behind
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -250,7 +243,7 @@ class DiskBuffer:
         self.last_rseq = max(self.last_rseq, self.committed_rseq)
         if not self.segments:
             self._seg_path(1).touch()
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
             self.segments.append(_Segment(1, 0, 0))
         # a position before the first segment (its segment was dropped when full) means its start
         self.committed = max(self.committed, Position(self.segments[0].seq, 0))
@@ -328,7 +321,7 @@ class DiskBuffer:
         os.close(self._fd)
         self._fd = fd
         self.segments.append(_Segment(seq, 0, 0))
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def _make_room(self, need: int, n: int) -> bool:
         if self.when_full == "drop_newest" or need > self.max_bytes:

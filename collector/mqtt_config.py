@@ -28,7 +28,7 @@ TEMPLATE_KEYS = {"device", "field", "site", "topic"} | {f"l{i}" for i in range(1
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 def _check_template(v: str | None) -> str | None:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class CollectorOptions(BaseModel):
     """The `[collector]` section of the site config (all optional)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     flush_interval_s: float = Field(default=1.0, gt=0, description="how often readings are committed to the store")
     max_batch: int = Field(default=100_000, ge=1, description="commit sooner when this many readings wait")
     stale_after_s: float = Field(default=600.0, ge=0, description="same non-zero value this long -> stale (0: off)")

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import MierukaError
+from .outputs import fsync_dir
+from .recording import file_sha256
 from .runlock import LOCK_NAME, collector_pid
 from .site import SiteConfig, load_site
 from .store.embedded import DB_NAME, schema_version
@@ -59,14 +61,6 @@ class BackupSummary:
     store_bytes: int
     readings_pending_in_buffer: bool
     not_included: list[str]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _now_stamp() -> str:
@@ -144,7 +138,7 @@ def backup(cfg: SiteConfig, out: Path, progress=None) -> BackupSummary:
             "store_schema_version": schema,
             "not_included": [f"{p} (not readable by this user)" for p in unreadable] + outside + ([f"InfluxDB data ({cfg.storage.influxdb.url}): back it up with `influx backup`"]
                                        if cfg.storage.backend == "influxdb" and cfg.storage.influxdb else []),
-            "files": {name: {"sha256": _sha256_file(p), "bytes": p.stat().st_size,
+            "files": {name: {"sha256": file_sha256(p), "bytes": p.stat().st_size,
                              "mode": stat.S_IMODE(p.stat().st_mode)} for name, p in files.items()},
         }
         part = out.with_name(out.name + ".part")
@@ -285,7 +279,7 @@ def restore(archive: Path, config: Path, *, force: bool = False, data_dir: Path 
         finally:
             shutil.rmtree(dtmp, ignore_errors=True)
         _restore_config(conf_files, conf_dir, stamp, kept)
-        _fsync_dir(ddir)
+        fsync_dir(ddir)
     return RestoreSummary(conf_dir / config.name, ddir, len(manifest["files"]), kept)
 
 
@@ -352,12 +346,6 @@ def _existing_parent(p: Path) -> Path:
     return p
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = ["backup", "restore", "read_manifest", "BackupError", "FORMAT", "LOCK_NAME"]

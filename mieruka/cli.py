@@ -75,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as e:
+        e.show()
+        return 2
+    except click.UsageError as e:     # one line, like every other error (a directory given for a file, ...)
+        cmd = e.ctx.command_path if e.ctx is not None else "mieruka"
+        click.echo(f"error: {e.format_message()} (see `{cmd} --help`)", err=True)
+        return 2
     except click.ClickException as e:
         e.show()
         return 2 if e.exit_code == 1 else e.exit_code
@@ -88,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as e:        # a file or folder the command could not use: name it, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"error: {where}{e.strerror or e}", err=True)
+        return 2
     return rv if isinstance(rv, int) else 0
 
 

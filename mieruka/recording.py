@@ -70,7 +70,8 @@ class Recording:
                 max(c.time[-1] for c in self.channels.values() if len(c.time)))
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, hex (read in 1 MiB blocks: any size)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

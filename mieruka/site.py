@@ -26,7 +26,7 @@ from .envsubst import MissingVariable, expand
 from .errors import ConfigError
 from .ids import validate_channel_id
 from .models import ChannelInfo
-from .quantities import QUANTITIES
+from .quantities import QUANTITIES, parse_quantity
 from .units import parse_unit
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -34,15 +34,18 @@ _HHMM_RANGE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$
 
 
 class _Model(BaseModel):
+    # inf/nan in a config (1e400 parses as inf) would price or bound everything as inf
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False,
-                              protected_namespaces=())
+                              protected_namespaces=(), allow_inf_nan=False)
 
 
 def check_quantity(v: str) -> str:
-    """Pydantic validator for a `quantity` key (channels, MQTT field mappings)."""
-    if v not in QUANTITIES:
+    """Pydantic validator for a `quantity` key (channels, MQTT field mappings): the
+    canonical name, or a Japanese/English alias (`電力`, `流量`) as import mappings
+    accept, stored as the canonical name."""
+    if not isinstance(v, str):
         raise ValueError(f"unknown quantity {v!r}; one of: {', '.join(QUANTITIES)}")
-    return v
+    return parse_quantity(v)
 
 
 def _check_id(v: str) -> str:

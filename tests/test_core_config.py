@@ -50,12 +50,16 @@ def test_demo_config_loads_with_env(monkeypatch, tmp_path):
     ('[site]\nname = "x"\n[calendar.shifts]\nmon = ["8-17"]\n', "calendar.shifts: mon: '8-17' is not HH:MM-HH:MM"),
     ('[site]\nname = "x"\nnmae = 1\n', "site.nmae: unknown key"),
     ('[tariffs]\nelectricity_jpy_per_kwh = 20\n', "site: required key is missing"),
-    ('[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "sdm630"\n[[meters.channels]]\nid = "c1"\nquantity = "power"\nregister = "total_power"\n',
-     "meters[0:m1].channels[0:c1].quantity: unknown quantity 'power'"),
+    ('[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "sdm630"\n[[meters.channels]]\nid = "c1"\nquantity = "powr"\nregister = "total_power"\n',
+     "meters[0:m1].channels[0:c1].quantity: unknown quantity 'powr'"),
     ('[site]\nname = "x"\n[[meters]]\nid = "m1"\nprotocol = "modbus_tcp"\n', "meters[0:m1]: Modbus meters need `model`"),
     ('[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "sdm630"\nport = 70000\n', "meters[0:m1].port:"),
     ('[site]\nname = "x"\ndata_dir = "${NOT_SET_ANYWHERE_42}"\n', "site.data_dir: environment variable NOT_SET_ANYWHERE_42 is not set"),
     ('[site\nname = "x"\n', "invalid TOML"),
+    # 1e400 parses as inf: an infinite tariff would price every finding at inf yen
+    ('[site]\nname = "x"\n[tariffs]\nelectricity_jpy_per_kwh = 1e400\n',
+     "tariffs.electricity_jpy_per_kwh: Input should be a finite number"),
+    ('[site]\nname = "x"\n[tariffs]\ngas_jpy_per_m3 = nan\n', "tariffs.gas_jpy_per_m3:"),
 ])
 def test_validation_messages_name_file_and_key(tmp_path, text, expected):
     p = write(tmp_path, text)
@@ -104,3 +108,12 @@ def test_check_validates_tables_other_parts_own(tmp_path):
         r = subprocess.run(MIERUKA + ["check", "--config", str(p)], capture_output=True, text=True)
         assert r.returncode == 2 and expected in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_japanese_quantity_names_in_a_site_config(tmp_path):
+    """`電力` / `電力量` are accepted on channels as in import mappings, stored as the canonical names."""
+    p = write(tmp_path, '[site]\nname = "x"\n[[meters]]\nid = "m1"\nmodel = "eastron_sdm630"\nhost = "127.0.0.1"\n'
+                        '[[meters.channels]]\nid = "p"\nquantity = "電力"\nregister = "total_power"\n'
+                        '[[meters.channels]]\nid = "e"\nquantity = "電力量"\nregister = "import_energy"\n')
+    cfg = load_site(p)
+    assert cfg.channel("p").quantity == "power_kw" and cfg.channel("e").quantity == "energy_kwh"

@@ -351,6 +351,9 @@ quantity = "圧力"
     (lambda s: s.replace('column = "time"', 'column = "time"\nzone = "Mars/Olympus"'), r"time.zone: unknown time zone"),
     (lambda s: s.replace('column = "time"', 'column = "time"\nambiguous = "maybe"'), r"time.ambiguous"),
     (lambda s: s.replace('[[columns]]', '[source]\nencoding = "ebcdic"\n[[columns]]'), r"source.encoding: unknown encoding"),
+    # 1e20 hours overflowed the interval-start times (OverflowError traceback)
+    (lambda s: s.replace('column = "time"', 'column = "time"\ninterval = "99999999999999999999h"'),
+     r"time.interval: interval .* is longer than 31 days"),
 ])
 def test_mapping_errors_name_file_and_key(tmp_path, capsys, edit, message):
     mp = write_map(tmp_path, edit(DAY_MAP))
@@ -513,6 +516,8 @@ def test_replay_with_mapping_equals_import_then_replay(tmp_path):
     direct, _ = replay(a, rec)
     fly, err = replay(b, export, "--mapping", mp)
     assert "imported 4,032 readings of 2 channel(s)" in err
+    src = fly["provenance"]["input"].pop("imported_from")   # the exports the auditor holds (see test_replay_provenance)
+    assert [f["file"] for f in src["files"]] == ["logger.csv"]
     assert fly == direct                                   # same readings, same figures, same input hash
     kinds = {f["kind"] for f in fly["analysis"]["findings"]}
     assert "standby" in kinds

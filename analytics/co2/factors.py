@@ -41,7 +41,7 @@ class FactorLookupError(ValueError):
 
 # ------------------------------------------------------------- file models
 class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _unit_ok(v: str) -> str:

@@ -13,6 +13,7 @@ const LABELS = {
        kind: "種類", channel: "計測点", kwh: "kWh", jpy: "金額 (円)", co2: "t-CO2", expl: "説明",
        today: "本日", baseline: "ベースライン", updated: "更新", token: "APIトークン", none: "なし",
        standby: "待機電力", air_leak: "エア漏れ", baseline_gap: "ベースライン超過",
+       air_leak_growth: "エア漏れの増加", base_load: "常時運転負荷（要見直し）",
        compressor_profile: "コンプレッサー運転", workday: "稼働日", saturday: "土曜",
        sunday_holiday: "日曜・祝日", company_holiday: "会社休日", days: "日", ok: "正常", stale: "更新なし", fault: "異常", no_data: "データなし",
        last: "最終", latest_day: "最新データの日", no_profile: "この計測点にはデータがありません",
@@ -24,6 +25,7 @@ const LABELS = {
        kind: "Kind", channel: "Channel", kwh: "kWh", jpy: "yen", co2: "t-CO2", expl: "Explanation",
        today: "today", baseline: "baseline", updated: "updated", token: "API token", none: "none",
        standby: "Standby power", air_leak: "Air leak", baseline_gap: "Baseline gap",
+       air_leak_growth: "Air leak growth", base_load: "Base load (to review)",
        compressor_profile: "Compressor profile", workday: "workday", saturday: "Saturday",
        sunday_holiday: "Sunday/holiday", company_holiday: "company holiday", days: "days", ok: "ok", stale: "stale", fault: "fault", no_data: "no data",
        last: "last", latest_day: "latest day with data", no_profile: "this channel has no data",
@@ -37,6 +39,17 @@ let LANG = "ja";
 let TZ = "Asia/Tokyo";
 let channelsById = {};
 const SVGNS = "http://www.w3.org/2000/svg";
+
+// add(tag, attrs, text): a new SVG element in `svg` (the charts and the demand gauge draw with it)
+function svgAdder(svg) {
+  return (tag, attrs, text) => {
+    const e = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+}
 
 function takeToken() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
@@ -155,13 +168,7 @@ function renderProfile(p) {
   const ymax = Math.max(1, ...vals) * 1.1;
   const sx = i => ml + (W - ml - mr) * i / n;
   const sy = v => H - mb - (H - mt - mb) * v / ymax;
-  const add = (tag, attrs, text) => {
-    const e = document.createElementNS(SVGNS, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-    return e;
-  };
+  const add = svgAdder(svg);
   for (let k = 0; k <= 4; k++) {
     const v = ymax * k / 4;
     add("line", {x1: ml, x2: W - mr, y1: sy(v), y2: sy(v), stroke: "#ddd"});
@@ -236,13 +243,7 @@ function renderDemand(d, tz, lang) {
   const svg = document.createElementNS(SVGNS, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.id = "demand-svg";
-  const add = (tag, attrs, text) => {
-    const e = document.createElementNS(SVGNS, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-    return e;
-  };
+  const add = svgAdder(svg);
   // the period's clock: elapsed share of the period as a filled arc, the time left in the middle
   const period_s = d.period_min * 60;
   const left = Math.max(0, d.seconds_left - (Date.now() - demandAt) / 1000);

@@ -1,1 +1,22 @@
 """One module per `mieruka` subcommand; each exposes a click command named ``command``."""
+
+import math
+
+import click
+
+
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses inf and nan ("1e400" parses as inf and slips past
+    any bound; nan compares false with every bound)."""
+
+    def convert(self, value, param, ctx):
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+    def _describe_range(self) -> str:
+        return f"finite, {super()._describe_range()}"
+
+
+POSITIVE = FiniteFloat(min=0, min_open=True)     # kW, seconds: more than zero

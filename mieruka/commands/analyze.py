@@ -113,8 +113,8 @@ def _command(recording, config_path, start, end, timezone, weather_path, holiday
 
     if recording is None and not config_path:
         raise click.UsageError("give a RECORDING file, or --config with --start/--end to analyse the store")
-    if tariff_jpy_per_kwh is not None and tariff_jpy_per_kwh < 0:
-        raise InputError("--tariff-jpy-per-kwh must be >= 0")
+    if tariff_jpy_per_kwh is not None and not 0 <= tariff_jpy_per_kwh < float("inf"):
+        raise InputError("--tariff-jpy-per-kwh must be a finite number >= 0")
     cfg = load_site(config_path) if config_path else None
     cal = _calendar(cfg, timezone, holidays, shift)
     warnings = _zone_check(recording, cal, timezone) if recording is not None else []
@@ -130,6 +130,8 @@ def _command(recording, config_path, start, end, timezone, weather_path, holiday
         t1 = parse_time(end, cal.tz) if end else None
     except ValueError as e:
         raise InputError(f"--start/--end: {e}") from None
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise InputError(f"--end {end} is not after --start {start}")
     ctx, tick = _progress(sys.stderr.isatty() and not as_json)
     with ctx:
         if recording is not None:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -13,21 +11,12 @@ from ..errors import InputError
 
 def _write_atomic(path: Path, data: bytes | None = None, writer=None) -> None:
     """Write to a temp file beside `path` and rename it only on success (never a partial file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from ..outputs import write_atomic
     try:
-        with os.fdopen(fd, "wb") as f:
-            if data is not None:
-                f.write(data)
-        if writer is not None:
-            writer(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"-o {path}: cannot make the folder {path.parent}: {e.strerror or e}") from None
+    write_atomic(path, data, writer, "-o")
 
 
 @click.command("co2")

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from . import POSITIVE
 from ..errors import MierukaError
 from ..site import load_site
 
@@ -17,7 +18,7 @@ log = logging.getLogger("mieruka.collect")
 
 @click.command("collect")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Site config (TOML).")
-@click.option("--duration", type=float, default=None, metavar="S",
+@click.option("--duration", type=POSITIVE, default=None, metavar="S",
               help="Stop after S seconds (default: run until SIGTERM or Ctrl-C).")
 @click.option("--quiet", "-q", is_flag=True, help="No summary at the end.")
 def command(config_path: str, duration: float | None, quiet: bool) -> int:

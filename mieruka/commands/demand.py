@@ -5,6 +5,7 @@ import json
 
 import click
 
+from . import POSITIVE
 from ..errors import InputError
 
 
@@ -65,8 +66,8 @@ def load_demand_inputs(recording, config_path, start, end, timezone):
 @click.option("--end", help="End, exclusive (ISO 8601).")
 @click.option("--channel", help="Incomer channel (default: [demand] channel, else the site-total channel).")
 @click.option("--period-min", type=click.IntRange(1, 1440), help="Demand period in minutes (default 30).")
-@click.option("--contract-kw", type=click.FloatRange(min=0, min_open=True), help="契約電力 on the current bill.")
-@click.option("--target-kw", type=click.FloatRange(min=0, min_open=True), help="Demand target (目標電力).")
+@click.option("--contract-kw", type=POSITIVE, help="契約電力 on the current bill.")
+@click.option("--target-kw", type=POSITIVE, help="Demand target (目標電力).")
 @click.option("--timezone", help="Site time zone (default: the config's, else Asia/Tokyo).")
 @click.option("--top", type=click.IntRange(1, 1000), help="How many peaks to list (default 10).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"channel", "period_min", "timezone", "periods", '

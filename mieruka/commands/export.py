@@ -34,6 +34,9 @@ def command(config_path: str, start: str | None, end: str | None, fmt: str, out:
     from ..recording import write_recording
     from ..store.base import open_store, parse_time, to_datetime64
 
+    if out is not None:
+        from ..outputs import check_output
+        check_output(out, "-o")
     cfg = load_site(config_path)
     tz = cfg.tz
     try:

@@ -38,21 +38,27 @@ def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx
 
     if sum(bool(x) for x in (workers, scheduler, serial)) > 1:
         raise click.UsageError("give only one of --workers, --scheduler, --serial")
+    from ..outputs import check_output, write_all_atomic
+    for opt, p in (("--json", json_out), ("--report", report_out), ("--xlsx", xlsx_out)):
+        if p and p != "-":       # a wrong folder stops here, not after every site was analysed
+            check_output(p, opt)
     fleet = load_manifest(manifest)
     err = Console(stderr=True)
     run = _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client)
+    outputs = []           # all written, or none (never the JSON without the report it goes with)
     if json_out:
         text = run.to_json()
         if json_out == "-":
             click.echo(text, nl=False)
         else:
-            Path(json_out).write_text(text, encoding="utf-8")
+            outputs.append((json_out, text.encode("utf-8"), None, "--json"))
     if report_out:
         from ..reports.fleet_report import build_fleet_report
-        Path(report_out).write_text(build_fleet_report(run.data, run.sheet, lang), encoding="utf-8")
+        outputs.append((report_out, build_fleet_report(run.data, run.sheet, lang).encode("utf-8"), None, "--report"))
     if xlsx_out:
         from ..reports.fleet_excel import write_fleet_xlsx
-        write_fleet_xlsx(run.data, run.sheet, Path(xlsx_out))
+        outputs.append((xlsx_out, None, lambda tmp: write_fleet_xlsx(run.data, run.sheet, tmp), "--xlsx"))
+    write_all_atomic(outputs)
     if json_out != "-":
         con = Console()
         _print_league(run.data, con if con.is_terminal else Console(width=160))

@@ -15,13 +15,13 @@ from ..site import load_site
 def command(config_path: str, retry_for: float) -> int:
     """Send one test event (the same payload as a real alarm, event "test") to every
     [[notify]] target of the site config, and say per target whether it arrived.
-    Exit 0 when every target took it, 1 when one failed (2: config error)."""
+    Exit 0 when every target took it, 1 when one failed (2: config error, or no targets)."""
     from ..service.notify import Notifier, test_event
 
     cfg = load_site(config_path)
     if not cfg.notify:
-        click.echo(f"{config_path}: no [[notify]] targets configured (see docs/alarms.md)", err=True)
-        sys.exit(1)
+        from ..errors import ConfigError      # nothing to test is a config problem (exit 2), not a failed send
+        raise ConfigError(f"{config_path}: no [[notify]] targets configured (see docs/alarms.md)")
     n = Notifier(cfg)
     try:
         res = n.send_now(test_event(cfg), retry_for_s=retry_for)

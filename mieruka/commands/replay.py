@@ -33,20 +33,29 @@ def command(recording: tuple[str, ...], mapping_path: str | None, config_path: s
 
     from .import_ import on_the_fly
     with contextlib.ExitStack() as stack:
-        return _command(on_the_fly(recording, mapping_path, stack), config_path, report_path, pdf_path, json_path,
-                        xlsx_path, fy, bills_path, no_progress)
+        imported = on_the_fly(recording, mapping_path, stack)
+        sources = None
+        if mapping_path:      # provenance names the exports the auditor holds, not our temporary recording
+            from ..service.replay import import_sources
+            sources = import_sources(list(recording), mapping_path)
+        return _command(imported, config_path, report_path, pdf_path, json_path,
+                        xlsx_path, fy, bills_path, no_progress, sources)
 
 
 def _command(recording: str, config_path: str, report_path, pdf_path, json_path, xlsx_path, fy, bills_path,
-             no_progress) -> int:
+             no_progress, sources=None) -> int:
     # imported here, not at the top: `mieruka --help` and the other commands must not
     # pay for numpy, the analytics and the report stack at start-up
     from rich.console import Console
 
     from ..site import load_site
     from ..store.base import open_store
-    _distinct_outputs(recording, {"--report": report_path, "--pdf": pdf_path, "--json": json_path,
-                                  "--xlsx": xlsx_path})
+    from ..outputs import check_output
+    outputs = {"--report": report_path, "--pdf": pdf_path, "--json": json_path, "--xlsx": xlsx_path}
+    for opt, p in outputs.items():      # before minutes of work, not after it
+        if p:
+            check_output(p, opt)
+    _distinct_outputs(recording, outputs)
     cfg = load_site(config_path)
     bills = Path(bills_path) if bills_path else (cfg.resolve_path(cfg.co2.bills_file) if cfg.co2.bills_file else None)
     if bills:          # a bad bill row stops here, before anything is written
@@ -61,7 +70,8 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
                   f"{cfg.site.timezone}; they suggest {fitting[0] if fitting else 'another zone'}", highlight=False)
     store = open_store(cfg)
     try:     # the service's errors (a factor missing, a bad bill) are MierukaErrors: one line, exit 2
-        return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress)
+        return _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress,
+                    sources)
     finally:
         store.close()
 
@@ -79,30 +89,36 @@ def _distinct_outputs(recording: str, paths: dict[str, str | None]) -> None:
         seen[key] = opt
 
 
-def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress) -> int:
+def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress,
+         sources=None) -> int:
     from ..service.context import Context
     from ..service.replay import replay
-    res = replay(recording, cfg, store, progress=not no_progress)
+    res = replay(recording, cfg, store, progress=not no_progress, sources=sources, bills=bills)
     con.print(f"replayed {res.rows:,} readings of {len(res.recording.channels)} channels "
               f"(sha256 {res.recording.sha256[:16]}…); {len(res.channels_added)} channels taken from the recording")
+    for src in (sources or {}).get("files", []):
+        con.print(f"  imported from {src['file']} (sha256 {src['sha256']})")
+    if sources:
+        con.print(f"  mapping {sources['mapping']['file']} (sha256 {sources['mapping']['sha256']})")
     con.print(f"{len(res.view.findings)} findings from {res.view.start.isoformat()} to {res.view.end.isoformat()}")
     # every output is built in memory first: a failure leaves no half of them behind
-    outputs: list[tuple[Path, bytes, str]] = []
+    outputs: list[tuple[Path, bytes, str, str]] = []
     if json_path:
-        outputs.append((Path(json_path), res.findings_json().encode("utf-8"), "findings JSON"))
+        outputs.append((Path(json_path), res.findings_json().encode("utf-8"), "findings JSON", "--json"))
     ctx = Context(cfg, store, bills_path=bills)
     if report_path or pdf_path:
         from ..reports.report import build_report
         html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name).encode("utf-8")
         if report_path:
-            outputs.append((Path(report_path), html, "report"))
+            outputs.append((Path(report_path), html, "report", "--report"))
         if pdf_path:       # printed from a temporary copy of the HTML: --pdf alone writes the PDF only
-            outputs.append((Path(pdf_path), _print_pdf(html), "PDF"))
+            outputs.append((Path(pdf_path), _print_pdf(html), "PDF", "--pdf"))
     if xlsx_path:
         from ..reports.excel import build_workbook
-        outputs.append((Path(xlsx_path), build_workbook(ctx, res.view, fy, res.provenance), "Excel"))
-    for path, data, what in outputs:
-        _write_atomic(path, data)
+        outputs.append((Path(xlsx_path), build_workbook(ctx, res.view, fy, res.provenance), "Excel", "--xlsx"))
+    from ..outputs import write_all_atomic
+    write_all_atomic([(path, data, None, opt) for path, data, _, opt in outputs])
+    for path, _, what, _ in outputs:
         con.print(f"{what}: {path.resolve()}")
     return 0
 
@@ -118,9 +134,3 @@ def _print_pdf(html: bytes) -> bytes:
         src.write_bytes(html)
         html_to_pdf(src, dst)
         return dst.read_bytes()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)

@@ -66,7 +66,7 @@ def token_block(tok: str, name: str | None, role: str, hash_fn, table: str = "ap
 @click.command("serve")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Site config (TOML).")
 @click.option("--host", default=None, help="Address to listen on (default: [api] host, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default: [api] port, 8080).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: [api] port, 8080).")
 @click.option("--hash-token", "hash_token", is_flag=True,
               help="Make a new random token: print it (stderr) and the [[api.tokens]] TOML block to add "
                    "to the site config (stdout: `>> site.toml` works), then exit.")
@@ -105,13 +105,14 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
     from ..api.app import create_app
     from ..site import load_site
     cfg = load_site(config_path)
+    h, p = host or cfg.api.host, port if port is not None else cfg.api.port
+    _check_listen(h, p)          # before the store is opened and the app built
     bills_path = check_co2_inputs(cfg, bills_path)
     app = create_app(cfg, bills_path=Path(bills_path) if bills_path else None)
     if not app.state.auth.configured:
         click.echo("warning: no API token configured ([[api.tokens]] or MIERUKA_API_TOKEN): "
                    "every /api/v1 request will get 401", err=True)
     install_log_redaction()
-    h, p = host or cfg.api.host, port or cfg.api.port
     click.echo(f"mieruka API on http://{h}:{p}/ (dashboard: /dashboard#token=..., docs: /docs)", err=True)
     if workers > 1:
         import os
@@ -137,3 +138,22 @@ def _log_config() -> dict:
     for h in cfg["handlers"].values():
         h.setdefault("filters", []).append("redact")
     return cfg
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail at once, in one line, when the address cannot be listened on (not this
+    machine's, or the port taken): uvicorn would log it and exit with code 3."""
+    import socket
+
+    from ..errors import InputError
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise InputError(f"--host {host}: {e.strerror or e}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as uvicorn does: TIME_WAIT is no obstacle
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise InputError(f"--host/--port {host}:{port}: cannot listen there: {e.strerror or e}") from None

@@ -8,6 +8,7 @@ import signal
 
 import click
 
+from . import POSITIVE
 from ..errors import MierukaError
 from ..site import load_site
 
@@ -23,7 +24,8 @@ from ..site import load_site
               help="TCP port (default: the meters' port in the site file).")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Simulated seconds per wall-clock second.")
-@click.option("--duration", type=float, default=None, help="Stop serving after this many seconds.")
+@click.option("--duration", type=POSITIVE, default=None,
+              help="Stop serving after this many seconds.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: [simulation].seed, else 0).")
 @click.option("--fault", "fault_specs", multiple=True, metavar="METER:KIND[:ARG]",
               help="Live fault, repeatable: pm-hvac:timeout, pm-hvac:timeout:2.5 (answer after 2.5 s), "

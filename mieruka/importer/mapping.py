@@ -67,7 +67,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|hour)\s*$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Source(_Model):
@@ -159,12 +159,18 @@ class TimeSpec(_Model):
         return None if self.interval is None else parse_duration_s(self.interval)
 
 
+MAX_INTERVAL_S = 31 * 86400
+
+
 def parse_duration_s(text: str) -> float:
     m = _DURATION.match(str(text))
     if not m or float(m.group(1)) <= 0:
         raise ValueError(f"interval {text!r} is not a duration like \"15min\", \"30s\" or \"1h\"")
     n, u = float(m.group(1)), m.group(2)
-    return n * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}[u]
+    seconds = n * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}[u]
+    if seconds > MAX_INTERVAL_S:     # no logger averages over more than a month; 1e20 h overflowed the times
+        raise ValueError(f"interval {text!r} is longer than 31 days")
+    return seconds
 
 
 class Column(_Model):

@@ -136,6 +136,7 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
     rows = [(t("site"), ctx.cfg.site.name),
             (t("period"), f"{view.start.astimezone(ctx.tz).isoformat()} – {view.end.astimezone(ctx.tz).isoformat()}"),
             (t("input_sha256"), (prov.get("input") or {}).get("sha256", "")),
+            *_imported_rows(prov, t),
             (t("factor_set"), json.dumps(prov.get("factor_set"), ensure_ascii=False)),
             (t("software"), f"mieruka {prov['software']['version']}"),
             (t("calendar"), json.dumps(prov.get("calendar"), ensure_ascii=False, sort_keys=True))]
@@ -149,3 +150,15 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _imported_rows(prov: dict, t) -> list[tuple[str, str]]:
+    """The logger exports and mapping a recording was imported from, and the bills file (sha256 and name)."""
+    src = (prov.get("input") or {}).get("imported_from")
+    rows = []
+    if src:
+        rows = [(t("imported_from"), f"{f['sha256']} ({f['file']})") for f in src["files"]]
+        rows.append((t("import_mapping"), f"{src['mapping']['sha256']} ({src['mapping']['file']})"))
+    if prov.get("bills"):
+        rows.append((t("bills_sha256"), f"{prov['bills']['sha256']} ({prov['bills']['file']})"))
+    return rows

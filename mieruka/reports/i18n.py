@@ -10,6 +10,9 @@ LABELS: dict[str, dict[str, str]] = {
     "period": {"ja": "対象期間", "en": "Period"},
     "provenance": {"ja": "再現性情報", "en": "Provenance"},
     "input_sha256": {"ja": "入力ファイル SHA-256", "en": "Input file SHA-256"},
+    "imported_from": {"ja": "取込元ファイル SHA-256", "en": "Imported from (SHA-256)"},
+    "import_mapping": {"ja": "取込マッピング SHA-256", "en": "Import mapping (SHA-256)"},
+    "bills_sha256": {"ja": "請求書ファイル SHA-256", "en": "Bills file (SHA-256)"},
     "input_file": {"ja": "入力ファイル", "en": "Input file"},
     "factor_set": {"ja": "排出係数セット", "en": "Emission factor set"},
     "software": {"ja": "ソフトウェア版", "en": "Software version"},
@@ -101,6 +104,7 @@ LABELS: dict[str, dict[str, str]] = {
 KINDS: dict[str, dict[str, str]] = {
     "standby": {"ja": "待機電力", "en": "Standby power"},
     "air_leak": {"ja": "エア漏れ", "en": "Air leak"},
+    "air_leak_growth": {"ja": "エア漏れの増加", "en": "Air leak growth"},
     "baseline_gap": {"ja": "ベースライン超過", "en": "Baseline gap"},
     "compressor_profile": {"ja": "コンプレッサー運転", "en": "Compressor profile"},
     "base_load": {"ja": "常時運転負荷（要見直し）", "en": "Base load (to review)"},

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator
 
 from .. import __version__
 from ..errors import ConfigError, MierukaError
+from ..recording import file_sha256
 from .fleet_manifest import Fleet, SiteSpec
 
 TOP_FINDINGS = 3
@@ -44,14 +45,6 @@ TASK_RETRIES = 2
 
 
 # ------------------------------------------------------------------ on the worker
-def _file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _open_store(spec: SiteSpec, cfg):
     if spec.store is not None:
         from ..store.embedded import EmbeddedStore
@@ -153,9 +146,9 @@ def _analyze_site(spec: SiteSpec) -> dict[str, Any]:
     except ValueError as e:
         raise MierukaError(f"CO2 engine: {e}") from None
     h = hashlib.sha256()
-    h.update(_file_sha256(spec.config).encode())
+    h.update(file_sha256(spec.config).encode())
     if bills:
-        h.update(_file_sha256(bills).encode())
+        h.update(file_sha256(bills).encode())
     h.update(channels_sha256(chans).encode())
     return {"id": spec.id, "analysis": data, "analysis_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "rows": rows, "production": production, "metered_channels": metered,

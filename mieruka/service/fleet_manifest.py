@@ -48,7 +48,7 @@ RECORDING_SUFFIXES = (".csv", ".csv.gz")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Period(_Model):

@@ -47,9 +47,12 @@ class ReplayResult:
                           ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def provenance(cfg: SiteConfig, sha256: str | None, file_name: str | None = None) -> dict[str, Any]:
+def provenance(cfg: SiteConfig, sha256: str | None, file_name: str | None = None,
+               sources: dict[str, Any] | None = None, bills: str | Path | None = None) -> dict[str, Any]:
     """What an auditor needs to reproduce a figure: input hash, factor set,
-    software version and calendar."""
+    software version and calendar.  `sources` (see `import_sources`) names the
+    logger exports and the mapping a recording was imported from: the auditor
+    holds those files, not the temporary recording made of them."""
     out: dict[str, Any] = {
         "software": {"name": "mieruka", "version": __version__},
         "factor_set": factor_set_info(cfg),
@@ -58,7 +61,23 @@ def provenance(cfg: SiteConfig, sha256: str | None, file_name: str | None = None
     }
     if sha256:
         out["input"] = {"sha256": sha256}
+        if sources:
+            out["input"]["imported_from"] = sources
+    if bills:       # the bills replace metered months in the CO2 sheet: the auditor needs that file too
+        from ..recording import file_sha256
+        out["bills"] = {"file": Path(bills).name, "sha256": file_sha256(bills)}
     return out
+
+
+def import_sources(files: list[str | Path], mapping_path: str | Path) -> dict[str, Any]:
+    """The files a recording was imported from, by name (no folder: the JSON must
+    not depend on where the auditor unpacked them) and sha256, in a stable order
+    (not that of the command line), plus the mapping file."""
+    from ..recording import file_sha256
+    entries = sorted(({"file": Path(f).name, "sha256": file_sha256(f)} for f in files),
+                     key=lambda e: (e["file"], e["sha256"]))
+    return {"files": entries,
+            "mapping": {"file": Path(mapping_path).name, "sha256": file_sha256(mapping_path)}}
 
 
 def load_recording(rec: Recording, cfg: SiteConfig, store: Store, progress: bool = True) -> tuple[list[str], int]:
@@ -83,8 +102,10 @@ def load_recording(rec: Recording, cfg: SiteConfig, store: Store, progress: bool
     return [i.id for i in added], total
 
 
-def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = True) -> ReplayResult:
-    """Load, analyse over the recording's whole site days, and describe provenance."""
+def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = True,
+           sources: dict[str, Any] | None = None, bills: str | Path | None = None) -> ReplayResult:
+    """Load, analyse over the recording's whole site days, and describe provenance
+    (`sources`: what the recording was imported from, see `import_sources`)."""
     rec = read_recording(path)
     added, rows = load_recording(rec, cfg, store, progress)
     ctx = Context(cfg, store)
@@ -93,7 +114,7 @@ def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = Tru
         raise InputError(f"{path}: the recording has no readings")
     start, end = _day_bounds(ctx, rng)
     view = run_analysis(ctx, start, end, channels=list(rec.channels))
-    return ReplayResult(rec, added, rows, provenance(cfg, rec.sha256), view)
+    return ReplayResult(rec, added, rows, provenance(cfg, rec.sha256, sources=sources, bills=bills), view)
 
 
 def _day_bounds(ctx, rng):
