@@ -157,11 +157,15 @@ def _analyze_site(spec: SiteSpec) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ summarising
-def _waste(findings: list[dict], totals: set[str]) -> tuple[float, float, float]:
+def _waste(findings: list[dict], totals: set[str], site_channels: set[str]) -> tuple[float, float, float]:
     """kWh, yen and t-CO2 of the period's waste: standby, baseline gaps, air leaks and
-    compressors' unload energy.  Findings on a site-total channel (incomer) are left
-    out when breakers below it are analysed too: they would count the same energy twice."""
-    use = [f for f in findings if f.get("kind") in WASTE_KINDS and f.get("channel") not in totals]
+    compressors' unload energy, counted as the savings plan counts them.  Standby on a
+    site channel (the incomer, or the only meter) is the site's base load to track down
+    on the breakers, not waste the plan claims, so it is never counted; other findings
+    on a site-total channel are left out when breakers below it are analysed too: they
+    would count the same energy twice."""
+    use = [f for f in findings if f.get("kind") in WASTE_KINDS and f.get("channel") not in totals
+           and not (f.get("kind") == "standby" and f.get("channel") in site_channels)]
     return (sum(f.get("energy_kwh") or 0.0 for f in use), sum(f.get("cost_jpy") or 0.0 for f in use),
             sum(f.get("co2_t") or 0.0 for f in use))
 
@@ -178,7 +182,7 @@ def site_entry(r: dict[str, Any]) -> dict[str, Any]:
     # the pipeline's site channels are the incomers, or every power channel when there is none
     site_ch, power_ch = set(site.get("channels") or []), set(s.get("energy_kwh") or {})
     totals = site_ch if site_ch != power_ch else set()
-    waste_kwh, waste_jpy, waste_co2 = _waste(a.get("findings", []), totals)
+    waste_kwh, waste_jpy, waste_co2 = _waste(a.get("findings", []), totals, site_ch)
     energy = site.get("energy_kwh")
     plan = a.get("plan", [])
     top = max(plan, key=lambda m: (m.get("cost_jpy_per_year") or 0.0, m.get("energy_kwh_per_year") or 0.0),
