@@ -18,17 +18,13 @@ LABELS = {
     "league": {"ja": "拠点比較（ムダ率の高い順）", "en": "League of sites (by waste share)"},
     "site": {"ja": "拠点", "en": "Site"},
     "sites_ok": {"ja": "分析できた拠点", "en": "Sites analysed"},
-    "period": {"ja": "対象期間", "en": "Period"},
-    "energy_kwh": {"ja": "電力量 (kWh)", "en": "Energy (kWh)"},
     "intensity": {"ja": "原単位 (kWh/生産単位)", "en": "Intensity (kWh per unit)"},
-    "co2_t": {"ja": "CO2 (t)", "en": "CO2 (t)"},
     "waste_kwh": {"ja": "ムダ (kWh)", "en": "Waste (kWh)"},
     "waste_share": {"ja": "ムダ率", "en": "Waste share"},
     "waste_jpy": {"ja": "ムダ (円)", "en": "Waste (yen)"},
     "plan_jpy": {"ja": "対策効果 (円/年)", "en": "Plan (yen/year)"},
     "top_measure": {"ja": "最優先の対策", "en": "Top measure"},
     "error": {"ja": "エラー", "en": "Error"},
-    "total": {"ja": "合計", "en": "Total"},
     "sheet": {"ja": "会社全体の CO2 排出量", "en": "Company CO2 across all plants"},
     "scope": {"ja": "区分", "en": "Scope"},
     "targets": {"ja": "削減目標との比較", "en": "Reduction targets"},
@@ -45,16 +41,13 @@ LABELS = {
     "other_kwh": {"ja": "ムダ以外 (kWh)", "en": "Other use (kWh)"},
     "waste_chart": {"ja": "拠点別 電力量とムダ (kWh)", "en": "Energy and waste by site (kWh)"},
     "path_chart": {"ja": "目標経路 (t-CO2) と今年度の実績", "en": "Target path (t-CO2) and this year's actual"},
-    "provenance": {"ja": "再現性情報", "en": "Provenance"},
     "inputs": {"ja": "入力 SHA-256", "en": "Input SHA-256"},
     "version": {"ja": "ソフトウェア版", "en": "Software version"},
-    "factor_set": {"ja": "排出係数セット", "en": "Emission factor set"},
     "waste_note": {"ja": "ムダ = 待機電力・ベースライン超過・エア漏れ・コンプレッサ無負荷運転（期間中、主幹と分岐の二重計上なし）。"
                          "原単位は設定の bills_file の生産量（期間に按分）による。",
                    "en": "Waste = standby, baseline gaps, air leaks and compressor unload energy over the period "
                          "(an incomer and its breakers are not counted twice). Intensity uses the production rows "
                          "of the site's bills_file, pro rata for the period."},
-    "scope1": {"ja": "Scope 1（燃料）", "en": "Scope 1 (fuels)"},
     "scope2_loc": {"ja": "Scope 2 ロケーション基準", "en": "Scope 2 location-based"},
     "scope2_mkt": {"ja": "Scope 2 マーケット基準", "en": "Scope 2 market-based"},
     "total_loc": {"ja": "合計（ロケーション基準）", "en": "Total (location-based)"},
@@ -67,7 +60,7 @@ LABELS = {
 class FleetT(T):
     def __call__(self, key: str) -> str:
         if key in LABELS:
-            return LABELS[key][self.lang if self.lang in ("ja", "en") else "en"]
+            return LABELS[key][self.lang]          # T already narrowed lang to ja/en
         return super().__call__(key)
 
 
