@@ -327,9 +327,10 @@ def test_hostile_manifests_give_config_errors_only(fleet_dir):
 
 
 def test_waste_never_counts_the_site_base_load_as_standby_waste():
-    """A one-meter site (the steel plant's shape): its standby finding is the site's
-    base load to track down on breakers, which the savings plan does not claim; the
-    league's waste must not call it waste (it said 45 % of the plant's energy)."""
+    """A one-meter site (the steel plant's shape): the standby finding on its incomer is
+    the site's base load to track down on breakers, which the savings plan does not
+    claim; the league's waste must not call it waste (it said 45 % of the plant's
+    energy).  A site without an incomer keeps its breakers' standby as waste."""
     from mieruka.service.fleet import _waste
 
     findings = [
@@ -337,8 +338,10 @@ def test_waste_never_counts_the_site_base_load_as_standby_waste():
         {"kind": "baseline_gap", "channel": "plant", "energy_kwh": 14_000.0, "cost_jpy": 3.5e5, "co2_t": 6.0},
         {"kind": "base_load", "channel": "server", "energy_kwh": 9_000.0, "cost_jpy": 2e5, "co2_t": 4.0},
     ]
-    # one meter: it is the site channel and the only power channel (no breakers to double count)
-    assert _waste(findings, totals=set(), site_channels={"plant"}) == (14_000.0, 3.5e5, 6.0)
+    # one meter, tagged as the incomer: no breakers to double count, but its standby is not waste
+    assert _waste(findings, totals=set(), incomers={"plant"}) == (14_000.0, 3.5e5, 6.0)
+    # the same meter as a plain breaker (no incomer at the site): its standby is waste
+    assert _waste(findings, totals=set(), incomers=set()) == (414_000.0, 1.035e7, 176.0)
     # with breakers below an incomer, a breaker's standby is waste and the incomer's findings are not
     findings.append({"kind": "standby", "channel": "press", "energy_kwh": 1_000.0, "cost_jpy": 2.5e4, "co2_t": 0.4})
-    assert _waste(findings, totals={"plant"}, site_channels={"plant"}) == (1_000.0, 2.5e4, 0.4)
+    assert _waste(findings, totals={"plant"}, incomers={"plant"}) == (1_000.0, 2.5e4, 0.4)

@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 from .. import __version__
 from ..errors import ConfigError, MierukaError
 from ..recording import file_sha256
+from ..roles import is_site_total
 from .fleet_manifest import Fleet, SiteSpec
 
 TOP_FINDINGS = 3
@@ -152,20 +153,22 @@ def _analyze_site(spec: SiteSpec) -> dict[str, Any]:
     h.update(channels_sha256(chans).encode())
     return {"id": spec.id, "analysis": data, "analysis_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "rows": rows, "production": production, "metered_channels": metered,
+            "site_total_channels": sorted(c for c, ch in chans.items() if is_site_total(ch.info)),
             "co2": co2_figures(rows), "inputs_sha256": h.hexdigest(),
             "factor_set": engine.describe(), "site_name": cfg.site.name}
 
 
 # ------------------------------------------------------------------ summarising
-def _waste(findings: list[dict], totals: set[str], site_channels: set[str]) -> tuple[float, float, float]:
+def _waste(findings: list[dict], totals: set[str], incomers: set[str]) -> tuple[float, float, float]:
     """kWh, yen and t-CO2 of the period's waste: standby, baseline gaps, air leaks and
-    compressors' unload energy, counted as the savings plan counts them.  Standby on a
-    site channel (the incomer, or the only meter) is the site's base load to track down
-    on the breakers, not waste the plan claims, so it is never counted; other findings
+    compressors' unload energy, counted as the savings plan counts them.  Standby on an
+    incomer (mieruka.roles: a site-total channel, also when it is the only meter) is the
+    site's base load to track down on the breakers, not waste the plan claims, so it is
+    never counted; other findings
     on a site-total channel are left out when breakers below it are analysed too: they
     would count the same energy twice."""
     use = [f for f in findings if f.get("kind") in WASTE_KINDS and f.get("channel") not in totals
-           and not (f.get("kind") == "standby" and f.get("channel") in site_channels)]
+           and not (f.get("kind") == "standby" and f.get("channel") in incomers)]
     return (sum(f.get("energy_kwh") or 0.0 for f in use), sum(f.get("cost_jpy") or 0.0 for f in use),
             sum(f.get("co2_t") or 0.0 for f in use))
 
@@ -182,7 +185,7 @@ def site_entry(r: dict[str, Any]) -> dict[str, Any]:
     # the pipeline's site channels are the incomers, or every power channel when there is none
     site_ch, power_ch = set(site.get("channels") or []), set(s.get("energy_kwh") or {})
     totals = site_ch if site_ch != power_ch else set()
-    waste_kwh, waste_jpy, waste_co2 = _waste(a.get("findings", []), totals, site_ch)
+    waste_kwh, waste_jpy, waste_co2 = _waste(a.get("findings", []), totals, set(r["site_total_channels"]))
     energy = site.get("energy_kwh")
     plan = a.get("plan", [])
     top = max(plan, key=lambda m: (m.get("cost_jpy_per_year") or 0.0, m.get("energy_kwh_per_year") or 0.0),
