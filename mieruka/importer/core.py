@@ -8,6 +8,7 @@ both files and lines.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..models import TIME_DTYPE, ChannelInfo, Quality
+from ..outputs import write_atomic
 from ..quantities import QUANTITIES
+from ..recording import write_channels
 from ..units import parse_meter_unit
 from . import parse
 from .mapping import Column, Mapping
@@ -55,11 +58,6 @@ class ImportResult:
     def write(self, path: str | Path, tz: str | None = None, progress=None) -> int:
         """Write the recording atomically, in time windows of about WINDOW_READINGS readings
         (the writer's text columns for a 100 M-reading import never sit in memory at once)."""
-        import os
-        import shutil
-        import tempfile
-
-        from ..recording import write_channels
         path = Path(path)
         infos = self.infos()
         if self.rows <= WINDOW_READINGS:
@@ -68,29 +66,29 @@ class ImportResult:
                 progress(1.0)
             return n
         edges = self._window_edges()
-        fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".csv", dir=path.parent)
-        part = Path(tmp).with_name(Path(tmp).name + ".part")
         written = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for k in range(len(edges) - 1):
-                    data = {}
-                    for cid, c in self.channels.items():
-                        a, b = np.searchsorted(c.time_ms, [edges[k], edges[k + 1]], side="left")
-                        data[cid] = (c.time_ms[a:b].astype(TIME_DTYPE), c.value[a:b], c.quality[a:b])
-                    written += write_channels(part, data, infos, tz=tz)
-                    with open(part, "rb") as f:
-                        if k:
-                            f.readline()          # one header, from the first window
-                        shutil.copyfileobj(f, out, 1 << 20)
-                    if progress is not None:
-                        progress((k + 1) / (len(edges) - 1))
-            os.chmod(tmp, os.stat(part).st_mode & 0o777)
-            os.replace(tmp, path)
-        finally:
-            for x in (tmp, part):
-                if os.path.exists(x):
-                    os.unlink(x)
+
+        def write_windows(tmp: Path) -> None:
+            nonlocal written
+            window = tmp.with_name(tmp.name + ".window")
+            try:
+                with open(tmp, "wb") as out:
+                    for k in range(len(edges) - 1):
+                        data = {}
+                        for cid, c in self.channels.items():
+                            a, b = np.searchsorted(c.time_ms, [edges[k], edges[k + 1]], side="left")
+                            data[cid] = (c.time_ms[a:b].astype(TIME_DTYPE), c.value[a:b], c.quality[a:b])
+                        written += write_channels(window, data, infos, tz=tz)
+                        with open(window, "rb") as f:
+                            if k:
+                                f.readline()          # one header, from the first window
+                            shutil.copyfileobj(f, out, 1 << 20)
+                        if progress is not None:
+                            progress((k + 1) / (len(edges) - 1))
+            finally:
+                window.unlink(missing_ok=True)
+
+        write_atomic(path, writer=write_windows)
         return written
 
     def _window_edges(self) -> np.ndarray:
