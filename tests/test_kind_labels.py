@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from analytics.texts import TEMPLATES   # the detectors' texts: one per finding kind
+from mieruka.analytics.texts import TEMPLATES   # the detectors' texts: one per finding kind
 from mieruka.reports.i18n import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]

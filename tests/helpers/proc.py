@@ -41,6 +41,8 @@ class Process:
         if port is not None:
             try:
                 wait_port(port, timeout_s, self.proc)
+                if self.proc.poll() is not None:       # someone else answers on that port, not ours
+                    raise RuntimeError(f"{argv[0]} exited ({self.proc.returncode}); 127.0.0.1:{port} is not its")
             except BaseException:
                 self.kill()
                 raise
