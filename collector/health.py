@@ -174,7 +174,8 @@ class Health:
                                     "problem": getattr(st, "problem", None), "errors": _errors(st)})
         for i in self.inputs:
             for b in i.brokers.values():
-                snap["brokers"].append({"broker": b.broker, "connected": b.connected, "connects": b.connects,
+                snap["brokers"].append({"broker": b.broker, "connected": b.connected,
+                                        "subscribed": getattr(b, "subscribed", None), "connects": b.connects,
                                         "messages": b.messages, "last_error": b.last_error})
         if self.forwarder is not None:
             buf, s = self.forwarder.buffer, self.forwarder.stats
