@@ -10,29 +10,32 @@ import asyncio
 import time
 
 
-def run_collector(runner, until=None, *, min_s: float = 0.0, max_s: float = 60.0):
+async def collect_until(runner, until=None, *, min_s: float = 0.0, max_s: float = 60.0):
     """Run `runner` (mieruka.collector.runner.Runner) for at least `min_s` seconds and until
     `until(runner)` is true; stop it (flushing what it holds) and return its stats."""
-    async def main():
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop=stop))
-        t0 = time.monotonic()
-        met = False
-        try:
-            while not task.done():
-                elapsed = time.monotonic() - t0
-                if elapsed >= min_s and (until is None or until(runner)):
-                    met = True
-                    break
-                if elapsed > max_s:
-                    break
-                await asyncio.sleep(0.1)
-        finally:
-            stop.set()
-            stats = await task                # re-raises what ended the run early
-        assert met, f"the collector run did not reach its condition within {max_s} s"
-        return stats
-    return asyncio.run(main())
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop=stop))
+    t0 = time.monotonic()
+    met = False
+    try:
+        while not task.done():
+            elapsed = time.monotonic() - t0
+            if elapsed >= min_s and (until is None or until(runner)):
+                met = True
+                break
+            if elapsed > max_s:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        stats = await task                    # re-raises what ended the run early
+    assert met, f"the collector run did not reach its condition within {max_s} s"
+    return stats
+
+
+def run_collector(runner, until=None, *, min_s: float = 0.0, max_s: float = 60.0):
+    """`collect_until` in its own event loop."""
+    return asyncio.run(collect_until(runner, until, min_s=min_s, max_s=max_s))
 
 
 def polled(n: int, *devices: str, ok: bool = True):
