@@ -60,7 +60,7 @@ class CounterMeter:
 async def run_once(cfg, meter: CounterMeter, port: int, seconds: float):
     srv = await meter.serve(port)
     try:
-        runner = Runner(cfg, options=CollectorOptions(flush_interval_s=0.2))
+        runner = Runner(cfg, options=CollectorOptions(flush_interval_s=0.2, metrics_port=0))
         # at least `seconds`, and until the meter has been read past the end of its script
         await collect_until(runner, lambda r: meter.i > len(meter.script), min_s=seconds)
     finally:

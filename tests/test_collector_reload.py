@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers.collect import polled
 from mieruka.simulators.modbus_server import ModbusSimulator
 from mieruka.site import load_site
 from mieruka.store.embedded import EmbeddedStore
@@ -25,7 +26,7 @@ id = "{id}"
 model = "{model}"
 port = {port}
 unit_id = {unit}
-timeout_s = 0.5
+timeout_s = 2.0
 {channels}
 """
 CHANNEL = """
@@ -141,11 +142,23 @@ def test_reload_in_process_refuses_a_moved_store_and_applies_a_new_meter(port, t
 
     async def scenario():
         assert not await runner.reload(load_site(tmp_path / "two.toml"))       # not running yet: ignored
-        task = asyncio.create_task(runner.run(duration_s=3.6))
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop=stop))
         await asyncio.sleep(1.0)
+        await until(polled(1, "pm-a"), "the first poll")
         assert not await runner.reload(load_site(tmp_path / "moved.toml"))     # the store cannot move
         assert await runner.reload(load_site(tmp_path / "two.toml"))
+        await asyncio.sleep(2.6)
+        await until(polled(2, "pm-b"), "two polls of the added meter")
+        stop.set()
         return await task
+
+    async def until(cond, what: str) -> None:
+        for _ in range(600):                   # up to 60 s on a loaded machine
+            if cond(runner):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
 
     import asyncio
     with ModbusSimulator(load_site(tmp_path / "sim.toml"), port=port):

@@ -25,7 +25,7 @@ def test_rtu_meters_on_one_line(pty_pair, data_dir):
     cfg = load_site(REPO / "config/examples/modbus-rtu.toml",
                     env={"MIERUKA_SERIAL_PORT": collector_end, "MIERUKA_DATA_DIR": str(data_dir)})
     with ModbusSimulator(cfg, serial_port=server_end, baudrate=19200):
-        runner = Runner(cfg, options=CollectorOptions())
+        runner = Runner(cfg, options=CollectorOptions(metrics_port=0))
         run_collector(runner, polled(2), min_s=4.5)
     s = EmbeddedStore.from_site(cfg, readonly=True)
     for ch, step_ms in (("line1_power", 1000), ("line1_voltage", 1000), ("line2_power", 1000),

@@ -22,7 +22,7 @@ from mieruka.store.embedded import EmbeddedStore
 
 def collect(cfg, seconds: float, until=None, **opts):
     """At least `seconds` of collection, and on until `until(runner)` holds."""
-    runner = Runner(cfg, options=CollectorOptions(**opts))
+    runner = Runner(cfg, options=CollectorOptions(**{"metrics_port": 0, **opts}))   # not the fixed 9810
     stats = run_collector(runner, until, min_s=seconds)
     return runner, stats
 
