@@ -102,3 +102,29 @@ def test_unacknowledged_messages_come_back_and_emit_failures_are_retried(tmp_pat
         assert len({t for t, _ in got}) == 5                                # message times, not receipt
     finally:
         mq.stop()
+
+
+def test_subscribed_is_reported_once_the_broker_acknowledged(tmp_path, caplog):
+    """`subscribed` (stats, status file, log line) means the SUBACK arrived: the tests publish
+    only then. (mosquitto 2.0 grants an ACL-denied subscription and filters later, so the
+    refusal branch is not reachable with the Debian broker.)"""
+    mq = Mosquitto(tmp_path).start()
+    try:
+        async def main():
+            inp = MqttInput(cfg_for(mq.url))
+            assert not inp.brokers["default"].subscribed
+            task = asyncio.create_task(inp.run(lambda batch: True))
+            await connected(inp)
+            st = inp.brokers["default"]
+            state = (st.connected, st.subscribed, st.last_error)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            inp.close()
+            return state, st.subscribed
+
+        with caplog.at_level("INFO", logger="mieruka"):
+            (conn, sub, err), after = asyncio.run(main())
+        assert conn and sub and err is None and not after       # and no longer once disconnected
+        assert f"MQTT subscribed on {mq.url}" in caplog.text
+    finally:
+        mq.stop()
