@@ -82,7 +82,8 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 def test_scan_finds_the_units_that_answer(port, data_dir, capsys):
     cfg = factory(port, data_dir, unknown="exception")     # the gateway answers 0x0B for empty unit ids
     with ModbusSimulator(cfg, port=port) as sim:
-        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "1-8", "--json")
+        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "1-8", "--json",
+                               "--timeout", "2")     # (empty ids answer 0x0B at once: only slow replies wait)
         assert rc == 0
         res = json.loads(out)
         assert [f["unit"] for f in res["found"]] == [1, 2, 5, 7]
@@ -91,7 +92,7 @@ def test_scan_finds_the_units_that_answer(port, data_dir, capsys):
         assert by_unit[1]["answer"] == "registers" and by_unit[1]["table"] == "input"
         assert by_unit[5]["table"] == "holding"
         assert res["units_tried"] == 8
-        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "3,4")
+        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "3,4", "--timeout", "2")
         assert "no unit answered" in out
         assert set(sim.handle.gateway.function_codes) <= {3, 4}
 
@@ -122,7 +123,8 @@ def test_probe_recognises_word_order_and_address_base_and_the_snippet_collects(p
                              "--map", "sdm630", "--timeout", "0.3")
         assert rc == 2 and "unit 9" in err and "does not answer" in err
         # the human form prints the same block
-        rc, out, _ = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "2", "--map", "sdm630")
+        rc, out, _ = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "2", "--map", "sdm630",
+                              "--timeout", "2")
         assert 'word_order = "little"' in out and "address_base = 1" in out
         assert set(sim.handle.gateway.function_codes) <= {3, 4}
 
@@ -178,13 +180,14 @@ def test_scan_an_rs485_line(tmp_path, data_dir, capsys):
         cfg = factory(502, data_dir)
         with ModbusSimulator(cfg, serial_port=str(a), baudrate=19200):
             rc, out, err = run_cli(capsys, "scan", "--serial", str(b), "--baud", "19200", "--parity", "N",
-                                   "--units", "1-6", "--json")
+                                   "--units", "1-6", "--json",
+                                   "--timeout", "1")    # the simulator shares this process: slow under load
             assert rc == 0, err
             res = json.loads(out)
             assert [(f["unit"], f["baudrate"], f["parity"]) for f in res["found"]] == \
                 [(1, 19200, "N"), (2, 19200, "N"), (5, 19200, "N")]
             rc, out, err = run_cli(capsys, "probe", "--serial", str(b), "--baud", "19200", "--unit", "2",
-                                   "--map", "sdm630", "--json")
+                                   "--map", "sdm630", "--json", "--timeout", "2")
             res = json.loads(out)
             assert (res["best"]["word_order"], res["best"]["address_base"]) == ("little", 1)
             assert 'serial_port = "' in res["snippet"] and "baudrate = 19200" in res["snippet"]
