@@ -89,6 +89,7 @@ def _site_text(data: Path, port: int, api_port: int) -> str:
 
 @needs_root
 @pytest.mark.slow
+@pytest.mark.timeout(1200)      # a wheelhouse and two offline installs: 85 s quiet, 279 s on a loaded box
 def test_offline_install_runs_services_as_mieruka_and_upgrade_keeps_everything(tmp_path):
     wheelhouse = tmp_path / "wheelhouse"
     r = subprocess.run(["bash", str(REPO / "deploy" / "wheelhouse.sh"), str(wheelhouse), "--host-only"],
