@@ -487,6 +487,14 @@ class EmbeddedStore(Store):
             return len(self.read_quality(channel)[0])
         return sum(len(self.read_quality(c)[0]) for c in self._all_ids())
 
+    def readings_estimate(self, start: TimeLike = None, end: TimeLike = None) -> int:
+        """Readings of the chunks that overlap [start, end) plus the staged ones in it
+        (from the chunk headers: nothing is decompressed)."""
+        lo, hi = _ms(start, self.tz, -(2 ** 62)), _ms(end, self.tz, 2 ** 62)
+        a = self.db.execute("SELECT coalesce(sum(n), 0) FROM chunks WHERE t1 >= ? AND t0 < ?", (lo, hi)).fetchone()
+        b = self.db.execute("SELECT count(*) FROM staged WHERE t >= ? AND t < ?", (lo, hi)).fetchone()
+        return int(a[0]) + int(b[0])
+
     # ------------------------------------------------------------------ metadata
     def _all_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM channel_ids ORDER BY code")]
