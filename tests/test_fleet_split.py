@@ -276,3 +276,37 @@ def test_recording_changed_during_a_split_run_is_that_sites_error(site_dir, tmp_
     g = group_task(spec, plan, plan["groups"][0])
     assert g["error"].endswith("the recording changed while its site was analysed; run again")
     assert combine_task(spec, plan, g) == {"id": "s", "error": g["error"]}
+
+
+def test_damaged_store_is_one_line_for_analyze_and_for_its_fleet_site(site_dir, tmp_path):
+    """A file that is not a SQLite store: `mieruka analyze --config` said nothing but a
+    traceback (sqlite3.DatabaseError); now one line naming the file, and in a fleet
+    that site's error."""
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "mieruka.sqlite").write_bytes(bytes(range(256)) * 20)
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f'[site]\nname = "bad"\ndata_dir = "{tmp_path / "bad"}"\n', "utf-8")
+    r = mieruka("analyze", "--config", str(cfg), "--start", "2026-05-11", "--end", "2026-05-12")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'bad' / 'mieruka.sqlite'}: not a readable "
+                                             "embedded store (file is not a database); restore it from a backup"]
+    (tmp_path / "fleet.toml").write_text(f'[[sites]]\nid = "bad"\nconfig = "bad.toml"\nstore = "bad"\n'
+                                         f'[[sites]]\nid = "ok"\nconfig = "{site_dir / "site1.toml"}"\n'
+                                         f'recordings = "{site_dir / "site1.csv"}"\n', "utf-8")
+    bad, ok = run_fleet(load_manifest(tmp_path / "fleet.toml"), None).data["sites"]
+    assert "not a readable embedded store" in bad["error"] and ok["error"] is None
+
+
+@pytest.mark.slow
+def test_cli_local_cluster_stderr_is_the_failed_sites_only(site_dir, tmp_path):
+    """`--workers 2` with splitting: stderr holds one line per failed site and the
+    count, not the scheduler's INFO log; the JSON is the serial run's."""
+    out = tmp_path / "f.json"
+    r = mieruka("fleet", "analyze", str(site_dir / "fleet.toml"), "--workers", "2", "--split-readings", "1000",
+                "--json", str(out))
+    assert r.returncode == 1, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert sorted(x.split(":")[0] for x in lines[:-1]) == ["site empty", "site no-config", "site no-match"], lines
+    assert lines[-1] == "3 of 5 sites failed (see their `error`)"
+    serial = run_fleet(load_manifest(site_dir / "fleet.toml", split_readings=0), None).to_json()
+    assert out.read_text("utf-8") == serial

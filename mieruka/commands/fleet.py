@@ -83,7 +83,8 @@ def _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client):
         def done(site_id: str, res: dict) -> None:
             bar.update(task, advance=1, description=f"{site_id}" + (" [red]failed[/red]" if res.get("error") else ""))
             if res.get("error"):
-                err.print(f"site {site_id}: error: {res['error']}", highlight=False, markup=False)
+                # one line per failed site, never wrapped at the terminal's width (grep, logs)
+                err.print(f"site {site_id}: error: {res['error']}", highlight=False, markup=False, soft_wrap=True)
 
         if serial:
             return run_fleet(fleet, None, done)

@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -120,6 +121,9 @@ def _guarded(spec: SiteSpec, fn, *args) -> dict[str, Any]:
         return fn(spec, *args)
     except MierukaError as e:
         return {"id": spec.id, "error": str(e)}
+    except sqlite3.Error as e:      # an embedded store locked or damaged while it was read
+        from ..store.embedded import store_error
+        return {"id": spec.id, "error": str(store_error(Path(spec.store or "embedded store"), e))}
     except MemoryError:
         return {"id": spec.id, "error": "out of memory (split the site: a lower split_readings, or a period)"}
     except Exception as e:          # an unexpected failure of one site: reported, the others go on
@@ -469,20 +473,28 @@ def fleet_client(workers: int | None = None, scheduler: str | None = None,
         finally:
             client.close()
         return
-    import os
+    import logging
 
     import dask
     n = workers or max(1, min(os.cpu_count() or 1, 8))
-    with dask.config.set(LOCAL_WORKER_CONFIG | {"distributed.nanny.pre-spawn-environ": _worker_env()}):
-        # the nannies keep these: a worker they restart (killed, out of memory) gets them too
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, memory_limit=memory_limit, silence_logs=40)
-    client = Client(cluster)
+    # the in-process scheduler logs every start, worker and stop at INFO; they reached the
+    # CLI's stderr through the root handler and buried the one line per failed site
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
-        yield client
+        with dask.config.set(LOCAL_WORKER_CONFIG | {"distributed.nanny.pre-spawn-environ": _worker_env()}):
+            # the nannies keep these: a worker they restart (killed, out of memory) gets them too
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, memory_limit=memory_limit, silence_logs=40)
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
     finally:
-        client.close()
-        cluster.close()
+        quiet.setLevel(level)
 
 
 def _run_serial(spec: SiteSpec) -> dict[str, Any]:
