@@ -167,7 +167,8 @@ def test_channel_groups_keep_what_needs_several_channels_together():
 def test_hostile_manifest_fails_site_by_site_serial_split_equals_unsplit(site_dir):
     fleet = load_manifest(site_dir / "fleet.toml", split_readings=None)
     assert [s.id for s in fleet.sites] == ["大阪工場", "no-config", "no-match", "empty", "神戸"]
-    assert fleet.sites[4].split_readings == 5000 and fleet.sites[0].split_readings == 50_000_000
+    # recordings split only on request (every task parses the whole CSV): 神戸 asks, 大阪工場 does not
+    assert fleet.sites[4].split_readings == 5000 and fleet.sites[0].split_readings == 0
     assert site_task(fleet.sites[4]).get("split") and "split" not in site_task(fleet.sites[0])
     whole = run_fleet(load_manifest(site_dir / "fleet.toml", split_readings=0), None)
     split = run_fleet(load_manifest(site_dir / "fleet.toml", split_readings=1000), None)
@@ -254,6 +255,9 @@ def test_store_site_split_reads_only_its_channels_and_equals_whole(site_dir, tmp
     (tmp_path / "fleet.toml").write_text(body.format(id="whole", cfg=site_dir / "site0.toml", n=0)
                                          + body.format(id="split", cfg=site_dir / "site0.toml", n=1000), "utf-8")
     fleet = load_manifest(tmp_path / "fleet.toml")
+    (tmp_path / "default.toml").write_text(f'[[sites]]\nid = "d"\nconfig = "{site_dir / "site0.toml"}"\n'
+                                           'store = "data"\n', "utf-8")
+    assert load_manifest(tmp_path / "default.toml").sites[0].split_readings == 50_000_000
     plan = site_task(fleet.sites[1])["split"]
     assert len(plan["groups"]) == 6 and 0 < plan["readings"] <= n_est     # chunks overlapping the period
     run = run_fleet(fleet, None)
