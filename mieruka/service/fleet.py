@@ -88,19 +88,19 @@ def _store_period(spec: SiteSpec, store, cal, t0, t1):
     return t0, t1
 
 
-def site_channels(spec: SiteSpec, cfg, cal, ids=None, period=None):
+def site_channels(spec: SiteSpec, cfg, cal, ids=None, period=None, exclude=frozenset()):
     """(channels, period start, period end) of one site, read where the spec says
-    (only the channels in `ids` when given; `period`: fixed by the first task of a
-    split site, so that every task reads the same readings)."""
+    (only the channels in `ids` when given, never those in `exclude`; `period`: fixed
+    by the first task of a split site, so that every task reads the same readings)."""
     from .site_run import recording_channels, store_channels
     t0, t1 = period if period is not None else _site_period(spec, cal)
     if spec.recordings:
         chans = recording_channels([Path(p) for p in spec.recordings], cfg, t0, t1)
-        return (chans if ids is None else {c: v for c, v in chans.items() if c in ids}), t0, t1
+        return {c: v for c, v in chans.items() if (ids is None or c in ids) and c not in exclude}, t0, t1
     store = _open_store(spec, cfg)
     try:
         t0, t1 = _store_period(spec, store, cal, t0, t1)
-        return store_channels(store, t0, t1, ids), t0, t1
+        return store_channels(store, t0, t1, ids, exclude), t0, t1
     finally:
         store.close()
 
@@ -253,7 +253,7 @@ def _site_task(spec: SiteSpec) -> dict[str, Any]:
         site_ids, groups = plan
         breakers = {c for g in groups for c in g}
         if chans is None:
-            chans, t0, t1 = site_channels(spec, cfg, cal, ids=set(infos) - breakers, period=(t0, t1))
+            chans, t0, t1 = site_channels(spec, cfg, cal, period=(t0, t1), exclude=breakers)
         ctx = _context({c: chans[c] for c in site_ids if c in chans}, cal, params)
         if ctx.totals:          # the incomer has data: the breakers can go their own way
             return {"id": spec.id, "split": {"site": site_ids, "groups": groups, "context": ctx,
@@ -311,8 +311,7 @@ def _combine_task(spec: SiteSpec, plan: dict, groups: tuple[dict, ...]) -> dict[
     cfg, cal, engine, params = _setup(spec)
     breakers = {c for g in plan["groups"] for c in g}
     t0, t1 = plan["period"]
-    chans, _, _ = site_channels(spec, cfg, cal, period=(t0, t1))
-    chans = {c: v for c, v in chans.items() if c not in breakers}
+    chans, _, _ = site_channels(spec, cfg, cal, period=(t0, t1), exclude=breakers)
     parts, digests, n = {}, {c: channel_digest(c, v) for c, v in chans.items()}, _readings(chans)
     for g in groups:
         parts.update(g["parts"])

@@ -79,14 +79,15 @@ def recording_channels(paths: list[Path], cfg, start: dt.datetime | None = None,
     return chans
 
 
-def store_channels(store, start: dt.datetime, end: dt.datetime, ids=None) -> dict[str, ChannelData]:
-    """[start, end) of every channel of a store (or of those in `ids`), as
-    `analyze_store` reads them (counters with wraps and resets undone by the store)."""
+def store_channels(store, start: dt.datetime, end: dt.datetime, ids=None, exclude=frozenset()
+                   ) -> dict[str, ChannelData]:
+    """[start, end) of every channel of a store (or of those in `ids`, never those in
+    `exclude`), as `analyze_store` reads them (counters with wraps and resets undone)."""
     from ..quantities import QUANTITIES
 
     chans = {}
     for info in store.channels():
-        if ids is not None and info.id not in ids:
+        if (ids is not None and info.id not in ids) or info.id in exclude:
             continue
         q = QUANTITIES.get(info.quantity)
         if q is not None and q.counter:       # every Store undoes wraps and resets (mieruka.store.base)
