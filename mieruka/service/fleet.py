@@ -1,4 +1,5 @@
-"""Fleet runs: many sites analysed on Dask (distributed), one task per site.
+"""Fleet runs: many sites analysed on Dask (distributed), one task per site, a large
+site split into channel-group tasks.
 
     fleet = load_manifest("fleet.toml")
     with fleet_client(workers=2) as client:          # or fleet_client(scheduler="tcp://host:8786")
@@ -10,15 +11,12 @@ reads the site's config, recordings or store itself, runs the very analysis of
 `mieruka analyze` (mieruka.service.site_run + analytics.pipeline) and returns a
 small summary (figures, top findings, priced CO2 rows), never the arrays.
 
-Why a site is one task (and not split by channel): the detectors are independent
-per power channel (standby, baseline) and per air system (compressors + flow +
-pressure of one `system`), but the site's result is not a sum of those parts: the
-annualisation factor spans the site's whole period, the site total and the
-savings plan (ranked, with each measure's share of the site's CO2) need every
-channel, and the standby / baseline measures sum over the breakers.  Splitting
-would need a map/reduce of the pipeline itself; a site-month of 100 channels at
-1 min analyses in about a second (docs/performance.md), so the many sites of a
-fleet already fill any cluster.  Memory per worker is therefore one site.
+A site with more readings than its `split_readings` runs as a plan task (the
+SiteContext from the incomers, air systems and outdoor temperature), one task per
+group of breakers (their standby / base-load and baseline-gap findings, their kWh
+per demand period) and a combine task (incomers, air systems, plan, pricing, CO2
+rows): the stages of analytics.pipeline.analyze, so the result is the whole site's
+byte for byte.  See docs/fleet.md for what stays together and why.
 
 A site whose config or data fails is reported with its error (`error`), the
 others finish.  Dask retries a task whose worker died (`retries`), so a killed
@@ -484,8 +482,11 @@ def fleet_client(workers: int | None = None, scheduler: str | None = None,
     try:
         with dask.config.set(LOCAL_WORKER_CONFIG | {"distributed.nanny.pre-spawn-environ": _worker_env()}):
             # the nannies keep these: a worker they restart (killed, out of memory) gets them too
+            # no dashboard; the scheduler's small HTTP server (health, metrics) still starts:
+            # on a free loopback port, not on 8787 of every interface (a second run warned)
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, memory_limit=memory_limit, silence_logs=40)
+                                   dashboard_address=None, memory_limit=memory_limit, silence_logs=40,
+                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
         client = Client(cluster)
         try:
             yield client

@@ -7,6 +7,7 @@
     fy2013_t_co2 = 1500.0           # Japan's -46 % path
 
     period = { start = "2026-04-01", end = "2026-05-01" }   # optional default for every site
+    split_readings = 50_000_000     # optional: split a larger site into channel-group tasks (0: never)
 
     [[sites]]
     id = "osaka"
@@ -18,6 +19,7 @@
     id = "kobe"
     config = "kobe/site.toml"
     store = "kobe/data"                      # the site's embedded store (its data_dir, or the .sqlite file)
+    split_readings = 10_000_000              # optional: this site's own threshold
 
     [[sites]]
     id = "nagoya"
@@ -26,9 +28,9 @@
     period = { start = "2026-04-01", end = "2026-05-01" }
 
 Validated with pydantic at start; every problem is one line naming the file,
-the key (`sites[1:kobe].store`) and what is wrong.  A site's own config and data
-are read later, on the worker, so that one site's broken config is that site's
-error and the others still finish.
+the key (`sites[1:kobe].store`) and what is wrong.  A missing file of a site (its
+config, recordings, store, bills) is that site's `error`, as are its config and
+data, which are read later on the worker: one broken site never stops the others.
 """
 from __future__ import annotations
 
