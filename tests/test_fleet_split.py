@@ -216,6 +216,22 @@ def test_local_cluster_split_vs_unsplit_vs_single_site_with_a_worker_killed(site
         th.join(180)
         assert killed is not None, "no group task was seen running"
         assert box["run"].to_json() == serial
+        # two runs at once on one scheduler (two users of a shared cluster), the same site id
+        # at the same place in different manifests: task keys were "site-0-<id>", so the
+        # second run got the first one's result
+        runs = {}
+        for k in range(2):
+            (tmp_path / f"m{k}.toml").write_text(f'[[sites]]\nid = "x"\nconfig = "{site_dir / f"site{k}.toml"}"\n'
+                                                 f'recordings = "{site_dir / f"site{k}.csv"}"\n', "utf-8")
+        fleets = [load_manifest(tmp_path / f"m{k}.toml") for k in range(2)]
+        ths = [threading.Thread(target=lambda k=k: runs.setdefault(k, run_fleet(fleets[k], client).to_json()))
+               for k in range(2)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(120)
+        assert runs[0] != runs[1]
+        assert [runs[k] for k in range(2)] == [run_fleet(f, None).to_json() for f in fleets]
     r = mieruka("analyze", str(site_dir / "site0.csv"), "--config", str(site_dir / "site0.toml"), "--json")
     assert r.returncode == 0, r.stderr
     osaka = json.loads(serial)["sites"][0]
