@@ -129,7 +129,7 @@ def wait_port(port: int, timeout_s: float = 30.0, proc: subprocess.Popen | None 
     other = False
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:
-            held = " (another process listens there)" if other else ""
+            held = " (another process listens there)" if other or _listening_inodes(port) else ""
             raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}) before listening on "
                                f"127.0.0.1:{port}{held}")
         try:
