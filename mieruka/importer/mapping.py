@@ -317,7 +317,7 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         return Mapping.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path), data)) from None
+        raise ConfigError(format_validation_error(e, str(path), data, model=Mapping)) from None
 
 
 __all__ = ["Mapping", "Column", "Source", "TimeSpec", "load_mapping", "QUANTITY_DIMENSION"]

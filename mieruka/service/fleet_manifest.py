@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..envsubst import MissingVariable, expand
 from ..errors import ConfigError
-from ..site import format_validation_error, read_toml
+from ..site import format_validation_error, line_of, read_toml
 
 RECORDING_SUFFIXES = (".csv", ".csv.gz")
 
@@ -183,11 +183,12 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
     try:
         data = expand(data, env)
     except MissingVariable as e:
-        raise ConfigError(f"{where}: {e.path}: {e}") from None
+        line = line_of(where, e.loc)
+        raise ConfigError(f"{where}: {f'line {line}: ' if line else ''}{e.path}: {e}") from None
     try:
         m = FleetManifest.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, where, data)) from None
+        raise ConfigError(format_validation_error(e, where, data, model=FleetManifest)) from None
     base = path.resolve().parent
     fleet = Fleet(path.resolve(), m.company)
     for i, s in enumerate(m.sites):

@@ -1,0 +1,148 @@
+"""What a person typing a TOML file meets: a byte-order mark, CRLF, a typo in a key,
+an IME left on (full-width digits), several mistakes at once.  Every error is one
+line `FILE: line N: key.path: what is wrong`, with the closest known key for a typo.
+The text-level fuzz mutates the annotated examples in config/examples/ byte by byte."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from mieruka.errors import ConfigError
+from mieruka.site import load_site, read_toml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "config" / "examples"
+DEMO = (EXAMPLES / "demo-site.toml").read_text("utf-8")
+ENV = {"MIERUKA_DATA_DIR": "/tmp/mieruka-surface", "MIERUKA_INFLUX_URL": "http://127.0.0.1:9",
+       "MIERUKA_MQTT_URL": "mqtt://127.0.0.1:9", "MIERUKA_INFLUX_TOKEN": "t"}
+
+
+def _site(tmp: Path, text: str, name: str = "site.toml", raw: bytes | None = None) -> Path:
+    shutil.copy(EXAMPLES / "demo-scenario.toml", tmp / "demo-scenario.toml")
+    p = tmp / name
+    if raw is not None:
+        p.write_bytes(raw)
+    else:
+        p.write_text(text, "utf-8")
+    return p
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ConfigError) as e:
+        load_site(path, env=ENV)
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_byte_order_mark_and_crlf_load_like_plain_utf8(tmp_path):
+    """Notepad and Excel save UTF-8 with a BOM: it was 'invalid TOML at line 1, column 1'."""
+    plain = load_site(_site(tmp_path, DEMO), env=ENV)
+    bom = load_site(_site(tmp_path, "", "bom.toml", raw=b"\xef\xbb\xbf" + DEMO.encode()), env=ENV)
+    crlf = load_site(_site(tmp_path, "", "crlf.toml", raw=DEMO.replace("\n", "\r\n").encode()), env=ENV)
+    assert bom.model_dump() == plain.model_dump() == crlf.model_dump()
+    assert read_toml(tmp_path / "bom.toml") == read_toml(tmp_path / "site.toml")
+
+
+@pytest.mark.parametrize("old, new, expect", [
+    ('timezone = "Asia/Tokyo"', 'timezon = "Asia/Tokyo"',
+     "line 8: site.timezon: unknown key 'timezon' (did you mean 'timezone'?)"),
+    ('"設備" = "250tプレス"', '"設備" = "250tプレス"\nequipmnt_kind = "press"',
+     "meters[1:pm-press].channels[0:press_power].equipmnt_kind: unknown key 'equipmnt_kind' "
+     "(did you mean 'equipment_kind'?)"),
+    ("contract_kw = 110", "contract_kv = 110", "demand.contract_kv: unknown key 'contract_kv' (did you mean 'contract_kw'?)"),
+    ("[storage]\n", "[storage.bufer]\nmax_bytes = 1\n[storage]\n",
+     "storage.bufer: unknown key 'bufer' (did you mean 'buffer'?)"),
+])
+def test_a_typo_names_file_line_key_and_the_key_meant(tmp_path, old, new, expect):
+    assert old in DEMO
+    p = _site(tmp_path, DEMO.replace(old, new, 1))
+    msg = _error(p)
+    assert msg.startswith(f"{p}: line "), msg
+    assert expect in msg, msg
+    line = int(msg.split(": line ")[1].split(":")[0])
+    bad_key = expect.split("unknown key '")[1].split("'")[0]
+    assert bad_key in p.read_text("utf-8").splitlines()[line - 1]
+
+
+def test_a_typo_in_a_notify_target_is_one_line_without_the_union_member(tmp_path):
+    """pydantic puts the union member (`webhook`) in the location and reports the key
+    the typo meant as missing too: one line, the typo first, the count of the rest."""
+    p = _site(tmp_path, DEMO + '\n[[notify]]\ntype = "webhook"\nurll = "http://127.0.0.1:9/x"\n')
+    msg = _error(p)
+    n = len(p.read_text("utf-8").splitlines())
+    assert msg == (f"{p}: line {n}: notify[0].urll: unknown key 'urll' (did you mean 'url'?) "
+                   "(and 1 more problem in this file)"), msg
+
+
+def test_a_missing_environment_variable_names_its_line(tmp_path):
+    p = _site(tmp_path, DEMO.replace('unit_id = 2', 'unit_id = "${NO_SUCH_UNIT}"'))
+    msg = _error(p)
+    n = next(i for i, x in enumerate(p.read_text("utf-8").splitlines(), 1) if "NO_SUCH_UNIT" in x)
+    assert msg.startswith(f"{p}: line {n}: meters[1].unit_id: environment variable NO_SUCH_UNIT is not set"), msg
+
+
+def test_full_width_digits(tmp_path):
+    """An IME left on: a quoted number in full-width digits reads as the number; a bare
+    one (not TOML) names the line and shows it in half-width."""
+    ok = load_site(_site(tmp_path, DEMO.replace("poll_interval_s = 1.0", 'poll_interval_s = "２．５"')), env=ENV)
+    assert ok.meters[0].poll_interval_s == 2.5
+    p = _site(tmp_path, DEMO.replace("poll_interval_s = 1.0", "poll_interval_s = １.０"), "fw.toml")
+    msg = _error(p)
+    assert "line 89" in msg and "full-width" in msg and "`poll_interval_s = 1.0`" in msg, msg
+    # a full-width digit in a text field is text, kept as written
+    ok = load_site(_site(tmp_path, DEMO.replace('name = "プレスライン分電盤"', 'name = "第２ライン"')), env=ENV)
+    assert ok.meters[1].name == "第２ライン"
+
+
+_EDITS = st.sampled_from(["", "=", "[", "]", "[[", '"', "'", "\n", "#", ".", "０", "　", "\ufeff", "\r\n", "-1",
+                          "nan", "1e400", "${NOPE}", "meters", "x = 1\n", "[meters]\n", "[[meters.channels]]\n",
+                          "工程 = 1\n", "\x00"])
+
+
+def _loader(example: str):
+    if "scenario" in example:
+        from simulators.scenario import load_scenario
+        return load_scenario
+    if example.startswith("import-"):
+        from mieruka.importer.mapping import load_mapping
+        return load_mapping
+    return lambda p: load_site(p, env=ENV)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.toml")))
+def test_mutated_example_files_load_or_fail_with_one_line(tmp_path_factory, example):
+    """Byte-level mutations of each shipped example (a cut, an insertion, a line
+    doubled): load_site either loads or raises one ConfigError line naming the file;
+    never another exception, never a line number past the end of the file."""
+    tmp = tmp_path_factory.mktemp("mut")
+    for p in EXAMPLES.glob("*"):
+        if p.is_file():
+            shutil.copy(p, tmp / p.name)
+    text = (EXAMPLES / example).read_text("utf-8")
+    target = tmp / ("mutated-" + example)
+    load = _loader(example)
+    load(EXAMPLES / example)
+
+    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, len(text)), st.integers(0, 40), _EDITS, st.booleans())
+    def check(pos, cut, insert, double_line):
+        t = text[:pos] + insert + text[pos + cut:]
+        if double_line:
+            lines = t.splitlines(keepends=True)
+            k = pos % max(len(lines), 1)
+            t = "".join(lines[:k + 1] + lines[k:k + 1] + lines[k + 1:])
+        target.write_bytes(t.encode("utf-8", "surrogatepass"))
+        try:
+            load(target)
+        except ConfigError as e:
+            msg = str(e)
+            assert msg.startswith(str(target)) and "\n" not in msg, msg
+            if ": line " in msg:
+                n = int(msg.split(": line ")[1].split(":")[0].split(",")[0])
+                assert 1 <= n <= len(t.splitlines()) + 1, msg
+
+    check()
