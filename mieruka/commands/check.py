@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from . import console
 from ..site import load_site
 
 
@@ -19,8 +19,9 @@ def command(config_path: str) -> int:
     nothing.  A problem: one line naming file and key, exit code 2."""
     cfg = load_site(config_path)
     _validate_owned_sections(cfg)
-    con = Console()
-    con.print(f"[bold]{cfg.site.name}[/bold]  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
+    con = console()
+    con.print(cfg.site.name, style="bold", end="")
+    con.print(f"  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
               f"store {cfg.storage.backend} at {cfg.data_dir}")
     t = Table("meter", "protocol", "address", "channel", "quantity", "tags")
     for m, c in cfg.channels():

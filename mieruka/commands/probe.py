@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import FiniteFloat, console
 from ..errors import MierukaError
 
 
@@ -19,13 +20,13 @@ from ..errors import MierukaError
 @click.option("--port", type=click.IntRange(1, 65535), default=502, show_default=True, help="TCP port.")
 @click.option("--rtu-over-tcp", is_flag=True, help="The gateway passes RTU frames over TCP (transparent converter).")
 @click.option("--serial", "serial_port", default=None, metavar="DEV", help="Serial device of an RS-485 line.")
-@click.option("--baud", "baudrate", type=int, default=9600, show_default=True, help="Baud rate on --serial.")
+@click.option("--baud", "baudrate", type=click.IntRange(300, 921600), default=9600, show_default=True, help="Baud rate on --serial.")
 @click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True, help="Parity on --serial.")
 @click.option("--unit", type=click.IntRange(1, 247), required=True, help="Unit id (see `mieruka scan`).")
 @click.option("--map", "map_name", required=True,
               help="Register map: a name in config/registers (e.g. sdm630) or a path to a .toml map.")
 @click.option("--id", "meter_id", default=None, help="Meter id for the snippet [default: <map>-u<unit>].")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(0.01, 10), default=0.5, show_default=True,
+@click.option("--timeout", "timeout_s", type=FiniteFloat(0.01, 10), default=0.5, show_default=True,
               help="Seconds to wait per request.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"map", "best", "candidates", "fields", "snippet"} as JSON.')
@@ -76,14 +77,14 @@ def command(host, port, rtu_over_tcp, serial_port, baudrate, parity, unit, map_n
                                "candidates": [c.as_dict() for c in cands], "fields": fields, "snippet": text},
                               indent=2, ensure_ascii=False))
         return 0
-    con = Console()
+    con = console()
     t = Table("word order", "address base", "score", "fields read", "plausible", title=f"{regmap.title}, unit {unit}")
     for c in cands:
         t.add_row(c.word_order, str(c.address_base), f"{c.score:.2f}", f"{c.readable}/{len(regmap.fields)}",
                   str(c.plausible), style="bold" if c is best else None)
     con.print(t)
     if len(cands) > 1 and cands[1].score >= best.score - 0.05:
-        con.print("[yellow]the two best candidates score alike: check one value against the meter's display[/yellow]")
+        con.print("the two best candidates score alike: check one value against the meter's display", style="yellow")
     v = Table("field", "value", "unit", title=f"values ({best.word_order}, base {best.address_base})")
     for name, f in regmap.fields.items():
         val = fields[name]

@@ -6,10 +6,10 @@ import json
 import logging
 
 import click
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import FiniteFloat, console
 from ..errors import MierukaError
 
 
@@ -31,7 +31,7 @@ def _split(text: str, what: str, cast):
 @click.option("--baud", default="9600,19200", show_default=True, help="Baud rates to try on --serial (comma-separated).")
 @click.option("--parity", default="N,E", show_default=True, help="Parities to try on --serial: N, E, O (comma-separated).")
 @click.option("--units", default="1-247", show_default=True, help="Unit ids to try: 1-247, or a list like 1,2,10-20.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(0.01, 10), default=None,
+@click.option("--timeout", "timeout_s", type=FiniteFloat(0.01, 10), default=None,
               help="Seconds to wait per unit id [default: 0.3 on TCP, 0.15 on serial].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_s, as_json) -> int:
@@ -51,6 +51,8 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     if serial_port:
         bauds = _split(baud, "baud", int)
+        if any(not 300 <= b <= 921600 for b in bauds):
+            raise MierukaError(f"--baud: {baud!r}: baud rates run from 300 to 921600")
         parities = [p.upper() for p in _split(parity, "parity", str)]
         bad = [p for p in parities if p not in ("N", "E", "O")]
         if bad:
@@ -67,7 +69,7 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
                                "units_tried": len(unit_ids), "settings_tried": len(settings),
                                "found": [f.as_dict() for f in found], "garbled": garbled}, indent=2))
         return 0
-    con = Console()
+    con = console()
     if not found:
         con.print(f"no unit answered on {where} ({len(unit_ids)} unit ids"
                   + (f", {len(settings)} serial settings" if serial_port else "") + ")")
@@ -93,7 +95,7 @@ async def _scan(host, port, rtu_over_tcp, serial_port, settings, unit_ids, timeo
     from ..site import Meter
 
     found, garbled = [], 0
-    err = Console(stderr=True)
+    err = console(stderr=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("scanning", total=len(settings) * len(unit_ids))
         for b, p in settings:
