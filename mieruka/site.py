@@ -622,6 +622,16 @@ class ApiToken(_Model):
     name: str = Field(min_length=1)
     role: Literal["read", "admin"] = "read"
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="sha256 hex of the token, never the token")
+    expires: dt.datetime | dt.date | None = Field(
+        default=None, description="last validity: a TOML date (valid through that day, site time) or an offset "
+                                  "date-time; afterwards the token is refused with 401 'token expired'")
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, v: dt.datetime | dt.date | None) -> dt.datetime | dt.date | None:
+        if isinstance(v, dt.datetime) and v.tzinfo is None:
+            raise ValueError("write the expiry as a date (2027-03-31) or with its offset (2027-03-31T23:59:59+09:00)")
+        return v
 
 
 class ApiSection(_Model):
