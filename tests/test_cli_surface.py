@@ -12,6 +12,7 @@ import pytest
 from mieruka.cli import main
 
 from test_cli_hostile import _recording
+from test_disk_full import tmpfs  # noqa: F401  (fixture: a 2 MB tmpfs)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "config" / "examples"
@@ -74,3 +75,15 @@ def test_analyze_shows_the_plan_target_in_brackets(tmp_path, capsys):
     assert main(["analyze", str(rec)]) == 0
     out = capsys.readouterr().out
     assert "[press]" in out, out
+
+
+def test_recording_on_a_full_disk_names_the_output_and_leaves_nothing(tmpfs, tmp_path, capsys):
+    """simulate --record (and export) on a full disk said `error: DIR/.rec-x8f2.csv: No space
+    left on device`, naming a hidden temporary file instead of the recording."""
+    shutil.copy(EXAMPLES / "demo-scenario.toml", tmp_path)
+    site = shutil.copy(EXAMPLES / "demo-site.toml", tmp_path)
+    out = tmpfs / "month.csv"
+    assert main(["simulate", "--config", str(site), "--record", str(out), "--days", "3"]) == 2
+    line = _one_error(capsys)
+    assert line.startswith(f"error: {out}: cannot write the recording: No space left"), line
+    assert [p.name for p in tmpfs.iterdir() if p.suffix == ".csv"] == []
