@@ -87,3 +87,13 @@ def test_recording_on_a_full_disk_names_the_output_and_leaves_nothing(tmpfs, tmp
     line = _one_error(capsys)
     assert line.startswith(f"error: {out}: cannot write the recording: No space left"), line
     assert [p.name for p in tmpfs.iterdir() if p.suffix == ".csv"] == []
+
+
+def test_a_mistyped_command_names_the_one_meant_and_analyse_works(tmp_path, capsys):
+    assert main(["chek"]) == 2
+    assert _one_error(capsys) == "error: No such command 'chek'. Did you mean 'check'? (see `mieruka --help`)"
+    assert main(["xyz"]) == 2
+    assert "Did you mean" not in _one_error(capsys)
+    rec = _recording(tmp_path / "rec.csv")
+    assert main(["analyse", str(rec)]) == 0          # the help texts' own spelling
+    assert "[press]" in capsys.readouterr().out
