@@ -935,6 +935,11 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
         line = line_of(where, e.loc)
         raise ConfigError(f"{where}: {f'line {line}: ' if line else ''}{e.path}: {e}") from None
     _refuse_mqtt_meters(data, where)
+    meters = data.get("meters")
+    duplicate_ids(where, meters, ("meters",), "meter")
+    channels = [(("meters", i, "channels", j), c) for i, m in enumerate(meters if isinstance(meters, list) else [])
+                if isinstance(m, dict) and isinstance(m.get("channels"), list) for j, c in enumerate(m["channels"])]
+    duplicate_ids(where, channels, None, "channel")
     try:
         cfg = SiteConfig.model_validate(data)
     except ValidationError as e:
@@ -975,6 +980,27 @@ def _load_tokens_file(cfg: SiteConfig, where: str) -> None:
     if dup:
         raise ConfigError(f"{path}: tokens: name {dup[0]!r} is used twice (here or in {where} [[api.tokens]])")
     cfg.api.tokens = cfg.api.tokens + extra.tokens
+
+
+def duplicate_ids(where: str, items: Any, loc: tuple[Any, ...] | None, what: str) -> None:
+    """Refuse the second use of an id among `items` (a list of tables at `loc`, or
+    (loc, table) pairs when loc is None) with the line of the second one and that of the first."""
+    if not isinstance(items, list):
+        return
+    pairs = [(loc + (i,), t) for i, t in enumerate(items)] if loc is not None else items
+    first: dict[str, tuple[Any, ...]] = {}
+    lines = None
+    for item_loc, t in pairs:
+        ident = t.get("id") if isinstance(t, dict) else None
+        if not isinstance(ident, str):
+            continue
+        if ident in first:
+            lines = toml_key_lines(where) if lines is None else lines
+            n, n0 = _line_for(lines, item_loc + ("id",)), _line_for(lines, first[ident] + ("id",))
+            where_text = _loc_text(item_loc, None) + ".id"
+            raise ConfigError(f"{where}: {f'line {n}: ' if n else ''}{where_text}: {what} id {ident!r} is used twice"
+                              + (f" (first on line {n0})" if n0 else ""))
+        first[ident] = item_loc
 
 
 def _refuse_mqtt_meters(data: dict[str, Any], where: str) -> None:

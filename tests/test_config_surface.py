@@ -146,3 +146,31 @@ def test_mutated_example_files_load_or_fail_with_one_line(tmp_path_factory, exam
                 assert 1 <= n <= len(t.splitlines()) + 1, msg
 
     check()
+
+
+@pytest.mark.parametrize("old, new, expect", [
+    ('id = "pm-press"', 'id = "pm-main"', "meters[1].id: meter id 'pm-main' is used twice (first on line 82)"),
+    ('id = "press_energy"', 'id = "main_power"',
+     "meters[1].channels[1].id: channel id 'main_power' is used twice (first on line 91)"),
+])
+def test_a_duplicate_id_names_both_lines(tmp_path, old, new, expect):
+    """Was `site.toml: (top level): meter id 'pm-main' is used twice`: no line, no key."""
+    p = _site(tmp_path, DEMO.replace(old, new, 1))
+    msg = _error(p)
+    n = [i for i, x in enumerate(p.read_text("utf-8").splitlines(), 1) if x == new][-1]
+    assert msg == f"{p}: line {n}: {expect}", msg
+
+
+def test_fleet_manifest_errors_name_their_line(tmp_path):
+    from mieruka.service.fleet_manifest import load_manifest
+    site = EXAMPLES / "demo-site.toml"
+    p = tmp_path / "fleet.toml"
+    p.write_text(f'[[sites]]\nid = "a"\nconfig = "{site}"\nrecordings = ["x.csv"]\n'
+                 f'[[sites]]\nid = "a"\nconfig = "{site}"\nrecordings = ["x.csv"]\n', "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_manifest(p)
+    assert str(e.value) == f"{p}: line 6: sites[1].id: site id 'a' is used twice (first on line 2)"
+    p.write_text(f'[[sites]]\nid = "a"\nconfig = "{site}"\nrecordings = ["x.csv"]\n', "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_manifest(p)
+    assert str(e.value).startswith(f"{p}: line 4: sites[0:a].recordings: 'x.csv' matches no .csv")

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..envsubst import MissingVariable, expand
 from ..errors import ConfigError
-from ..site import format_validation_error, line_of, read_toml
+from ..site import _line_for, duplicate_ids, format_validation_error, line_of, read_toml, toml_key_lines
 
 RECORDING_SUFFIXES = (".csv", ".csv.gz")
 
@@ -185,6 +185,7 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
     except MissingVariable as e:
         line = line_of(where, e.loc)
         raise ConfigError(f"{where}: {f'line {line}: ' if line else ''}{e.path}: {e}") from None
+    duplicate_ids(where, data.get("sites"), ("sites",), "site")
     try:
         m = FleetManifest.model_validate(data)
     except ValidationError as e:
@@ -192,10 +193,15 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
     base = path.resolve().parent
     fleet = Fleet(path.resolve(), m.company)
     for i, s in enumerate(m.sites):
-        key = f"{where}: sites[{i}:{s.id}]"
+        lines = toml_key_lines(where)
+
+        def at(field: str, i: int = i, s=s) -> str:
+            """`FILE: line N: sites[i:id].field` (the line of that key in the manifest)."""
+            n = _line_for(lines, ("sites", i, field))
+            return f"{where}: {f'line {n}: ' if n else ''}sites[{i}:{s.id}].{field}"
         cfg = _resolve(base, s.config)
         if not cfg.is_file():
-            raise ConfigError(f"{key}.config: no such site config file: {cfg}")
+            raise ConfigError(f"{at('config')}: no such site config file: {cfg}")
         recs: tuple[str, ...] = ()
         if s.recordings is not None:
             found: set[str] = set()
@@ -204,7 +210,7 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
                 hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
                 hits = [h for h in hits if Path(h).is_file() and h.lower().endswith(RECORDING_SUFFIXES)]
                 if not hits:
-                    raise ConfigError(f"{key}.recordings: {pat!r} matches no .csv/.csv.gz file (relative to {base})")
+                    raise ConfigError(f"{at('recordings')}: {pat!r} matches no .csv/.csv.gz file (relative to {base})")
                 found.update(str(Path(h).resolve()) for h in hits)
             recs = tuple(sorted(found))
         store = None
@@ -214,13 +220,13 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
                 from ..store.embedded import DB_NAME
                 sp = sp / DB_NAME
             if not sp.is_file():
-                raise ConfigError(f"{key}.store: no embedded store at {sp}")
+                raise ConfigError(f"{at('store')}: no embedded store at {sp}")
             store = str(sp)
         bills = None
         if s.bills is not None:
             b = _resolve(base, s.bills)
             if not b.is_file():
-                raise ConfigError(f"{key}.bills: no such file: {b}")
+                raise ConfigError(f"{at('bills')}: no such file: {b}")
             bills = str(b)
         start, end = _period_text(s.period or m.period)
         fleet.sites.append(SiteSpec(s.id, str(cfg), recs, store,
