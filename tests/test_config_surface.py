@@ -174,3 +174,31 @@ def test_fleet_manifest_errors_name_their_line(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_manifest(p)
     assert str(e.value).startswith(f"{p}: line 4: sites[0:a].recordings: 'x.csv' matches no .csv")
+
+
+REGMAP = (ROOT / "config" / "registers" / "sdm630.toml").read_text("utf-8")
+
+
+@pytest.mark.parametrize("old, new, expect", [
+    ("address = 0x0000", 'address = "abc"', "line 22: fields.voltage_l1.address: Input should be a valid integer"),
+    ('type = "float32"\nunit = "V"', 'type = "float32"\nscale = 0\nunit = "V"', "fields.voltage_l1.scale: scale 0"),
+    ('type = "float32"\nunit = "V"', 'type = "float32"\nscale = "x"\nunit = "V"', "fields.voltage_l1.scale:"),
+    ("min = 0\nmax = 500", 'min = "low"\nmax = 500', "fields.voltage_l1.min:"),
+    ("min = 0\nmax = 500", "min = 500\nmax = 0", "min 500 is above max 0"),
+    ("max_registers_per_read = 80", 'max_registers_per_read = "x"', "meter.max_registers_per_read:"),
+    ('type = "float32"', 'type = ["float32"]', "fields.voltage_l1.type:"),
+    ('[fields.voltage_l1]', '[fields.voltage_l1]\ncounter = "yes"', "fields.voltage_l1.counter:"),
+    ('quantity = "voltage_v"', 'quantity = "volts"', "fields.voltage_l1.quantity: unknown quantity 'volts'"),
+    ('unit = "V"', 'unti = "V"', "fields.voltage_l1.unti: unknown key 'unti' (did you mean 'unit'?)"),
+])
+def test_register_map_files_are_validated_like_the_config(tmp_path, old, new, expect):
+    """A custom register map (`model = "path/to/map.toml"`) with a wrong value was a
+    ValueError/TypeError traceback (address "abc", scale "x", min "low", a list as type)
+    or was accepted (scale 0, min above max, counter = "yes", an unknown quantity)."""
+    from collector.registers import load_register_map
+    assert old in REGMAP
+    p = tmp_path / "meter.toml"
+    p.write_text(REGMAP.replace(old, new, 1), "utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_register_map(str(p))
+    assert str(e.value).startswith(f"{p}: ") and expect in str(e.value) and "\n" not in str(e.value), str(e.value)
