@@ -82,6 +82,26 @@ def check_quantity(v: str) -> str:
     return parse_quantity(v)
 
 
+def check_http_url(v: str) -> str:
+    """An http(s) URL a client library can use: scheme, host, a port in 1..65535, no
+    spaces (a URL that only fails at the first alarm, years later, is refused at start).
+    Messages show the URL up to its host only: a webhook's path is its secret."""
+    import urllib.parse
+    shown = repr("/".join(v.split("/")[:3]) + ("/…" if v.count("/") > 2 else "")) if isinstance(v, str) else repr(v)
+    if not isinstance(v, str) or not re.match(r"^https?://[^\s/]+", v) or re.search(r"\s", v):
+        raise ValueError(f"{shown} is not an http:// or https:// URL (without spaces)")
+    u = urllib.parse.urlsplit(v)
+    try:
+        port = u.port
+    except ValueError:
+        raise ValueError(f"{shown}: the port is not a number in 1..65535") from None
+    if not u.hostname:
+        raise ValueError(f"{shown}: no host")
+    if port == 0:
+        raise ValueError(f"{shown}: port 0")
+    return v
+
+
 def _check_id(v: str) -> str:
     """Channel, meter and contract ids: the one id rule of mieruka.ids."""
     return validate_channel_id(v)
@@ -364,9 +384,7 @@ class WebhookTarget(_NotifyBase):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"{v!r} is not an http:// or https:// URL")
-        return v
+        return check_http_url(v)
 
     @model_validator(mode="after")
     def _one_template(self) -> "WebhookTarget":
@@ -513,6 +531,11 @@ class InfluxSection(_Model):
     measurement: str = "energy"
     batch_size: int = Field(default=5000, ge=1)
     timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_http_url(v)
 
 
 class BufferSection(_Model):

@@ -202,3 +202,17 @@ def test_register_map_files_are_validated_like_the_config(tmp_path, old, new, ex
     with pytest.raises(ConfigError) as e:
         load_register_map(str(p))
     assert str(e.value).startswith(f"{p}: ") and expect in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("url, expect", [
+    ("http://127.0.0.1:99999/hook/SECRET", "'http://127.0.0.1:99999/…': the port is not a number in 1..65535"),
+    ("http://exa mple.com/SECRET", "is not an http:// or https:// URL"),
+    ("http://:80/SECRET", "'http://:80/…': no host"),
+    ("file:///etc/passwd", "is not an http:// or https:// URL"),
+])
+def test_webhook_url_that_would_fail_at_the_first_alarm_is_refused_at_start(tmp_path, url, expect):
+    """Port 99999 and a space in the host were accepted: the first alarm, maybe years
+    later, would have failed.  The message never shows the URL's path (a webhook's secret)."""
+    p = _site(tmp_path, DEMO + f'\n[[notify]]\ntype = "webhook"\nurl = "{url}"\n')
+    msg = _error(p)
+    assert "notify[0].url:" in msg and expect in msg and "SECRET" not in msg, msg
