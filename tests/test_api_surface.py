@@ -102,3 +102,24 @@ def test_japanese_channel_id_with_a_slash(api):
     assert r.status_code == 200 and r.json()["id"] == JA
     body = _problem(api.get(f"/api/v1/channels/{urllib.parse.quote('電力x')}/readings", headers=auth("read")), 404)
     assert "電力x" in body["detail"]
+
+
+def test_hash_token_with_expires_makes_a_block_that_expires(tmp_path, capsys):
+    """`mieruka serve --hash-token --expires DAY`: the block `mieruka check` accepts, and
+    the token is refused after that day."""
+    from mieruka.cli import main
+    from mieruka.site import load_site
+    from mieruka.store.base import open_store
+    assert main(["serve", "--hash-token", "--token-name", "contractor", "--expires", "2021-06-30"]) == 0
+    out, err = capsys.readouterr()
+    token = err.split("token: ")[1].split()[0]
+    p = write_config(tmp_path)
+    p.write_text(p.read_text("utf-8") + out, "utf-8")
+    cfg = load_site(p)
+    assert cfg.api.tokens[-1].expires == dt.date(2021, 6, 30)
+    store = open_store(cfg)
+    try:
+        body = _problem(client(cfg, store).get("/api/v1/channels", headers={"Authorization": f"Bearer {token}"}), 401)
+        assert "'contractor' expired at 2021-06-30T15:00:00+00:00" in body["detail"]   # end of the day, JST
+    finally:
+        store.close()
