@@ -1049,6 +1049,8 @@ def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
         raise ConfigError(f"{path}: no such {what} file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    if not raw.strip(b" \t\r\n\xef\xbb\xbf") and what != "tokens":
+        raise ConfigError(f"{path}: empty {what} file (see config/examples/ for an annotated one)")
     try:
         # utf-8-sig: Windows Notepad and Excel save UTF-8 with a byte-order mark
         return tomllib.loads(raw.decode("utf-8-sig"))

@@ -216,3 +216,9 @@ def test_webhook_url_that_would_fail_at_the_first_alarm_is_refused_at_start(tmp_
     p = _site(tmp_path, DEMO + f'\n[[notify]]\ntype = "webhook"\nurl = "{url}"\n')
     msg = _error(p)
     assert "notify[0].url:" in msg and expect in msg and "SECRET" not in msg, msg
+
+
+@pytest.mark.parametrize("raw", [b"", b"\n\r\n  \n", b"\xef\xbb\xbf"])
+def test_an_empty_file_is_called_empty(tmp_path, raw):
+    p = _site(tmp_path, "", raw=raw)
+    assert _error(p) == f"{p}: empty config file (see config/examples/ for an annotated one)"
