@@ -222,3 +222,17 @@ def test_webhook_url_that_would_fail_at_the_first_alarm_is_refused_at_start(tmp_
 def test_an_empty_file_is_called_empty(tmp_path, raw):
     p = _site(tmp_path, "", raw=raw)
     assert _error(p) == f"{p}: empty config file (see config/examples/ for an annotated one)"
+
+
+def test_import_mapping_duplicate_channel_names_both_lines(tmp_path):
+    """Was 'map.toml: (top level): channel ... is given to two columns' (no line)."""
+    from mieruka.importer.mapping import load_mapping
+    text = (EXAMPLES / "import-steel-industry.toml").read_text("utf-8")
+    p = tmp_path / "map.toml"
+    p.write_text(text.replace('channel = "plant"\n', 'channel = "plant_kvar_lagging"\n', 1), "utf-8")
+    lines = p.read_text("utf-8").splitlines()
+    first, second = [i for i, x in enumerate(lines, 1) if x == 'channel = "plant_kvar_lagging"']
+    with pytest.raises(ConfigError) as e:
+        load_mapping(p)
+    assert str(e.value) == (f"{p}: line {second}: columns[1].channel: channel 'plant_kvar_lagging' is mapped twice "
+                            f"(first on line {first}, columns[0])")
