@@ -63,10 +63,20 @@ function takeToken() {
 
 async function api(path) {
   const token = sessionStorage.getItem("mieruka-token");
+  if (!token) {         // dropped by a 401 of a request running beside this one: keep its message
+    showLogin();
+    throw new Error("401");
+  }
   const r = await fetch(path, {headers: {"Authorization": "Bearer " + token}, cache: "no-store"});
   if (r.status === 401) {
+    // say why (a wrong token, or one past its expiry day), then ask for another
+    let detail = "";
+    try { detail = (await r.json()).detail || ""; } catch (e) { /* not JSON */ }
     sessionStorage.removeItem("mieruka-token");
     showLogin();
+    const box = document.getElementById("error");
+    box.textContent = "401 " + detail;
+    box.hidden = !detail;
     throw new Error("401");
   }
   if (!r.ok) {
