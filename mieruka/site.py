@@ -984,6 +984,8 @@ def _load_tokens_file(cfg: SiteConfig, where: str) -> None:
     file lets anyone grant themselves admin."""
     import stat
     path = cfg.resolve_path(cfg.api.tokens_file)
+    if path.is_dir():
+        raise ConfigError(f"{where}: api.tokens_file: {path} is a folder, not a tokens file")
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -1047,6 +1049,8 @@ def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a {what} file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     if not raw.strip(b" \t\r\n\xef\xbb\xbf") and what != "tokens":

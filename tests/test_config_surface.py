@@ -236,3 +236,27 @@ def test_import_mapping_duplicate_channel_names_both_lines(tmp_path):
         load_mapping(p)
     assert str(e.value) == (f"{p}: line {second}: columns[1].channel: channel 'plant_kvar_lagging' is mapped twice "
                             f"(first on line {first}, columns[0])")
+
+
+@pytest.mark.parametrize("edit, expect", [
+    (lambda t, d: t.replace('scenario = "demo-scenario.toml"', f'scenario = "{d}"'),
+     "simulation.scenario: {d}: is a folder, not a scenario file"),
+    (lambda t, d: t.replace('scenario = "demo-scenario.toml"', 'scenario = "nope.toml"'),
+     "simulation.scenario: {tmp}/nope.toml: no such scenario file"),
+    (lambda t, d: t + f'\n[api]\ntokens_file = "{d}"\n', "api.tokens_file: {d} is a folder, not a tokens file"),
+    (lambda t, d: t.replace('factor_set = "shk_2023"', f'factor_set = "shk_2023"\nbills_file = "{d}"'),
+     "co2.bills_file: is a folder, not a bills file: {d}"),
+    (lambda t, d: t.replace('factor_set = "shk_2023"', f'factor_set = "shk_2023"\nfactor_files = ["{d}"]'),
+     "co2.factor_files: {d}: is a folder, not a factor file"),
+])
+def test_check_names_folders_and_missing_files_the_config_points_to(tmp_path, capsys, monkeypatch, edit, expect):
+    """`check` said 'config OK' for a scenario that is a folder or missing (simulate then
+    failed), and called a tokens folder 'readable by others (mode 0755)'."""
+    from mieruka.cli import main
+    monkeypatch.setenv("MIERUKA_DATA_DIR", str(tmp_path / "data"))
+    d = tmp_path / "a-folder"
+    d.mkdir()
+    p = _site(tmp_path, edit(DEMO, d))
+    assert main(["check", "--config", str(p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and expect.format(d=d, tmp=tmp_path) in err, err

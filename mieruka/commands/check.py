@@ -64,4 +64,10 @@ def _validate_owned_sections(cfg) -> None:
     from .serve import check_co2_inputs
     check_collect_config(cfg)
     check_co2_inputs(cfg)          # what `serve` and `replay` check at start: factor files, bills
-    simulation_section(cfg)
+    if simulation_section(cfg).scenario:     # the scenario file `simulate` will load, read now
+        from ..errors import ConfigError
+        from ..simulators.site_link import scenario_for_site
+        try:
+            scenario_for_site(cfg)
+        except ConfigError as e:
+            raise ConfigError(f"{cfg.source}: simulation.scenario: {e}") from None

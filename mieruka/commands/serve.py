@@ -41,7 +41,8 @@ def check_co2_inputs(cfg, bills_path: str | None = None) -> str | None:
         bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
         if not Path(bills_path).is_file():
             from ..errors import ConfigError
-            raise ConfigError(f"{cfg.source}: co2.bills_file: no such file {bills_path}")
+            what = "is a folder, not a bills file" if Path(bills_path).is_dir() else "no such file"
+            raise ConfigError(f"{cfg.source}: co2.bills_file: {what}: {bills_path}")
     if bills_path:
         read_energy_csv(bills_path, engine)
     return bills_path
