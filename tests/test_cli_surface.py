@@ -43,8 +43,13 @@ def _one_error(capsys) -> str:
     (["notify-test", "--config", "{site}", "--retry-for", "nan"], "--retry-for"),
     (["fleet", "analyze", "{site}", "--workers", "100000"], "--workers"),
     (["replay", "{csv}", "--config", "{site}", "--fiscal-year", "0"], "--fiscal-year"),
+    # year 0001 / 9999 were OverflowError tracebacks in demand and bill
+    (["demand", "--config", "{site}", "--start", "0001-01-01", "--end", "9999-12-31"], "year out of range"),
+    (["bill", "--config", "{site}", "--start", "0001-01-01", "--end", "2026-01-01"], "year out of range"),
+    (["export", "--config", "{site}", "--start", "9999-12-31T23:59:59-14:00", "-o", "{tmp}/r.csv"], "year out of range"),
 ])
-def test_hostile_option_values_are_one_error_line(tmp_path, capsys, args, expect):
+def test_hostile_option_values_are_one_error_line(tmp_path, capsys, monkeypatch, args, expect):
+    monkeypatch.setenv("MIERUKA_DATA_DIR", str(tmp_path / "data"))
     shutil.copy(EXAMPLES / "demo-scenario.toml", tmp_path)
     site = shutil.copy(EXAMPLES / "demo-site.toml", tmp_path)
     argv = [a.format(csv=EXAMPLES / "energy-fy2024.csv", site=site, tmp=tmp_path) for a in args]

@@ -121,7 +121,7 @@ def test_manifest_paths_relative_and_globs(fleet_dir):
 
 
 @pytest.mark.parametrize("body, where", [
-    ("", "sites: "),
+    ("", "empty fleet manifest file"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\n', "sites[0:a]: give exactly one of"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\nrecordings = "rec/site0.csv"\nstore = "x"\n',
      "sites[0:a]: give exactly one of `recordings`, `store` or `influxdb` (got recordings, store)"),
