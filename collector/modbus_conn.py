@@ -166,6 +166,10 @@ class Connection:
             raise LinkDown(f"{self.key}: {e}") from None
         except ModbusException as e:
             raise BadReply(str(e)) from None
+        fc_back = int(getattr(rr, "function_code", block.fc) or block.fc) & 0x7F
+        if fc_back != block.fc:       # pymodbus does not check: input registers must not pass for holding ones
+            raise BadReply(f"unit {unit_id} at {self.key}: asked function {block.fc}, the reply is for "
+                           f"function {fc_back}")
         if rr.isError():
             raise ExceptionReply(int(getattr(rr, "exception_code", 0)))
         regs = list(getattr(rr, "registers", []) or [])

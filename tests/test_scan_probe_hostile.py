@@ -188,3 +188,16 @@ def test_scan_and_probe_on_a_noisy_serial_line(tmp_path, capsys):
         assert rc == 0, err
         assert json.loads(out)["fields"]
         assert set(srv.function_codes) <= {3, 4}
+
+
+@pytest.mark.parametrize("rtu", [False, True])
+def test_a_reply_for_another_function_code_is_not_taken(port, capsys, rtu):
+    """A device that answers a holding-register read with an input-register reply (or
+    the other way round): pymodbus passed it on as the answer, and probe/collector took
+    the other table's words as the field's value.  Now it is a malformed reply."""
+    with HostileServer(port, default="wrong_fc", rtu=rtu):
+        rc, out, err = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "3",
+                               "--map", "eastron_sdm120", "--timeout", "0.3",
+                               *(["--rtu-over-tcp"] if rtu else []))
+    line = one_line_error(rc, out, err)
+    assert "malformed" in line

@@ -10,6 +10,7 @@ Each unit id gets a behaviour (the default one for ids not listed):
     "wrong_unit"  answer with the unit id plus one in the reply header
     "wrong_tid"   answer with another transaction id (Modbus TCP only)
     "short"       answer fewer registers than asked
+    "wrong_fc"    answer a read of holding registers as if input registers were asked (and back)
     "garbage"     send random bytes instead of an answer
     ("noise", n)  answer correctly, after n random bytes (line noise before the frame)
     "close"       close the connection without answering
@@ -174,6 +175,8 @@ class HostileServer:
         words = b"".join(struct.pack(">H", (address + i) & 0xFFFF) for i in range(count))
         reply_unit = (unit % 247) + 1 if kind == "wrong_unit" else unit
         reply_tid = (tid + 7) & 0xFFFF if kind == "wrong_tid" else tid
+        if kind == "wrong_fc":
+            fc = 7 - fc                   # 3 <-> 4
         if kind == "slow":
             time.sleep(arg)
         noise = bytes(self.rng.randrange(256) for _ in range(arg)) if kind == "noise" else b""
