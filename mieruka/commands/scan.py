@@ -106,7 +106,8 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
     con = Console()
     if not found:
         con.print(f"no unit answered on {where} ({len(unit_ids)} unit ids"
-                  + (f", {len(settings)} serial settings" if serial_port else "") + ")")
+                  + (f", {len(settings)} serial settings" if serial_port else "")
+                  + f"; a device slower than --timeout {timeout_s} s looks absent: try a longer one)")
     else:
         t = Table("unit", *(("baud", "parity") if serial_port else ()), "answer", title=f"devices on {where}")
         for f in found:
