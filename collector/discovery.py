@@ -225,6 +225,17 @@ class ReadLog:
             parts.append(f"{self.timeouts} timeouts")
         return ", ".join(parts) or "no reply"
 
+    def hint(self) -> str:
+        """What to do about a unit that answered but gave no field."""
+        if self.exceptions and set(self.exceptions) <= {1, 2, 3}:
+            return "another model, or registers this firmware does not have: try another --map"
+        if set(self.exceptions) & {4, 5, 6}:
+            return "the device reports it is failing or busy: check it, then probe again"
+        if self.bad_replies:
+            return ("the replies do not fit the requests: check --rtu-over-tcp against what the converter "
+                    "speaks, or the device answers another protocol")
+        return "try another --map"
+
 
 def _silent(conn: Connection, unit: int, timeout_s: float) -> Silent:
     return Silent(f"unit {unit} at {conn.key} does not answer (no reply in {timeout_s} s; a device answering "
@@ -320,8 +331,7 @@ async def probe(conn: Connection, unit: int, regmap: RegisterMap, timeout_s: flo
             cands.append(score_candidate(regmap, raw, wo, base))
     if not any(c.readable for c in cands):
         raise Refused(f"unit {unit} at {conn.key} answered, but none of the fields of map {regmap.model!r} "
-                      f"({log.summary()}): another model, or registers this firmware does not have; "
-                      f"try another --map")
+                      f"({log.summary()}): {log.hint()}")
     order = {(regmap.word_order, 0): 0}
     cands.sort(key=lambda c: (-round(c.score, 6), order.get((c.word_order, c.address_base), 1)))
     return cands
