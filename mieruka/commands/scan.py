@@ -110,11 +110,14 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
                   + f"; a device slower than --timeout {timeout_s} s looks absent: try a longer one)")
     else:
         t = Table("unit", *(("baud", "parity") if serial_port else ()), "answer", title=f"devices on {where}")
-        for f in found:
+        shown = found[:3] if echo else found       # one device answering for every id: no 247-row table
+        for f in shown:
             ans = (f"registers ({f.table})" if f.answer == "registers"
                    else f"{exception_name(f.exception_code)}: present")
             t.add_row(str(f.unit), *((str(f.baudrate), f.parity) if serial_port else ()), ans)
         con.print(t)
+        if len(shown) < len(found):
+            con.print(f"... and {len(found) - len(shown)} more ids answering alike (--json lists them all)")
     if echo:
         con.print(f"[yellow]warning: {where} also answers unit id {RESERVED_UNIT}, which no device may have: it "
                   f"ignores the unit id (a Modbus TCP meter, or a gateway that does not route by unit id), so "
