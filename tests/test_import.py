@@ -762,3 +762,21 @@ def test_impossible_values_flagged_out_of_range_with_a_warning(tmp_path):
     out = tmp_path / "rec.csv"
     res.write(out)
     assert read_recording(out).channels["p"].quality.tolist() == [0, Quality.OUT_OF_RANGE]
+
+
+def test_fault_marks_inf_and_over_range_are_missing_not_errors(tmp_path):
+    """Loggers write a meter fault or an overflow as text (Graphtec `+++++`/`BURNOUT`,
+    `+OVER`, `inf` from numpy/pandas exports): a missing reading, kept with quality
+    error, not an import that stops at the first fault."""
+    marks = ["inf", "-inf", "+OVER", "-Over", "+++++", "BURNOUT", "Infinity", "#NUM!", "OL"]
+    src = tmp_path / "faults.csv"
+    src.write_text("time,P_kW\n" + "".join(f"2026-04-01 {h:02d}:00:00,{m}\n" for h, m in enumerate(marks))
+                   + f"2026-04-01 {len(marks):02d}:00:00,12.5\n")
+    res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+    p = res.channels["p"]
+    assert list(p.quality) == [Quality.ERROR] * len(marks) + [0]
+    assert np.isnan(p.value[:-1]).all() and p.value[-1] == 12.5
+    # a number that overflows float is still refused with its line (it is not a mark)
+    src.write_text("time,P_kW\n2026-04-01 00:00:00,1\n2026-04-01 01:00:00,1e999\n")
+    with pytest.raises(InputError, match=r"faults.csv: line 3: field 'P_kW': '1e999' is not a finite number"):
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))

@@ -1,7 +1,8 @@
 """Text columns -> numbers and UTC times, vectorised with Arrow compute.
 
 Values: surrounding spaces, full-width digits and thousands separators are
-accepted; blank, `-`, `--`, `***`, `N/A`, `#N/A`, `ERR` ... are missing values
+accepted; blank, `-`, `--`, `***`, `N/A`, `#N/A`, `ERR`, and fault marks (`inf`, `+OVER`,
+`+++++`, `BURNOUT`) ... are missing values
 (kept as readings with quality `error`, never dropped); anything else is refused
 with its line.  Times: strptime formats (Arrow's parser, with Python's as the
 fallback for codes Arrow lacks such as `%f`), `24:00` as the end of a day, and
@@ -16,8 +17,14 @@ import zoneinfo
 
 import numpy as np
 
-MISSING = ("", "-", "--", "---", "*", "**", "***", "****", "n/a", "na", "#n/a", "nan", "null", "none",
-           "err", "error", "#value!", "#div/0!", "―", "‐", "ー", "－", "×", "欠測", "なし")
+MISSING = ("", "-", "--", "---", "----", "-----", "*", "**", "***", "****", "*****", "n/a", "na", "#n/a", "nan",
+           "-nan", "+nan", "null", "none", "err", "error", "#value!", "#div/0!", "#num!", "#ref!", "#name?", "#null!",
+           "―", "‐", "ー", "－", "×", "欠測", "なし",
+           # a meter or logger fault, not a reading: overflow and over-range marks (Graphtec `+++++`,
+           # `BURNOUT`; `+OVER`/`-OVER`, `OL`), and inf as numpy/pandas/Excel exports write it
+           "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "∞", "+∞", "-∞", "+++", "++++", "+++++",
+           "over", "+over", "-over", "overflow", "overrange", "over range", "ol", "+ol", "-ol", "o.l", "burnout",
+           "b.out", "オーバー", "オーバーフロー", "断線")
 _MS_H = 3_600_000
 _MS_D = 86_400_000
 
