@@ -76,7 +76,8 @@ def _progress(enabled: bool):
               "recording's UTC offsets fit.")
 @click.option("--weather", "weather_path", type=click.Path(dir_okay=False), help="Outdoor temperature CSV "
               "(columns time,temperature_c): weather-normalised baselines.")
-@click.option("--holidays", help="National holidays country code (JP, KR, ...; 'none').")
+@click.option("--holidays", help="National holidays country code (JP, KR, ...; 'none'); "
+                                 "default: the country of the site's time zone.")
 @click.option("--shift", help='Production shifts, e.g. "mon-fri 08:00-12:00,13:00-17:00; sat 08:00-12:00".')
 @click.option("--tariff-jpy-per-kwh", type=float, help="Flat electricity price (default: the config's tariffs, "
               "or 25 JPY/kWh).")

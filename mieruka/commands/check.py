@@ -5,6 +5,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..calendar import SiteCalendar
 from ..site import load_site
 
 
@@ -20,7 +21,7 @@ def command(config_path: str) -> int:
     cfg = load_site(config_path)
     _validate_owned_sections(cfg)
     con = Console()
-    con.print(f"[bold]{cfg.site.name}[/bold]  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
+    con.print(f"[bold]{cfg.site.name}[/bold]  time zone {cfg.site.timezone}, holidays {SiteCalendar.from_config(cfg).holidays}, "
               f"store {cfg.storage.backend} at {cfg.data_dir}")
     t = Table("meter", "protocol", "address", "channel", "quantity", "tags")
     for m, c in cfg.channels():
