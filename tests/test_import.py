@@ -780,3 +780,54 @@ def test_fault_marks_inf_and_over_range_are_missing_not_errors(tmp_path):
     src.write_text("time,P_kW\n2026-04-01 00:00:00,1\n2026-04-01 01:00:00,1e999\n")
     with pytest.raises(InputError, match=r"faults.csv: line 3: field 'P_kW': '1e999' is not a finite number"):
         import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+
+
+def test_excel_serial_days_with_six_decimals_land_on_the_logger_grid(tmp_path):
+    """A serial day printed with 6 decimals resolves 86 ms: 14:45 must stay 14:45:00,
+    not 14:44:59.957 (off every quarter-hour grid)."""
+    base = dt.datetime(1899, 12, 30)
+    times = [dt.datetime(2024, 5, 19, 14, 45) + dt.timedelta(minutes=15 * k) for k in range(6)]
+    src = tmp_path / "serial.csv"
+    src.write_text("time,P_kW\n" + "".join(f"{(t - base).total_seconds() / 86400:.6f},{k}\n"
+                                            for k, t in enumerate(times)), "utf-8")
+    res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP.replace(
+        'column = "time"', 'column = "time"\nformat = "excel"'))))
+    t = res.channels["p"].time_ms
+    assert list(t) == [int(x.replace(tzinfo=JST).timestamp() * 1000) for x in times]
+
+
+def test_guess_finds_excel_serial_and_unix_time_columns(tmp_path):
+    base = dt.datetime(1899, 12, 30)
+    rows = [dt.datetime(2024, 5, 6) + dt.timedelta(minutes=15 * k) for k in range(20)]
+    src = tmp_path / "serial.csv"
+    src.write_text("Serial,Load kW\n" + "".join(f"{(t - base).total_seconds() / 86400:.6f},{k + 1}\n"
+                                                 for k, t in enumerate(rows)), "utf-8")
+    text = guess_mapping(src)
+    assert 'format = "excel"' in text
+    res = import_files([src], load_mapping(write_map(tmp_path, text)))
+    assert res.channels["load"].time_ms[0] == ms(2024, 5, 6)
+    src.write_text("unix,Load kW\n" + "".join(f"{1_700_000_000 + 60 * k},{k}\n" for k in range(20)), "utf-8")
+    assert 'format = "unix"' in guess_mapping(src)
+    # a rising counter in the first column is not a time
+    src.write_text("kWh,P_kW\n" + "".join(f"{45000.25 + 0.37 * k:.2f},{k}\n" for k in range(20)), "utf-8")
+    with pytest.raises(InputError, match="found no time column"):
+        guess_mapping(src)
+
+
+def test_iso_offsets_give_the_zone_in_the_guess_and_a_warning_on_a_wrong_zone(tmp_path):
+    """A logger writing ISO times with offsets (+01:00 in winter, +02:00 in summer) is in
+    Europe/Berlin: the guess says so, and a mapping left at Asia/Tokyo is warned about
+    (the recording would state Berlin's instants in Tokyo time: nights become mornings)."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    u0 = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
+    src = tmp_path / "berlin.csv"
+    src.write_text("timestamp,P_kW\n" + "".join(
+        f"{(u0 + dt.timedelta(hours=6 * k)).astimezone(berlin).isoformat()},{k}\n" for k in range(4 * 60)), "utf-8")
+    text = guess_mapping(src)
+    assert 'zone = "Europe/Berlin"' in text
+    res = import_files([src], load_mapping(write_map(tmp_path, text)))
+    assert not [w for w in res.warnings if "UTC offsets" in w]
+    res = import_files([src], load_mapping(write_map(tmp_path, text.replace('"Europe/Berlin"', '"Asia/Tokyo"'))))
+    warn = [w for w in res.warnings if "UTC offsets" in w]
+    assert len(warn) == 1 and "+01:00, +02:00" in warn[0] and "Europe/Berlin" in warn[0] and "Asia/Tokyo" in warn[0]
+    assert res.channels["p"].time_ms[0] == int(u0.timestamp() * 1000)       # the instants are kept

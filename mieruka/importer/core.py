@@ -8,6 +8,7 @@ both files and lines.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,7 @@ class _Batches:
     def reset(self) -> None:
         self.local: list[np.ndarray] = []
         self.absolute: set[bool] = set()
+        self.offsets: list[tuple[int, int]] = []       # (UTC ms, offset min) of a sample of times with offsets
         self.values: dict[str, list[np.ndarray]] = {c: [] for c in self.value_columns}
         self.missing: dict[str, list[np.ndarray]] = {c: [] for c in self.value_columns}
 
@@ -168,6 +170,8 @@ class _Batches:
                 from None
         self.local.append(local)
         self.absolute.add(absolute)
+        if absolute:
+            self.offsets += _offset_sample(text, local)
         if len(self.absolute) > 1:
             raise InputError(f"{table.where()}: line {table.line_of(row0)}: field {'+'.join(names)!r}: some times "
                              f"carry a UTC offset and some do not")
@@ -180,6 +184,51 @@ class _Batches:
         cat = lambda xs, dt: np.concatenate(xs) if xs else np.empty(0, dt)     # noqa: E731
         return (cat(self.local, np.int64), bool(self.absolute and self.absolute.pop()),
                 {c: (cat(self.values[c], np.float64), cat(self.missing[c], bool)) for c in self.value_columns})
+
+
+def _offset_sample(text, utc_ms: np.ndarray, each: int = 200) -> list[tuple[int, int]]:
+    """(UTC ms, UTC offset in minutes) of up to `each` times of a block that carry an offset."""
+    import datetime as dt
+    out = []
+    for i in np.unique(np.linspace(0, len(text) - 1, min(len(text), each)).astype(np.int64)):
+        s = str(text[int(i)].as_py()).strip()
+        try:
+            t = dt.datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
+        except ValueError:
+            continue
+        if t.tzinfo is not None:
+            out.append((int(utc_ms[int(i)]), int(t.utcoffset().total_seconds() // 60)))
+    return out
+
+
+def _zone_warning(where: str, zone: str, sample: list[tuple[int, int]]) -> str | None:
+    """A warning when the UTC offsets the file's times carry do not fit the mapping's
+    zone: the recording is written with that zone's offsets, and `analyze` reads
+    them as the site's clock (nights and shifts would be hours off)."""
+    from ..timezones import informative, zone_fits, zones_fitting
+    if not sample:
+        return None
+    t = np.array([x[0] for x in sample], np.int64)
+    o = np.array([x[1] for x in sample], np.int64)
+    if not informative(o):
+        return None
+    fixed = re.match(r"^([+-])(\d{2}):(\d{2})$", zone)
+    if fixed:
+        off = (1 if fixed.group(1) == "+" else -1) * (int(fixed.group(2)) * 60 + int(fixed.group(3)))
+        if (o == off).all():
+            return None
+    else:
+        try:
+            if zone_fits(zone, t, o):
+                return None
+        except (KeyError, ValueError, OSError):
+            pass
+    fit = zones_fitting(t, o, limit=3)
+    seen = ", ".join(f"{'+' if x >= 0 else '-'}{abs(x) // 60:02d}:{abs(x) % 60:02d}" for x in sorted(set(o.tolist())))
+    return (f"{where}: the times carry UTC offsets {seen}, which do not fit [time] zone {zone!r}"
+            + (f" but fit {', '.join(fit)}" if fit else "")
+            + f"; the instants are kept, but the recording states them in {zone} time, which analyze and replay "
+              f"take as the site's clock: set [time] zone to the logger's zone")
 
 
 def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warnings, progress=None):
@@ -225,6 +274,9 @@ def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warni
         local = local + np.where(local % 86_400_000 == 0, 86_400_000, 0)
     if absolute:
         utc = local
+        w = _zone_warning(where, m.time.zone, batches.offsets)
+        if w:
+            warnings.append(w)
     else:
         try:
             utc = parse.localize(local, m.time.zone, m.time.ambiguous)

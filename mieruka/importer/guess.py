@@ -111,11 +111,66 @@ def _fits(values: list[str], fmt: str) -> bool:
     return ok > 0
 
 
+def _numeric_time_format(values: list[str]) -> str | None:
+    """"excel" (serial days since 1899-12-30, local), "unix" or "unix_ms" (UTC) for a
+    column of numbers that rise in whole-second steps within a plausible span of
+    years; None otherwise (a counter or an index column)."""
+    try:
+        x = [float(v.strip()) for v in values if v.strip()]
+    except ValueError:
+        return None
+    if len(x) < 3 or any(b <= a for a, b in zip(x, x[1:])):
+        return None
+    for fmt, lo, hi, per_s in (("excel", 25569.0, 62091.0, 86400.0),            # 1970 .. 2069
+                               ("unix", 6.3e8, 3.2e9, 1.0), ("unix_ms", 6.3e11, 3.2e12, 0.001)):
+        if all(lo <= v <= hi for v in x):
+            steps = [(b - a) * per_s for a, b in zip(x, x[1:])]
+            # a logging interval: whole seconds under a minute, else whole minutes (serial days
+            # printed with 6+ decimals are within 0.1 s); a counter's steps are neither
+            if all(abs(st - round(st)) < 0.1 and st >= 0.9 and (st < 60 or round(st) % 60 == 0) for st in steps) \
+                    and (fmt != "unix" or all(float(v).is_integer() for v in x)):
+                return fmt
+    return None
+
+
 def _format_of(values: list[str], formats: list[str]) -> str | None:
     for f in formats:
         if _fits(values, f):
             return f
     return None
+
+
+def _zone_of(path: Path, enc: str, delim: str | None, texts: list[str], col: int) -> tuple[str, str]:
+    """(zone, comment) for ISO times: the zone whose UTC offsets the times carry
+    (`+01:00` in winter and `+02:00` in summer: Europe/Berlin), read at places spread
+    over a plain CSV (to see DST changes) or in the sample rows."""
+    from ..timezones import informative, offsets_sample, zones_fitting
+    t_ms, off = [], []
+    for x in texts:
+        x = x.strip()
+        try:
+            t = dt.datetime.fromisoformat(x[:-1] + "+00:00" if x.endswith(("Z", "z")) else x)
+        except ValueError:
+            continue
+        if t.tzinfo is not None:
+            t_ms.append(int(t.timestamp() * 1000))
+            off.append(int(t.utcoffset().total_seconds() // 60))
+    import numpy as np
+    t_a, o_a = np.array(t_ms, np.int64), np.array(off, np.int64)
+    if delim == "," and enc in ("utf-8", "utf-8-sig", "ascii"):
+        try:
+            t2, o2 = offsets_sample(path, col)
+            t_a, o_a = np.concatenate([t_a, t2]), np.concatenate([o_a, o2])
+        except (OSError, ValueError):
+            pass
+    if not informative(o_a):
+        return "Asia/Tokyo", ("the times are UTC (or carry no offset): they say nothing about the site's zone; "
+                              "analyze with --timezone")
+    fit = zones_fitting(t_a, o_a, limit=4)
+    if not fit:
+        return "Asia/Tokyo", "CHECK: no zone fits the times' UTC offsets"
+    also = f" (also fit: {', '.join(fit[1:])})" if len(fit) > 1 else ""
+    return fit[0], f"from the times' UTC offsets{also}: CHECK"
 
 
 def _sample_rows(path: Path) -> tuple[list[list[str]], str, str | None]:
@@ -178,7 +233,7 @@ def guess_mapping(path: str | Path) -> str:
             vals = [x[c] for x in block]
             if not vals[0].strip():
                 continue
-            f = _format_of(vals, DATETIME_FORMATS + ["iso"])
+            f = _format_of(vals, DATETIME_FORMATS + ["iso"]) or (_numeric_time_format(vals) if c < 2 else None)
             if f:
                 time_cols, fmt = [c], f
                 break
@@ -231,7 +286,9 @@ def guess_mapping(path: str | Path) -> str:
     if fmt and fmt.startswith("%d/%m") and _fits([' '.join(x[c] for c in time_cols) for x in data],
                                                   fmt.replace("%d/%m", "%m/%d")):
         out.append("# both day/month and month/day fit the sample: check which the logger writes")
-    out += ['zone = "Asia/Tokyo"    # the zone of the logger\'s clock',
+    zone, zone_note = _zone_of(path, enc, delim, [x[time_cols[0]] for x in data], time_cols[0]) \
+        if fmt == "iso" else ("Asia/Tokyo", "the zone of the logger's clock")
+    out += [f'zone = "{zone}"    # {zone_note}',
             'stamp = "start"    # "end" if each time closes its interval (usual for interval kWh)', ""]
     taken: set[str] = set()
     ignore = []

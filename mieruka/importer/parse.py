@@ -86,6 +86,21 @@ def parse_values(arr, decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------ times
+def _round_serial_ms(ms: np.ndarray, arr) -> np.ndarray:
+    """Serial-day times rounded to what their printed decimals can resolve: a day
+    printed with 6 decimals resolves 86 ms, so 45418.614583 is 14:45:00.0 and not
+    14:44:59.957 (each reading would otherwise sit off the logger's grid)."""
+    import pyarrow.compute as pc
+    dot = pc.find_substring(arr, ".").to_numpy(zero_copy_only=False)
+    length = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+    decimals = np.where(dot >= 0, length - dot - 1, 0)
+    if pc.any(pc.match_substring_regex(arr, "[eE]")).as_py() or decimals.size == 0:
+        return np.round(ms).astype(np.int64)
+    resolution_ms = _MS_D * 10.0 ** -int(decimals.max())
+    q = next((q for q in (1, 10, 100, 1000) if q >= resolution_ms), 1000)
+    return (np.round(ms / q) * q).astype(np.int64)
+
+
 def join_time_columns(arrays: list):
     import pyarrow.compute as pc
     if len(arrays) == 1:
@@ -116,7 +131,7 @@ def parse_local_times(arr, fmt: str) -> tuple[np.ndarray, bool]:
             row = int(np.argmax(~ok))
             raise ParseError(row, f"time {arr[row].as_py()!r} is not a number ({fmt} time)") from None
         if fmt == "excel":        # days since 1899-12-30 (Excel's 1900 system, as Excel itself counts them)
-            return np.round((x - 25569.0) * _MS_D).astype(np.int64), False
+            return _round_serial_ms((x - 25569.0) * _MS_D, arr), False
         return np.round(x * (1000.0 if fmt == "unix" else 1.0)).astype(np.int64), True
     if fmt == "iso":
         try:
