@@ -831,3 +831,17 @@ def test_iso_offsets_give_the_zone_in_the_guess_and_a_warning_on_a_wrong_zone(tm
     warn = [w for w in res.warnings if "UTC offsets" in w]
     assert len(warn) == 1 and "+01:00, +02:00" in warn[0] and "Europe/Berlin" in warn[0] and "Asia/Tokyo" in warn[0]
     assert res.channels["p"].time_ms[0] == int(u0.timestamp() * 1000)       # the instants are kept
+
+
+def test_two_values_for_one_instant_in_one_file_named_with_the_way_out(tmp_path):
+    src = tmp_path / "dup.csv"
+    src.write_text("time,P_kW\n2026-04-01 00:00:00,1\n2026-04-01 00:15:00,2\n2026-04-01 00:15:00,2.5\n"
+                   "2026-04-01 00:30:00,3\n2026-04-01 00:30:00,3\n", "utf-8")
+    with pytest.raises(InputError, match=r"dup.csv: line 3 and .*dup.csv: line 4 disagree on channel 'p' .*"
+                                         r"one file gives two values for one instant.*ambiguous = \"infer\".*duplicates"):
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+    for policy, kept in (("first", 2.0), ("last", 2.5)):
+        res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP.replace(
+            'column = "time"', f'column = "time"\nduplicates = "{policy}"'))))
+        assert list(res.channels["p"].value) == [1.0, kept, 3.0]
+        assert any("1 time(s) with two different values" in w and f"kept the {policy}" in w for w in res.warnings)

@@ -129,7 +129,7 @@ def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | 
             warnings.append(f"channel {cid!r} ({col!r} in the mapping) has no rows in any file")
             continue
         t, v, q, row, f = (np.concatenate([p[i] for p in parts]) for i in range(5))
-        channels[cid] = _merge(cid, ChannelRows(info, t, v, q, f, row), files)
+        channels[cid] = _merge(cid, ChannelRows(info, t, v, q, f, row), files, mapping.time.duplicates, warnings)
     return ImportResult(files, channels, _dedupe(notes), _dedupe(warnings))
 
 
@@ -446,8 +446,10 @@ def _quality(c: Column, v: np.ndarray, miss: np.ndarray, rows: np.ndarray, table
     return q
 
 
-def _merge(cid: str, ch: ChannelRows, files: list[RawTable]) -> ChannelRows:
-    """Sort by time; of rows at the same time keep one if they agree, refuse if not."""
+def _merge(cid: str, ch: ChannelRows, files: list[RawTable], duplicates: str = "raise",
+           warnings: list[str] | None = None) -> ChannelRows:
+    """Sort by time; of rows at the same time keep one if they agree, refuse if not
+    (or keep the first/last in file order when `duplicates` says so, with a warning)."""
     if (np.diff(ch.time_ms) > 0).all():      # one file in time order: nothing to sort or merge
         return ch
     order = np.lexsort((ch.row, ch.file, ch.time_ms))
@@ -463,15 +465,25 @@ def _merge(cid: str, ch: ChannelRows, files: list[RawTable]) -> ChannelRows:
         i, j = int(a[np.argmax(bad)]), int(b[np.argmax(bad)])
         when = str(np.datetime64(int(t[i]), "ms").astype("datetime64[s]")) + "Z"
         fi, fj = files[f[i]], files[f[j]]
-        raise InputError(f"{fi.where()}: line {fi.line_of(r[i])} and {fj.where()}: line {fj.line_of(r[j])} "
-                         f"disagree on channel {cid!r} at {when}: {v[i]:g} vs {v[j]:g} "
-                         f"(overlapping files must agree)")
+        where = f"{fi.where()}: line {fi.line_of(r[i])} and {fj.where()}: line {fj.line_of(r[j])}"
+        if duplicates == "raise":
+            why = ("overlapping files must agree" if f[i] != f[j] else
+                   "one file gives two values for one instant: a clock set back, or repeating an hour when "
+                   "daylight saving time ends (then set [time] zone to the logger's zone and ambiguous = "
+                   "\"infer\"); or set [time] duplicates = \"first\" or \"last\" to keep one")
+            raise InputError(f"{where} disagree on channel {cid!r} at {when}: {v[i]:g} vs {v[j]:g} ({why})")
+        if warnings is not None:
+            warnings.append(f"{where}: {int(bad.sum()):,} time(s) with two different values on channel {cid!r} "
+                            f"(first at {when}: {v[i]:g} vs {v[j]:g}); kept the {duplicates} in file order "
+                            f"([time] duplicates)")
     # drop one of each agreeing pair: the not-OK one if only one is OK, else the second
     drop = np.zeros(t.size, bool)
     drop_a = (q[a] != Quality.OK) & (q[b] == Quality.OK)
+    if duplicates == "last":
+        drop_a |= bad
     drop[a[drop_a]] = True
     drop[b[~drop_a]] = True
     # a run of three equal times: the loop above compares neighbours pairwise, which is enough
     keep = ~drop
     out = ChannelRows(ch.info, t[keep], v[keep], q[keep], f[keep], r[keep])
-    return _merge(cid, out, files) if (out.time_ms[1:] == out.time_ms[:-1]).any() else out
+    return _merge(cid, out, files, duplicates) if (out.time_ms[1:] == out.time_ms[:-1]).any() else out

@@ -115,6 +115,9 @@ class TimeSpec(_Model):
     stamp: Literal["start", "end"] = "start"
     midnight: Literal["start_of_day", "end_of_day"] = "start_of_day"
     interval: str | None = None
+    # rows at the same instant for a channel that disagree: refuse (default), or keep the
+    # first/last in file order (a logger that writes a second reading at the same second)
+    duplicates: Literal["raise", "first", "last"] = "raise"
 
     @model_validator(mode="after")
     def _one_of(self) -> "TimeSpec":
