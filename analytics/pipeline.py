@@ -123,7 +123,7 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
     out = Collector(calendar.tz, params.language if params.language in ("en", "ja") else "en", params.assumptions)
 
     energy, baseline_fit, standby_waste, gap_excess, base_kw = {}, {}, {}, {}, {}
-    totals = [c for c, s in power.items() if is_site_total(s.info)]
+    totals = [c for c, s in power.items() if is_site_total(s.info)] or _only_meter(power)
     temp_day = _outdoor_temperature({c: s for c, s in series.items() if role(s.info) == "temperature"}, calendar) \
         if params.adaptive_baseline else None
     mats = {cid: base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar) for cid, s in power.items()}
@@ -135,7 +135,7 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
         energy[cid] = rs.wsum(s.rate, s.dur_s) / 3600.0
         if not is_compressor(s):          # compressors: see the air systems (night stop, leaks)
             extra = sum(base_kw.values()) if cid in totals else 0.0
-            w, bl = _standby_or_base_load(cid, s, per_year, out, extra)
+            w, bl = _standby_or_base_load(cid, s, per_year, out, extra, site_total=cid in totals)
             if w is not None:
                 standby_waste[cid] = w
             if bl is not None:
@@ -233,8 +233,22 @@ def _peak_cut(total: Series, breakers: dict[str, Series], tz: str, params: Analy
     m.demand_cost_jpy_per_year = float(jpy)
 
 
-def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, extra_allowance_kw: float = 0.0
-                          ) -> tuple[float | None, float | None]:
+def _only_meter(power: dict[str, Series]) -> list[str]:
+    """Without an incomer, a recording's one power meter (no equipment kind, not a
+    compressor) is the site's meter: a logger on the main breaker, a utility's interval
+    data.  Its night load holds everything that must run, so its standby is a pointer
+    to track down on the breakers (as an incomer's), not a saving: claimed, it made half
+    of a steel plant's energy "switch-off" waste."""
+    if len(power) != 1:
+        return []
+    cid, s = next(iter(power.items()))
+    if s.info.equipment_kind or is_compressor(s) or is_always_on(s.info):
+        return []
+    return [cid]
+
+
+def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, extra_allowance_kw: float = 0.0,
+                          site_total: bool = False) -> tuple[float | None, float | None]:
     """The standby finding of one power channel, or its base_load finding when the load
     must run (configured, an always-on kind) or does not follow production.
     Returns (standby waste kWh or None, base kW or None)."""
@@ -269,7 +283,9 @@ def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, 
          "days": sb.days, "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
     if extra_allowance_kw:
         m["always_on_loads_kw"] = extra_allowance_kw
-    total = is_site_total(s.info)
+    total = site_total or is_site_total(s.info)
+    if total:
+        m["site_total"] = True          # a pointer to the breakers, not a saving (fleet waste, plan)
     out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year,
                 template="standby_total" if total else None)
     return sb.waste_kwh, None

@@ -168,7 +168,8 @@ def _waste(findings: list[dict], totals: set[str], incomers: set[str]) -> tuple[
     on a site-total channel are left out when breakers below it are analysed too: they
     would count the same energy twice."""
     use = [f for f in findings if f.get("kind") in WASTE_KINDS and f.get("channel") not in totals
-           and not (f.get("kind") == "standby" and f.get("channel") in incomers)]
+           and not (f.get("kind") == "standby" and (f.get("channel") in incomers
+                                                    or (f.get("metrics") or {}).get("site_total")))]
     return (sum(f.get("energy_kwh") or 0.0 for f in use), sum(f.get("cost_jpy") or 0.0 for f in use),
             sum(f.get("co2_t") or 0.0 for f in use))
 
