@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any, Callable
 
 import numpy as np
@@ -31,6 +32,7 @@ from . import resample as rs
 from . import savings as sav
 from . import base_load as bl
 from . import baseline_model as bm
+from . import shifts as shifts_mod
 from . import weather as wx
 from .air_system import DEFAULT_SPECIFIC_ENERGY_KWH_PER_M3, analyze_air_systems, is_compressor
 from .findings import Collector, local_dt
@@ -111,6 +113,21 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
             series[cid] = s
         tick(f"prepare {cid}")
     power = {c: s for c, s in series.items() if role(s.info) == "power"}
+    shifts_note = None
+    if not getattr(calendar, "shifts_configured", True) and power:
+        # nobody stated the shifts: read the production hours off the site's load
+        inferred, why = _shifts_from_load(power, calendar)
+        shifts_note = {"inferred": inferred is not None, "basis": why,
+                       "shifts": inferred, "spec": shifts_mod.spec(inferred) if inferred else None}
+        if inferred is not None:
+            calendar = CachedCalendar(dc_replace(calendar._cal, shifts=inferred, shifts_configured=True))
+            series, axes = {}, {}
+            for cid in sorted(select_channels(channels)):
+                ch = channels[cid]
+                s = prepare(ch.info, ch.time, ch.value, ch.quality, calendar, params.max_gap_s, axes)
+                if s is not None:
+                    series[cid] = s
+            power = {c: s for c, s in series.items() if role(s.info) == "power"}
     flows = {c: s for c, s in series.items() if role(s.info) == "flow"}
     pressures = {c: s for c, s in series.items() if role(s.info) == "pressure"}
     if not power and not flows:
@@ -199,6 +216,8 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
         "days_analysed": days,
         "outdoor_temperature": temp_day is not None,
     }
+    if shifts_note is not None:
+        summary["shifts_from_load"] = shifts_note
     return AnalysisResult([findings[i] for i in order], plan, summary, [out.texts[i] for i in order])
 
 
@@ -231,6 +250,27 @@ def _peak_cut(total: Series, breakers: dict[str, Series], tz: str, params: Analy
                     f"({movable}): peak {cut.from_kw:.1f} -> {cut.to_kw:.1f} kW, 基本料金 "
                     f"{b.basic_jpy_per_kw:,.0f} JPY/kW x (185 - {b.power_factor_pct:g})/100 x 12 months incl. tax")
     m.demand_cost_jpy_per_year = float(jpy)
+
+
+def _shifts_from_load(power: dict[str, Series], calendar) -> tuple[dict | None, str]:
+    """Production hours read off the site's hourly load (analytics/shifts.py): the
+    site-total channels, else every power channel that is not a compressor."""
+    from mieruka.calendar import SATURDAY, WORKDAY
+    use = [c for c, s in power.items() if is_site_total(s.info)] or _only_meter(power) or \
+        [c for c, s in power.items() if not is_compressor(s)] or list(power)
+    prof = np.zeros((2, 24))
+    seen = np.zeros((2, 24), bool)
+    days = [0, 0]
+    for cid in use:
+        s = power[cid]
+        lt, day_type, _, _ = calendar.classify_idle(s.t_ms)
+        p = shifts_mod.hourly_profile((lt.minute // 60).astype(np.int64), day_type, s.rate, (WORKDAY, SATURDAY))
+        seen |= np.isfinite(p)
+        prof += np.nan_to_num(p)
+        for i, t in enumerate((WORKDAY, SATURDAY)):
+            days[i] = max(days[i], int(np.unique(lt.day[day_type == t]).size))
+    prof[~seen] = np.nan
+    return shifts_mod.infer_shifts(prof, (days[0], days[1]))
 
 
 def _only_meter(power: dict[str, Series]) -> list[str]:

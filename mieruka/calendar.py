@@ -97,16 +97,21 @@ class SiteCalendar:
     shifts: dict[str, list[str]] = field(default_factory=lambda: CalendarSection().shifts)
     company_holidays: list = field(default_factory=list)      # CompanyHoliday models
     workdays: list[dt.date] = field(default_factory=list)
+    # False: the shifts are the default, nobody stated them; the analysis then reads the
+    # production hours off the site's load (analytics/shifts.py)
+    shifts_configured: bool = True
 
     @classmethod
     def from_config(cls, cfg: SiteConfig) -> "SiteCalendar":
         c = cfg.calendar
-        return cls(cfg.site.timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays))
+        return cls(cfg.site.timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays),
+                   "shifts" in c.model_fields_set)
 
     @classmethod
     def from_section(cls, section: CalendarSection, timezone: str = "Asia/Tokyo") -> "SiteCalendar":
         c = section
-        return cls(timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays))
+        return cls(timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays),
+                   "shifts" in c.model_fields_set)
 
     def describe(self) -> dict:
         """What the calendar is, for reports that must say which calendar they used."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mieruka.analytics.co2 import CO2Engine
 from mieruka.analytics.pipeline import AnalysisParams, analyze
@@ -57,3 +58,68 @@ def test_fleet_waste_leaves_out_the_only_meters_standby_as_the_plan_does():
           "metrics": {"site_total": True}},
          {"kind": "baseline_gap", "channel": "usage", "energy_kwh": 1.4e4, "cost_jpy": 3.5e5, "co2_t": 6.0}]
     assert _waste(f, totals=set(), incomers=set()) == (1.4e4, 3.5e5, 6.0)
+
+
+# ------------------------------------------------------------ production hours from the load
+def test_infer_shifts_reads_day_shift_lunch_break_and_lighter_saturday():
+    from mieruka.analytics.shifts import infer_shifts, spec
+    work = np.full(24, 20.0)
+    work[8:12] = 280.0
+    work[12] = 40.0                  # lunch: the load drops
+    work[13:21] = 270.0
+    sat = np.full(24, 20.0)
+    sat[8:12] = 150.0
+    sat[13:17] = 140.0
+    shifts, why = infer_shifts(np.array([work, sat]), (40, 8))
+    assert spec(shifts) == "mon-fri 08:00-12:00,13:00-21:00; sat 08:00-12:00,13:00-17:00"
+    assert shifts["sun"] == [] and "floor 20.0 kW" in why
+    # a flat (24/7) load says nothing about shifts: none inferred
+    flat, why = infer_shifts(np.array([np.full(24, 100.0) + np.arange(24), np.full(24, 100.0)]), (40, 8))
+    assert flat is None and "does not swing" in why
+    # a night shift working through midnight: every hour of a workday is production
+    two = np.full(24, 300.0)
+    two[0:6] = 290.0
+    assert spec(infer_shifts(np.array([two, np.full(24, 10.0)]), (20, 4))[0]) == "mon-fri 00:00-24:00"
+
+
+def _cli_plant(tmp_path, start_h: int = 7, end_h: int = 19):
+    """A New York plant's recording: 12-hour day shift, 10 kW at night, no config."""
+    import zoneinfo
+    import datetime as dt
+    ny = zoneinfo.ZoneInfo("America/New_York")
+    t0 = dt.datetime(2024, 4, 1, tzinfo=ny)
+    lines = ["time,channel,quantity,value"]
+    for k in range(28 * 96):
+        t = t0 + dt.timedelta(minutes=15 * k)
+        on = start_h <= t.hour < end_h and t.weekday() < 5
+        lines.append(f"{t.isoformat()},line1,power_kw,{80.0 if on else 10.0}")
+        lines.append(f"{t.isoformat()},line2,power_kw,{40.0 if on else 5.0}")
+    rec = tmp_path / "ny.csv"
+    rec.write_text("\n".join(lines) + "\n")
+    return rec
+
+
+def test_analyze_without_shifts_reads_them_off_the_load_and_says_so(tmp_path):
+    """Without --shift a 07:00-19:00 plant got the Japanese default 08:00-17:00: its
+    evening production (80 kW) was called standby, 8 kW instead of 10 at night... and
+    the plan claimed it.  Read off the load, standby is the true night level."""
+    import json
+    import subprocess
+    import sys
+    rec = _cli_plant(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "mieruka.cli", "analyze", str(rec), "--timezone", "America/New_York",
+                        "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    sh = d["summary"]["shifts_from_load"]
+    assert sh["inferred"] and sh["spec"] == "mon-fri 07:00-19:00"
+    assert d["summary"]["calendar"]["shifts"]["mon"] == ["07:00-19:00"]
+    sb = {f["channel"]: f["metrics"]["mean_kw"] for f in d["findings"] if f["kind"] == "standby"}
+    assert sb["line1"] == pytest.approx(10.0, rel=0.01) and sb["line2"] == pytest.approx(5.0, rel=0.01)
+    # stated shifts win, and nothing is read off the load
+    r = subprocess.run([sys.executable, "-m", "mieruka.cli", "analyze", str(rec), "--timezone", "America/New_York",
+                        "--shift", "mon-fri 08:00-17:00"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "read off the load" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "mieruka.cli", "analyze", str(rec), "--timezone", "America/New_York"],
+                       capture_output=True, text=True, timeout=120)
+    assert "note: production hours read off the load: mon-fri 07:00-19:00" in r.stderr

@@ -35,6 +35,7 @@ def _calendar(cfg, timezone: str | None, holidays: str | None, shift: str | None
     if shift:
         try:
             cal.shifts = parse_shift_spec(shift)
+            cal.shifts_configured = True
         except ValueError as e:
             raise InputError(f"--shift: {str(e).splitlines()[0]}") from None
         cal.__dict__.pop("_shift_tables", None)
@@ -150,6 +151,11 @@ def _command(recording, config_path, start, end, timezone, weather_path, holiday
                 result = analyze_store(store, infos, cal, cfg, t0, t1, params, engine, tick, extra)
             finally:
                 store.close()
+    sh = result.summary.get("shifts_from_load")
+    if sh and not as_json:
+        how = f"read off the load: {sh['spec']}" if sh["inferred"] else \
+            f"not read off the load ({sh['basis']}): the default shifts are used"
+        click.echo(f"note: production hours {how}; give --shift or [calendar] shifts to state them", err=True)
     if warnings:
         result.summary["warnings"] = warnings
         for w in warnings:
