@@ -105,7 +105,7 @@ def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path
     outputs: list[tuple[Path, bytes, str, str]] = []
     if json_path:
         outputs.append((Path(json_path), res.findings_json().encode("utf-8"), "findings JSON", "--json"))
-    ctx = Context(cfg, store, bills_path=bills)
+    ctx = Context(cfg, store, bills_path=bills, channels=list(res.recording.channels))
     use_shifts_of(ctx, res.view)
     if report_path or pdf_path:
         from ..reports.report import build_report

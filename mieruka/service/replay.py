@@ -108,7 +108,7 @@ def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = Tru
     (`sources`: what the recording was imported from, see `import_sources`)."""
     rec = read_recording(path)
     added, rows = load_recording(rec, cfg, store, progress)
-    ctx = Context(cfg, store)
+    ctx = Context(cfg, store, channels=list(rec.channels))
     rng = rec.time_range()
     if rng is None:
         raise InputError(f"{path}: the recording has no readings")
