@@ -191,3 +191,21 @@ def test_period_tracker_live():
     # 29 steps of 2 kWh (the reset step counts nothing): 58 kWh -> 116 kW, 29/30 measured
     assert out[-1] == (ms("2026-04-01T10:00:00+09:00"), pytest.approx(116.0), pytest.approx(29 / 30))
     assert tr3.start_ms == ms("2026-04-01T10:30:00+09:00")
+
+
+def test_the_only_meter_of_a_recording_is_the_demand_channel():
+    """A logger's export of one meter (no equipment kind) is the site's meter: demand
+    refused it ('no site-total channel') although there was nothing else to take."""
+    from mieruka.analytics.demand_result import DemandInputError, DemandSettings, choose_channel
+    from mieruka.models import ChannelInfo
+    one = {"usage": ChannelInfo("usage", "power_kw", "kW")}
+    assert choose_channel(one, DemandSettings()) == "usage"
+    # a power channel and its own counter: the power channel
+    pair = one | {"usage_kwh": ChannelInfo("usage_kwh", "energy_kwh", "kWh")}
+    assert choose_channel(pair, DemandSettings()) == "usage"
+    assert choose_channel({"c": ChannelInfo("c", "energy_kwh", "kWh")}, DemandSettings()) == "c"
+    # several meters, or one labelled as a machine: which is the site is not known
+    for infos in ({"a": ChannelInfo("a", "power_kw", "kW"), "b": ChannelInfo("b", "power_kw", "kW")},
+                  {"press": ChannelInfo("press", "power_kw", "kW", "press")}):
+        with pytest.raises(DemandInputError, match="no site-total channel.*--channel.*power/energy channels: "):
+            choose_channel(infos, DemandSettings())
