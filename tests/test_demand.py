@@ -209,3 +209,29 @@ def test_the_only_meter_of_a_recording_is_the_demand_channel():
                   {"press": ChannelInfo("press", "power_kw", "kW", "press")}):
         with pytest.raises(DemandInputError, match="no site-total channel.*--channel.*power/energy channels: "):
             choose_channel(infos, DemandSettings())
+
+
+def test_demand_and_bill_warn_when_the_recording_is_from_another_zone(tmp_path):
+    """Demand periods, months and time bands follow the site zone: a New York recording
+    read as Asia/Tokyo put its peaks at 01:00; say so, and --timezone auto takes the zone."""
+    import subprocess
+    import sys
+    import zoneinfo
+    ny = zoneinfo.ZoneInfo("America/New_York")
+    t0 = dt.datetime(2024, 7, 1, tzinfo=ny)
+    rows = ["time,channel,quantity,value"]
+    for k in range(3 * 48):
+        t = t0 + dt.timedelta(minutes=30 * k)
+        rows.append(f"{t.isoformat()},main,power_kw,{100.0 if t.hour == 14 else 20.0}")
+    rec = tmp_path / "ny.csv"
+    rec.write_text("\n".join(rows) + "\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "mieruka.cli", "demand", str(rec), *a],   # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    r = run()
+    assert r.returncode == 0 and "do not fit Asia/Tokyo; they suggest America/New_York" in r.stderr
+    r = run("--timezone", "auto", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    d = json.loads(r.stdout)
+    assert d["timezone"] == "America/New_York"
+    assert d["peaks"][0]["start"].startswith("2024-07-0") and "T14:00:00-04:00" in d["peaks"][0]["start"]

@@ -2,11 +2,33 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from . import POSITIVE
 from ..errors import InputError
+
+
+def _zone_of_recording(recording: str, tz: str, asked: str | None) -> str:
+    """The zone to use for a recording: with --timezone auto the one its UTC offsets
+    fit; otherwise `tz`, with a warning when the offsets do not fit it (periods, months
+    and time bands would be hours off)."""
+    from ..timezones import check_zone
+    auto = bool(asked) and asked.lower() == "auto"
+    ok, fitting = check_zone(recording, "UTC" if auto else tz)
+    if auto:
+        if fitting:
+            click.echo(f"warning: {recording}: --timezone auto: the offsets fit {fitting[0]}; used", err=True)
+            return fitting[0]
+        default = "Asia/Tokyo"
+        click.echo(f"warning: {recording}: --timezone auto: the time stamps say nothing about the zone; "
+                   f"{default} used", err=True)
+        return default
+    if not ok:
+        click.echo(f"warning: {recording}: the UTC offsets of its time stamps do not fit {tz}; they suggest "
+                   f"{fitting[0] if fitting else 'another zone'} (demand: --timezone auto or ZONE; a site config: [site] timezone)", err=True)
+    return tz
 
 
 def load_demand_inputs(recording, config_path, start, end, timezone):
@@ -18,6 +40,8 @@ def load_demand_inputs(recording, config_path, start, end, timezone):
         raise click.UsageError("give a RECORDING file, or --config with --start/--end to use the store")
     cfg = load_site(config_path) if config_path else None
     tz = timezone or (cfg.site.timezone if cfg is not None else "Asia/Tokyo")
+    if recording is not None and Path(recording).is_file():
+        tz = _zone_of_recording(recording, tz, timezone)
     import zoneinfo
     try:
         z = zoneinfo.ZoneInfo(tz)
@@ -68,7 +92,8 @@ def load_demand_inputs(recording, config_path, start, end, timezone):
 @click.option("--period-min", type=click.IntRange(1, 1440), help="Demand period in minutes (default 30).")
 @click.option("--contract-kw", type=POSITIVE, help="契約電力 on the current bill.")
 @click.option("--target-kw", type=POSITIVE, help="Demand target (目標電力).")
-@click.option("--timezone", help="Site time zone (default: the config's, else Asia/Tokyo).")
+@click.option("--timezone", help="Site time zone (default: the config's, else Asia/Tokyo); 'auto': the zone "
+                                 "the recording's UTC offsets fit.")
 @click.option("--top", type=click.IntRange(1, 1000), help="How many peaks to list (default 10).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"channel", "period_min", "timezone", "periods", '
               '"monthly", "peaks", "summary"}.')
