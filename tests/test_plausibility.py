@@ -123,3 +123,19 @@ def test_analyze_without_shifts_reads_them_off_the_load_and_says_so(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mieruka.cli", "analyze", str(rec), "--timezone", "America/New_York"],
                        capture_output=True, text=True, timeout=120)
     assert "note: production hours read off the load: mon-fri 07:00-19:00" in r.stderr
+
+
+def test_a_loggers_power_and_its_own_counter_are_one_meter_whatever_their_names():
+    """A clamp logger exports 有効電力 and 積算電力量 of one circuit: analysed as two
+    meters, the site's energy, standby and plan counted it twice."""
+    t, kw = _plant(days=14)
+    dt_h = np.diff(t.astype(np.int64), append=t.astype(np.int64)[-1] + 900_000) / 3.6e6
+    kwh = 5000.0 + np.concatenate([[0.0], np.cumsum(kw * dt_h)[:-1]])
+    chans = {"有効電力": ChannelData(ChannelInfo("有効電力", "power_kw", "kW"), t, kw),
+             "積算電力量": ChannelData(ChannelInfo("積算電力量", "energy_kwh", "kWh"), t, kwh)}
+    res = _run(chans)
+    assert list(res.summary["energy_kwh"]) == ["有効電力"]
+    assert res.summary["site"]["energy_kwh"] == pytest.approx(float((kw * dt_h).sum()), rel=1e-6)
+    # another circuit's counter (different energy) stays a meter of its own
+    chans["積算電力量"] = ChannelData(ChannelInfo("積算電力量", "energy_kwh", "kWh"), t, 2.0 * kwh)
+    assert sorted(_run(chans).summary["energy_kwh"]) == ["有効電力", "積算電力量"]
