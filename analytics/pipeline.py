@@ -113,6 +113,8 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
             series[cid] = s
         tick(f"prepare {cid}")
     power = {c: s for c, s in series.items() if role(s.info) == "power"}
+    generation = _generation(power)
+    power = {c: s for c, s in power.items() if c not in generation}
     shifts_note = None
     if not getattr(calendar, "shifts_configured", True) and power:
         # nobody stated the shifts: read the production hours off the site's load
@@ -127,7 +129,7 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
                 s = prepare(ch.info, ch.time, ch.value, ch.quality, calendar, params.max_gap_s, axes)
                 if s is not None:
                     series[cid] = s
-            power = {c: s for c, s in series.items() if role(s.info) == "power"}
+            power = {c: s for c, s in series.items() if role(s.info) == "power" and c not in generation}
     flows = {c: s for c, s in series.items() if role(s.info) == "flow"}
     pressures = {c: s for c, s in series.items() if role(s.info) == "pressure"}
     if not power and not flows:
@@ -218,6 +220,8 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
     }
     if shifts_note is not None:
         summary["shifts_from_load"] = shifts_note
+    if generation:
+        summary["generation_kwh"] = generation
     return AnalysisResult([findings[i] for i in order], plan, summary, [out.texts[i] for i in order])
 
 
@@ -250,6 +254,19 @@ def _peak_cut(total: Series, breakers: dict[str, Series], tz: str, params: Analy
                     f"({movable}): peak {cut.from_kw:.1f} -> {cut.to_kw:.1f} kW, 基本料金 "
                     f"{b.basic_jpy_per_kw:,.0f} JPY/kW x (185 - {b.power_factor_pct:g})/100 x 12 months incl. tax")
     m.demand_cost_jpy_per_year = float(jpy)
+
+
+def _generation(power: dict[str, Series]) -> dict[str, float]:
+    """Channels that deliver more energy than they take over the period (PV, a
+    generator, a meter counting export as negative): kWh generated per channel.  They
+    are no consumption: summed with the loads they made a site's energy negative and
+    its savings over 100 %, and standby or baseline findings on them mean nothing."""
+    out = {}
+    for cid, s in power.items():
+        e = rs.wsum(s.rate, s.dur_s) / 3600.0
+        if e < 0:
+            out[cid] = -e
+    return out
 
 
 def _shifts_from_load(power: dict[str, Series], calendar) -> tuple[dict | None, str]:

@@ -139,3 +139,18 @@ def test_a_loggers_power_and_its_own_counter_are_one_meter_whatever_their_names(
     # another circuit's counter (different energy) stays a meter of its own
     chans["積算電力量"] = ChannelData(ChannelInfo("積算電力量", "energy_kwh", "kWh"), t, 2.0 * kwh)
     assert sorted(_run(chans).summary["energy_kwh"]) == ["有効電力", "積算電力量"]
+
+
+def test_pv_generation_is_not_consumption():
+    """A PV channel (negative power: export) summed with the loads made the site's energy
+    a few hundred kWh and the plan over 100 % of it."""
+    t, kw = _plant(days=14)
+    hour = ((t + np.timedelta64(9, "h")).astype("datetime64[m]").astype(np.int64) % 1440) / 60.0
+    pv = -np.clip(150.0 * np.sin((hour - 6.0) / 12.0 * np.pi), 0.0, None)
+    res = _run({"load": ChannelData(ChannelInfo("load", "power_kw", "kW"), t, kw),
+                "pv": ChannelData(ChannelInfo("pv", "power_kw", "kW"), t, pv)})
+    s = res.summary
+    assert list(s["energy_kwh"]) == ["load"] and s["generation_kwh"]["pv"] > 0
+    assert s["site"]["energy_kwh"] == pytest.approx(s["energy_kwh"]["load"])
+    assert not any(f.channel == "pv" for f in res.findings)
+    assert 0 <= (s["plan_total"]["share_of_site_energy_pct"] or 0.0) < 30.0

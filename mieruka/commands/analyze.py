@@ -223,6 +223,10 @@ def print_report(result, lang: str = "ja") -> None:
     per = s.get("period") or {}
     con.print(f"[bold]mieruka analyze[/bold]  {per.get('start', '?')} .. {per.get('end', '?')}  "
               f"({per.get('hours', 0) / 24:.1f} days); site {_fmt(s.get('site', {}).get('energy_kwh'))} kWh")
+    gen = s.get("generation_kwh") or {}
+    if gen:       # PV and other generation: not consumption, not analysed for waste
+        con.print("generation (not counted as consumption): "
+                  + ", ".join(f"{c} {_fmt(k)} kWh" for c, k in sorted(gen.items())), highlight=False)
     t = Table("#", "kind", "channel", "when", "kWh", "JPY", "t-CO2", title="Findings (ranked by yen)")
     for i, f in enumerate(result.findings, 1):
         when = _when(f)
