@@ -79,3 +79,28 @@ def test_report_of_a_replay_uses_only_its_recordings_channels(tmp_path):
     sheet = wb.worksheets[0]
     values = [c.value for row in sheet.iter_rows() for c in row]
     assert any(isinstance(v, (int, float)) and abs(v - 3 * (9 * 30 + 15 * 10)) < 1e-6 for v in values), values[:80]
+
+
+@pytest.mark.slow
+def test_co2_sheet_of_a_replay_leaves_pv_generation_out(tmp_path):
+    """The report's CO2 sheet summed a PV channel (negative power) with the load, as the
+    analysis once did: the site's electricity shrank by the generation."""
+    import datetime as dt
+    from openpyxl import load_workbook
+    cfg = write_config(tmp_path)
+    t0 = dt.datetime.fromisoformat("2024-10-01T00:00:00+09:00")
+    rows = ["time,channel,quantity,value"]
+    for h in range(24 * 3):
+        t = t0 + dt.timedelta(hours=h)
+        rows.append(f"{t.isoformat()},load,power_kw,{30.0 if 8 <= t.hour < 17 else 10.0}")
+        rows.append(f"{t.isoformat()},pv,power_kw,{-20.0 if 9 <= t.hour < 15 else 0.0}")
+    rec = tmp_path / "pv.csv"
+    rec.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "mieruka.cli", "replay", str(rec), "--config", str(cfg),
+                        "--no-progress", "--xlsx", str(tmp_path / "pv.xlsx")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    values = [c.value for row in load_workbook(tmp_path / "pv.xlsx").worksheets[0].iter_rows() for c in row]
+    load_kwh = 3 * (9 * 30.0 + 15 * 10.0)
+    assert any(isinstance(v, (int, float)) and abs(v - load_kwh) < 1e-6 for v in values)
+    assert not any(isinstance(v, (int, float)) and abs(v - (load_kwh - 3 * 6 * 20.0)) < 1e-6 for v in values)
