@@ -72,6 +72,8 @@ def test_report_of_a_replay_uses_only_its_recordings_channels(tmp_path):
         assert r.returncode == 0, r.stderr
     html = (tmp_path / "b.html").read_text("utf-8")
     assert "steel_main" not in html
+    # plant b's only meter is its demand channel; its peaks say why they have no breakdown
+    assert "内訳なし（分岐回路の計測なし）" in html
     wb = load_workbook(tmp_path / "b.xlsx")
     cells = " ".join(str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None)
     assert "steel_main" not in cells
