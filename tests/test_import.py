@@ -845,3 +845,30 @@ def test_two_values_for_one_instant_in_one_file_named_with_the_way_out(tmp_path)
             'column = "time"', f'column = "time"\nduplicates = "{policy}"'))))
         assert list(res.channels["p"].value) == [1.0, kept, 3.0]
         assert any("1 time(s) with two different values" in w and f"kept the {policy}" in w for w in res.warnings)
+
+
+def test_guess_sees_midnight_rows_dated_with_the_day_they_close(tmp_path):
+    """A logger that writes 24:00 as `01/01/2018 0:00` after `01/01/2018 23:45` stamps
+    interval ends: the guess says stamp = "end" and midnight = "end_of_day" (the steel
+    export was imported a day and 15 minutes off at every midnight), and a day past the
+    12th settles day/month."""
+    src = tmp_path / "ends.csv"
+    rows = ["date,Usage_kWh"]
+    t = dt.datetime(2018, 1, 1)
+    for k in range(96 * 15):
+        t = t + dt.timedelta(minutes=15)
+        stamp = t - dt.timedelta(days=1) if (t.hour, t.minute) == (0, 0) else t
+        rows.append(f"{stamp.day:02d}/{stamp.month:02d}/{stamp.year} {stamp.hour}:{stamp.minute:02d},{k % 7}")
+    src.write_text("\n".join(rows) + "\n", "utf-8")
+    text = guess_mapping(src)
+    assert 'stamp = "end"' in text and 'midnight = "end_of_day"' in text
+    assert "both day/month and month/day fit" not in text
+    res = import_files([src], load_mapping(write_map(tmp_path, text)))
+    assert not [w for w in res.warnings if "time goes back" in w]
+    t_ms = res.channels["usage"].time_ms
+    assert t_ms[0] == ms(2018, 1, 1) and (np.diff(t_ms) == 900_000).all()
+    # a logger stamping starts (00:00 dated with its own day) keeps stamp = "start"
+    src.write_text("time,P_kW\n" + "".join(f"{dt.datetime(2018, 1, 1) + dt.timedelta(minutes=15 * k):%d/%m/%Y %H:%M},1\n"
+                                           for k in range(300)), "utf-8")
+    text = guess_mapping(src)
+    assert 'stamp = "start"' in text and "midnight" not in text.split("[[columns]]")[0].split("[time]")[1]

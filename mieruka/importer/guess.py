@@ -140,6 +140,41 @@ def _format_of(values: list[str], formats: list[str]) -> str | None:
     return None
 
 
+MIDNIGHT_ROWS = 3000     # rows read to see a few midnights of 15-minute data
+
+
+def _time_texts(path: Path, enc: str, delim: str | None, data_start: int, time_cols: list[int],
+                data: list[list[str]]) -> list[str]:
+    """The time texts of the first MIDNIGHT_ROWS data rows (a day past the 12th tells
+    day/month from month/day), or of the sample rows for a workbook."""
+    if enc == "xlsx":
+        return [" ".join(x[c] for c in time_cols) for x in data]
+    out = []
+    for line in _read_head(path, enc, data_start + MIDNIGHT_ROWS)[data_start:]:
+        cells = _split(line, delim or ",")
+        if len(cells) > max(time_cols) and cells[time_cols[0]].strip():
+            out.append(" ".join(cells[c].strip() for c in time_cols))
+    return out
+
+
+def _midnight_closes_day(path: Path, enc: str, delim: str | None, data_start: int, time_cols: list[int],
+                         fmt: str) -> bool:
+    """True when the times step back exactly at 00:00 rows, each dated with the day it
+    closes (`01/01/2018 0:00` after `01/01/2018 23:45`): the logger writes 24:00 as 00:00
+    of the same date, i.e. it stamps interval ends."""
+    lines = _read_head(path, enc, data_start + MIDNIGHT_ROWS)[data_start:]
+    times = []
+    for line in lines:
+        cells = _split(line, delim or ",")
+        try:
+            times.append(dt.datetime.strptime(" ".join(cells[c].strip() for c in time_cols), fmt))
+        except (ValueError, IndexError):
+            continue
+    back = [i for i in range(1, len(times)) if times[i] < times[i - 1]]
+    return bool(back) and all(times[i].time() == dt.time(0, 0) and times[i].date() == times[i - 1].date()
+                              for i in back)
+
+
 def _zone_of(path: Path, enc: str, delim: str | None, texts: list[str], col: int) -> tuple[str, str]:
     """(zone, comment) for ISO times: the zone whose UTC offsets the times carry
     (`+01:00` in winter and `+02:00` in summer: Europe/Berlin), read at places spread
@@ -283,13 +318,20 @@ def guess_mapping(path: str | Path) -> str:
     else:
         out.append(f"columns = [{', '.join(_q(header[c]) for c in time_cols)}]")
     out.append(f"format = {_q(fmt)}")
-    if fmt and fmt.startswith("%d/%m") and _fits([' '.join(x[c] for c in time_cols) for x in data],
+    if fmt and fmt.startswith("%d/%m") and _fits(_time_texts(path, enc, delim, data_start, time_cols, data),
                                                   fmt.replace("%d/%m", "%m/%d")):
         out.append("# both day/month and month/day fit the sample: check which the logger writes")
+    midnight_end = enc != "xlsx" and fmt not in ("iso", "excel", "unix", "unix_ms") and \
+        _midnight_closes_day(path, enc, delim, data_start, time_cols, fmt)
     zone, zone_note = _zone_of(path, enc, delim, [x[time_cols[0]] for x in data], time_cols[0]) \
         if fmt == "iso" else ("Asia/Tokyo", "the zone of the logger's clock")
     out += [f'zone = "{zone}"    # {zone_note}',
-            'stamp = "start"    # "end" if each time closes its interval (usual for interval kWh)', ""]
+            ('stamp = "end"    # the 00:00 rows are dated with the day they close: times mark interval ends'
+             if midnight_end else
+             'stamp = "start"    # "end" if each time closes its interval (usual for interval kWh)')]
+    if midnight_end:
+        out.append('midnight = "end_of_day"    # "24:00" written as 00:00 of the day it ends (time goes back there)')
+    out.append("")
     taken: set[str] = set()
     ignore = []
     unknown: list[str] = []
