@@ -872,3 +872,14 @@ def test_guess_sees_midnight_rows_dated_with_the_day_they_close(tmp_path):
                                            for k in range(300)), "utf-8")
     text = guess_mapping(src)
     assert 'stamp = "start"' in text and "midnight" not in text.split("[[columns]]")[0].split("[time]")[1]
+
+
+def test_mapping_without_columns_says_what_to_do(tmp_path):
+    """A guess that could read no column's unit leaves them all commented out; the import
+    said only 'columns: required key is missing'."""
+    src = tmp_path / "il.csv"
+    src.write_text("start,value\n" + "".join(f"2015-11-22T{h:02d}:00:00-06:00,{h / 10}\n" for h in range(24)))
+    text = guess_mapping(src)
+    assert '# column = "value"' in text and 'zone = "America/Chicago"' in text
+    with pytest.raises(ConfigError, match=r"no \[\[columns\]\] table: map at least one column.*commented blocks"):
+        load_mapping(write_map(tmp_path, text))

@@ -280,6 +280,10 @@ class Mapping(_Model):
             data["source"] = src
         if "channels" in data and "columns" not in data:
             data["columns"] = data.pop("channels")
+        if not data.get("columns") and (data.get("source") or {}).get("layout", "wide") != "long":
+            raise ValueError("no [[columns]] table: map at least one column (column, channel, quantity, unit); "
+                             "`mieruka import --guess` leaves the columns it could not read as commented blocks "
+                             "to complete")
         src = data.get("source")
         if isinstance(src, dict) and "skip_rows" in src:
             src = dict(src)
