@@ -430,6 +430,11 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
             excl[[g.row for g in gaps]] = True
         fit = fit | base_mod.metrics_from_predictions(kw, choice.predictions, choice.n_params,
                                                       f"hourly, {choice.spec.name}, 4-fold by week, out of sample")
+        if choice.weather_adjusted and temp_day is not None:
+            gaps, excused = _weather_excused(gaps, temp_day)
+            if excused:
+                fit["gap_days_weather_excused"] = [calendar.day_to_date(dm.first_day + r).isoformat()
+                                                   for r in excused]
     excl_fit = fit
     if gaps:
         # ASHRAE G14 allows non-routine events to be excluded: the same metrics without
@@ -472,6 +477,30 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
         f.start = dt.datetime.combine(d_first, dt.time(first.first_hour), tz)
         f.end = dt.datetime.combine(d_last, dt.time(last.last_hour), tz) + dt.timedelta(hours=1)
     return fit, sum(g.excess_kwh for g in gaps)
+
+
+EXTREME_WEATHER_PCT = 10.0      # days beyond this percentile of the period's temperatures, each side
+
+
+def _weather_excused(gaps: list, temp_day: np.ndarray) -> tuple[list, list[int]]:
+    """Gap days of a weather-driven channel that its weather explains: on the period's
+    hottest or coldest days (beyond the 10th/90th percentile of daily mean temperature)
+    a load that runs high all day or at night is the cooling or heating a straight-line
+    temperature model under-predicts (degree-hours grow faster than the daily mean), not
+    waste.  Equipment left on and holiday runs stay findings whatever the weather.
+    Returns (gaps kept, rows excused)."""
+    t = temp_day[np.isfinite(temp_day)]
+    if t.size < 20:
+        return gaps, []
+    lo, hi = np.percentile(t, [EXTREME_WEATHER_PCT, 100.0 - EXTREME_WEATHER_PCT])
+    keep, excused = [], []
+    for g in gaps:
+        x = temp_day[g.row]
+        if g.pattern in ("high_day", "night_high") and np.isfinite(x) and (x >= hi or x <= lo):
+            excused.append(g.row)
+        else:
+            keep.append(g)
+    return keep, excused
 
 
 def _episodes(gaps: list) -> list[list]:

@@ -154,3 +154,27 @@ def test_pv_generation_is_not_consumption():
     assert s["site"]["energy_kwh"] == pytest.approx(s["energy_kwh"]["load"])
     assert not any(f.channel == "pv" for f in res.findings)
     assert 0 <= (s["plan_total"]["share_of_site_energy_pct"] or 0.0) < 30.0
+
+
+def test_hot_days_of_a_weather_driven_load_are_not_waste():
+    """Cooling follows degree-hours, which grow faster than the daily mean temperature:
+    on the hottest days a straight-line weather model under-predicts, and those days
+    were flagged as baseline gaps (eemeter's Illinois sample: half the plan)."""
+    rng = np.random.default_rng(5)
+    days = 150
+    t = (np.datetime64("2024-05-01T00:00") + np.arange(days * 24) * np.timedelta64(1, "h")).astype("datetime64[ms]")
+    t_mean = 22.0 + 6.0 * np.sin(np.arange(days) / 11.0) + rng.normal(0, 2.5, days)
+    t_mean[[40, 41, 90, 120]] += 9.0                                   # heat waves
+    hour = np.arange(days * 24) % 24
+    temp = np.repeat(t_mean, 24) + 6.0 * np.sin((hour - 9) / 24 * 2 * np.pi)
+    kw = 5.0 + 4.0 * np.clip(temp - 24.0, 0.0, None) ** 1.6 + rng.normal(0, 0.3, t.size)
+    utc = t - np.timedelta64(9, "h")
+    chans = {"ac": ChannelData(ChannelInfo("ac", "power_kw", "kW", "air_conditioning"), utc, kw),
+             "oa": ChannelData(ChannelInfo("oa", "temperature_c", "degC", "outdoor_air"), utc, temp)}
+    res = _run(chans)
+    fit = res.summary["baseline"]["ac"]
+    assert fit["weather_adjusted"]
+    hot = {str(np.datetime64("2024-05-01") + np.timedelta64(d, "D")) for d in (40, 41, 90, 120)}
+    flagged = {d for f in res.findings if f.kind == "baseline_gap" for d in f.metrics["dates"]}
+    assert not (flagged & hot)
+    assert hot & set(fit.get("gap_days_weather_excused", []))
