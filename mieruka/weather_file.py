@@ -22,7 +22,8 @@ from .models import ChannelData, ChannelInfo
 CHANNEL_ID = "outdoor_air"
 
 
-TIME_NAMES = ("time", "datetime", "date time", "date_time", "timestamp", "日時", "年月日時", "年月日", "日付時刻")
+TIME_NAMES = ("time", "datetime", "date time", "date_time", "timestamp", "dt", "date", "日時", "年月日時", "年月日",
+              "日付時刻")
 MISSING = ("", "-", "--", "///", "×", "nan", "n/a", "na", "null", "#n/a", "欠測", "---")
 TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
                 "%Y-%m-%d", "%d/%m/%Y %H:%M", "%d.%m.%Y %H:%M")
@@ -31,8 +32,15 @@ HEADER_SEARCH_ROWS = 12      # a weather service's export has a few lines of its
 
 def _is_temperature(name: str) -> bool:
     n = unicodedata.normalize("NFKC", name).strip().lower()
-    return n in ("temperature_c", "temperature", "temp", "temp_c", "air_temperature", "outdoor_temperature") \
+    return n in ("temperature_c", "temperature", "temp", "temp_c", "tempc", "air_temperature", "outdoor_temperature",
+                 "temperature_f", "temp_f", "tempf") \
         or n.startswith(("気温", "外気温", "temperature (", "temperature(", "temp (", "temp(")) or "外気温" in n
+
+
+def _fahrenheit(name: str) -> bool:
+    """A column in degF (`tempF`, `Temperature (°F)`): converted to degC."""
+    n = unicodedata.normalize("NFKC", name).strip().lower()
+    return n.endswith(("_f", "tempf", "°f)", "(f)", "°f", "℉)")) or "℉" in name
 
 
 def _header(rows: list[list[str]]) -> tuple[int, int, int] | None:
@@ -100,6 +108,7 @@ def read_weather(path: str | Path, tz) -> ChannelData:
                          f"or a weather service's 年月日時 and 気温 columns)")
     hr, it, iv = found
     tname = rows[hr][iv].strip() or "temperature_c"
+    to_c = (lambda x: (x - 32.0) * 5.0 / 9.0) if _fahrenheit(tname) else (lambda x: x)     # noqa: E731
     times, temps = [], []
     started = False
     for line_no, r in enumerate(rows[hr + 1:], start=hr + 2):
@@ -119,7 +128,7 @@ def read_weather(path: str | Path, tz) -> ChannelData:
             continue                     # a missing hour: no reading
         v = v.rstrip(" )]")              # 気象庁 marks doubtful values "12.3 )" / "12.3 ]"
         try:
-            x = float(v)
+            x = to_c(float(v))
         except ValueError:
             raise InputError(f"{path}: line {line_no}: field `{tname}`: {v!r} is not a number") from None
         if not math.isfinite(x) or not -90.0 <= x <= 70.0:

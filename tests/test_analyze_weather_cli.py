@@ -166,3 +166,15 @@ def test_weather_service_export_as_it_comes(tmp_path):
     p.write_bytes(text.replace("19.5 )", "暑い").encode("cp932"))
     with pytest.raises(InputError, match=r"data.csv: line 8: field `気温\(℃\)`: '暑い' is not a number"):
         read_weather(p, tz)
+
+
+def test_weather_in_fahrenheit_and_other_column_names(tmp_path):
+    """eemeter's sample temperatures: `dt,tempF`, and `,dt,tempC` with an index column."""
+    import zoneinfo
+    tz = zoneinfo.ZoneInfo("America/Chicago")
+    p = tmp_path / "f.csv"
+    p.write_text("dt,tempF\n2015-11-22T00:00:00-06:00,32.0\n2015-11-22T01:00:00-06:00,50\n", "utf-8")
+    w = read_weather(p, tz)
+    assert w.value.tolist() == pytest.approx([0.0, 10.0])
+    p.write_text(",dt,tempC\n0,2020-04-01 01:00:00,5.5\n", "utf-8")
+    assert read_weather(p, tz).value.tolist() == [5.5]
