@@ -10,7 +10,7 @@ from . import POSITIVE
 from ..errors import InputError
 
 
-def _zone_of_recording(recording: str, tz: str, asked: str | None) -> str:
+def _zone_of_recording(recording: str, tz: str, asked: str | None, warnings: list[str]) -> str:
     """The zone to use for a recording: with --timezone auto the one its UTC offsets
     fit; otherwise `tz`, with a warning when the offsets do not fit it (periods, months
     and time bands would be hours off)."""
@@ -19,20 +19,21 @@ def _zone_of_recording(recording: str, tz: str, asked: str | None) -> str:
     ok, fitting = check_zone(recording, "UTC" if auto else tz)
     if auto:
         if fitting:
-            click.echo(f"warning: {recording}: --timezone auto: the offsets fit {fitting[0]}; used", err=True)
+            warnings.append(f"{recording}: --timezone auto: the offsets fit {fitting[0]}; used")
             return fitting[0]
         default = "Asia/Tokyo"
-        click.echo(f"warning: {recording}: --timezone auto: the time stamps say nothing about the zone; "
-                   f"{default} used", err=True)
+        warnings.append(f"{recording}: --timezone auto: the time stamps say nothing about the zone; {default} used")
         return default
     if not ok:
-        click.echo(f"warning: {recording}: the UTC offsets of its time stamps do not fit {tz}; they suggest "
-                   f"{fitting[0] if fitting else 'another zone'} (demand: --timezone auto or ZONE; a site config: [site] timezone)", err=True)
+        warnings.append(f"{recording}: the UTC offsets of its time stamps do not fit {tz}; they suggest "
+                        f"{fitting[0] if fitting else 'another zone'} (demand: --timezone auto or ZONE; "
+                        f"a site config: [site] timezone)")
     return tz
 
 
-def load_demand_inputs(recording, config_path, start, end, timezone):
-    """(channels, cfg or None, tz name, start_ms, end_ms) from a recording or the store."""
+def load_demand_inputs(recording, config_path, start, end, timezone, warnings: list[str] | None = None):
+    """(channels, cfg or None, tz name, start_ms, end_ms) from a recording or the store;
+    `warnings` gets what to tell once the figures stand (a bad input stays one line)."""
     from ..site import load_site
     from ..store.base import parse_time
 
@@ -41,7 +42,7 @@ def load_demand_inputs(recording, config_path, start, end, timezone):
     cfg = load_site(config_path) if config_path else None
     tz = timezone or (cfg.site.timezone if cfg is not None else "Asia/Tokyo")
     if recording is not None and Path(recording).is_file():
-        tz = _zone_of_recording(recording, tz, timezone)
+        tz = _zone_of_recording(recording, tz, timezone, warnings if warnings is not None else [])
     import zoneinfo
     try:
         z = zoneinfo.ZoneInfo(tz)
@@ -109,13 +110,16 @@ def command(recording, config_path, start, end, channel, period_min, contract_kw
 
     if period_min is not None and 1440 % period_min:
         raise InputError(f"--period-min {period_min}: use a divisor of a day (e.g. 15, 30, 60)")
-    chans, cfg, tz, s_ms, e_ms = load_demand_inputs(recording, config_path, start, end, timezone)
+    warnings: list[str] = []
+    chans, cfg, tz, s_ms, e_ms = load_demand_inputs(recording, config_path, start, end, timezone, warnings)
     settings = DemandSettings.from_site(cfg, channel=channel, period_min=period_min, contract_kw=contract_kw,
                                         target_kw=target_kw, top_peaks=top, start_ms=s_ms, end_ms=e_ms)
     try:
         comp = compute_demand(chans, tz, settings, cfg.bill if cfg is not None else None)
     except DemandInputError as e:
         raise InputError(f"{recording or config_path}: {e}") from None
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
     if as_json:
         click.echo(json.dumps(comp.result, ensure_ascii=False))
         return 0
