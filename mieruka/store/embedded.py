@@ -99,6 +99,17 @@ def _to_v2(cur: sqlite3.Cursor) -> None:
 _MIGRATIONS = {1: _to_v1, 2: _to_v2}
 
 
+def store_error(path: Path, e: sqlite3.Error) -> ConfigError:
+    """A SQLite failure on an embedded store, worded for people (file and cause)."""
+    msg = str(e)
+    if "locked" in msg or "busy" in msg:
+        return ConfigError(f"{path}: the embedded store is locked by another process ({msg} after waiting "
+                           "30 s); try again when it is released")
+    if "not a database" in msg or "malformed" in msg:
+        return ConfigError(f"{path}: not a readable embedded store ({msg}); restore it from a backup")
+    return ConfigError(f"{path}: cannot open the embedded store: {msg}")
+
+
 def schema_version(db: sqlite3.Connection) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
@@ -180,30 +191,33 @@ class EmbeddedStore(Store):
         self.retention_days = retention_days
         self.tz = tz
         self.stage_rows = stage_rows
-        if readonly:
-            if not self.path.exists():
-                raise ConfigError(f"{self.path}: no embedded store here yet (run `mieruka collect` or `replay` first)")
-            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None,
-                                      check_same_thread=False)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
-            self.db.execute(f"PRAGMA synchronous={synchronous}")
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise ConfigError(f"{self.path}: no embedded store here yet (run `mieruka collect` or `replay` first)")
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None,
+                                          check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
+                self.db.execute(f"PRAGMA synchronous={synchronous}")
+                self.db.execute("PRAGMA busy_timeout=30000")
+                _create_or_migrate(self.db, self.path)                     # all tables or none
             self.db.execute("PRAGMA busy_timeout=30000")
-            _create_or_migrate(self.db, self.path)                     # all tables or none
-        self.db.execute("PRAGMA busy_timeout=30000")
-        if readonly and self.db.execute("SELECT count(*) FROM sqlite_master WHERE name='counter_offsets'"
-                                        ).fetchone()[0] == 0:
-            self.db.close()
-            raise ConfigError(f"{self.path}: the embedded store is not initialised yet (its writer is starting)")
-        if readonly and schema_version(self.db) > SCHEMA_VERSION:
-            v = schema_version(self.db)
-            self.db.close()
-            raise ConfigError(f"{self.path}: embedded store schema version {v} is newer than this mieruka "
-                              f"understands ({SCHEMA_VERSION}); upgrade mieruka")
-        self._codes: dict[str, int] = {}
+            if readonly and self.db.execute("SELECT count(*) FROM sqlite_master WHERE name='counter_offsets'"
+                                            ).fetchone()[0] == 0:
+                self.db.close()
+                raise ConfigError(f"{self.path}: the embedded store is not initialised yet (its writer is starting)")
+            if readonly and schema_version(self.db) > SCHEMA_VERSION:
+                v = schema_version(self.db)
+                self.db.close()
+                raise ConfigError(f"{self.path}: embedded store schema version {v} is newer than this mieruka "
+                                  f"understands ({SCHEMA_VERSION}); upgrade mieruka")
+            self._codes: dict[str, int] = {}
+        except sqlite3.DatabaseError as e:       # OperationalError too: locked, unreadable
+            raise store_error(self.path, e) from None
         self._staged = 0 if readonly else self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
 
     @classmethod
@@ -486,6 +500,14 @@ class EmbeddedStore(Store):
         if channel is not None:
             return len(self.read_quality(channel)[0])
         return sum(len(self.read_quality(c)[0]) for c in self._all_ids())
+
+    def readings_estimate(self, start: TimeLike = None, end: TimeLike = None) -> int:
+        """Readings of the chunks that overlap [start, end) plus the staged ones in it
+        (from the chunk headers: nothing is decompressed)."""
+        lo, hi = _ms(start, self.tz, -(2 ** 62)), _ms(end, self.tz, 2 ** 62)
+        a = self.db.execute("SELECT coalesce(sum(n), 0) FROM chunks WHERE t1 >= ? AND t0 < ?", (lo, hi)).fetchone()
+        b = self.db.execute("SELECT count(*) FROM staged WHERE t >= ? AND t < ?", (lo, hi)).fetchone()
+        return int(a[0]) + int(b[0])
 
     # ------------------------------------------------------------------ metadata
     def _all_ids(self) -> list[str]:
