@@ -182,9 +182,6 @@ def test_scan_an_rs485_line(tmp_path, data_dir, capsys):
             time.sleep(0.05)
         cfg = factory(502, data_dir)
         with ModbusSimulator(cfg, serial_port=str(a), baudrate=19200):
-            # --timeout 0.5, not the 0.15 s serial default: the simulator answers from a thread of
-            # this process, and a loaded CI box must not turn a slow answer into a missing unit
-            rc, out, err = run_cli(capsys, "scan", "--serial", str(b), "--baud", "19200", "--parity", "N",
             # --timeout 1, not the 0.15 s serial default: the simulator answers from a thread of
             # this process, and a loaded CI box must not turn a slow answer into a missing unit
             rc, out, err = run_cli(capsys, "scan", "--serial", str(b), "--baud", "19200", "--parity", "N",
