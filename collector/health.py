@@ -171,7 +171,9 @@ class Health:
             snap["devices"].append({"input": name, "device": str(getattr(st, "device", "?")),
                                     "latency_s": getattr(st, "last_latency_s", None),
                                     "last_success": getattr(st, "last_success", None),
-                                    "problem": getattr(st, "problem", None), "errors": _errors(st)})
+                                    "problem": getattr(st, "problem", None), "errors": _errors(st),
+                                    "missed_slots": getattr(st, "missed_slots", 0),
+                                    "clock_steps": getattr(st, "clock_steps", 0)})
         for i in self.inputs:
             for b in i.brokers.values():
                 snap["brokers"].append({"broker": b.broker, "connected": b.connected, "connects": b.connects,
