@@ -21,6 +21,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -138,6 +140,8 @@ class Runner:
         self.on_event = on_event
         self.health_extras = list(health_extras or [])      # (name, snapshot fn, prometheus collector|None)
         self.alarms: AlarmWatch | None = None
+        self._retention_ref: tuple[float, float] | None = None     # (wall, monotonic) at the last check
+        self._retention_hold = 0.0       # monotonic time before which retention deletes nothing
 
     def device_stats(self) -> dict:
         out = {}
@@ -244,8 +248,9 @@ class Runner:
                 await self.flush()
                 if time.monotonic() >= next_retention:
                     next_retention = time.monotonic() + self.options.retention_check_s
-                    # issue 5: under the forwarder's store lock, so it never races a write
-                    await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
+                    now = self._retention_now()
+                    if now is not None:     # issue 5: under the forwarder's store lock, never racing a write
+                        await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention, now)
         finally:
             if alarm_task is not None:
                 alarm_stop.set()
@@ -263,6 +268,20 @@ class Runner:
             if own_store:
                 self.store.close()
         return self.stats
+
+    def _retention_now(self) -> np.datetime64 | None:
+        """The time retention counts back from: the gateway's clock (not the newest reading
+        stored: one reading stamped years ahead by a wrong clock made it delete all history).
+        None skips this round: for a day after the clock stepped forward by over a minute,
+        so that a clock set years ahead for a while (RTC fault before NTP) deletes nothing."""
+        wall, mono = time.time(), time.monotonic()
+        ref, self._retention_ref = self._retention_ref, (wall, mono)
+        step = 0.0 if ref is None else (wall - ref[0]) - (mono - ref[1])
+        if step > 60:
+            self._retention_hold = mono + 86400
+            log.warning("the system clock stepped forward by %.0f s: retention waits a day before it deletes "
+                        "anything by this clock", step)
+        return None if mono < self._retention_hold else np.datetime64(int(wall * 1000), "ms")
 
     def _reload_demand(self, cfg: SiteConfig) -> None:
         """A reloaded [demand]/[alarms]: new target and stages apply to the running period;
