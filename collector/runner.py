@@ -29,13 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mieruka.errors import MierukaError
 from mieruka.models import Quality, ReadingBatch
+from mieruka.quantities import counter_max_rate_per_s
 from mieruka.site import SiteConfig, validate_section
 from mieruka.store import Store, open_store
 
 from mieruka.events import EventSink
 
 from .alarms import AlarmWatch
-from .counters import CounterTracker
+from .counters import CounterTracker, flag_glitches
 from .inputs import Input, build_inputs
 from .live_demand import LiveDemand
 
@@ -112,6 +113,12 @@ def close_inputs(inputs: list[Input]) -> None:
 def _mqtt_part(cfg: SiteConfig):
     """What the MQTT input depends on: a reload restarts it only when this changed."""
     return cfg.mqtt
+
+
+def _max_rates(counters: dict, infos: list) -> dict[str, float | None]:
+    """Counter channel -> the fastest it can run (its unit per second), from its quantity."""
+    quantity = {i.id: i.quantity for i in infos}
+    return {c: counter_max_rate_per_s(quantity[c]) if c in quantity else None for c in counters}
 
 
 class Runner:
@@ -204,7 +211,7 @@ class Runner:
         counters = {}
         for inp in self.inputs:
             counters.update(inp.counters())
-        self.tracker = CounterTracker(counters)
+        self.tracker = CounterTracker(counters, _max_rates(counters, infos))
         try:
             self.tracker.restore(self.store)
         except MierukaError as e:    # issue 5: an InfluxDB that is down at start must not stop collection
@@ -213,10 +220,11 @@ class Runner:
         # store-and-forward + health (issue 5): disk buffer -> forwarder -> store; metrics, status file
         from .forward import Pipeline
         self.pipeline = Pipeline(self.cfg, self.store, self.inputs,
-                                 prepare=lambda b: {"counter_offsets": self.tracker.observe(b)},
+                                 prepare=self._prepare,
                                  metrics_port=self.options.metrics_port, metrics_host=self.options.metrics_host,
                                  status_interval_s=self.options.status_interval_s, account=self.account,
                                  observers=[self.live_demand.observe] if self.live_demand.enabled else [])
+        self.pipeline.health.add_extra("counters", self._counter_status)
         if self.live_demand.enabled:
             self.pipeline.health.add_extra("demand", self.live_demand.status)
         for name, snap, metrics in self.health_extras:
@@ -268,6 +276,18 @@ class Runner:
             if own_store:
                 self.store.close()
         return self.stats
+
+    def _counter_status(self) -> dict:
+        """Counter channels that stepped (wrap, reset, jump) or glitched since start, for the status file."""
+        keys = ("wraps", "resets", "jumps", "glitches")
+        return {ch: {k: getattr(st, k) for k in keys}
+                for ch, st in self.tracker.state.items() if any(getattr(st, k) for k in keys)}
+
+    def _prepare(self, batch: ReadingBatch) -> dict:
+        """Store arguments of a batch, in buffer order: counter offsets, and the batch with the
+        counter glitches the tracker found flagged (mieruka.collector.counters)."""
+        offsets = self.tracker.observe(batch)
+        return {"counter_offsets": offsets, "batch": flag_glitches(batch, self.tracker.take_glitches())}
 
     def _retention_now(self) -> np.datetime64 | None:
         """The time retention counts back from: the gateway's clock (not the newest reading
@@ -361,12 +381,13 @@ class Runner:
             counters.update(inp.counters())
         added = {c: m for c, m in counters.items() if c not in self.tracker.state or self.tracker.modulus[c] != m}
         if added:
-            extra = CounterTracker(added)
+            extra = CounterTracker(added, _max_rates(added, infos))
             try:
                 await asyncio.to_thread(self.pipeline.forwarder.call, extra.restore, self.store)
             except MierukaError as e:
                 log.warning("counter state of new channels not restored (%s)", e)
             self.tracker.modulus.update(extra.modulus)
+            self.tracker.max_rate.update(extra.max_rate)
             self.tracker.state.update({c: st for c, st in extra.state.items() if c not in self.tracker.state})
         if self._closing:                     # stopped while the old inputs finished their polls
             for inp in new:
