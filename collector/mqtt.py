@@ -226,7 +226,17 @@ class MqttInput(Input):
             if n == 1 or n >= MAX_BATCH_MESSAGES:
                 loop.call_soon_threadsafe(wake.set)
 
+        def on_connect_fail(client, userdata):
+            # the broker down or unreachable: said once per outage, and in the status file
+            if st.last_error is None or not st.last_error.startswith("cannot connect"):
+                log.warning("MQTT broker %s (%s) cannot be reached; retrying every %g-%g s (readings wait in the "
+                            "broker's queue for our persistent session)", b.id, b.url, b.reconnect_min_s,
+                            b.reconnect_max_s)
+            st.connected = False
+            st.last_error = f"cannot connect to {b.url} (broker down or unreachable)"
+
         c.on_connect, c.on_disconnect, c.on_message = on_connect, on_disconnect, on_message
+        c.on_connect_fail = on_connect_fail
         return c
 
     # ------------------------------------------------------------ decoding

@@ -122,3 +122,25 @@ def test_poison_messages_on_a_persistent_session_never_stop_the_input(tmp_path):
         assert inp.clock_errors == 1 and inp.bad_payloads == 1
     finally:
         mq.stop()
+
+
+def test_a_broker_that_cannot_be_reached_is_said_in_the_status(caplog):
+    """Before: a broker down at start left `last error` empty and nothing in the log."""
+    from helpers.net import free_port
+    inp = MqttInput(cfg(f"mqtt://127.0.0.1:{free_port()}"))       # nobody listens there
+
+    async def main():
+        task = asyncio.create_task(inp.run(lambda b: None))
+        try:
+            for _ in range(400):
+                if inp.brokers["default"].last_error:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+    st = inp.brokers["default"]
+    assert not st.connected and st.last_error.startswith("cannot connect to mqtt://127.0.0.1:")
+    assert "cannot be reached" in caplog.text
