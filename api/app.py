@@ -41,12 +41,15 @@ def _open_for_api(cfg: SiteConfig) -> Store:
     collector's writes (or a lock another writer holds) never hold it up and a read-only
     data directory still serves; a writer only creates a store not there yet (the API
     started before the collector on a fresh gateway)."""
-    if cfg.storage.backend != "influxdb" and (cfg.data_dir / DB_NAME).exists():
-        try:
-            return open_store(cfg, readonly=True)
-        except ConfigError as e:
-            if "not initialised yet" not in str(e):
-                raise
+    if cfg.storage.backend == "influxdb":
+        return open_store(cfg)
+    if not (cfg.data_dir / DB_NAME).exists():
+        open_store(cfg).close()          # created (schema and all), then read like any other
+    try:
+        return open_store(cfg, readonly=True)
+    except ConfigError as e:
+        if "not initialised yet" not in str(e):
+            raise
     return open_store(cfg)
 
 
