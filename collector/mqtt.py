@@ -155,7 +155,9 @@ class MqttInput(Input):
         self._last_recv_ms: dict[str, int] = {}
         self._closing = False
         self._bad_log: dict[str, tuple[float, int]] = {}
-        self._queue: list[tuple[str, str, bytes, int, int, float]] = []
+        self._queue: list[tuple[str, str, bytes, int, int, float, bool]] = []
+        self.retained_skipped = 0        # retained messages without a time of their own, not taken
+        self._retained_seen: set[str] = set()
         self._lock = threading.Lock()
         self.clients: dict[str, mqtt.Client] = {}
 
@@ -221,7 +223,7 @@ class MqttInput(Input):
 
         def on_message(client, userdata, msg):
             with self._lock:
-                self._queue.append((b.id, msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
+                self._queue.append((b.id, msg.topic, msg.payload, msg.mid, msg.qos, time.time(), bool(msg.retain)))
                 n = len(self._queue)
             if n == 1 or n >= MAX_BATCH_MESSAGES:
                 loop.call_soon_threadsafe(wake.set)
@@ -339,11 +341,21 @@ class MqttInput(Input):
             st.last_latency_s = max(0.0, t_recv - d.time_ms / 1000)
         return d.time_ms is None
 
+    def _skip_retained(self, topic: str) -> None:
+        self.retained_skipped += 1
+        if topic not in self._retained_seen and len(self._retained_seen) < 1000:
+            self._retained_seen.add(topic)
+            log.warning("retained message on %s carries no time of its own: not stored (the broker sends it "
+                        "again at every subscribe, and its value may be old); the device's live messages are",
+                        topic)
+
     def decode_messages(self, messages: list) -> ReadingBatch:
         """Decode queued messages into one batch (event loop thread)."""
         rows: list[tuple[int, str, float]] = []
         recv_rows: list[int] = []        # rows stamped on receipt (the message had no time)
-        for broker_id, topic, payload, _mid, _qos, t_recv in messages:
+        for m in messages:
+            broker_id, topic, payload, _mid, _qos, t_recv = m[:6]
+            retained = len(m) > 6 and m[6]
             matched = False
             for sub in self._subs(broker_id):
                 if mqtt.topic_matches_sub(sub.topic, topic):
@@ -356,7 +368,13 @@ class MqttInput(Input):
                         log.debug("decoding a message on %s failed", topic, exc_info=True)
                         self._bad(topic, topic.split("/")[0], f"cannot be decoded ({type(e).__name__}: {e})")
                         continue
-                    if stamped:
+                    if stamped and retained:
+                        # the broker replays a retained message at every subscribe (every reconnect):
+                        # without a time of its own it would be stored again, stamped "now", each time,
+                        # with a value that may be hours old; the device's next live message counts
+                        del rows[n0:]
+                        self._skip_retained(topic)
+                    elif stamped:
                         recv_rows.extend(range(n0, len(rows)))
             if not matched:     # e.g. a subscription an earlier config left in the persistent session
                 self.unmatched += 1
@@ -424,7 +442,7 @@ class MqttInput(Input):
                                       "unacknowledged and are retried: %s", self.emit_errors, e)
                         await asyncio.sleep(1.0)
                 # only now: the readings are in the buffer (or, without one, with the runner)
-                for broker_id, _topic, _payload, mid, qos, _t in messages:
+                for broker_id, _topic, _payload, mid, qos, *_ in messages:
                     if qos > 0:
                         self.clients[broker_id].ack(mid, qos)
                 for b in self.brokers.values():

@@ -144,3 +144,43 @@ def test_a_broker_that_cannot_be_reached_is_said_in_the_status(caplog):
     st = inp.brokers["default"]
     assert not st.connected and st.last_error.startswith("cannot connect to mqtt://127.0.0.1:")
     assert "cannot be reached" in caplog.text
+
+
+@pytest.mark.slow
+def test_retained_messages_without_a_time_are_not_stored_again_at_every_subscribe(tmp_path):
+    """Before: the broker replays retained messages at every (re)subscribe; one without a time
+    of its own was stored again each time, stamped 'now', with a value that may be hours old."""
+    mq = Mosquitto(tmp_path).start()
+    try:
+        site = cfg(mq.url)
+        mq.pub("tele/old/SENSOR", ['{"ENERGY": {"Power": 111}}'], "-r")                 # no time: skipped
+        mq.pub("plant/p9/meter", ['{"ts": %d, "p": 2.5}' % int(time.time() - 60)], "-r")  # its own time: kept
+
+        async def main():
+            got = []
+            for _ in range(2):                     # two connects: the retained ones come twice
+                inp = MqttInput(site)
+                task = asyncio.create_task(inp.run(
+                    lambda b: got.extend(zip(b.channel.tolist(), b.value.tolist(), b.time.tolist()))))
+                try:
+                    for _ in range(400):
+                        if inp.brokers["default"].connected and inp.messages >= 2:
+                            break
+                        await asyncio.sleep(0.05)
+                    await asyncio.to_thread(mq.pub, "tele/old/SENSOR", ['{"ENERGY": {"Power": 222}}'])
+                    for _ in range(400):
+                        if any(v == 0.222 for _, v, _ in got[-3:]):
+                            break
+                        await asyncio.sleep(0.05)
+                finally:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            return inp, got
+
+        inp, got = asyncio.run(main())
+        powers = [v for ch, v, _ in got if ch == "old.power"]
+        assert powers == [0.222, 0.222]                                   # the live ones only
+        p9 = {(v, t) for ch, v, t in got if ch == "p9.power"}
+        assert len(p9) == 1 and inp.retained_skipped == 1                 # same time both times: one reading
+    finally:
+        mq.stop()
