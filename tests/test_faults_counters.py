@@ -120,3 +120,24 @@ def test_over_the_wire_a_zero_and_a_swapped_reading_leave_the_counter_true(port,
     assert (q == Quality.OUT_OF_RANGE).sum() == 2
     assert (np.diff(cont) >= -1e-9).all()
     assert cont[-1] - cont[0] == pytest.approx(0.6, abs=1e-9)           # 1000 -> 1600 Wh
+
+
+def test_status_says_counter_glitches_and_clock_steps_in_words(tmp_path):
+    import io
+    import time
+    import zoneinfo
+
+    from rich.console import Console
+
+    from mieruka.commands.status import _show
+    snap = {"time": time.time(), "pid": 1, "site": "s", "started": time.time() - 10, "interval_s": 2, "inputs": {},
+            "devices": [{"input": "modbus", "device": "pm", "latency_s": 0.1, "last_success": time.time(),
+                         "problem": None, "errors": {}, "missed_slots": 0, "clock_steps": 2}],
+            "brokers": [], "errors": {}, "counters": {"main_energy": {"wraps": 0, "resets": 1, "jumps": 0,
+                                                                     "glitches": 2}}}
+    con = Console(file=io.StringIO(), width=300)
+    assert _show(snap, con, zoneinfo.ZoneInfo("Asia/Tokyo"), tmp_path) == 1
+    out = con.file.getvalue()
+    assert "counter steps since start: main_energy: 1 resets, 2 glitches" in out
+    assert "the system clock stepped 2 times since start" in out
+    assert "counter main_energy: 1 resets, 2 glitches (glitch readings are stored flagged out_of_range" in out
