@@ -81,3 +81,17 @@ def test_a_clock_stepping_back_an_hour_then_forward_again_never_stops_polling(po
     assert rc == 0, err[-2000:]
     assert "system clock stepped back by 3600 s" in err and "system clock stepped forward by 3600 s" in err
     assert "Traceback" not in err
+
+
+def test_a_heartbeat_ahead_of_the_clock_that_is_not_rewritten_is_stale():
+    """Before: after the clock went back an hour, a hung collector's last heartbeat (an hour
+    'ahead') counted as 0 s old: `running` for an hour."""
+    from zoneinfo import ZoneInfo
+
+    from mieruka.service.collector_status import collector_state
+    snap = {"time": 1_780_000_000.0, "pid": 4242, "interval_s": 2.0, "started": 1_779_990_000.0}
+    st = collector_state(snap, ZoneInfo("Asia/Tokyo"), now=snap["time"] - 3600, pid_check=lambda pid: "alive")
+    assert st["state"] == "stale" and not st["running"]
+    assert "ahead of this clock by 3600 s (the system clock went back?)" in st["words"]
+    st = collector_state(snap, ZoneInfo("Asia/Tokyo"), now=snap["time"] - 1, pid_check=lambda pid: "alive")
+    assert st["state"] == "running"
