@@ -278,6 +278,8 @@ class MqttInput(Input):
         recv_ms = int(t_recv * 1000)
         if EARLIEST_MS <= t_ms <= recv_ms + MAX_AHEAD_S * 1000:
             return t_ms
+        if recv_ms < EARLIEST_MS <= t_ms < (1 << 53):   # the gateway's clock is the one not set (no RTC, no NTP yet)
+            return t_ms
         st = self.stats.setdefault(device, DeviceStats(device))
         st.errors["clock"] += 1
         self.clock_errors += 1

@@ -184,3 +184,10 @@ def test_retained_messages_without_a_time_are_not_stored_again_at_every_subscrib
         assert len(p9) == 1 and inp.retained_skipped == 1                 # same time both times: one reading
     finally:
         mq.stop()
+
+
+def test_with_the_gateway_clock_not_set_the_device_time_is_kept():
+    inp = MqttInput(cfg())
+    good_ts = time.time()
+    batch = inp.decode_messages([("default", "sh1/events/rpc", rpc(good_ts, 100.0), 1, 1, 1000.0)])  # gateway: 1970
+    assert batch.time.astype(np.int64).tolist() == [round(good_ts * 1000)] and inp.clock_errors == 0
