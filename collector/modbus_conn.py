@@ -144,6 +144,11 @@ class Connection:
         except (asyncio.TimeoutError, ModbusIOException) as e:
             if isinstance(e, ModbusIOException) and "No response" not in str(e):
                 raise BadReply(str(e)) from None
+            if self.meter.protocol in ("modbus_rtu", "rtu_over_tcp"):
+                # RTU frames carry no transaction id: a late answer would be taken for the answer to
+                # the next request (another block of the same size: wrong values, silently).  The
+                # line stays quiet (this lock held) long enough for a late answer to come and go.
+                await asyncio.sleep(timeout_s or self.timeout_s)
             raise ReadTimeout(f"unit {unit_id} at {self.key}: no answer in {timeout_s or self.timeout_s} s") from None
         except (ConnectionException, OSError) as e:
             self.client.close()
