@@ -23,6 +23,7 @@ import numpy as np
 from mieruka.calendar import DAY_TYPES, SiteCalendar
 from mieruka.models import ChannelData, ChannelInfo, Finding
 from mieruka.roles import is_always_on, is_site_total
+from mieruka.roles import is_compressor as is_compressor_info
 
 from . import baseline as base_mod
 from . import bill as bill_mod
@@ -94,14 +95,51 @@ def _clean(o: Any) -> Any:
     return o
 
 
-# ------------------------------------------------------------------ preparing
-# ------------------------------------------------------------------ analysis
-def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
-            progress: Callable[[str], None] | None = None) -> AnalysisResult:
-    """Run the four detectors over the channels and price the findings (see module doc)."""
-    params = params or AnalysisParams()
-    tick = progress or (lambda _msg: None)
-    calendar = CachedCalendar(calendar)
+# ------------------------------------------------------------------ the site in parts
+# `analyze` is a map/reduce over a site's channels, so that a large site can run as
+# several tasks (mieruka.service.fleet) with the very result of one:
+#   prepare_series  -> site_context (incomers, outdoor temperature, idle days, demand grid)
+#   -> channel_part per power channel (needs only that channel and the context)
+#   -> combine (the incomers, air systems, plan, pricing, summary).
+# A split run gives channel_part's channels to other tasks and combine their parts.
+
+@dataclass
+class SiteContext:
+    """What the detectors of one power channel need from the site as a whole: the
+    site-total channels, the daily outdoor temperature, the days the whole site idled
+    and the incomer's demand-period grid (peak cut).  Small: per-day and per-period
+    arrays, shipped to every channel-group task of a split site."""
+
+    totals: list[str]
+    temp_day: tuple[int, np.ndarray] | None
+    days_off: set[int]
+    demand_grid: np.ndarray | None = None
+
+
+@dataclass
+class ChannelPart:
+    """One power channel's share of a site's analysis: its energy, its standby or
+    base-load finding, its baseline fit and gap findings, and its kWh per demand
+    period on the incomer's grid.  Annual figures wait for `combine` (the
+    annualisation factor spans every channel of the site): the findings carry the
+    period's kWh in `annual_energy_kwh`, which `combine` multiplies by the factor."""
+
+    cid: str
+    t_first_ms: int
+    t_end_ms: int
+    energy_kwh: float
+    standby_kwh: float | None
+    base_kw: float | None
+    baseline: dict
+    gap_excess_kwh: float
+    findings: list[Finding]
+    texts: list[dict[str, str]]
+    demand_kwh: np.ndarray | None = None
+
+
+def prepare_series(channels: dict[str, ChannelData], calendar: CachedCalendar, params: AnalysisParams,
+                   tick: Callable[[str], None] = lambda _m: None) -> dict[str, Series]:
+    """The channels the detectors use (select_channels), cleaned and as rates, by id in order."""
     series: dict[str, Series] = {}
     axes: dict = {}
     for cid in sorted(select_channels(channels)):
@@ -110,53 +148,163 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
         if s is not None:
             series[cid] = s
         tick(f"prepare {cid}")
-    power = {c: s for c, s in series.items() if role(s.info) == "power"}
-    flows = {c: s for c, s in series.items() if role(s.info) == "flow"}
-    pressures = {c: s for c, s in series.items() if role(s.info) == "pressure"}
-    if not power and not flows:
-        return AnalysisResult([], [], {"energy_kwh": {}, "baseline": {}, "period": None,
-                                       "note": "no power or air-flow channel with data"}, [])
-    t_first = min(int(s.t_ms[0]) for s in series.values())
-    t_last = max(end_ms(s) for s in series.values())
+    return series
+
+
+def _by_role(series: dict[str, Series], r: str) -> dict[str, Series]:
+    return {c: s for c, s in series.items() if role(s.info) == r}
+
+
+def _day_matrix(s: Series, calendar):
+    return base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar)
+
+
+def site_context(series: dict[str, Series], calendar: CachedCalendar, params: AnalysisParams,
+                 mats: dict | None = None) -> SiteContext:
+    """The SiteContext from the site's series: its site-total power channels, its
+    outdoor-air channels and (without an incomer) every non-compressor power channel.
+    `mats`: a cache of day matrices, filled and reused by channel_part."""
+    power = _by_role(series, "power")
+    totals = [c for c, s in power.items() if is_site_total(s.info)]
+    temp_day = _outdoor_temperature(_by_role(series, "temperature"), calendar) if params.adaptive_baseline else None
+    days_off: set[int] = set()
+    if params.adaptive_baseline:
+        site_ch = totals or [c for c in power if not is_compressor(power[c])]
+        mats = {} if mats is None else mats
+        for c in site_ch:
+            if c not in mats:
+                mats[c] = _day_matrix(power[c], calendar)
+        days_off = _days_off(mats, site_ch)
+    grid = None
+    if params.bill is not None and totals:
+        grid = _demand_periods(power[totals[0]], calendar.timezone, params.demand_period_min).start_ms
+    return SiteContext(totals, temp_day, days_off, grid)
+
+
+def channel_part(cid: str, s: Series, calendar: CachedCalendar, ctx: SiteContext, params: AnalysisParams,
+                 mat=None, extra_allowance_kw: float = 0.0, tick: Callable[[str], None] = lambda _m: None
+                 ) -> ChannelPart:
+    """Energy, standby / base load, baseline gaps and demand-period kWh of one power channel."""
+    out = Collector(calendar.tz, params.language if params.language in ("en", "ja") else "en", params.assumptions)
+    energy = rs.wsum(s.rate, s.dur_s) / 3600.0
+    standby = base = None
+    if not is_compressor(s):          # compressors: see the air systems (night stop, leaks)
+        standby, base = _standby_or_base_load(cid, s, 1.0, out, extra_allowance_kw)
+    tick(f"standby {cid}")
+    fit, excess = _baseline(cid, s, mat if mat is not None else _day_matrix(s, calendar), calendar, out,
+                            ctx.temp_day, ctx.days_off, params.adaptive_baseline)
+    tick(f"baseline {cid}")
+    demand = None
+    if ctx.demand_grid is not None and cid not in ctx.totals and not is_always_on(s.info):
+        # loads that must run around the clock cannot move out of a peak
+        p = _demand_periods(s, calendar.timezone, params.demand_period_min, ctx.demand_grid)
+        demand = np.where(p.complete, p.kwh, np.nan)
+    return ChannelPart(cid, int(s.t_ms[0]), end_ms(s), energy, standby, base, fit, excess, out.findings, out.texts,
+                       demand)
+
+
+def channel_groups(infos: dict[str, ChannelInfo], n_groups: int) -> tuple[list[str], list[list[str]]] | None:
+    """How a site splits: (its site channels, groups of breaker channels), or None when
+    it cannot be split.  A breaker is a power channel that is neither a site total nor
+    a compressor: its detectors need only itself and the SiteContext.  The site
+    channels (incomers, compressors with their air meters and pressure, the outdoor
+    temperature) stay together for site_context and combine.  Both lists hold only
+    channels the detectors use (select_channels over the whole site: a counter behind
+    a rate in another group is left out as it is in one run).  Without a site-total
+    channel the site's idle days come from the sum of all breakers, so such a site is
+    not split; nor is one with fewer than two breakers."""
+    holders = {c: ChannelData(i, np.empty(0, "datetime64[ms]"), np.empty(0)) for c, i in infos.items()}
+    selected = select_channels(holders)
+    power = [c for c in sorted(selected) if role(infos[c]) == "power"]
+    if n_groups < 2 or not any(is_site_total(infos[c]) for c in power):
+        return None
+    breakers = [c for c in power if not is_site_total(infos[c]) and not is_compressor_info(infos[c])]
+    n = min(n_groups, len(breakers))
+    if n < 2:
+        return None
+    groups = [breakers[i::n] for i in range(n)]          # round robin: groups of equal size
+    taken = set(breakers)
+    return [c for c in sorted(selected) if c not in taken], groups
+
+
+def _empty_result() -> AnalysisResult:
+    return AnalysisResult([], [], {"energy_kwh": {}, "baseline": {}, "period": None,
+                                   "note": "no power or air-flow channel with data"}, [])
+
+
+# ------------------------------------------------------------------ analysis
+def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, params: AnalysisParams | None = None,
+            progress: Callable[[str], None] | None = None) -> AnalysisResult:
+    """Run the four detectors over the channels and price the findings (see module doc)."""
+    params = params or AnalysisParams()
+    tick = progress or (lambda _msg: None)
+    calendar = CachedCalendar(calendar)
+    series = prepare_series(channels, calendar, params, tick)
+    power = _by_role(series, "power")
+    if not power and not _by_role(series, "flow"):
+        return _empty_result()
+    mats: dict = {}
+    ctx = site_context(series, calendar, params, mats)
+    parts = {cid: channel_part(cid, s, calendar, ctx, params, mats.get(cid), tick=tick)
+             for cid, s in power.items() if cid not in ctx.totals}
+    return combine(series, parts, calendar, engine, params, ctx, mats, tick)
+
+
+def combine(series: dict[str, Series], parts: dict[str, ChannelPart], calendar: CachedCalendar, engine,
+            params: AnalysisParams, ctx: SiteContext, mats: dict | None = None,
+            progress: Callable[[str], None] | None = None) -> AnalysisResult:
+    """The site's result from its series and the ChannelParts of power channels that
+    are not among them (a split site's channel groups).  Parts missing for a power
+    series are made here; the site-total channels always are (their standby leaves
+    out the always-on loads of the channels below them)."""
+    tick = progress or (lambda _msg: None)
+    mats = {} if mats is None else mats
+    power = _by_role(series, "power")
+    flows, pressures = _by_role(series, "flow"), _by_role(series, "pressure")
+    totals = ctx.totals
+    parts = dict(parts)
+    for cid, s in power.items():
+        if cid not in totals and cid not in parts:
+            parts[cid] = channel_part(cid, s, calendar, ctx, params, mats.get(cid), tick=tick)
+    ids = sorted(set(power) | set(parts))           # every power channel of the site
+    if not ids and not flows:
+        return _empty_result()
+    t_first = min([int(s.t_ms[0]) for s in series.values()] + [p.t_first_ms for p in parts.values()])
+    t_last = max([end_ms(s) for s in series.values()] + [p.t_end_ms for p in parts.values()])
     period_h = (t_last - t_first) / rs.MS_PER_HOUR
     per_year = 8760.0 / period_h if period_h > 0 else 0.0    # annualisation factor
     out = Collector(calendar.tz, params.language if params.language in ("en", "ja") else "en", params.assumptions)
 
     energy, baseline_fit, standby_waste, gap_excess, base_kw = {}, {}, {}, {}, {}
-    totals = [c for c, s in power.items() if is_site_total(s.info)]
-    temp_day = _outdoor_temperature({c: s for c, s in series.items() if role(s.info) == "temperature"}, calendar) \
-        if params.adaptive_baseline else None
-    mats = {cid: base_mod.day_matrix_from_hourly(*s.axis.hourly_mean(s.rate), calendar) for cid, s in power.items()}
-    days_off = _days_off(mats, totals or [c for c in power if not is_compressor(power[c])]) \
-        if params.adaptive_baseline else set()
     # sub-meters before the incomer: the incomer's standby leaves out the always-on loads under it
-    for cid in sorted(power, key=lambda c: (c in totals, c)):
-        s = power[cid]
-        energy[cid] = rs.wsum(s.rate, s.dur_s) / 3600.0
-        if not is_compressor(s):          # compressors: see the air systems (night stop, leaks)
-            extra = sum(base_kw.values()) if cid in totals else 0.0
-            w, bl = _standby_or_base_load(cid, s, per_year, out, extra)
-            if w is not None:
-                standby_waste[cid] = w
-            if bl is not None:
-                base_kw[cid] = bl
-        tick(f"standby {cid}")
-        baseline_fit[cid], excess = _baseline(cid, s, mats[cid], calendar, out, temp_day, days_off,
-                                              params.adaptive_baseline)
-        if excess:
-            gap_excess[cid] = excess
-        tick(f"baseline {cid}")
+    for cid in sorted(ids, key=lambda c: (c in totals, c)):
+        if cid in totals:
+            part = channel_part(cid, power[cid], calendar, ctx, params, mats.get(cid), sum(base_kw.values()), tick)
+        else:
+            part = parts[cid]
+        energy[cid] = part.energy_kwh
+        if part.standby_kwh is not None:
+            standby_waste[cid] = part.standby_kwh
+        if part.base_kw is not None:
+            base_kw[cid] = part.base_kw
+        for f, tx in zip(part.findings, part.texts):
+            if f.annual_energy_kwh is not None:      # the period's kWh (see ChannelPart)
+                f.annual_energy_kwh = f.annual_energy_kwh * per_year
+            out.findings.append(f)
+            out.texts.append(tx)
+        baseline_fit[cid] = part.baseline
+        if part.gap_excess_kwh:
+            gap_excess[cid] = part.gap_excess_kwh
     air_summary = analyze_air_systems(power, flows, pressures, per_year, out)
     tick("air systems")
 
     # ---- site totals (a main/incomer channel, else the sum of the breakers)
-    site_kwh = sum(energy[c] for c in (totals or power))
-    sub = [c for c in power if c not in totals] if totals else list(power)
+    site_kwh = sum(energy[c] for c in (totals or ids))
+    sub = [c for c in ids if c not in totals] if totals else list(ids)
     _plan_measures(out, sub, totals, standby_waste, gap_excess, base_kw, energy, per_year, period_h)
 
     if params.bill is not None and len(totals) >= 1:
-        # loads that must run around the clock cannot move out of a peak
-        _peak_cut(series[totals[0]], {c: power[c] for c in sub if not is_always_on(power[c].info)},
+        _peak_cut(power[totals[0]], {c: parts[c].demand_kwh for c in sub if parts[c].demand_kwh is not None},
                   calendar.timezone, params, out)
     findings = out.findings
     engine.price_findings(findings, tariff_jpy_per_kwh=params.tariff_jpy_per_kwh)
@@ -197,7 +345,7 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
                                for k in sorted({findings[i].kind for i in folded})},
                    "threshold": {"energy_kwh": params.materiality_kwh, "share_of_channel": params.materiality_share}},
         "days_analysed": days,
-        "outdoor_temperature": temp_day is not None,
+        "outdoor_temperature": ctx.temp_day is not None,
     }
     return AnalysisResult([findings[i] for i in order], plan, summary, [out.texts[i] for i in order])
 
@@ -214,11 +362,10 @@ def _demand_periods(s: Series, tz: str, period_min: int, grid: np.ndarray | None
     return dm.DemandPeriods(g, kw, kwh, cov, period_min, tz)
 
 
-def _peak_cut(total: Series, breakers: dict[str, Series], tz: str, params: AnalysisParams, out: Collector) -> None:
-    """Peak cut / shift: the 基本料金 saved by moving what ran in the highest periods."""
+def _peak_cut(total: Series, kwh: dict[str, np.ndarray], tz: str, params: AnalysisParams, out: Collector) -> None:
+    """Peak cut / shift: the 基本料金 saved by moving what ran in the highest periods
+    (`kwh`: each movable breaker's kWh per period on the incomer's grid, NaN where incomplete)."""
     d = _demand_periods(total, tz, params.demand_period_min)
-    per = {c: _demand_periods(s, tz, params.demand_period_min, d.start_ms) for c, s in breakers.items()}
-    kwh = {c: np.where(p.complete, p.kwh, np.nan) for c, p in per.items()}
     cut = dm.peak_cut(d, params.demand_keep_peaks, kwh)
     if cut is None or cut.cut_kw <= 0:
         return

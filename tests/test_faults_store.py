@@ -45,7 +45,7 @@ def test_collect_and_serve_refuse_a_damaged_store_with_one_line(data_dir, damage
         r = run_cli(data_dir, *args)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"error: {db}: the embedded store is damaged"), r.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"error: {db}: not a readable embedded store: it is damaged"), r.stderr
 
 
 def test_the_api_reads_a_store_a_writer_holds_locked(data_dir):

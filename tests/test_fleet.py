@@ -125,12 +125,8 @@ def test_manifest_paths_relative_and_globs(fleet_dir):
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\n', "sites[0:a]: give exactly one of"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\nrecordings = "rec/site0.csv"\nstore = "x"\n',
      "sites[0:a]: give exactly one of `recordings`, `store` or `influxdb` (got recordings, store)"),
-    ('[[sites]]\nid = "a"\nconfig = "site0.toml"\nrecordings = "rec/nothing*.csv"\n',
-     "sites[0:a].recordings: 'rec/nothing*.csv' matches no .csv"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\nrecordings = "rec/site0.json"\n',
      "sites[0:a].recordings: 'rec/site0.json': a recording is a .csv or .csv.gz file"),
-    ('[[sites]]\nid = "a"\nconfig = "nope.toml"\nrecordings = "rec/site0.csv"\n',
-     "sites[0:a].config: no such site config file"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\nrecordings = "rec/site0.csv"\ncolour = 1\n',
      "sites[0:a].colour: unknown key"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\ninfluxdb = { url = "http://127.0.0.1:1" }\n',
@@ -148,6 +144,21 @@ def test_manifest_errors_name_file_and_key(fleet_dir, body, where):
         load_manifest(p)
     msg = str(e.value)
     assert msg.startswith(f"{p}: ") and where in msg and "Traceback" not in msg, msg
+
+
+@pytest.mark.parametrize("body, where", [
+    ('[[sites]]\nid = "a"\nconfig = "site0.toml"\nrecordings = "rec/nothing*.csv"\n',
+     "sites[0:a].recordings: 'rec/nothing*.csv' matches no .csv"),
+    ('[[sites]]\nid = "a"\nconfig = "nope.toml"\nrecordings = "rec/site0.csv"\n',
+     "sites[0:a].config: no such site config file"),
+])
+def test_missing_files_are_that_sites_error(fleet_dir, body, where):
+    """A missing file fails its site (one line naming file and key), not the fleet."""
+    p = fleet_dir / "missing-fleet.toml"
+    p.write_text(body + '[[sites]]\nid = "ok"\nconfig = "site0.toml"\nrecordings = "rec/site0.csv"\n', "utf-8")
+    f = load_manifest(p)
+    assert f.sites[0].error.startswith(f"{p}: ") and where in f.sites[0].error
+    assert f.sites[1].error is None
 
 
 def test_cli_bad_manifest_is_one_line_exit_2(fleet_dir):
@@ -321,7 +332,7 @@ def test_hostile_manifests_give_config_errors_only(fleet_dir):
         except ConfigError as e:
             assert str(e).startswith(f"{p}: ") and "Traceback" not in str(e)
         else:
-            assert all(s.config and (s.recordings or s.store or s.influxdb) for s in f.sites)
+            assert all(s.config and (s.error or s.recordings or s.store or s.influxdb) for s in f.sites)
 
     check()
 

@@ -23,9 +23,13 @@ def command() -> None:
 @click.option("--xlsx", "xlsx_out", type=click.Path(dir_okay=False), help="Write the Excel workbook here.")
 @click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True,
               help="Report language.")
-def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx_out, lang) -> int:
-    """Analyse every site of MANIFEST (fleet.toml): one Dask task per site, data read
-    on the workers; a failing site is reported with its error, the others finish.
+@click.option("--split-readings", type=click.IntRange(min=0), metavar="N",
+              help="Split a site with more than N readings (channels x points) into channel-group tasks; "
+                   "0: never (default: the manifest's split_readings, else 50,000,000).")
+def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx_out, lang, split_readings) -> int:
+    """Analyse every site of MANIFEST (fleet.toml): one Dask task per site (a large
+    site split by channel groups), data read on the workers; a failing site is
+    reported with its error, the others finish.
 
     \b
     mieruka fleet analyze fleet.toml --workers 2 --json fleet.json --report fleet.html --xlsx fleet.xlsx
@@ -42,7 +46,7 @@ def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx
     for opt, p in (("--json", json_out), ("--report", report_out), ("--xlsx", xlsx_out)):
         if p and p != "-":       # a wrong folder stops here, not after every site was analysed
             check_output(p, opt)
-    fleet = load_manifest(manifest)
+    fleet = load_manifest(manifest, split_readings=split_readings)
     err = Console(stderr=True)
     run = _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client)
     outputs = []           # all written, or none (never the JSON without the report it goes with)
@@ -79,7 +83,8 @@ def _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client):
         def done(site_id: str, res: dict) -> None:
             bar.update(task, advance=1, description=f"{site_id}" + (" [red]failed[/red]" if res.get("error") else ""))
             if res.get("error"):
-                err.print(f"site {site_id}: error: {res['error']}", highlight=False, markup=False)
+                # one line per failed site, never wrapped at the terminal's width (grep, logs)
+                err.print(f"site {site_id}: error: {res['error']}", highlight=False, markup=False, soft_wrap=True)
 
         if serial:
             return run_fleet(fleet, None, done)

@@ -1,4 +1,5 @@
-"""Fleet runs: many sites analysed on Dask (distributed), one task per site.
+"""Fleet runs: many sites analysed on Dask (distributed), one task per site, a large
+site split into channel-group tasks.
 
     fleet = load_manifest("fleet.toml")
     with fleet_client(workers=2) as client:          # or fleet_client(scheduler="tcp://host:8786")
@@ -10,15 +11,12 @@ reads the site's config, recordings or store itself, runs the very analysis of
 `mieruka analyze` (mieruka.service.site_run + analytics.pipeline) and returns a
 small summary (figures, top findings, priced CO2 rows), never the arrays.
 
-Why a site is one task (and not split by channel): the detectors are independent
-per power channel (standby, baseline) and per air system (compressors + flow +
-pressure of one `system`), but the site's result is not a sum of those parts: the
-annualisation factor spans the site's whole period, the site total and the
-savings plan (ranked, with each measure's share of the site's CO2) need every
-channel, and the standby / baseline measures sum over the breakers.  Splitting
-would need a map/reduce of the pipeline itself; a site-month of 100 channels at
-1 min analyses in about a second (docs/performance.md), so the many sites of a
-fleet already fill any cluster.  Memory per worker is therefore one site.
+A site with more readings than its `split_readings` runs as a plan task (the
+SiteContext from the incomers, air systems and outdoor temperature), one task per
+group of breakers (their standby / base-load and baseline-gap findings, their kWh
+per demand period) and a combine task (incomers, air systems, plan, pricing, CO2
+rows): the stages of analytics.pipeline.analyze, so the result is the whole site's
+byte for byte.  See docs/fleet.md for what stays together and why.
 
 A site whose config or data fails is reported with its error (`error`), the
 others finish.  Dask retries a task whose worker died (`retries`), so a killed
@@ -30,6 +28,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
+import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -75,21 +76,29 @@ def _day_bounds(rng, cal) -> tuple[dt.datetime, dt.datetime]:
     return t0, t1 + dt.timedelta(days=1)
 
 
-def site_channels(spec: SiteSpec, cfg, cal):
-    """(channels, period start, period end) of one site, read where the spec says."""
+def _store_period(spec: SiteSpec, store, cal, t0, t1):
+    if t0 is None or t1 is None:           # the store's whole site days
+        rng = store.time_range()
+        if rng is None:
+            raise MierukaError("the store holds no readings for this site")
+        d0, d1 = _day_bounds(rng, cal)
+        t0, t1 = t0 or d0, t1 or d1
+    return t0, t1
+
+
+def site_channels(spec: SiteSpec, cfg, cal, ids=None, period=None, exclude=frozenset()):
+    """(channels, period start, period end) of one site, read where the spec says
+    (only the channels in `ids` when given, never those in `exclude`; `period`: fixed
+    by the first task of a split site, so that every task reads the same readings)."""
     from .site_run import recording_channels, store_channels
-    t0, t1 = _site_period(spec, cal)
+    t0, t1 = period if period is not None else _site_period(spec, cal)
     if spec.recordings:
-        return recording_channels([Path(p) for p in spec.recordings], cfg, t0, t1), t0, t1
+        chans = recording_channels([Path(p) for p in spec.recordings], cfg, t0, t1)
+        return {c: v for c, v in chans.items() if (ids is None or c in ids) and c not in exclude}, t0, t1
     store = _open_store(spec, cfg)
     try:
-        if t0 is None or t1 is None:           # the store's whole site days
-            rng = store.time_range()
-            if rng is None:
-                raise MierukaError("the store holds no readings for this site")
-            d0, d1 = _day_bounds(rng, cal)
-            t0, t1 = t0 or d0, t1 or d1
-        return store_channels(store, t0, t1), t0, t1
+        t0, t1 = _store_period(spec, store, cal, t0, t1)
+        return store_channels(store, t0, t1, ids, exclude), t0, t1
     finally:
         store.close()
 
@@ -103,35 +112,57 @@ def _source(spec: SiteSpec, cfg) -> str:
     return f"for site tag {ix.get('site') or cfg.site.name!r} in InfluxDB {ix.get('url')}"
 
 
-def analyze_site(spec: SiteSpec) -> dict[str, Any]:
-    """One site, on a worker: read, analyse (as `mieruka analyze`), price the CO2
-    rows.  Errors worded for people come back as the site's `error`; anything
-    else too (with its type), so that one bad site never stops the fleet."""
+def _guarded(spec: SiteSpec, fn, *args) -> dict[str, Any]:
+    """Errors worded for people come back as the site's `error`; anything else too
+    (with its type), so that one bad site never stops the fleet."""
     try:
-        return _analyze_site(spec)
+        return fn(spec, *args)
     except MierukaError as e:
         return {"id": spec.id, "error": str(e)}
+    except sqlite3.Error as e:      # an embedded store locked or damaged while it was read
+        from ..store.embedded import store_error
+        return {"id": spec.id, "error": str(store_error(Path(spec.store or "embedded store"), e))}
+    except MemoryError:
+        return {"id": spec.id, "error": "out of memory (split the site: a lower split_readings, or a period)"}
     except Exception as e:          # an unexpected failure of one site: reported, the others go on
         return {"id": spec.id, "error": f"{type(e).__name__}: {e}"}
 
 
-def _analyze_site(spec: SiteSpec) -> dict[str, Any]:
+def analyze_site(spec: SiteSpec) -> dict[str, Any]:
+    """One site, whole, on a worker: read, analyse (as `mieruka analyze`), price the CO2 rows."""
+    return _guarded(spec, _analyze_site)
+
+
+def _setup(spec: SiteSpec):
     from ..analytics.co2 import CO2Engine
-    from ..analytics.pipeline import analyze, params_for_site
+    from ..analytics.pipeline import params_for_site
     from ..calendar import SiteCalendar
     from ..site import load_site
-    from .fleet_co2 import co2_figures, site_rows
-    from .site_run import channels_sha256
-
     cfg = load_site(spec.config)
-    cal = SiteCalendar.from_config(cfg)
-    engine = CO2Engine.from_site(cfg)
-    params = params_for_site(cfg)
+    return cfg, SiteCalendar.from_config(cfg), CO2Engine.from_site(cfg), params_for_site(cfg)
+
+
+def _no_readings(spec: SiteSpec, cfg, t0, t1) -> MierukaError:
+    return MierukaError(f"no readings {_source(spec, cfg)}" + (f" in [{t0.isoformat()}, {t1.isoformat()})"
+                                                                if t0 and t1 else ""))
+
+
+def _analyze_site(spec: SiteSpec) -> dict[str, Any]:
+    from ..analytics.pipeline import analyze
+    from .site_run import channel_digest
+    cfg, cal, engine, params = _setup(spec)
     chans, t0, t1 = site_channels(spec, cfg, cal)
     if not any(len(ch.time) for ch in chans.values()):
-        raise MierukaError(f"no readings {_source(spec, cfg)}" + (f" in [{t0.isoformat()}, {t1.isoformat()})"
-                                                                 if t0 and t1 else ""))
+        raise _no_readings(spec, cfg, t0, t1)
     result = analyze(chans, cal, engine, params)
+    return _finish(spec, cfg, cal, engine, result, chans, {c: channel_digest(c, v) for c, v in chans.items()}, t0, t1)
+
+
+def _finish(spec: SiteSpec, cfg, cal, engine, result, chans, digests: dict[str, str], t0, t1) -> dict[str, Any]:
+    """The site's summary from the pipeline's result: its JSON, the priced CO2 rows of
+    the channels that meter the site's total (`chans`: at least those), the inputs' hash."""
+    from .fleet_co2 import co2_figures, site_rows
+    from .site_run import digests_sha256
     text = result.to_json()
     data = json.loads(text)
     bills = spec.bills or (str(cfg.resolve_path(cfg.co2.bills_file)) if cfg.co2.bills_file else None)
@@ -141,21 +172,155 @@ def _analyze_site(spec: SiteSpec) -> dict[str, Any]:
             raise MierukaError("no power or air-flow channel with data")
         t0 = t0 or dt.datetime.fromisoformat(per["start"])
         t1 = t1 or dt.datetime.fromisoformat(per["end"])
-    period = (t0, t1)
     try:
-        rows, production, metered = site_rows(spec.id, chans, cal, engine, Path(bills) if bills else None, period)
+        rows, production, metered = site_rows(spec.id, chans, cal, engine, Path(bills) if bills else None, (t0, t1))
     except ValueError as e:
         raise MierukaError(f"CO2 engine: {e}") from None
     h = hashlib.sha256()
     h.update(file_sha256(spec.config).encode())
     if bills:
         h.update(file_sha256(bills).encode())
-    h.update(channels_sha256(chans).encode())
+    h.update(digests_sha256(digests).encode())
     return {"id": spec.id, "analysis": data, "analysis_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "rows": rows, "production": production, "metered_channels": metered,
             "site_total_channels": sorted(c for c, ch in chans.items() if is_site_total(ch.info)),
             "co2": co2_figures(rows), "inputs_sha256": h.hexdigest(),
             "factor_set": engine.describe(), "site_name": cfg.site.name}
+
+
+# ---- a large site in channel groups: plan (+ context), groups, combine
+# The first task of every site decides: a site up to `split_readings` readings
+# (channels x points) is analysed whole, right there, as before.  A larger one that
+# channel_groups can split comes back as a plan: the site channels (incomers,
+# compressors and air meters, outdoor temperature), breaker groups, the SiteContext
+# computed from the site channels, the period, and the recordings' size and mtime.
+# Each group task reads its channels and returns their ChannelParts and digests; the
+# combine task reads the site channels again, adds the parts and finishes the site as
+# one task would.  Byte-identical to the whole-site run (analytics.pipeline).
+
+def site_task(spec: SiteSpec) -> dict[str, Any]:
+    """The first task of a site: its whole result, or its split plan."""
+    return _guarded(spec, _site_task)
+
+
+def _readings(chans) -> int:
+    return sum(len(ch.time) for ch in chans.values())
+
+
+def _stamps(spec: SiteSpec) -> list[tuple[str, int, int]]:
+    out = []
+    for p in spec.recordings:
+        st = os.stat(p)
+        out.append((p, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _check_stamps(plan: dict) -> None:
+    for p, size, mtime in plan["stamps"]:
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            raise MierukaError(f"{p}: {e.strerror} (the recording went away while its site was analysed)") from None
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            raise MierukaError(f"{p}: the recording changed while its site was analysed; run again")
+
+
+def _site_task(spec: SiteSpec) -> dict[str, Any]:
+    from ..analytics.pipeline import analyze, channel_groups
+    from .site_run import channel_digest
+    cfg, cal, engine, params = _setup(spec)
+    limit = spec.split_readings
+    t0, t1 = _site_period(spec, cal)
+    if spec.recordings:
+        stamps = _stamps(spec)
+        chans, t0, t1 = site_channels(spec, cfg, cal, period=(t0, t1))
+        n = _readings(chans)
+        infos = {c: ch.info for c, ch in chans.items()}
+    else:
+        stamps = []
+        store = _open_store(spec, cfg)
+        try:
+            t0, t1 = _store_period(spec, store, cal, t0, t1)
+            n = store.readings_estimate(t0, t1) if limit else 0
+            infos = {i.id: i for i in store.channels()}
+        finally:
+            store.close()
+        chans = None
+    plan = channel_groups(infos, math.ceil(n / limit)) if limit and n > limit else None
+    if plan is not None:
+        site_ids, groups = plan
+        breakers = {c for g in groups for c in g}
+        if chans is None:
+            chans, t0, t1 = site_channels(spec, cfg, cal, period=(t0, t1), exclude=breakers)
+        ctx = _context({c: chans[c] for c in site_ids if c in chans}, cal, params)
+        if ctx.totals:          # the incomer has data: the breakers can go their own way
+            return {"id": spec.id, "split": {"site": site_ids, "groups": groups, "context": ctx,
+                                             "period": (t0, t1), "stamps": stamps, "readings": n}}
+        if not spec.recordings:     # no incomer data after all: the whole site in this task
+            chans = None
+    if chans is None:
+        chans, t0, t1 = site_channels(spec, cfg, cal, period=(t0, t1))
+    if not _readings(chans):
+        raise _no_readings(spec, cfg, t0, t1)
+    result = analyze(chans, cal, engine, params)
+    return _finish(spec, cfg, cal, engine, result, chans, {c: channel_digest(c, v) for c, v in chans.items()}, t0, t1)
+
+
+def _context(chans, cal, params):
+    from ..analytics.pipeline import prepare_series, site_context
+    from ..analytics.series import CachedCalendar
+    c = CachedCalendar(cal)
+    return site_context(prepare_series(chans, c, params), c, params)
+
+
+def group_task(spec: SiteSpec, plan: dict, ids: list[str]) -> dict[str, Any]:
+    """One channel group of a split site: its ChannelParts and digests."""
+    return _guarded(spec, _group_task, plan, ids)
+
+
+def _group_task(spec: SiteSpec, plan: dict, ids: list[str]) -> dict[str, Any]:
+    from ..analytics.pipeline import channel_part, prepare_series
+    from ..analytics.series import CachedCalendar
+    from .site_run import channel_digest
+    _check_stamps(plan)
+    cfg, cal, _engine, params = _setup(spec)
+    chans, _, _ = site_channels(spec, cfg, cal, ids=set(ids), period=plan["period"])
+    c = CachedCalendar(cal)
+    ctx = plan["context"]
+    parts = {cid: channel_part(cid, s, c, ctx, params) for cid, s in prepare_series(chans, c, params).items()}
+    return {"id": spec.id, "parts": parts, "digests": {cid: channel_digest(cid, v) for cid, v in chans.items()},
+            "readings": _readings(chans)}
+
+
+def combine_task(spec: SiteSpec, plan: dict, *groups: dict) -> dict[str, Any]:
+    """The last task of a split site: its site channels read again, the groups' parts
+    added, the site finished as a whole-site task finishes it."""
+    for g in groups:
+        if g.get("error"):
+            return {"id": spec.id, "error": g["error"]}
+    return _guarded(spec, _combine_task, plan, groups)
+
+
+def _combine_task(spec: SiteSpec, plan: dict, groups: tuple[dict, ...]) -> dict[str, Any]:
+    from ..analytics.pipeline import combine, prepare_series
+    from ..analytics.series import CachedCalendar
+    from .site_run import channel_digest
+    _check_stamps(plan)
+    cfg, cal, engine, params = _setup(spec)
+    breakers = {c for g in plan["groups"] for c in g}
+    t0, t1 = plan["period"]
+    chans, _, _ = site_channels(spec, cfg, cal, period=(t0, t1), exclude=breakers)
+    parts, digests, n = {}, {c: channel_digest(c, v) for c, v in chans.items()}, _readings(chans)
+    for g in groups:
+        parts.update(g["parts"])
+        digests.update(g["digests"])
+        n += g["readings"]
+    if not n:
+        raise _no_readings(spec, cfg, t0, t1)
+    c = CachedCalendar(cal)
+    series = prepare_series({cid: chans[cid] for cid in plan["site"] if cid in chans}, c, params)
+    result = combine(series, parts, c, engine, params, plan["context"])
+    return _finish(spec, cfg, cal, engine, result, chans, digests, t0, t1)
 
 
 # ------------------------------------------------------------------ summarising
@@ -305,44 +470,95 @@ def fleet_client(workers: int | None = None, scheduler: str | None = None,
         finally:
             client.close()
         return
-    import os
+    import logging
 
     import dask
     n = workers or max(1, min(os.cpu_count() or 1, 8))
-    with dask.config.set(LOCAL_WORKER_CONFIG | {"distributed.nanny.pre-spawn-environ": _worker_env()}):
-        # the nannies keep these: a worker they restart (killed, out of memory) gets them too
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, memory_limit=memory_limit, silence_logs=40)
-    client = Client(cluster)
+    # the in-process scheduler logs every start, worker and stop at INFO; they reached the
+    # CLI's stderr through the root handler and buried the one line per failed site
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
-        yield client
+        with dask.config.set(LOCAL_WORKER_CONFIG | {"distributed.nanny.pre-spawn-environ": _worker_env()}):
+            # the nannies keep these: a worker they restart (killed, out of memory) gets them too
+            # no dashboard; the scheduler's small HTTP server (health, metrics) still starts:
+            # on a free loopback port, not on 8787 of every interface (a second run warned)
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, memory_limit=memory_limit, silence_logs=40,
+                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
     finally:
-        client.close()
-        cluster.close()
+        quiet.setLevel(level)
+
+
+def _run_serial(spec: SiteSpec) -> dict[str, Any]:
+    if spec.error:
+        return {"id": spec.id, "error": spec.error}
+    res = site_task(spec)
+    plan = res.get("split")
+    if plan is None:
+        return res
+    return combine_task(spec, plan, *(group_task(spec, plan, ids) for ids in plan["groups"]))
 
 
 def run_fleet(fleet: Fleet, client=None, on_done: Callable[[str, dict], None] | None = None) -> FleetRun:
-    """Analyse every site of the fleet: one Dask task per site on `client`, or in this
+    """Analyse every site of the fleet: one Dask task per site (a large site: a task for
+    its plan, one per channel group and one to combine them) on `client`, or in this
     process one after the other when `client` is None (the serial baseline)."""
     results: dict[str, dict] = {}
+
+    def done(spec: SiteSpec, res: dict) -> None:
+        results[spec.id] = res
+        if on_done:
+            on_done(spec.id, res)
+
     if client is None:
         for spec in fleet.sites:
-            results[spec.id] = analyze_site(spec)
-            if on_done:
-                on_done(spec.id, results[spec.id])
-    else:
-        from distributed import as_completed
+            done(spec, _run_serial(spec))
+        return summarise(fleet, [results[s.id] for s in fleet.sites])
+    import uuid
+
+    from distributed import as_completed
+    run = uuid.uuid4().hex[:12]        # keys unique per run: clients sharing a scheduler never meet
+    ac = as_completed()
+    owner: dict[str, SiteSpec] = {}
+    held: dict[str, list] = {}         # a split site's group futures, until its combine is done
+
+    def submit(spec: SiteSpec, key: str, fn, *args):
         # pure=False: a site is read afresh each run (its files may have changed)
-        futures = {client.submit(analyze_site, spec, key=f"site-{i}-{spec.id}", retries=TASK_RETRIES,
-                                 pure=False): spec for i, spec in enumerate(fleet.sites)}
-        for fut in as_completed(futures):
-            spec = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as e:      # e.g. KilledWorker after the retries: that site fails, the others go on
-                res = {"id": spec.id, "error": f"{type(e).__name__}: {e}"}
-            results[spec.id] = res
-            if on_done:
-                on_done(spec.id, res)
-            fut.release()
+        fut = client.submit(fn, spec, *args, key=f"{key}-{run}", retries=TASK_RETRIES, pure=False)
+        owner[fut.key] = spec
+        return fut
+
+    for i, spec in enumerate(fleet.sites):
+        if spec.error:
+            done(spec, {"id": spec.id, "error": spec.error})
+        else:
+            ac.add(submit(spec, f"site-{i}-{spec.id}", site_task))
+    for fut in ac:
+        spec = owner.pop(fut.key)
+        try:
+            res = fut.result()
+        except Exception as e:      # e.g. KilledWorker after the retries: that site fails, the others go on
+            res = {"id": spec.id, "error": f"{type(e).__name__}: {e}"}
+        fut.release()
+        plan = res.get("split")
+        if plan is not None:
+            base = fut.key.rsplit("-", 1)[0]
+            groups = [submit(spec, f"{base}-group{g}", group_task, plan, ids) for g, ids in enumerate(plan["groups"])]
+            last = submit(spec, f"{base}-combine", combine_task, plan, *groups)
+            for g in groups:
+                owner.pop(g.key)
+            held[last.key] = groups
+            ac.add(last)
+            continue
+        for g in held.pop(fut.key, []):
+            g.release()
+        done(spec, res)
     return summarise(fleet, [results[s.id] for s in fleet.sites])

@@ -7,6 +7,7 @@
     fy2013_t_co2 = 1500.0           # Japan's -46 % path
 
     period = { start = "2026-04-01", end = "2026-05-01" }   # optional default for every site
+    split_readings = 50_000_000     # optional: split a larger site into channel-group tasks (0: never)
 
     [[sites]]
     id = "osaka"
@@ -18,6 +19,7 @@
     id = "kobe"
     config = "kobe/site.toml"
     store = "kobe/data"                      # the site's embedded store (its data_dir, or the .sqlite file)
+    split_readings = 10_000_000              # optional: this site's own threshold
 
     [[sites]]
     id = "nagoya"
@@ -26,9 +28,9 @@
     period = { start = "2026-04-01", end = "2026-05-01" }
 
 Validated with pydantic at start; every problem is one line naming the file,
-the key (`sites[1:kobe].store`) and what is wrong.  A site's own config and data
-are read later, on the worker, so that one site's broken config is that site's
-error and the others still finish.
+the key (`sites[1:kobe].store`) and what is wrong.  A missing file of a site (its
+config, recordings, store, bills) is that site's `error`, as are its config and
+data, which are read later on the worker: one broken site never stops the others.
 """
 from __future__ import annotations
 
@@ -94,6 +96,7 @@ class FleetSite(_Model):
     influxdb: FleetInflux | None = None
     bills: Path | None = None
     period: Period | None = None
+    split_readings: int | None = Field(default=None, ge=0, description="this site's split threshold")
 
     @field_validator("recordings")
     @classmethod
@@ -125,9 +128,17 @@ class Company(_Model):
     fiscal_year: int | None = Field(default=None, ge=1990, le=2100, description="the CO2 sheet's FY (default: latest)")
 
 
+# A site with more readings (channels x points) than this is split into channel
+# groups (mieruka.service.fleet): 100 channels x a month at 1 s is 260 M.
+DEFAULT_SPLIT_READINGS = 50_000_000
+
+
 class FleetManifest(_Model):
     company: Company = Field(default_factory=Company)
     period: Period | None = None
+    split_readings: int = Field(default=DEFAULT_SPLIT_READINGS, ge=0,
+                                description="split a site above this many readings into channel groups (0: never); "
+                                            "recording sites only when it is given")
     sites: list[FleetSite] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -154,7 +165,8 @@ class SiteSpec:
     bills: str | None = None
     start: str | None = None                      # ISO; naive = site time
     end: str | None = None
-    channels: tuple[str, ...] | None = None       # a channel group of a split site (None: all)
+    split_readings: int = 0                       # split above this many readings (0: never)
+    error: str | None = None                      # a path of the manifest that is missing: the site fails
 
 
 @dataclass
@@ -175,8 +187,45 @@ def _period_text(p: Period | None) -> tuple[str | None, str | None]:
     return p.start.isoformat(), p.end.isoformat()
 
 
-def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
-    """Read and validate a fleet manifest; raise ConfigError (file, key, problem)."""
+def _site_paths(base: Path, key: str, s: FleetSite) -> tuple[Path, tuple[str, ...], str | None, str | None]:
+    """(config, recordings, store file, bills) of one site, every one checked to exist."""
+    cfg = _resolve(base, s.config)
+    if not cfg.is_file():
+        raise ConfigError(f"{key}.config: no such site config file: {cfg}")
+    recs: tuple[str, ...] = ()
+    if s.recordings is not None:
+        found: set[str] = set()
+        for pat in s.recordings:
+            full = str(_resolve(base, pat))
+            hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
+            hits = [h for h in hits if Path(h).is_file() and h.lower().endswith(RECORDING_SUFFIXES)]
+            if not hits:
+                raise ConfigError(f"{key}.recordings: {pat!r} matches no .csv/.csv.gz file (relative to {base})")
+            found.update(str(Path(h).resolve()) for h in hits)
+        recs = tuple(sorted(found))
+    store = None
+    if s.store is not None:
+        sp = _resolve(base, s.store)
+        if sp.is_dir():
+            from ..store.embedded import DB_NAME
+            sp = sp / DB_NAME
+        if not sp.is_file():
+            raise ConfigError(f"{key}.store: no embedded store at {sp}")
+        store = str(sp)
+    bills = None
+    if s.bills is not None:
+        b = _resolve(base, s.bills)
+        if not b.is_file():
+            raise ConfigError(f"{key}.bills: no such file: {b}")
+        bills = str(b)
+    return cfg, recs, store, bills
+
+
+def load_manifest(path: str | Path, env: dict[str, str] | None = None, split_readings: int | None = None) -> Fleet:
+    """Read and validate a fleet manifest; raise ConfigError (file, key, problem) for
+    what is wrong with the manifest itself.  A site whose files are missing (config,
+    recordings or a glob matching none, store, bills) gets that line as its `error`
+    and fails alone.  `split_readings` (the CLI's) overrides the manifest's."""
     path = Path(path)
     where = str(path)
     data = read_toml(path, "fleet manifest")
@@ -192,36 +241,19 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None) -> Fleet:
     fleet = Fleet(path.resolve(), m.company)
     for i, s in enumerate(m.sites):
         key = f"{where}: sites[{i}:{s.id}]"
-        cfg = _resolve(base, s.config)
-        if not cfg.is_file():
-            raise ConfigError(f"{key}.config: no such site config file: {cfg}")
-        recs: tuple[str, ...] = ()
-        if s.recordings is not None:
-            found: set[str] = set()
-            for pat in s.recordings:
-                full = str(_resolve(base, pat))
-                hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
-                hits = [h for h in hits if Path(h).is_file() and h.lower().endswith(RECORDING_SUFFIXES)]
-                if not hits:
-                    raise ConfigError(f"{key}.recordings: {pat!r} matches no .csv/.csv.gz file (relative to {base})")
-                found.update(str(Path(h).resolve()) for h in hits)
-            recs = tuple(sorted(found))
-        store = None
-        if s.store is not None:
-            sp = _resolve(base, s.store)
-            if sp.is_dir():
-                from ..store.embedded import DB_NAME
-                sp = sp / DB_NAME
-            if not sp.is_file():
-                raise ConfigError(f"{key}.store: no embedded store at {sp}")
-            store = str(sp)
-        bills = None
-        if s.bills is not None:
-            b = _resolve(base, s.bills)
-            if not b.is_file():
-                raise ConfigError(f"{key}.bills: no such file: {b}")
-            bills = str(b)
         start, end = _period_text(s.period or m.period)
-        fleet.sites.append(SiteSpec(s.id, str(cfg), recs, store,
-                                    s.influxdb.model_dump() if s.influxdb else None, bills, start, end))
+        limit = split_readings if split_readings is not None else (
+            s.split_readings if s.split_readings is not None else m.split_readings)
+        if s.recordings is not None and split_readings is None and s.split_readings is None \
+                and "split_readings" not in data:
+            # a CSV is not indexed by channel: every task of a split site parses it whole
+            # (measured: parsing costs ~30x the analysis), so recordings split only on request
+            limit = 0
+        try:
+            cfg, recs, store, bills = _site_paths(base, key, s)
+        except ConfigError as e:        # that site fails (one line), the others are analysed
+            fleet.sites.append(SiteSpec(s.id, str(_resolve(base, s.config)), start=start, end=end, error=str(e)))
+            continue
+        fleet.sites.append(SiteSpec(s.id, str(cfg), recs, store, s.influxdb.model_dump() if s.influxdb else None,
+                                    bills, start, end, limit))
     return fleet

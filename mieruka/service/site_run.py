@@ -79,13 +79,16 @@ def recording_channels(paths: list[Path], cfg, start: dt.datetime | None = None,
     return chans
 
 
-def store_channels(store, start: dt.datetime, end: dt.datetime) -> dict[str, ChannelData]:
-    """[start, end) of every channel of a store, as `analyze_store` reads them
-    (counters with wraps and resets undone by the store)."""
+def store_channels(store, start: dt.datetime, end: dt.datetime, ids=None, exclude=frozenset()
+                   ) -> dict[str, ChannelData]:
+    """[start, end) of every channel of a store (or of those in `ids`, never those in
+    `exclude`), as `analyze_store` reads them (counters with wraps and resets undone)."""
     from ..quantities import QUANTITIES
 
     chans = {}
     for info in store.channels():
+        if (ids is not None and info.id not in ids) or info.id in exclude:
+            continue
         q = QUANTITIES.get(info.quantity)
         if q is not None and q.counter:       # every Store undoes wraps and resets (mieruka.store.base)
             t, v = store.read_continuous(info.id, start, end)
@@ -95,17 +98,30 @@ def store_channels(store, start: dt.datetime, end: dt.datetime) -> dict[str, Cha
     return chans
 
 
+def channel_digest(cid: str, ch: ChannelData) -> str:
+    """SHA-256 of one channel's readings: its id, the metadata the detectors use, times,
+    values and quality codes."""
+    h = hashlib.sha256()
+    i = ch.info
+    h.update(repr((cid, i.quantity, i.equipment_kind, i.system, i.standby_allowance_kw, i.rated_power_kw,
+                   i.capacity_m3_per_min, i.always_on)).encode())
+    h.update(np.ascontiguousarray(ch.time.astype("datetime64[ms]").astype(np.int64)).tobytes())
+    h.update(np.ascontiguousarray(ch.value, dtype=np.float64).tobytes())
+    if ch.quality is not None:
+        h.update(np.ascontiguousarray(ch.quality, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def digests_sha256(digests: dict[str, str]) -> str:
+    """One SHA-256 over channels' digests, in channel-id order: the same whether one
+    task read every channel or several tasks read a group each."""
+    h = hashlib.sha256()
+    for cid in sorted(digests):
+        h.update(cid.encode("utf-8") + b"\0" + digests[cid].encode() + b"\n")
+    return h.hexdigest()
+
+
 def channels_sha256(chans: dict[str, ChannelData]) -> str:
     """A digest of the readings themselves (ids, metadata that the detectors use,
     times, values, quality), independent of where they were read from."""
-    h = hashlib.sha256()
-    for cid in sorted(chans):
-        ch = chans[cid]
-        i = ch.info
-        h.update(repr((cid, i.quantity, i.equipment_kind, i.system, i.standby_allowance_kw, i.rated_power_kw,
-                       i.capacity_m3_per_min, i.always_on)).encode())
-        h.update(np.ascontiguousarray(ch.time.astype("datetime64[ms]").astype(np.int64)).tobytes())
-        h.update(np.ascontiguousarray(ch.value, dtype=np.float64).tobytes())
-        if ch.quality is not None:
-            h.update(np.ascontiguousarray(ch.quality, dtype=np.uint8).tobytes())
-    return h.hexdigest()
+    return digests_sha256({cid: channel_digest(cid, ch) for cid, ch in chans.items()})

@@ -100,6 +100,11 @@ class Store(ABC):
     def count(self, channel: str | None = None) -> int:
         """Readings stored (of one channel, or of all), every quality."""
 
+    def readings_estimate(self, start: TimeLike = None, end: TimeLike = None) -> int:
+        """About how many readings (all channels) lie in [start, end): a size for
+        planning work (fleet runs split large sites), cheaper than reading them."""
+        return self.count()
+
     @abstractmethod
     def channels(self) -> list[ChannelInfo]:
         """Channels the store knows (from metadata, or seen in data)."""

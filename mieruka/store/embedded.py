@@ -99,6 +99,11 @@ def _to_v2(cur: sqlite3.Cursor) -> None:
 _MIGRATIONS = {1: _to_v1, 2: _to_v2}
 
 
+def store_error(path: Path, e: BaseException, readonly: bool = True) -> ConfigError:
+    """A SQLite (or file) failure on an embedded store, worded for people (file and cause)."""
+    return ConfigError(_open_error(path, e, readonly))
+
+
 def schema_version(db: sqlite3.Connection) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
@@ -182,10 +187,12 @@ def _open_error(path: Path, e: BaseException, readonly: bool) -> str:
     why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
     text = why.lower()
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (f"{path}: the embedded store is damaged ({why}); move it aside (keep it: `sqlite3 FILE .recover` "
-                f"saves what it can) and start again for a new store, or restore a backup (`mieruka restore`)")
+        return (f"{path}: not a readable embedded store: it is damaged ({why}); move it aside (keep it: "
+                f"`sqlite3 FILE .recover` saves what it can) and start again for a new store, or restore a "
+                f"backup (`mieruka restore`)")
     if "locked" in text or "busy" in text:
-        return f"{path}: the embedded store stayed locked by another process for 30 s ({why}); try again"
+        return (f"{path}: the embedded store is locked by another process ({why} after waiting 30 s); "
+                f"try again when it is released")
     what = "read the embedded store" if readonly else "open the embedded store for writing"
     return f"{path}: cannot {what} ({why}); check the data directory's permissions and free space"
 
@@ -530,6 +537,14 @@ class EmbeddedStore(Store):
         if channel is not None:
             return len(self.read_quality(channel)[0])
         return sum(len(self.read_quality(c)[0]) for c in self._all_ids())
+
+    def readings_estimate(self, start: TimeLike = None, end: TimeLike = None) -> int:
+        """Readings of the chunks that overlap [start, end) plus the staged ones in it
+        (from the chunk headers: nothing is decompressed)."""
+        lo, hi = _ms(start, self.tz, -(2 ** 62)), _ms(end, self.tz, 2 ** 62)
+        a = self.db.execute("SELECT coalesce(sum(n), 0) FROM chunks WHERE t1 >= ? AND t0 < ?", (lo, hi)).fetchone()
+        b = self.db.execute("SELECT count(*) FROM staged WHERE t >= ? AND t < ?", (lo, hi)).fetchone()
+        return int(a[0]) + int(b[0])
 
     # ------------------------------------------------------------------ metadata
     def _all_ids(self) -> list[str]:
