@@ -5,9 +5,14 @@ and this module asserts the same of every request it builds.
 
 Scan: one read of holding register 0 per unit id.  Any answer means a device is
 there, an exception answer too (exception 1, 2 or 3: it does not have that
-register, but it listened); exceptions 10 and 11 are a TCP gateway saying *nobody*
-answered behind it, so they mean absent.  Serial lines are scanned at each
-baud rate x parity given.
+register, but it listened; 4: it is there but failing); exceptions 10 and 11 are a
+TCP gateway saying *nobody* answered behind it, so they mean absent.  A reply that
+carries another unit id, or a late one, is not an answer of the unit asked (pymodbus
+drops it).  Serial lines are scanned at each baud rate x parity given.  Where
+devices answered, one more read goes to unit id 248 (reserved: no Modbus device
+may have it): an answer there means the target answers *every* unit id (a Modbus
+TCP meter that ignores the unit id, or a gateway that does not route by it), so the
+ids listed are one device seen many times, not many devices.
 
 Probe: a register map's fields are read under each word order (big: high word
 first; little: low word first) and address base (0: the map's addresses as they
@@ -33,6 +38,15 @@ from .modbus_plan import READ_FUNCTION_CODES, Block, plan_reads
 from .registers import Field, RegisterMap
 
 GATEWAY_NOBODY = (10, 11)     # gateway path unavailable / target device failed to respond
+RESERVED_UNIT = 248           # 248..255 are reserved by the Modbus serial line spec: no device has them
+EXCEPTION_NAMES = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+                   4: "server device failure", 5: "acknowledge", 6: "server device busy",
+                   8: "memory parity error", 10: "gateway path unavailable",
+                   11: "gateway target device failed to respond"}
+
+
+def exception_name(code: int | None) -> str:
+    return f"exception {code} ({EXCEPTION_NAMES.get(code, 'unknown code')})"
 WORD_ORDERS = ("big", "little")
 ADDRESS_BASES = (0, 1)
 
@@ -56,6 +70,11 @@ TINY = 1e-6            # a float this close to zero but not zero: almost surely 
 
 class Silent(MierukaError):
     """The unit answered nothing at all (wrong unit id, serial settings or wiring)."""
+
+
+class Refused(MierukaError):
+    """The unit answered, but refused every field (an exception for each) or only sent
+    replies that do not fit the requests."""
 
 
 def _read_only(fc: int) -> int:
@@ -132,6 +151,18 @@ async def scan_units(conn: Connection, units: list[int], timeout_s: float, progr
     return found, garbled
 
 
+async def answers_any_unit(conn: Connection, timeout_s: float) -> bool:
+    """Does the target answer unit id 248, which no device may have?  Then it ignores
+    the unit id, and every id `scan_units` found is the same device."""
+    try:
+        await conn.read(Block(_read_only(3), 0, 1, ()), RESERVED_UNIT, timeout_s)
+        return True
+    except ExceptionReply as e:
+        return e.code not in GATEWAY_NOBODY
+    except (BadReply, ReadTimeout):
+        return False
+
+
 # ------------------------------------------------------------------ probe
 def plausibility(f: Field, value: float) -> tuple[float, float, bool]:
     """(points, weight, plausible) of one decoded value."""
@@ -171,36 +202,88 @@ class Candidate:
                 "readable": self.readable, "plausible": self.plausible}
 
 
+@dataclass
+class ReadLog:
+    """What a probe's reads met, to say why nothing could be read."""
+    exceptions: dict[int, int] = field(default_factory=dict)
+    bad_replies: int = 0
+    timeouts: int = 0
+
+    def note(self, e: Exception) -> None:
+        if isinstance(e, ExceptionReply):
+            self.exceptions[e.code] = self.exceptions.get(e.code, 0) + 1
+        elif isinstance(e, BadReply):
+            self.bad_replies += 1
+        else:
+            self.timeouts += 1
+
+    def summary(self) -> str:
+        parts = [f"{exception_name(c)} x{n}" for c, n in sorted(self.exceptions.items())]
+        if self.bad_replies:
+            parts.append(f"{self.bad_replies} malformed replies")
+        if self.timeouts:
+            parts.append(f"{self.timeouts} timeouts")
+        return ", ".join(parts) or "no reply"
+
+    def hint(self) -> str:
+        """What to do about a unit that answered but gave no field."""
+        if self.exceptions and set(self.exceptions) <= {1, 2, 3}:
+            return "another model, or registers this firmware does not have: try another --map"
+        if set(self.exceptions) & {4, 5, 6}:
+            return "the device reports it is failing or busy: check it, then probe again"
+        if self.bad_replies:
+            return ("the replies do not fit the requests: check --rtu-over-tcp against what the converter "
+                    "speaks, or the device answers another protocol")
+        return "try another --map"
+
+
+def _silent(conn: Connection, unit: int, timeout_s: float) -> Silent:
+    return Silent(f"unit {unit} at {conn.key} does not answer (no reply in {timeout_s} s; a device answering "
+                  f"later than --timeout or with another unit id in its reply counts as silent)")
+
+
 async def _read_fields(conn: Connection, unit: int, fields: list[Field], cap: int, timeout_s: float,
-                       progress=None) -> dict[str, list[int] | None]:
+                       progress=None, log: ReadLog | None = None) -> dict[str, list[int] | None]:
     """Raw words of each field (None: the device refused it); blocks that answer an
-    exception are read again field by field."""
+    exception are read again field by field.  A gateway's "nobody behind me" (exception
+    10/11) ends the probe at once: the unit is absent, not refusing."""
+    log = log if log is not None else ReadLog()
     out: dict[str, list[int] | None] = {}
-    answered = False                  # anything at all, an exception answer too
+    answered = False                  # anything at all, an exception answer or a malformed reply too
+
+    async def read(block: Block) -> list[int]:
+        nonlocal answered
+        try:
+            regs = await conn.read(block, unit, timeout_s)
+        except (ExceptionReply, BadReply, ReadTimeout) as e:
+            log.note(e)
+            if isinstance(e, ExceptionReply) and e.code in GATEWAY_NOBODY:
+                raise Silent(f"unit {unit} at {conn.key} is absent: the gateway answered {exception_name(e.code)}")
+            answered = answered or not isinstance(e, ReadTimeout)
+            raise
+        answered = True
+        return regs
+
     for block in plan_reads(fields, cap, 0):
         _read_only(block.fc)
         try:
             try:
-                regs = await conn.read(block, unit, timeout_s)
+                regs = await read(block)
             except ReadTimeout:
                 if not answered:
                     raise
-                regs = await conn.read(block, unit, timeout_s)     # one lost answer is no evidence
-            answered = True
+                regs = await read(block)     # one lost answer is no evidence
             for f in block.fields:
                 out[f.name] = block.words(regs, f)
-        except (ExceptionReply, BadReply, ReadTimeout) as e:
-            answered = answered or isinstance(e, ExceptionReply)
+        except (ExceptionReply, BadReply, ReadTimeout):
             for f in block.fields:
                 single = plan_reads([f], cap, 0)[0]
                 try:
-                    out[f.name] = await conn.read(single, unit, timeout_s)
-                    answered = True
-                except (ExceptionReply, BadReply, ReadTimeout) as e2:
-                    answered = answered or isinstance(e2, ExceptionReply)
+                    out[f.name] = await read(single)
+                except (ExceptionReply, BadReply, ReadTimeout):
                     out[f.name] = None
                     if not answered:          # silent from the first request on: nobody is there
-                        raise Silent(f"unit {unit} at {conn.key} does not answer (no reply in {timeout_s} s)")
+                        raise _silent(conn, unit, timeout_s) from None
         if progress:
             progress(1)
     return out
@@ -240,11 +323,15 @@ async def probe(conn: Connection, unit: int, regmap: RegisterMap, timeout_s: flo
     """Every (word order, address base) candidate, best first (ties: the map as written)."""
     cap = min(regmap.max_registers_per_read, 125)
     cands: list[Candidate] = []
+    log = ReadLog()
     for base in ADDRESS_BASES:
         shifted = regmap.adapted(None, base)
-        raw = await _read_fields(conn, unit, list(shifted.fields.values()), cap, timeout_s, progress)
+        raw = await _read_fields(conn, unit, list(shifted.fields.values()), cap, timeout_s, progress, log)
         for wo in WORD_ORDERS:
             cands.append(score_candidate(regmap, raw, wo, base))
+    if not any(c.readable for c in cands):
+        raise Refused(f"unit {unit} at {conn.key} answered, but none of the fields of map {regmap.model!r} "
+                      f"({log.summary()}): {log.hint()}")
     order = {(regmap.word_order, 0): 0}
     cands.sort(key=lambda c: (-round(c.score, 6), order.get((c.word_order, c.address_base), 1)))
     return cands

@@ -15,6 +15,15 @@ converter that needs time after accepting), `pause_between_requests_ms` (a quiet
 gap on the line before each request to that meter), and `close_after_poll` (see
 `close_idle`).
 
+Late answers: RTU framing (serial, rtu_over_tcp) has no transaction id, so an answer
+that comes after its request timed out would land in the next request's window: on
+an RS-485 line it collides with the next request, and pymodbus's RTU decoder takes
+the whole receive buffer as one frame, so a late answer that arrives together with
+the next one swallows it.  After a timeout on an RTU-framed link the link stays
+quiet for `late_grace_s` (the timeout, at most 1 s) before the next request, so a
+late answer arrives while no request waits and is dropped.  Modbus TCP matches
+answers by transaction id and needs no gap.
+
 Read-only by construction: this class only issues function codes 3 and 4, and a
 `trace_pdu` hook on the pymodbus client refuses to send any other request.
 """
@@ -29,6 +38,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from .modbus_plan import READ_FUNCTION_CODES, Block
+from .rtu_framer import HuntingFramerRTU
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +85,9 @@ class Connection:
         self.requests = 0
         self.last_done = 0.0          # monotonic time the last request on this link ended
         self.connect_pause_s = meter.pause_after_connect_ms / 1000.0
+        self.rtu_framing = meter.protocol in ("modbus_rtu", "rtu_over_tcp")
+        self.late_grace_s = min(meter.timeout_s, 1.0) if self.rtu_framing else 0.0
+        self.quiet_until = 0.0        # monotonic time before which no request goes out (after a timeout)
 
     def _make_client(self):
         meter, key = self.meter, self.key
@@ -87,6 +100,8 @@ class Connection:
             framer = FramerType.RTU if meter.protocol == "rtu_over_tcp" else FramerType.SOCKET
             self.client = AsyncModbusTcpClient(meter.host, port=meter.port, framer=framer, timeout=meter.timeout_s,
                                                retries=0, reconnect_delay=0, trace_pdu=_only_reads, name=key)
+        if meter.protocol in ("modbus_rtu", "rtu_over_tcp"):     # noise before a frame must not lose it
+            self.client.ctx.framer = HuntingFramerRTU(self.client.ctx.framer.decoder)
         # a silent unit id must not make pymodbus drop the link the other units share
         self.client.set_max_no_responses(1 << 30)
 
@@ -130,10 +145,9 @@ class Connection:
 
     async def _read_locked(self, block: Block, unit_id: int, timeout_s: float | None, pause_s: float) -> list[int]:
         await self._ensure_connected()
-        if pause_s:
-            wait = self.last_done + pause_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+        wait = max(self.last_done + pause_s, self.quiet_until) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
         fn = self.client.read_input_registers if block.fc == 4 else self.client.read_holding_registers
         self.requests += 1
         try:
@@ -144,17 +158,18 @@ class Connection:
         except (asyncio.TimeoutError, ModbusIOException) as e:
             if isinstance(e, ModbusIOException) and "No response" not in str(e):
                 raise BadReply(str(e)) from None
-            if self.meter.protocol in ("modbus_rtu", "rtu_over_tcp"):
-                # RTU frames carry no transaction id: a late answer would be taken for the answer to
-                # the next request (another block of the same size: wrong values, silently).  The
-                # line stays quiet (this lock held) long enough for a late answer to come and go.
-                await asyncio.sleep(timeout_s or self.timeout_s)
+            if self.rtu_framing:      # a late answer must not meet the next request (module doc)
+                self.quiet_until = time.monotonic() + self.late_grace_s
             raise ReadTimeout(f"unit {unit_id} at {self.key}: no answer in {timeout_s or self.timeout_s} s") from None
         except (ConnectionException, OSError) as e:
             self.client.close()
             raise LinkDown(f"{self.key}: {e}") from None
         except ModbusException as e:
             raise BadReply(str(e)) from None
+        fc_back = int(getattr(rr, "function_code", block.fc) or block.fc) & 0x7F
+        if fc_back != block.fc:       # pymodbus does not check: input registers must not pass for holding ones
+            raise BadReply(f"unit {unit_id} at {self.key}: asked function {block.fc}, the reply is for "
+                           f"function {fc_back}")
         if rr.isError():
             raise ExceptionReply(int(getattr(rr, "exception_code", 0)))
         regs = list(getattr(rr, "registers", []) or [])

@@ -532,6 +532,18 @@ class Channel(_Model):
                            always_on=self.always_on)
 
 
+# The rates RS-485 meters and converters offer; anything else is a typo (96000) that the
+# serial driver would refuse, or worse accept as a custom rate nobody on the line speaks.
+SERIAL_BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 28800, 38400, 57600, 76800, 115200,
+                    230400)
+
+
+def check_baudrate(v: int) -> int:
+    if v not in SERIAL_BAUDRATES:
+        raise ValueError(f"{v} is not a serial baud rate ({', '.join(map(str, SERIAL_BAUDRATES))})")
+    return v
+
+
 class Meter(_Model):
     id: str
     name: str | None = None
@@ -542,10 +554,10 @@ class Meter(_Model):
     port: int = Field(default=502, ge=1, le=65535)
     unit_id: int = Field(default=1, ge=0, le=247)
     serial_port: str | None = None
-    baudrate: int = 9600
+    baudrate: int = Field(default=9600, description="one of the standard serial rates (SERIAL_BAUDRATES)")
     parity: Literal["N", "E", "O"] = "N"
-    stopbits: int = 1
-    bytesize: int = 8
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
     poll_interval_s: float = Field(default=1.0, gt=0)
     timeout_s: float = Field(default=1.0, gt=0)
     retries: int = Field(default=2, ge=0)
@@ -566,6 +578,11 @@ class Meter(_Model):
     enabled: bool = True
     channels: list[Channel] = Field(default_factory=list)
     _check = field_validator("id")(_check_id)
+
+    @field_validator("baudrate")
+    @classmethod
+    def _standard_baudrate(cls, v: int) -> int:
+        return check_baudrate(v)
 
     @property
     def is_modbus(self) -> bool:

@@ -149,3 +149,42 @@ def test_docs_table_states_each_maps_checked_count():
     for name in MAPS:
         fields = load_register_map(name).fields.values()
         assert rows[name] == (sum(bool(f.checked) for f in fields), len(fields)), name
+
+
+# Figures confirmed from public sources (named in each map's header and `source`):
+# (map, field) -> (0-based address, type, word order, scale).  Pinned so that an edit
+# of a checked field cannot slip through unnoticed.
+CONFIRMED = {
+    ("omron_km_n1", "voltage"): (0x0000, "int32", "big", 0.1),
+    ("omron_km_n1", "current"): (0x0006, "int32", "big", 0.001),
+    ("omron_km_n1", "power_factor"): (0x000C, "int32", "big", 0.01),
+    ("omron_km_n1", "frequency"): (0x000E, "int32", "big", 0.1),
+    ("omron_km_n1", "active_power"): (0x0010, "int32", "big", 0.0001),     # 0.1 W -> kW
+    ("omron_km_n1", "energy_wh"): (0x0200, "uint32", "big", 0.001),        # Wh -> kWh
+    ("omron_km_n1", "energy_kwh"): (0x0220, "uint32", "big", 1.0),
+    ("suto_s4xx", "temperature"): (0, "float32", "little", 1.0),
+    ("suto_s4xx", "pressure"): (2, "float32", "little", 0.1),              # bar -> MPa
+    ("suto_s4xx", "flow"): (6, "float32", "little", 1.0),
+    ("suto_s4xx", "consumption"): (8, "uint32", "little", 1.0),
+    ("suto_s4xx", "reverse_consumption"): (14, "uint32", "little", 1.0),
+    ("schneider_pm5000", "total_reactive_power"): (3067, "float32", "big", 1.0),
+    ("schneider_pm5000", "import_energy"): (3203, "int64", "big", 0.001),   # Wh -> kWh
+    ("schneider_pm5000", "export_energy"): (3207, "int64", "big", 0.001),
+}
+
+
+@pytest.mark.parametrize("key", sorted(CONFIRMED))
+def test_confirmed_fields_match_their_public_sources(key):
+    name, field = key
+    f = load_register_map(name).fields[field]
+    assert (f.address, f.type, f.word_order, f.scale) == CONFIRMED[key]
+    assert f.checked is True and f.function_code == 3
+
+
+def test_checked_maps_name_where_the_figures_come_from():
+    """A map with checked fields names the public source they were confirmed from; a
+    placeholder map (none checked) says in its header that it is unchecked."""
+    for name in MAPS:
+        m = load_register_map(name)
+        if any(f.checked for f in m.fields.values()):
+            assert m.source and "placeholder" not in m.source.lower(), name

@@ -82,7 +82,10 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 def test_scan_finds_the_units_that_answer(port, data_dir, capsys):
     cfg = factory(port, data_dir, unknown="exception")     # the gateway answers 0x0B for empty unit ids
     with ModbusSimulator(cfg, port=port) as sim:
-        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "1-8", "--json")
+        # a generous timeout: every id answers at once (registers, or the gateway's exception 11),
+        # so it costs nothing, and a loaded CI box cannot turn a slow answer into a missing unit
+        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "1-8", "--json",
+                             "--timeout", "3")
         assert rc == 0
         res = json.loads(out)
         assert [f["unit"] for f in res["found"]] == [1, 2, 5, 7]
@@ -91,7 +94,8 @@ def test_scan_finds_the_units_that_answer(port, data_dir, capsys):
         assert by_unit[1]["answer"] == "registers" and by_unit[1]["table"] == "input"
         assert by_unit[5]["table"] == "holding"
         assert res["units_tried"] == 8
-        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "3,4")
+        rc, out, _ = run_cli(capsys, "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "3,4",
+                             "--timeout", "3")
         assert "no unit answered" in out
         assert set(sim.handle.gateway.function_codes) <= {3, 4}
 
@@ -177,8 +181,10 @@ def test_scan_an_rs485_line(tmp_path, data_dir, capsys):
             time.sleep(0.05)
         cfg = factory(502, data_dir)
         with ModbusSimulator(cfg, serial_port=str(a), baudrate=19200):
+            # --timeout 0.5, not the 0.15 s serial default: the simulator answers from a thread of
+            # this process, and a loaded CI box must not turn a slow answer into a missing unit
             rc, out, err = run_cli(capsys, "scan", "--serial", str(b), "--baud", "19200", "--parity", "N",
-                                   "--units", "1-6", "--json")
+                                   "--units", "1-6", "--json", "--timeout", "0.5")
             assert rc == 0, err
             res = json.loads(out)
             assert [(f["unit"], f["baudrate"], f["parity"]) for f in res["found"]] == \

@@ -12,6 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..errors import MierukaError
+from .scan import baud_option, check_host
 
 
 @click.command("probe")
@@ -19,7 +20,8 @@ from ..errors import MierukaError
 @click.option("--port", type=click.IntRange(1, 65535), default=502, show_default=True, help="TCP port.")
 @click.option("--rtu-over-tcp", is_flag=True, help="The gateway passes RTU frames over TCP (transparent converter).")
 @click.option("--serial", "serial_port", default=None, metavar="DEV", help="Serial device of an RS-485 line.")
-@click.option("--baud", "baudrate", type=int, default=9600, show_default=True, help="Baud rate on --serial.")
+@click.option("--baud", "baudrate", type=int, default=9600, show_default=True, callback=baud_option,
+              help="Baud rate on --serial (a standard rate).")
 @click.option("--parity", type=click.Choice(["N", "E", "O"]), default="N", show_default=True, help="Parity on --serial.")
 @click.option("--unit", type=click.IntRange(1, 247), required=True, help="Unit id (see `mieruka scan`).")
 @click.option("--map", "map_name", required=True,
@@ -42,6 +44,9 @@ def command(host, port, rtu_over_tcp, serial_port, baudrate, parity, unit, map_n
 
     if (host is None) == (serial_port is None):
         raise MierukaError("give either --host (TCP gateway) or --serial DEV (RS-485 line)")
+    host = check_host(host)
+    if serial_port is not None and not serial_port.strip():
+        raise MierukaError("--serial: empty (give the serial device, e.g. /dev/ttyUSB0)")
     regmap = load_register_map(map_name)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     protocol = "modbus_rtu" if serial_port else ("rtu_over_tcp" if rtu_over_tcp else "modbus_tcp")
@@ -74,7 +79,7 @@ def command(host, port, rtu_over_tcp, serial_port, baudrate, parity, unit, map_n
                                "best": {"word_order": best.word_order, "address_base": best.address_base,
                                         "score": round(best.score, 4)},
                                "candidates": [c.as_dict() for c in cands], "fields": fields, "snippet": text},
-                              indent=2, ensure_ascii=False))
+                              indent=2, ensure_ascii=False, allow_nan=False))
         return 0
     con = Console()
     t = Table("word order", "address base", "score", "fields read", "plausible", title=f"{regmap.title}, unit {unit}")
@@ -82,7 +87,10 @@ def command(host, port, rtu_over_tcp, serial_port, baudrate, parity, unit, map_n
         t.add_row(c.word_order, str(c.address_base), f"{c.score:.2f}", f"{c.readable}/{len(regmap.fields)}",
                   str(c.plausible), style="bold" if c is best else None)
     con.print(t)
-    if len(cands) > 1 and cands[1].score >= best.score - 0.05:
+    if best.plausible == 0:
+        con.print("[yellow]no layout gives plausible values: the unit answers, but probably not as this map "
+                  "says (another model, or a device that echoes register numbers); try another --map[/yellow]")
+    elif len(cands) > 1 and cands[1].score >= best.score - 0.05:
         con.print("[yellow]the two best candidates score alike: check one value against the meter's display[/yellow]")
     v = Table("field", "value", "unit", title=f"values ({best.word_order}, base {best.address_base})")
     for name, f in regmap.fields.items():

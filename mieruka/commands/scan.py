@@ -11,6 +11,34 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..errors import MierukaError
+from ..site import SERIAL_BAUDRATES, check_baudrate
+
+
+def check_host(host: str | None) -> str | None:
+    """One line for a --host that cannot be a host (empty, or with the port glued on)."""
+    if host is None:
+        return None
+    h = host.strip()
+    if not h:
+        raise MierukaError("--host: empty (give the gateway's address, e.g. 192.168.1.50)")
+    if h.count(":") == 1 and h.rsplit(":", 1)[1].isdigit():
+        raise MierukaError(f"--host: {host!r} has a port in it: give it as --host {h.rsplit(':', 1)[0]} "
+                           f"--port {h.rsplit(':', 1)[1]}")
+    if any(c.isspace() for c in h) or "/" in h:
+        raise MierukaError(f"--host: {host!r} is not a host name or address")
+    return h
+
+
+def baud_option(ctx, param, value):
+    """click callback: a --baud list (scan) or value (probe) of standard serial rates."""
+    if value is None:
+        return value
+    try:
+        if isinstance(value, int):
+            return check_baudrate(value)
+        return [check_baudrate(b) for b in _split(value, "baud", int)]
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def _split(text: str, what: str, cast):
@@ -28,7 +56,9 @@ def _split(text: str, what: str, cast):
 @click.option("--port", type=click.IntRange(1, 65535), default=502, show_default=True, help="TCP port.")
 @click.option("--rtu-over-tcp", is_flag=True, help="The gateway passes RTU frames over TCP (transparent converter).")
 @click.option("--serial", "serial_port", default=None, metavar="DEV", help="Serial device of an RS-485 line.")
-@click.option("--baud", default="9600,19200", show_default=True, help="Baud rates to try on --serial (comma-separated).")
+@click.option("--baud", default="9600,19200", show_default=True, callback=baud_option,
+              help="Baud rates to try on --serial (comma-separated; standard rates "
+                   f"{SERIAL_BAUDRATES[0]}..{SERIAL_BAUDRATES[-1]}).")
 @click.option("--parity", default="N,E", show_default=True, help="Parities to try on --serial: N, E, O (comma-separated).")
 @click.option("--units", default="1-247", show_default=True, help="Unit ids to try: 1-247, or a list like 1,2,10-20.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.01, 10), default=None,
@@ -44,13 +74,16 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
 
     if (host is None) == (serial_port is None):
         raise MierukaError("give either --host (TCP gateway) or --serial DEV (RS-485 line)")
+    host = check_host(host)
+    if serial_port is not None and not serial_port.strip():
+        raise MierukaError("--serial: empty (give the serial device, e.g. /dev/ttyUSB0)")
     try:
         unit_ids = parse_units(units)
     except ValueError as e:
         raise MierukaError(f"--units: {e}") from None
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     if serial_port:
-        bauds = _split(baud, "baud", int)
+        bauds = baud
         parities = [p.upper() for p in _split(parity, "parity", str)]
         bad = [p for p in parities if p not in ("N", "E", "O")]
         if bad:
@@ -60,24 +93,35 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
     else:
         settings = [(None, None)]
         timeout_s = timeout_s or 0.3
-    found, garbled = asyncio.run(_scan(host, port, rtu_over_tcp, serial_port, settings, unit_ids, timeout_s))
+    found, garbled, echo = asyncio.run(_scan(host, port, rtu_over_tcp, serial_port, settings, unit_ids, timeout_s))
     where = serial_port or f"{host}:{port}"
     if as_json:
         click.echo(json.dumps({"target": where, "protocol": _protocol(serial_port, rtu_over_tcp),
                                "units_tried": len(unit_ids), "settings_tried": len(settings),
-                               "found": [f.as_dict() for f in found], "garbled": garbled}, indent=2))
+                               "found": [f.as_dict() for f in found], "garbled": garbled,
+                               "answers_every_unit": bool(echo)}, indent=2, allow_nan=False))
         return 0
+    from ..collector.discovery import RESERVED_UNIT, exception_name
+
     con = Console()
     if not found:
         con.print(f"no unit answered on {where} ({len(unit_ids)} unit ids"
-                  + (f", {len(settings)} serial settings" if serial_port else "") + ")")
+                  + (f", {len(settings)} serial settings" if serial_port else "")
+                  + f"; a device slower than --timeout {timeout_s} s looks absent: try a longer one)")
     else:
         t = Table("unit", *(("baud", "parity") if serial_port else ()), "answer", title=f"devices on {where}")
-        for f in found:
+        shown = found[:3] if echo else found       # one device answering for every id: no 247-row table
+        for f in shown:
             ans = (f"registers ({f.table})" if f.answer == "registers"
-                   else f"exception {f.exception_code} (present)")
+                   else f"{exception_name(f.exception_code)}: present")
             t.add_row(str(f.unit), *((str(f.baudrate), f.parity) if serial_port else ()), ans)
         con.print(t)
+        if len(shown) < len(found):
+            con.print(f"... and {len(found) - len(shown)} more ids answering alike (--json lists them all)")
+    if echo:
+        con.print(f"[yellow]warning: {where} also answers unit id {RESERVED_UNIT}, which no device may have: it "
+                  f"ignores the unit id (a Modbus TCP meter, or a gateway that does not route by unit id), so "
+                  f"the ids above are one device answering for each id[/yellow]")
     if garbled:
         con.print(f"{garbled} garbled answers: a device may be there at other serial settings")
     return 0
@@ -88,11 +132,11 @@ def _protocol(serial_port, rtu_over_tcp) -> str:
 
 
 async def _scan(host, port, rtu_over_tcp, serial_port, settings, unit_ids, timeout_s):
-    from ..collector.discovery import scan_units
+    from ..collector.discovery import answers_any_unit, scan_units
     from ..collector.modbus_conn import Connection, LinkDown
     from ..site import Meter
 
-    found, garbled = [], 0
+    found, garbled, echo = [], 0, False
     err = Console(stderr=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("scanning", total=len(settings) * len(unit_ids))
@@ -101,13 +145,16 @@ async def _scan(host, port, rtu_over_tcp, serial_port, settings, unit_ids, timeo
                           port=port, serial_port=serial_port, baudrate=b or 9600, parity=p or "N",
                           timeout_s=timeout_s, retries=0)
             conn = Connection(serial_port or f"{host}:{port}", meter)
+            conn.late_grace_s /= 2     # most ids are silent: half a timeout still covers a 1.5x-late answer
             bar.update(task, description=f"scanning {b} baud {p}" if b else "scanning")
             try:
                 f, g = await scan_units(conn, unit_ids, timeout_s, lambda n: bar.advance(task, n), b, p)
+                if f:
+                    echo = echo or await answers_any_unit(conn, timeout_s)
             except LinkDown as e:
                 raise MierukaError(str(e)) from None
             finally:
                 conn.close()
             found += f
             garbled += g
-    return found, garbled
+    return found, garbled, echo
