@@ -66,12 +66,13 @@ def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] 
                   docs_url="/docs", redoc_url=None)
     app.state.ctx = Context(cfg, store, bills_path=bills_path)
     try:
-        app.state.auth = Auth(cfg.api, env)
+        app.state.auth = Auth(cfg.api, env, tz=cfg.site.timezone)
     except ValueError as e:
         raise ConfigError(f"{cfg.source or '<config>'}: api.rate_limit: {e}") from None
     app.state.site_id = site_slug(cfg)
     app.state.config_path = cfg.source
     errors.install(app)
+    app.add_middleware(errors.BodyLimit)
 
     @app.get("/healthz", response_model=Health, summary="Liveness (no token needed)", tags=["meta"])
     def healthz():

@@ -16,6 +16,7 @@ which cost more than the rest of a request.)
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -94,16 +95,18 @@ class TokenBuckets:
 class Principal:
     name: str
     role: str
+    expires_utc: dt.datetime | None = None      # None: never
 
     def may(self, role: str) -> bool:
         return ROLES[self.role] >= ROLES[role]
 
 
 class Auth:
-    def __init__(self, section: ApiSection, env: dict[str, str] | None = None):
+    def __init__(self, section: ApiSection, env: dict[str, str] | None = None, tz: str = "Asia/Tokyo"):
         env = os.environ if env is None else env
         self._tokens: list[tuple[bytes, Principal]] = [
-            (bytes.fromhex(t.sha256.lower()), Principal(t.name, t.role)) for t in section.tokens]
+            (bytes.fromhex(t.sha256.lower()), Principal(t.name, t.role, _expiry_utc(t.expires, tz)))
+            for t in section.tokens]
         if env.get(ENV_TOKEN):
             self._tokens.append((hashlib.sha256(env[ENV_TOKEN].encode()).digest(), Principal("env", "read")))
         self._buckets = TokenBuckets(parse_rate_limit(section.rate_limit))
@@ -137,9 +140,24 @@ class Auth:
         if principal is None:
             detail = "missing bearer token" if not header else "invalid token"
             raise ApiError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="mieruka"'})
+        if principal.expires_utc is not None and dt.datetime.now(dt.timezone.utc) > principal.expires_utc:
+            raise ApiError(401, f"token {principal.name!r} expired at {principal.expires_utc.isoformat()}; "
+                                "issue a new one (mieruka serve --hash-token)",
+                           headers={"WWW-Authenticate": 'Bearer realm="mieruka", error="invalid_token"'})
         if not principal.may(role):
             raise ApiError(403, f"this needs the {role!r} role; token {principal.name!r} has {principal.role!r}")
         return principal
+
+
+def _expiry_utc(expires: dt.datetime | dt.date | None, tz: str) -> dt.datetime | None:
+    """A token's `expires` as the UTC instant after which it is refused: a date is
+    valid through the end of that day in the site's zone."""
+    if expires is None:
+        return None
+    if not isinstance(expires, dt.datetime):
+        import zoneinfo
+        expires = dt.datetime.combine(expires + dt.timedelta(days=1), dt.time(), zoneinfo.ZoneInfo(tz))
+    return expires.astimezone(dt.timezone.utc)
 
 
 # declares the scheme in OpenAPI; the header itself is checked by Auth.check

@@ -81,6 +81,54 @@ def app_error_status(exc: MierukaError) -> int:
     return 422
 
 
+MAX_BODY_BYTES = 64 * 1024       # no route takes more than a few bytes of body
+
+
+class BodyLimit:
+    """ASGI middleware: a request announcing a body over MAX_BODY_BYTES is answered 413
+    (problem+json) before anything reads it, and a chunked body is cut off at the limit."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        too_big = False
+        if length is not None:
+            try:
+                too_big = int(length) > MAX_BODY_BYTES
+            except ValueError:
+                too_big = True
+        if too_big:
+            return await self._refuse(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > MAX_BODY_BYTES:
+                    raise _BodyTooLarge()
+            return msg
+        try:
+            return await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            return await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        from starlette.requests import Request
+        resp = problem_response(Request(scope), 413, f"request body over {MAX_BODY_BYTES} bytes; this API takes "
+                                                     "its parameters in the query string")
+        await resp(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(MierukaError)
     async def _app_error(request: Request, exc: MierukaError):
@@ -93,6 +141,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase else None
+        if detail is None and exc.status_code == 404:
+            detail = "no such path; the API is under /api/v1 (list: /docs, /openapi.json), the dashboard at /dashboard"
+        elif detail is None and exc.status_code == 405:
+            allowed = (getattr(exc, "headers", None) or {}).get("allow") or (getattr(exc, "headers", None) or {}).get("Allow")
+            detail = f"method {request.method} is not allowed here" + (f"; allowed: {allowed}" if allowed else "")
         return problem_response(request, exc.status_code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

@@ -129,5 +129,5 @@ def reload(request: Request):
         raise ApiError(422, str(e)) from None
     old = request.app.state.ctx
     request.app.state.ctx = Context(cfg, old.store, bills_path=old.bills_path)
-    request.app.state.auth = Auth(cfg.api)
+    request.app.state.auth = Auth(cfg.api, tz=cfg.site.timezone)
     return fast_json({"status": "reloaded", "detail": str(path)})

@@ -36,14 +36,20 @@ manual itself), `notes` (settings the device needs, e.g. a protocol switch).
 """
 from __future__ import annotations
 
+import datetime as dt
 import struct
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field as PField, StrictBool, StrictInt, ValidationError, \
+    field_validator, model_validator
+
 from mieruka.config import REGISTERS_DIR
 from mieruka.errors import ConfigError
-from mieruka.site import read_toml
+from mieruka.site import check_quantity, format_validation_error, read_toml
 
 TYPES: dict[str, tuple[int, str]] = {   # name -> (registers, struct code)
     "int16": (1, "h"), "uint16": (1, "H"),
@@ -181,58 +187,95 @@ def _to_address(raw: int, addressing: int | str, table: str, where: str) -> int:
     return addr
 
 
+class _Spec(BaseModel):
+    # inf/nan would scale or bound every reading as inf; a typo must be named, not ignored
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
+
+
+Order = Literal["big", "little"]
+
+
+class _MeterSpec(_Spec):
+    model: str = PField(min_length=1)
+    title: str | None = None
+    source: str = ""
+    manual: str = ""
+    revision: str | int | dt.date = ""
+    notes: str = ""
+    addressing: Literal[0, 1, "modicon"] = 0
+    table: Literal["input", "holding"] = "input"
+    word_order: Order = "big"
+    byte_order: Order = "big"
+    max_registers_per_read: int = PField(default=125, ge=1, le=125)
+
+
+class _FieldSpec(_Spec):
+    address: StrictInt
+    type: Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]
+    table: Literal["input", "holding"] | None = None
+    word_order: Order | None = None
+    byte_order: Order | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = None
+    quantity: str | None = None
+    counter: StrictBool = False
+    min: float | None = None
+    max: float | None = None
+    description: str = ""
+    checked: StrictBool | None = None
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: float) -> float:
+        if v == 0:
+            raise ValueError("scale 0 would make every reading 0 (and the simulator divide by zero)")
+        return v
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity(cls, v: str | None) -> str | None:
+        return None if v is None else check_quantity(v)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "_FieldSpec":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: every reading would be out of range")
+        return self
+
+
+class _MapSpec(_Spec):
+    meter: _MeterSpec
+    fields: dict[str, _FieldSpec] = PField(min_length=1)
+
+
 def parse_register_map(data: dict, path: Path) -> RegisterMap:
     where = str(path)
-    meter = data.get("meter")
-    if not isinstance(meter, dict) or "model" not in meter:
+    if not isinstance(data.get("meter"), dict) or "model" not in data["meter"]:
         raise ConfigError(f"{where}: [meter] table with `model` is missing")
-    addressing = meter.get("addressing", 0)
-    table = meter.get("table", "input")
-    word_order = meter.get("word_order", "big")
-    byte_order = meter.get("byte_order", "big")
-    for key, val, allowed in (("table", table, TABLES), ("word_order", word_order, ("big", "little")),
-                              ("byte_order", byte_order, ("big", "little"))):
-        if val not in allowed:
-            raise ConfigError(f"{where}: meter.{key}: {val!r} is not one of {', '.join(allowed)}")
-    fields: dict[str, Field] = {}
-    known = {"address", "type", "table", "word_order", "byte_order", "scale", "offset", "unit", "quantity",
-             "counter", "min", "max", "description", "checked"}
-    meter_known = {"model", "title", "source", "manual", "revision", "notes", "addressing", "table", "word_order",
-                   "byte_order", "max_registers_per_read"}
-    unknown_meter = set(meter) - meter_known
-    if unknown_meter:
-        raise ConfigError(f"{where}: meter.{sorted(unknown_meter)[0]}: unknown key "
-                          f"(known: {', '.join(sorted(meter_known))})")
-    for name, f in (data.get("fields") or {}).items():
-        fw = f"{where}: fields.{name}"
-        if not isinstance(f, dict):
-            raise ConfigError(f"{fw}: must be a table")
-        unknown = set(f) - known
-        if unknown:
-            raise ConfigError(f"{fw}.{sorted(unknown)[0]}: unknown key")
-        if "address" not in f or "type" not in f:
-            raise ConfigError(f"{fw}: `address` and `type` are required")
-        if f["type"] not in TYPES:
-            raise ConfigError(f"{fw}.type: {f['type']!r} is not one of {', '.join(TYPES)}")
-        ftable = f.get("table", table)
-        if ftable not in TABLES:
-            raise ConfigError(f"{fw}.table: {ftable!r} is not input or holding")
-        addr = _to_address(int(f["address"]), addressing, ftable, f"{fw}.address")
-        if addr + TYPES[f["type"]][0] - 1 > 65535:
-            raise ConfigError(f"{fw}.address: {f['type']} at {addr} runs past register 65535")
-        fields[name] = Field(
-            name=name, address=addr, type=f["type"], table=ftable,
-            word_order=f.get("word_order", word_order), byte_order=f.get("byte_order", byte_order),
-            scale=float(f.get("scale", 1.0)), offset=float(f.get("offset", 0.0)), unit=f.get("unit"),
-            quantity=f.get("quantity"), counter=bool(f.get("counter", False)),
-            min=f.get("min"), max=f.get("max"), description=f.get("description", ""),
-            checked=None if "checked" not in f else bool(f["checked"]))
-    if not fields:
+    if not data.get("fields"):
         raise ConfigError(f"{where}: no [fields.*] defined")
-    return RegisterMap(model=meter["model"], title=meter.get("title", meter["model"]), source=meter.get("source", ""),
-                       fields=fields, max_registers_per_read=int(meter.get("max_registers_per_read", 125)), path=path,
-                       manual=meter.get("manual", ""), revision=str(meter.get("revision", "")),
-                       notes=meter.get("notes", ""), word_order=word_order)
+    try:
+        spec = _MapSpec.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, where, data, model=_MapSpec)) from None
+    meter = spec.meter
+    fields: dict[str, Field] = {}
+    for name, f in spec.fields.items():
+        fw = f"{where}: fields.{name}"
+        ftable = f.table or meter.table
+        addr = _to_address(f.address, meter.addressing, ftable, f"{fw}.address")
+        if addr + TYPES[f.type][0] - 1 > 65535:
+            raise ConfigError(f"{fw}.address: {f.type} at {addr} runs past register 65535")
+        fields[name] = Field(
+            name=name, address=addr, type=f.type, table=ftable,
+            word_order=f.word_order or meter.word_order, byte_order=f.byte_order or meter.byte_order,
+            scale=f.scale, offset=f.offset, unit=f.unit, quantity=f.quantity, counter=f.counter,
+            min=f.min, max=f.max, description=f.description, checked=f.checked)
+    return RegisterMap(model=meter.model, title=meter.title or meter.model, source=meter.source,
+                       fields=fields, max_registers_per_read=meter.max_registers_per_read, path=path,
+                       manual=meter.manual, revision=str(meter.revision), notes=meter.notes,
+                       word_order=meter.word_order)
 
 
 @lru_cache(maxsize=64)

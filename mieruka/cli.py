@@ -7,6 +7,7 @@ never a traceback.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import sys
@@ -40,15 +41,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# other spellings people type (British English, as the help texts write it)
+ALIASES = {"analyse": "analyze"}
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        name = ALIASES.get(name, name)
         if name not in COMMANDS:
             return None
         module = importlib.import_module(f"mieruka.commands.{COMMANDS[name][0]}")
         return module.command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            close = difflib.get_close_matches(name, list(COMMANDS) + list(ALIASES), n=1, cutoff=0.6)
+            hint = f" Did you mean {ALIASES.get(close[0], close[0])!r}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # list the one-line help without importing every command module

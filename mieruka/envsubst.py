@@ -12,14 +12,15 @@ _PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
 class MissingVariable(ValueError):
     """A `${VAR}` without default whose variable is not set."""
 
-    def __init__(self, name: str, path: str):
+    def __init__(self, name: str, path: str, loc: tuple[Any, ...] = ()):
         super().__init__(f"environment variable {name} is not set and `${{{name}}}` has no default "
                          f"(write `${{{name}:-default}}` to give one)")
         self.name = name
         self.path = path
+        self.loc = loc          # the keys and list indexes of `path`, for finding its line
 
 
-def expand(value: Any, env: Mapping[str, str] | None = None, path: str = "") -> Any:
+def expand(value: Any, env: Mapping[str, str] | None = None, path: str = "", loc: tuple[Any, ...] = ()) -> Any:
     """Return ``value`` with every `${VAR}` / `${VAR:-default}` in its strings replaced.
 
     Works through nested dicts and lists; ``path`` names the key for error messages.
@@ -28,11 +29,14 @@ def expand(value: Any, env: Mapping[str, str] | None = None, path: str = "") -> 
     """
     env = os.environ if env is None else env
     if isinstance(value, str):
-        return _expand_str(value, env, path)
+        try:
+            return _expand_str(value, env, path)
+        except MissingVariable as e:
+            raise MissingVariable(e.name, path, loc) from None
     if isinstance(value, dict):
-        return {k: expand(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {k: expand(v, env, f"{path}.{k}" if path else str(k), loc + (k,)) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [expand(v, env, f"{path}[{i}]", loc + (i,)) for i, v in enumerate(value)]
     return value
 
 

@@ -499,8 +499,9 @@ def write_columns(path: str | Path, time: np.ndarray, channel_code: np.ndarray, 
 
     # Number formatting dominates; Arrow releases the GIL, so slices render in parallel.
     slices = [table.slice(i, _SLICE_ROWS) for i in range(0, max(n, 1), _SLICE_ROWS)]
-    fd, tmp = tempfile.mkstemp(prefix=".rec-", suffix=".csv", dir=path.parent or ".")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".rec-", suffix=".csv", dir=path.parent or ".")
         with os.fdopen(fd, "wb") as f:
             f.write((",".join(table.column_names) + "\n").encode())
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -508,8 +509,10 @@ def write_columns(path: str | Path, time: np.ndarray, channel_code: np.ndarray, 
                     f.write(chunk)
         os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a recording is an ordinary file
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as e:
+        # name the recording asked for, not the hidden temporary file beside it
+        raise InputError(f"{path}: cannot write the recording: {e.strerror or e}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return n

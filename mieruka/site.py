@@ -12,11 +12,14 @@ Japanese key names are accepted beside English ones where people write them
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
+import types
+import unicodedata
 import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
@@ -38,6 +41,37 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False,
                               protected_namespaces=(), allow_inf_nan=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _halfwidth_numbers(cls, data: Any) -> Any:
+        """A number written as a string with full-width digits (`"１２０"`, `"０．８"`, an IME
+        left on) is read like its half-width form, as pydantic reads `"120"`."""
+        if not isinstance(data, dict):
+            return data
+        out = None
+        for key, value in data.items():
+            if isinstance(value, str) and _FULLWIDTH_DIGIT.search(value) and _numeric_field(cls, key):
+                out = dict(data) if out is None else out
+                out[key] = unicodedata.normalize("NFKC", value).strip()
+        return data if out is None else out
+
+
+_FULLWIDTH_DIGIT = re.compile(r"[\uff10-\uff19]")
+
+
+def _numeric_field(model: type[BaseModel], key: str) -> bool:
+    f = model.model_fields.get(key)
+    if f is None:
+        for cand in model.model_fields.values():
+            va = cand.validation_alias
+            if isinstance(va, AliasChoices) and key in va.choices:
+                f = cand
+                break
+    if f is None:
+        return False
+    opts = _options(f.annotation)
+    return bool(opts) and all(o in (int, float) for o in opts)
+
 
 def check_quantity(v: str) -> str:
     """Pydantic validator for a `quantity` key (channels, MQTT field mappings): the
@@ -46,6 +80,26 @@ def check_quantity(v: str) -> str:
     if not isinstance(v, str):
         raise ValueError(f"unknown quantity {v!r}; one of: {', '.join(QUANTITIES)}")
     return parse_quantity(v)
+
+
+def check_http_url(v: str) -> str:
+    """An http(s) URL a client library can use: scheme, host, a port in 1..65535, no
+    spaces (a URL that only fails at the first alarm, years later, is refused at start).
+    Messages show the URL up to its host only: a webhook's path is its secret."""
+    import urllib.parse
+    shown = repr("/".join(v.split("/")[:3]) + ("/…" if v.count("/") > 2 else "")) if isinstance(v, str) else repr(v)
+    if not isinstance(v, str) or not re.match(r"^https?://[^\s/]+", v) or re.search(r"\s", v):
+        raise ValueError(f"{shown} is not an http:// or https:// URL (without spaces)")
+    u = urllib.parse.urlsplit(v)
+    try:
+        port = u.port
+    except ValueError:
+        raise ValueError(f"{shown}: the port is not a number in 1..65535") from None
+    if not u.hostname:
+        raise ValueError(f"{shown}: no host")
+    if port == 0:
+        raise ValueError(f"{shown}: port 0")
+    return v
 
 
 def _check_id(v: str) -> str:
@@ -330,9 +384,7 @@ class WebhookTarget(_NotifyBase):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"{v!r} is not an http:// or https:// URL")
-        return v
+        return check_http_url(v)
 
     @model_validator(mode="after")
     def _one_template(self) -> "WebhookTarget":
@@ -480,6 +532,11 @@ class InfluxSection(_Model):
     batch_size: int = Field(default=5000, ge=1)
     timeout_s: float = Field(default=10.0, gt=0)
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_http_url(v)
+
 
 class BufferSection(_Model):
     max_mb: float = Field(default=512.0, gt=0)
@@ -605,6 +662,16 @@ class ApiToken(_Model):
     name: str = Field(min_length=1)
     role: Literal["read", "admin"] = "read"
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="sha256 hex of the token, never the token")
+    expires: dt.datetime | dt.date | None = Field(
+        default=None, description="last validity: a TOML date (valid through that day, site time) or an offset "
+                                  "date-time; afterwards the token is refused with 401 'token expired'")
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, v: dt.datetime | dt.date | None) -> dt.datetime | dt.date | None:
+        if isinstance(v, dt.datetime) and v.tzinfo is None:
+            raise ValueError("write the expiry as a date (2027-03-31) or with its offset (2027-03-31T23:59:59+09:00)")
+        return v
 
 
 class ApiSection(_Model):
@@ -695,22 +762,190 @@ class SiteConfig(_Model):
 
 
 # -------------------------------------------------------------------- loading
-def format_validation_error(err: ValidationError, where: str, data: Any = None, prefix: str = "") -> str:
-    """One line per problem: `FILE: key.path: what is wrong`.  List items are shown
-    with their `id` where they have one (`meters[pm1].channels[0].quantity`)."""
+def format_validation_error(err: ValidationError, where: str, data: Any = None, prefix: str = "",
+                            model: type[BaseModel] | None = None) -> str:
+    """One line per problem: `FILE: line N: key.path: what is wrong`.  List items are
+    shown with their `id` where they have one (`meters[pm1].channels[0].quantity`); the
+    line is found in FILE when it is a TOML file on disk; an unknown key names the
+    closest known key of its table when `model` (the model `data` was validated with)
+    is given: `unknown key 'timezon' (did you mean 'timezone'?)`."""
+    lines_of = toml_key_lines(where)
+    errors = err.errors()
+    # one line: an unknown key first (a typo also makes the key it meant "missing"),
+    # then the rest in pydantic's order, counted
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     lines = []
-    for e in err.errors():
-        loc = _loc_text(e["loc"], data)
+    for e in errors:
+        raw_loc = _data_loc(e["loc"], data)
+        full_loc = tuple(prefix.split(".")) + raw_loc if prefix else raw_loc
+        loc = _loc_text(raw_loc, data)
         if prefix:
             loc = f"{prefix}.{loc}" if loc else prefix
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see config/examples/)"
+            msg = _unknown_key_message(str(e["loc"][-1]) if e["loc"] else "", model, e["loc"])
         elif e["type"] == "missing":
             msg = "required key is missing"
         msg = msg.removeprefix("Value error, ")
-        lines.append(f"{where}: {loc or '(top level)'}: {msg}")
-    return "\n".join(lines)
+        line = _line_for(lines_of, full_loc)
+        at = f"line {line}: " if line else ""
+        lines.append(f"{where}: {at}{loc or '(top level)'}: {msg}")
+    if len(lines) > 1:
+        more = len(lines) - 1
+        return f"{lines[0]} (and {more} more problem{'s' if more > 1 else ''} in this file)"
+    return lines[0] if lines else f"{where}: invalid"
+
+
+def _data_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """A pydantic error location as keys of the document: validator steps
+    (`function-after[...]`) and the union member pydantic inserts (`webhook`,
+    `WebhookTarget`) are dropped, they are not keys a person wrote."""
+    out: tuple[Any, ...] = ()
+    node = data
+    for i, part in enumerate(loc):
+        if str(part).startswith("function-"):
+            continue
+        last = i == len(loc) - 1
+        if isinstance(part, str) and isinstance(node, dict) and part not in node and not last:
+            continue
+        out += (part,)
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _unknown_key_message(key: str, model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    known = _keys_at(model, loc[:-1]) if model is not None else []
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) if known else []
+    if close:
+        return f"unknown key {key!r} (did you mean {close[0]!r}?)"
+    if known:
+        shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+        return f"unknown key {key!r}; known keys here: {shown}"
+    return f"unknown key {key!r} (check the spelling; see config/examples/)"
+
+
+def _options(tp: Any) -> list[Any]:
+    """A field's type as the list of types a value may be (Annotated and Optional unwrapped)."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _options(get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [o for a in get_args(tp) for o in _options(a) if o is not type(None)]
+    return [tp]
+
+
+def _step(tp: Any, part: Any) -> list[Any]:
+    out: list[Any] = []
+    for opt in _options(tp):
+        origin = get_origin(opt)
+        if isinstance(opt, type) and issubclass(opt, BaseModel) and isinstance(part, str):
+            fields = opt.model_fields
+            for name, f in fields.items():
+                va = f.validation_alias
+                names = {name} | (set(va.choices) if isinstance(va, AliasChoices) else {va} if isinstance(va, str) else set())
+                if part in names:
+                    out.append(f.annotation)
+                    break
+            else:
+                tag = fields.get("type")
+                if part == opt.__name__ or (tag is not None and part in get_args(tag.annotation)):
+                    out.append(opt)            # the member of a union pydantic names in the location
+        elif origin in (list, tuple, set) and isinstance(part, int):
+            out.append(get_args(opt)[0] if get_args(opt) else Any)
+        elif origin is dict and isinstance(part, str):
+            out.append(get_args(opt)[1] if get_args(opt) else Any)
+    return out
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys a table at `loc` (a pydantic error location) may hold, from the model."""
+    cands: list[Any] = [model]
+    for part in loc:
+        if str(part).startswith("function-"):
+            continue
+        cands = [t for c in cands for t in _step(c, part)]
+    keys: list[str] = []
+    for c in cands:
+        for opt in _options(c):
+            if isinstance(opt, type) and issubclass(opt, BaseModel):
+                for name, f in opt.model_fields.items():
+                    if f.exclude:
+                        continue
+                    va = f.validation_alias
+                    for k in [name, *(va.choices if isinstance(va, AliasChoices) else [])]:
+                        if isinstance(k, str) and k not in keys:
+                            keys.append(k)
+    return keys
+
+
+_TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(#.*)?$")
+_TOML_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'))*)\s*=""")
+_TOML_PART = re.compile(r"""[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*'""")
+
+
+def _toml_parts(text: str) -> tuple[str, ...]:
+    return tuple(p[1:-1] if p[:1] in "\"'" else p for p in _TOML_PART.findall(text))
+
+
+def toml_key_lines(path: str | Path) -> dict[tuple[Any, ...], int]:
+    """Where each table and key of a TOML file starts: {("meters", 1, "channels", 0, "id"): 42}.
+    Best effort, for error messages only (tomllib keeps no positions); {} when the
+    file cannot be read."""
+    try:
+        p = Path(path)
+        if not p.is_file() or p.stat().st_size > 5_000_000:
+            return {}
+        text = p.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    where: dict[tuple[Any, ...], int] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    table: tuple[Any, ...] = ()
+    in_multiline = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if in_multiline:
+            if line.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        m = _TOML_HEADER.match(line)
+        if m and not _TOML_KEY.match(line):
+            names = _toml_parts(m.group(2))
+            concrete: tuple[Any, ...] = ()
+            for i, name in enumerate(names):
+                concrete += (name,)
+                last = i == len(names) - 1
+                if last and m.group(1) == "[[":
+                    counts[concrete] = counts.get(concrete, -1) + 1
+                    concrete += (counts[concrete],)
+                elif not last and concrete in counts:      # inside the latest item of an array of tables
+                    concrete += (counts[concrete],)
+            table = concrete
+            where.setdefault(table, n)
+            continue
+        k = _TOML_KEY.match(line)
+        if k:
+            key = table + _toml_parts(k.group(1))
+            for i in range(len(table) + 1, len(key) + 1):
+                where.setdefault(key[:i], n)
+            for quote in ('"""', "'''"):
+                if line.count(quote) % 2 == 1:
+                    in_multiline = quote
+    return where
+
+
+def line_of(path: str | Path, loc: tuple[Any, ...]) -> int | None:
+    """The line of TOML file `path` where the key at `loc` (or its nearest table) is written."""
+    return _line_for(toml_key_lines(path), loc)
+
+
+def _line_for(lines_of: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for i in range(len(loc), 0, -1):
+        if loc[:i] in lines_of:
+            return lines_of[loc[:i]]
+    return None
 
 
 def _loc_text(loc: tuple[Any, ...], data: Any) -> str:
@@ -737,12 +972,18 @@ def parse_site(data: dict[str, Any], where: str = "<config>", env: dict[str, str
     try:
         data = expand(data, env)
     except MissingVariable as e:
-        raise ConfigError(f"{where}: {e.path}: {e}") from None
+        line = line_of(where, e.loc)
+        raise ConfigError(f"{where}: {f'line {line}: ' if line else ''}{e.path}: {e}") from None
     _refuse_mqtt_meters(data, where)
+    meters = data.get("meters")
+    duplicate_ids(where, meters, ("meters",), "meter")
+    channels = [(("meters", i, "channels", j), c) for i, m in enumerate(meters if isinstance(meters, list) else [])
+                if isinstance(m, dict) and isinstance(m.get("channels"), list) for j, c in enumerate(m["channels"])]
+    duplicate_ids(where, channels, None, "channel")
     try:
         cfg = SiteConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, where, data)) from None
+        raise ConfigError(format_validation_error(e, where, data, model=SiteConfig)) from None
     cfg.source = source
     _check_cross_references(cfg, where)
     if cfg.api.tokens_file is not None:
@@ -760,6 +1001,8 @@ def _load_tokens_file(cfg: SiteConfig, where: str) -> None:
     file lets anyone grant themselves admin."""
     import stat
     path = cfg.resolve_path(cfg.api.tokens_file)
+    if path.is_dir():
+        raise ConfigError(f"{where}: api.tokens_file: {path} is a folder, not a tokens file")
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -773,12 +1016,33 @@ def _load_tokens_file(cfg: SiteConfig, where: str) -> None:
     try:
         extra = _TokensFile.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path), data)) from None
+        raise ConfigError(format_validation_error(e, str(path), data, model=_TokensFile)) from None
     names = [t.name for t in cfg.api.tokens + extra.tokens]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"{path}: tokens: name {dup[0]!r} is used twice (here or in {where} [[api.tokens]])")
     cfg.api.tokens = cfg.api.tokens + extra.tokens
+
+
+def duplicate_ids(where: str, items: Any, loc: tuple[Any, ...] | None, what: str) -> None:
+    """Refuse the second use of an id among `items` (a list of tables at `loc`, or
+    (loc, table) pairs when loc is None) with the line of the second one and that of the first."""
+    if not isinstance(items, list):
+        return
+    pairs = [(loc + (i,), t) for i, t in enumerate(items)] if loc is not None else items
+    first: dict[str, tuple[Any, ...]] = {}
+    lines = None
+    for item_loc, t in pairs:
+        ident = t.get("id") if isinstance(t, dict) else None
+        if not isinstance(ident, str):
+            continue
+        if ident in first:
+            lines = toml_key_lines(where) if lines is None else lines
+            n, n0 = _line_for(lines, item_loc + ("id",)), _line_for(lines, first[ident] + ("id",))
+            where_text = _loc_text(item_loc, None) + ".id"
+            raise ConfigError(f"{where}: {f'line {n}: ' if n else ''}{where_text}: {what} id {ident!r} is used twice"
+                              + (f" (first on line {n0})" if n0 else ""))
+        first[ident] = item_loc
 
 
 def _refuse_mqtt_meters(data: dict[str, Any], where: str) -> None:
@@ -802,14 +1066,38 @@ def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a {what} file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    if not raw.strip(b" \t\r\n\xef\xbb\xbf") and what != "tokens":
+        raise ConfigError(f"{path}: empty {what} file (see config/examples/ for an annotated one)")
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: Windows Notepad and Excel save UTF-8 with a byte-order mark
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+        raise ConfigError(f"{path}: invalid TOML: {e}{_fullwidth_hint(raw, e)}") from None
+
+
+_FULLWIDTH = re.compile(r"[\uff01-\uff5e\u3000\u201c\u201d\u2018\u2019]")
+
+
+def _fullwidth_hint(raw: bytes, err: tomllib.TOMLDecodeError) -> str:
+    """A hint when the line TOML refused holds full-width characters (an IME left on:
+    `１．５`, `＝`, a full-width space, curly quotes), which TOML does not read."""
+    m = re.search(r"at line (\d+)", str(err))
+    if not m:
+        return ""
+    lines = raw.decode("utf-8-sig", "replace").splitlines()
+    n = int(m.group(1))
+    line = lines[n - 1] if 0 < n <= len(lines) else ""
+    if not _FULLWIDTH.search(line):
+        return ""
+    fixed = unicodedata.normalize("NFKC", line).replace("\u201c", '"').replace("\u201d", '"')
+    fixed = fixed.replace("\u2018", "'").replace("\u2019", "'").strip()
+    return f"; the line holds full-width characters (an IME left on?): write it as `{fixed}`"
 
 
 def load_site(path: str | Path, env: dict[str, str] | None = None) -> SiteConfig:
@@ -827,7 +1115,8 @@ def validate_section(model: type[BaseModel], cfg: SiteConfig, section: str) -> B
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(cfg.source or "<config>"), data, prefix=section)) from None
+        raise ConfigError(format_validation_error(e, str(cfg.source or "<config>"), data, prefix=section,
+                                                      model=model)) from None
 
 
 def _check_cross_references(cfg: SiteConfig, where: str) -> None:

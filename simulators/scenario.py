@@ -250,7 +250,7 @@ def parse_scenario(data: dict, where: str = "<scenario>", source: Path | None = 
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, where, data)) from None
+        raise ConfigError(format_validation_error(e, where, data, model=Scenario)) from None
     sc.source = source
     return sc
 

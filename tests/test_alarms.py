@@ -166,7 +166,7 @@ def test_a_bad_template_is_a_config_error_at_start(tmp_path, template, says):
 
 
 @pytest.mark.parametrize("extra, says", [
-    ('type = "webhook"\nurl = "ftp://x"', r"notify\[0\]\.webhook\.url: .ftp://x. is not an http"),
+    ('type = "webhook"\nurl = "ftp://x"', r"notify\[0\]\.url: .ftp://x. is not an http"),
     ('type = "pager"', r"notify\[0\]"),
     ('type = "webhook"\nurl = "http://127.0.0.1:1/x"\nevents = ["demand_alrm"]', "unknown event 'demand_alrm'"),
     ('type = "smtp"\nhost = "mail.example.jp"\nsender = "a@b.c"\nto = []', "to"),

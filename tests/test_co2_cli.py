@@ -219,7 +219,7 @@ def test_site_config_contract_tariffs_and_bad_names(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[site]\nname = "t"\n[tariffs.prices]\n"窒素" = { jpy_per_unit = 1, unit = "m3" }\n', encoding="utf-8")
     rc, _, err = run([f, "--config", bad], capsys)
-    assert rc == 2 and "bad.toml: tariffs.prices: 窒素: '窒素' is an industrial gas" in err
+    assert rc == 2 and "bad.toml: line 3: tariffs.prices: 窒素: '窒素' is an industrial gas" in err
 
 
 def test_real_command_exit_codes(tmp_path):

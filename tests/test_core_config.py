@@ -86,7 +86,7 @@ def test_cli_check_exit_codes_without_traceback(tmp_path):
     r = subprocess.run(MIERUKA + ["check", "--config", str(bad)], capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
-    assert f"error: {bad}: site.timezone: unknown time zone" in r.stderr
+    assert f"error: {bad}: line 3: site.timezone: unknown time zone" in r.stderr
     r = subprocess.run(MIERUKA + ["check", "--config", str(tmp_path / "missing.toml")], capture_output=True, text=True)
     assert r.returncode == 2 and "no such config file" in r.stderr
 

@@ -121,7 +121,7 @@ def test_manifest_paths_relative_and_globs(fleet_dir):
 
 
 @pytest.mark.parametrize("body, where", [
-    ("", "sites: "),
+    ("", "empty fleet manifest file"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\n', "sites[0:a]: give exactly one of"),
     ('[[sites]]\nid = "a"\nconfig = "site0.toml"\nrecordings = "rec/site0.csv"\nstore = "x"\n',
      "sites[0:a]: give exactly one of `recordings`, `store` or `influxdb` (got recordings, store)"),
@@ -166,7 +166,7 @@ def test_cli_bad_manifest_is_one_line_exit_2(fleet_dir):
     p.write_text('[[sites]]\nid = "a"\nconfig = "site0.toml"\n', "utf-8")
     r = mieruka("fleet", "analyze", str(p), "--serial")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [f"error: {p}: sites[0:a]: give exactly one of `recordings`, "
+    assert r.stderr.strip().splitlines() == [f"error: {p}: line 1: sites[0:a]: give exactly one of `recordings`, "
                                              "`store` or `influxdb`"]
     r = mieruka("fleet", "analyze", str(fleet_dir / "fleet.toml"), "--workers", "2", "--serial")
     assert r.returncode == 2 and "only one of --workers, --scheduler, --serial" in r.stderr

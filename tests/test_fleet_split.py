@@ -175,9 +175,12 @@ def test_hostile_manifest_fails_site_by_site_serial_split_equals_unsplit(site_di
     assert split.to_json() == whole.to_json()
     err = {s["id"]: s["error"] for s in whole.data["sites"]}
     assert err["大阪工場"] is None and err["神戸"] is None
-    assert err["no-config"] == (f"{site_dir / 'fleet.toml'}: sites[1:no-config].config: no such site config file: "
-                                f"{site_dir / 'missing.toml'}")
-    assert err["no-match"].startswith(f"{site_dir / 'fleet.toml'}: sites[2:no-match].recordings: "
+    lines = (site_dir / "fleet.toml").read_text("utf-8").splitlines()
+    n_cfg = lines.index('config = "missing.toml"') + 1
+    n_rec = lines.index('recordings = ["site1.csv", "archive/2026-*.csv.gz"]') + 1
+    assert err["no-config"] == (f"{site_dir / 'fleet.toml'}: line {n_cfg}: sites[1:no-config].config: no such site "
+                                f"config file: {site_dir / 'missing.toml'}")
+    assert err["no-match"].startswith(f"{site_dir / 'fleet.toml'}: line {n_rec}: sites[2:no-match].recordings: "
                                       "'archive/2026-*.csv.gz' matches no .csv/.csv.gz file")
     assert "empty.csv" in err["empty"] and "no readings" in err["empty"]
     assert whole.data["totals"]["sites_ok"] == 2 and whole.data["totals"]["sites_failed"] == 3

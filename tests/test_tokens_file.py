@@ -33,7 +33,7 @@ def test_tokens_file_adds_tokens(tmp_path):
 
 @pytest.mark.parametrize("text, mode, message", [
     (f'[[tokens]]\nname = "a"\nsha256 = "{H}"\n', 0o644, "readable or writable by others"),
-    ('[[tokens]]\nname = "a"\nsha256 = "not-a-hash"\n', 0o600, r"tokens.toml: tokens\[0\]\.sha256"),
+    ('[[tokens]]\nname = "a"\nsha256 = "not-a-hash"\n', 0o600, r"tokens.toml: line 3: tokens\[0\]\.sha256"),
     (f'[[tokens]]\nname = "inline"\nsha256 = "{H}"\n', 0o600, "'inline' is used twice"),
     ('[[tokens]\n', 0o600, "tokens.toml: invalid TOML"),
     (None, 0o600, "api.tokens_file: no such file"),

@@ -37,6 +37,8 @@ A finding on a channel whose meter is listed in a contract uses that contract.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -87,13 +89,30 @@ def to_date(period) -> dt.date:
         return period
     if isinstance(period, np.datetime64):     # numpy times are UTC in mieruka: the UTC calendar day
         return period.astype("datetime64[D]").item()
-    s = str(period).strip()
+    s = unicodedata.normalize("NFKC", str(period)).strip()     # full-width digits from a bill sheet
     for fmt in ("%Y-%m", "%Y-%m-%d", "%Y/%m", "%Y/%m/%d"):
         try:
             return dt.datetime.strptime(s, fmt).date()
         except ValueError:
             pass
-    raise ValueError(f"{period!r} is not YYYY-MM or a date (YYYY-MM-DD)")
+    m = _JA_MONTH.match(s)
+    if m:
+        era, year, month, day = m.group(1), m.group(2), int(m.group(3)), int(m.group(4) or 1)
+        y = 1 if year == "元" else int(year)
+        if not era and (year == "元" or y < 1900):
+            raise ValueError(f"{period!r}: a year without an era must have four digits (2024年4月, 令和6年4月)")
+        if era:
+            y += _ERA_START[era[0].upper() if era[0] in "RHrh" else era] - 1
+        try:
+            return dt.date(y, month, day)
+        except ValueError:
+            pass
+    raise ValueError(f"{period!r} is not YYYY-MM, a date (YYYY-MM-DD), 2024年4月 or 令和6年4月")
+
+
+# Japanese bills write months as 2024年4月 or in the era: 令和6年4月 (R6.4), 平成31年3月 (H31.3)
+_ERA_START = {"令和": 2019, "R": 2019, "平成": 1989, "H": 1989}
+_JA_MONTH = re.compile(r"^(令和|平成|[RHrh])?\s*(\d{1,4}|元)\s*[年.\-/]\s*(\d{1,2})\s*月?\s*(?:(\d{1,2})\s*日?)?\s*(?:分)?$")
 
 
 class CO2Engine:

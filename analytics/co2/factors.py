@@ -164,7 +164,7 @@ class FactorLibrary:
         try:
             f = FactorFile.model_validate(data)
         except ValidationError as e:
-            raise ConfigError(format_validation_error(e, where, data)) from None
+            raise ConfigError(format_validation_error(e, where, data, model=FactorFile)) from None
         if f.factors and not f.set:
             raise ConfigError(f"{where}: factors: needs `set = \"ID\"` naming the factor set they belong to")
         if f.set:

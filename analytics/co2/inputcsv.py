@@ -14,6 +14,7 @@ import logging
 import csv
 import io
 import math
+import difflib
 import unicodedata
 from pathlib import Path
 
@@ -85,8 +86,11 @@ def read_energy_csv(path: str | Path, engine: CO2Engine) -> tuple[list[PricedRow
     for i, h in enumerate(header):
         key = _HEADER_LOOKUP.get(unicodedata.normalize("NFKC", h).strip().lower())
         if key is None and h.strip():
+            close = difflib.get_close_matches(unicodedata.normalize("NFKC", h).strip().lower(), list(_HEADER_LOOKUP),
+                                              n=1, cutoff=0.6)
+            hint = f"did you mean {_HEADER_LOOKUP[close[0]]!r}? " if close else ""
             raise InputError(f"{path}:{reader.line_num}: unknown column {h.strip()!r} "
-                             f"(columns: {', '.join(HEADERS)})")
+                             f"({hint}columns: {', '.join(HEADERS)})")
         if key in cols:
             raise InputError(f"{path}:{reader.line_num}: column {key!r} appears twice")
         if key:

@@ -125,8 +125,9 @@ def render_table(s: Sheet, console) -> None:
     d = to_json(s)
     uv = _unverified_energies(s)
     fs = s.factor_set
-    console.print(f"[bold]CO2 sheet FY{s.fiscal_year}[/bold] ({s.months[0]} .. {s.months[-1]}), "
-                  f"factor set [bold]{fs['id']}[/bold]")
+    # Text, not markup: a factor file's id or title may hold square brackets
+    console.print(Text.assemble((f"CO2 sheet FY{s.fiscal_year}", "bold"), f" ({s.months[0]} .. {s.months[-1]}), factor set ",
+                                (str(fs["id"]), "bold")))
     console.print(fs["title"], markup=False, highlight=False)
     mark = lambda e: f"{KINDS[e].label_ja}{' ※' if e in uv else ''}"   # noqa: E731
     method = d["scope2_method"]

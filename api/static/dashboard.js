@@ -20,7 +20,8 @@ const LABELS = {
        no_profile_day: "この日のデータがありません", last_reading: "最新の値",
        demand: "デマンド", so_far: "現在までの平均", present: "現在電力", predicted: "予測デマンド", target: "目標",
        contract: "契約電力", left: "残り", stage0: "正常", stage_warn: "注意", stage_alarm: "警報", stage_limit: "限界",
-       coverage: "計測率", no_demand: "デマンドの現在値はまだありません", stale_demand: "コレクタの更新が止まっています"},
+       coverage: "計測率", no_demand: "デマンドの現在値はまだありません",
+       no_demand_hint: "（コレクタ mieruka collect がこの設定で動いているか確認してください）", stale_demand: "コレクタの更新が止まっています"},
   en: {live: "Latest values", profile: "Day profile against its baseline", findings: "Open findings",
        kind: "Kind", channel: "Channel", kwh: "kWh", jpy: "yen", co2: "t-CO2", expl: "Explanation",
        today: "today", baseline: "baseline", updated: "updated", token: "API token", none: "none",
@@ -32,7 +33,7 @@ const LABELS = {
        no_profile_day: "no data on this day", last_reading: "latest reading",
        demand: "Demand", so_far: "so far", present: "present", predicted: "predicted", target: "target",
        contract: "contract", left: "left", stage0: "normal", stage_warn: "warning", stage_alarm: "alarm", stage_limit: "limit",
-       coverage: "coverage", no_demand: "No live demand yet", stale_demand: "The collector has stopped updating"},
+       coverage: "coverage", no_demand: "No live demand yet", no_demand_hint: "", stale_demand: "The collector has stopped updating"},
 };
 let L = LABELS.ja;
 let LANG = "ja";
@@ -62,10 +63,20 @@ function takeToken() {
 
 async function api(path) {
   const token = sessionStorage.getItem("mieruka-token");
+  if (!token) {         // dropped by a 401 of a request running beside this one: keep its message
+    showLogin();
+    throw new Error("401");
+  }
   const r = await fetch(path, {headers: {"Authorization": "Bearer " + token}, cache: "no-store"});
   if (r.status === 401) {
+    // say why (a wrong token, or one past its expiry day), then ask for another
+    let detail = "";
+    try { detail = (await r.json()).detail || ""; } catch (e) { /* not JSON */ }
     sessionStorage.removeItem("mieruka-token");
     showLogin();
+    const box = document.getElementById("error");
+    box.textContent = "401 " + detail;
+    box.hidden = !detail;
     throw new Error("401");
   }
   if (!r.ok) {
@@ -115,6 +126,13 @@ function applyLabels(lang) {
   set("th-jpy", "jpy"); set("th-co2", "co2"); set("th-expl", "expl"); set("token-label", "token");
 }
 
+// what a channel is, in the words of the site config (設備, 工程, breaker, meter): the id
+// alone ("main_power") tells an energy manager little
+function describe(c) {
+  if (!c) return "";
+  return [c.equipment, c.process, c.breaker, c.meter].filter(x => x).join(" · ");
+}
+
 function renderChannels(items) {
   const box = document.getElementById("channels");
   box.replaceChildren();
@@ -123,6 +141,7 @@ function renderChannels(items) {
     card.dataset.channel = c.id;
     card.title = L[c.status] || c.status;
     card.append(el("div", "name", c.id));
+    if (describe(c)) card.append(el("div", "desc", describe(c)));
     const v = el("span", "value", fmt(c.value, 2));
     v.id = "value-" + c.id;
     const line = el("div");
@@ -189,6 +208,12 @@ function renderProfile(p) {
       `${p.date === todaySite ? L.today : L.latest_day} ${p.date} (${L[p.day_type] || p.day_type})`);
   add("text", {x: W - mr - 4, y: 29, "text-anchor": "end", "font-size": 12, fill: "#777"},
       `${L.baseline}: ${p.baseline_days} ${L.days}`);
+  // a legend: which line is the day and which the baseline (not only by colour: solid and dashed)
+  add("line", {x1: ml + 40, x2: ml + 70, y1: 9, y2: 9, stroke: "#1f77b4", "stroke-width": 2.2});
+  add("text", {x: ml + 76, y: 13, "font-size": 12, class: "legend-today"}, p.date === todaySite ? L.today : p.date);
+  add("line", {x1: ml + 40, x2: ml + 70, y1: 25, y2: 25, stroke: "#999", "stroke-width": 2, "stroke-dasharray": "6 4"});
+  add("text", {x: ml + 76, y: 29, "font-size": 12, class: "legend-baseline"},
+      `${L.baseline} (${L[p.day_type] || p.day_type})`);
   box.replaceChildren(svg);
 }
 
@@ -201,7 +226,10 @@ function renderFindings(items) {
   }
   for (const f of items) {
     const tr = el("tr", "finding");
-    tr.append(el("td", "", L[f.kind] || f.kind), el("td", "", f.channel), el("td", "num", fmt(f.energy_kwh, 0)),
+    const where = el("td", "", f.channel);
+    const desc = describe(channelsById[f.channel]);
+    if (desc) where.append(el("div", "desc", desc));
+    tr.append(el("td", "", L[f.kind] || f.kind), where, el("td", "num", fmt(f.energy_kwh, 0)),
               el("td", "num", fmt(f.cost_jpy, 0)), el("td", "num", fmt(f.co2_t, 3)), el("td", "", f.explanation));
     body.append(tr);
   }
@@ -233,7 +261,9 @@ function renderDemand(d, tz, lang) {
   const note = document.getElementById("demand-note");
   if (!d || !d.available) {
     box.replaceChildren();
-    note.textContent = L.no_demand + (d && d.note ? " (" + d.note + ")" : "");
+    // the server's note is English: in Japanese the sentence is Japanese, the note its tooltip
+    note.textContent = L.no_demand + (d && d.note && LANG !== "ja" ? " (" + d.note + ")" : L.no_demand_hint);
+    note.title = (d && d.note) || "";
     note.hidden = false;
     return;
   }

@@ -20,3 +20,12 @@ class FiniteFloat(click.FloatRange):
 
 
 POSITIVE = FiniteFloat(min=0, min_open=True)     # kW, seconds: more than zero
+
+
+def console(**kw):
+    """A rich Console that prints text as written.  Site and meter names, tags, paths,
+    finding texts and `[target]` columns hold square brackets that rich's markup would
+    eat (`standby [press_power]` printed as `standby `) or refuse with a MarkupError
+    traceback (`[/red]` in a site name); own emphasis goes through `style=` instead."""
+    from rich.console import Console
+    return Console(markup=False, **kw)

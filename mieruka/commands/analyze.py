@@ -61,7 +61,8 @@ def _progress(enabled: bool):
     prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                     console=Console(stderr=True), transient=True)
     task = prog.add_task("analysing", total=None)
-    return prog, lambda msg: prog.update(task, description=f"analysing: {msg}")
+    from rich.markup import escape
+    return prog, lambda msg: prog.update(task, description=f"analysing: {escape(str(msg))}")
 
 
 @click.command("analyze")
@@ -206,15 +207,16 @@ def _fmt(x, nd=0) -> str:
 
 def print_report(result, lang: str = "ja") -> None:
     """Ranked findings and the savings plan as rich tables."""
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    from . import console
+    con = console()
     if not con.is_terminal:
-        con = Console(width=120)      # files and pipes: wide enough for the plan table
+        con = console(width=120)      # files and pipes: wide enough for the plan table
     s = result.summary
     per = s.get("period") or {}
-    con.print(f"[bold]mieruka analyze[/bold]  {per.get('start', '?')} .. {per.get('end', '?')}  "
+    con.print("mieruka analyze", style="bold", end="")
+    con.print(f"  {per.get('start', '?')} .. {per.get('end', '?')}  "
               f"({per.get('hours', 0) / 24:.1f} days); site {_fmt(s.get('site', {}).get('energy_kwh'))} kWh")
     t = Table("#", "kind", "channel", "when", "kWh", "JPY", "t-CO2", title="Findings (ranked by yen)")
     for i, f in enumerate(result.findings, 1):

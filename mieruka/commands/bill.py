@@ -54,12 +54,12 @@ def command(recording, config_path, start, end, channel, as_json) -> int:
 
 
 def _print(out: dict) -> None:
-    from rich.console import Console
+    from . import console
     from rich.table import Table
 
-    con = Console()
+    con = console()
     if not con.is_terminal:
-        con = Console(width=130)
+        con = console(width=130)
     t = Table("month", "契約電力 kW", "力率 %", "kWh", "基本料金", "電力量料金", "燃料費調整額", "再エネ賦課金",
               "消費税", "total JPY", title=f"Electricity bill estimate ({out['channel']}, {out['timezone']})")
     for b in out["months"]:

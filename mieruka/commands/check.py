@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from . import console
 from ..site import load_site
 
 
@@ -19,8 +19,9 @@ def command(config_path: str) -> int:
     nothing.  A problem: one line naming file and key, exit code 2."""
     cfg = load_site(config_path)
     _validate_owned_sections(cfg)
-    con = Console()
-    con.print(f"[bold]{cfg.site.name}[/bold]  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
+    con = console()
+    con.print(cfg.site.name, style="bold", end="")
+    con.print(f"  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
               f"store {cfg.storage.backend} at {cfg.data_dir}")
     t = Table("meter", "protocol", "address", "channel", "quantity", "tags")
     for m, c in cfg.channels():
@@ -63,4 +64,10 @@ def _validate_owned_sections(cfg) -> None:
     from .serve import check_co2_inputs
     check_collect_config(cfg)
     check_co2_inputs(cfg)          # what `serve` and `replay` check at start: factor files, bills
-    simulation_section(cfg)
+    if simulation_section(cfg).scenario:     # the scenario file `simulate` will load, read now
+        from ..errors import ConfigError
+        from ..simulators.site_link import scenario_for_site
+        try:
+            scenario_for_site(cfg)
+        except ConfigError as e:
+            raise ConfigError(f"{cfg.source}: simulation.scenario: {e}") from None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from . import POSITIVE
 from ..errors import InputError
 
 
@@ -25,14 +26,14 @@ def _write_atomic(path: Path, data: bytes | None = None, writer=None) -> None:
               show_default=True, help="Output format (xlsx needs -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.option("--factor-set", help="Factor set id (shk_2023, shk_legacy, or one of your factor files).")
-@click.option("--fiscal-year", type=int, help="Fiscal year of the sheet (April-March); default: the latest in the file.")
+@click.option("--fiscal-year", type=click.IntRange(2000, 2100), help="Fiscal year of the sheet (April-March); default: the latest in the file.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Site config: tariffs, electricity contracts, extra factor files, targets.")
 @click.option("--scope2", type=click.Choice(["market", "location"]),
               help="Which Scope 2 figure goes into the total (both are always shown). Default: config or market.")
-@click.option("--base-year", type=int, help="SBT base fiscal year (its total from the file, or --base-t-co2).")
-@click.option("--base-t-co2", type=float, help="SBT base-year emissions in t-CO2.")
-@click.option("--fy2013-t-co2", type=float, help="FY2013 emissions in t-CO2, for Japan's -46% by FY2030 path.")
+@click.option("--base-year", type=click.IntRange(1990, 2100), help="SBT base fiscal year (its total from the file, or --base-t-co2).")
+@click.option("--base-t-co2", type=POSITIVE, help="SBT base-year emissions in t-CO2.")
+@click.option("--fy2013-t-co2", type=POSITIVE, help="FY2013 emissions in t-CO2, for Japan's -46% by FY2030 path.")
 def command(csv_file: str, fmt: str, output: str | None, factor_set: str | None, fiscal_year: int | None,
             config_path: str | None, scope2: str | None, base_year: int | None, base_t_co2: float | None,
             fy2013_t_co2: float | None) -> int:
@@ -92,16 +93,15 @@ def command(csv_file: str, fmt: str, output: str | None, factor_set: str | None,
         else:
             click.echo(text.removeprefix("\ufeff"), nl=False)
     else:
-        from rich.console import Console
-
+        from . import console
         from ..analytics.co2.report import render_table
         if out:
             def write_table(p: Path) -> None:
                 with open(p, "w", encoding="utf-8") as f:
-                    render_table(sheet, Console(file=f, width=100, no_color=True))
+                    render_table(sheet, console(file=f, width=100, no_color=True))
             _write_atomic(out, writer=write_table)
         else:
-            render_table(sheet, Console())
+            render_table(sheet, console())
     if out:
         click.echo(f"wrote {out}", err=True)
     return 0

@@ -6,10 +6,9 @@ import logging
 import signal
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from . import POSITIVE
+from . import POSITIVE, console
 from ..errors import MierukaError
 from ..site import load_site
 
@@ -90,7 +89,7 @@ def command(config_path: str, duration: float | None, quiet: bool) -> int:
 
 
 def _summary(runner, stats) -> None:
-    con = Console(stderr=False)
+    con = console(stderr=False)
     t = Table("channel", "readings", "ok", "problems", title=f"collected {stats.written} readings")
     for ch, c in sorted(stats.by_channel.items()):
         bad = ", ".join(f"{k} {n}" for k, n in sorted(c.items()) if k != "ok")
@@ -106,11 +105,11 @@ def _summary(runner, stats) -> None:
                       ", ".join(f"{k} (exception {c})" for k, c in d.bad_fields.items()) or "-")
         con.print(p)
     if stats.left_in_buffer:
-        con.print(f"[yellow]{stats.left_in_buffer} readings stay in the buffer "
-                  f"({runner.pipeline.buffer.dir}); the next start forwards them to the store[/yellow]", soft_wrap=True)
+        con.print(f"{stats.left_in_buffer} readings stay in the buffer "
+                  f"({runner.pipeline.buffer.dir}); the next start forwards them to the store", style="yellow", soft_wrap=True)
     if stats.dropped_unbuffered:
-        con.print(f"[red]{stats.dropped_unbuffered} readings were dropped: the disk refused them for longer "
-                  f"than [collector] max_unbuffered allows[/red]", soft_wrap=True)
+        con.print(f"{stats.dropped_unbuffered} readings were dropped: the disk refused them for longer "
+                  f"than [collector] max_unbuffered allows", style="red", soft_wrap=True)
     if stats.pending:
-        con.print(f"[red]{stats.pending} readings could not be written to the buffer (disk full?) "
-                  f"and are lost[/red]", soft_wrap=True)
+        con.print(f"{stats.pending} readings could not be written to the buffer (disk full?) "
+                  f"and are lost", style="red", soft_wrap=True)

@@ -99,18 +99,19 @@ def command(recording, config_path, start, end, channel, period_min, contract_kw
 
 
 def print_demand(res: dict, lang: str = "ja") -> None:
-    from rich.console import Console
+    from . import console
     from rich.table import Table
 
-    con = Console()
+    con = console()
     if not con.is_terminal:
-        con = Console(width=110)
+        con = console(width=110)
     s = res["summary"]
 
     def f(x, nd=1):
         return "-" if x is None else f"{x:,.{nd}f}"
 
-    con.print(f"[bold]mieruka demand[/bold]  channel {res['channel']} ({s['source']}), {res['period_min']}-minute "
+    con.print("mieruka demand", style="bold", end="")
+    con.print(f"  channel {res['channel']} ({s['source']}), {res['period_min']}-minute "
               f"periods, {res['timezone']}; {s['complete_periods']:,} of {s['periods']:,} periods fully measured")
     con.print(f"highest demand {f(s['max_kw'])} kW at {s['at'] or '-'}; contract {f(s['contract_kw'])} kW; "
               f"target {f(s['target_kw'])} kW: {s['periods_over_target']} periods over target, "

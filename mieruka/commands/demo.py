@@ -21,6 +21,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from . import POSITIVE, console
 
 from ..config import EXAMPLES_DIR
 from ..errors import MierukaError
@@ -52,11 +55,11 @@ class _Steps:
 
     def title(self, text: str) -> None:
         self.n += 1
-        self.con.rule(f"[bold]{self.n}. {text}")
+        self.con.rule(Text(f"{self.n}. {text}", style="bold"))
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> None:
         shown = "mieruka " + " ".join(shlex.quote(a) for a in args)
-        self.con.print(f"[dim]$ {shown}[/dim]")
+        self.con.print(f"$ {shown}", style="dim")
         r = subprocess.run([sys.executable, "-m", "mieruka.cli", *args], env=env or self.env)
         if r.returncode != 0:
             raise MierukaError(f"demo step failed (exit {r.returncode}): {shown}")
@@ -65,12 +68,12 @@ class _Steps:
 @click.command("demo")
 @click.option("--dir", "out_dir", type=click.Path(file_okay=False), default="mieruka-demo", show_default=True,
               help="Where the demo writes its stores, recording and report.")
-@click.option("--collect-seconds", type=float, default=8.0, show_default=True,
+@click.option("--collect-seconds", type=POSITIVE, default=8.0, show_default=True,
               help="How long to collect from the simulated factory.")
-@click.option("--days", type=float, default=30.0, show_default=True, help="Length of the simulated month to analyse.")
+@click.option("--days", type=POSITIVE, default=30.0, show_default=True, help="Length of the simulated month to analyse.")
 def command(out_dir: str, collect_seconds: float, days: float) -> int:
     """Run the whole demo on the embedded store and end by itself."""
-    con = Console()
+    con = console()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     port = int(os.environ.get("MIERUKA_MODBUS_PORT") or _free_port())
@@ -85,7 +88,7 @@ def command(out_dir: str, collect_seconds: float, days: float) -> int:
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_port(port)
-        con.print(f"[dim]$ mieruka simulate --config {site} --port {port}   (in the background)[/dim]")
+        con.print(f"$ mieruka simulate --config {site} --port {port}   (in the background)", style="dim")
         steps.run("collect", "--config", site, "--duration", str(collect_seconds))
     finally:
         sim.terminate()
@@ -110,8 +113,8 @@ def command(out_dir: str, collect_seconds: float, days: float) -> int:
     steps.run("replay", str(month), "--config", site, "--report", str(report), "--json", str(out / "findings.json"),
               "--xlsx", str(out / "report.xlsx"), "--no-progress", env=audit_env)
 
-    con.rule("[bold]Done")
-    con.print(f"HTML report: [bold]{report}[/bold]  (Excel: {out / 'report.xlsx'})")
+    con.rule(Text("Done", style="bold"))
+    con.print(Text.assemble("HTML report: ", (str(report), "bold"), f"  (Excel: {out / 'report.xlsx'})"))
     con.print("Start the API on the same data, then open http://127.0.0.1:8080/dashboard#token=demo-token :")
     con.print(f"  MIERUKA_DATA_DIR={out / 'audit-store'} MIERUKA_API_TOKEN=demo-token "
               f".venv/bin/mieruka serve --config {site} --port 8080")

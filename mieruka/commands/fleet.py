@@ -14,7 +14,7 @@ def command() -> None:
 
 @command.command("analyze")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--workers", type=click.IntRange(min=1), help="Local worker processes (default: the CPU count, "
+@click.option("--workers", type=click.IntRange(1, 256), help="Local worker processes (default: the CPU count, "
               "at most 8).")
 @click.option("--scheduler", metavar="tcp://HOST:8786", help="Use an existing Dask cluster instead of a local one.")
 @click.option("--serial", is_flag=True, help="No Dask: analyse the sites one after the other in this process.")
@@ -35,8 +35,7 @@ def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx
     mieruka fleet analyze fleet.toml --workers 2 --json fleet.json --report fleet.html --xlsx fleet.xlsx
     mieruka fleet analyze fleet.toml --scheduler tcp://10.0.0.5:8786 --json -
     """
-    from rich.console import Console
-
+    from . import console
     from ..service.fleet import fleet_client, run_fleet
     from ..service.fleet_manifest import load_manifest
 
@@ -47,7 +46,7 @@ def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx
         if p and p != "-":       # a wrong folder stops here, not after every site was analysed
             check_output(p, opt)
     fleet = load_manifest(manifest, split_readings=split_readings)
-    err = Console(stderr=True)
+    err = console(stderr=True)
     run = _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client)
     outputs = []           # all written, or none (never the JSON without the report it goes with)
     if json_out:
@@ -64,15 +63,16 @@ def analyze_cmd(manifest, workers, scheduler, serial, json_out, report_out, xlsx
         outputs.append((xlsx_out, None, lambda tmp: write_fleet_xlsx(run.data, run.sheet, tmp), "--xlsx"))
     write_all_atomic(outputs)
     if json_out != "-":
-        con = Console()
-        _print_league(run.data, con if con.is_terminal else Console(width=160))
+        con = console()
+        _print_league(run.data, con if con.is_terminal else console(width=160))
     failed = run.data["totals"]["sites_failed"]
     if failed:
-        err.print(f"[yellow]{failed} of {len(fleet.sites)} sites failed (see their `error`)[/yellow]")
+        err.print(f"{failed} of {len(fleet.sites)} sites failed (see their `error`)", style="yellow")
     return 1 if failed else 0
 
 
 def _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client):
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("fleet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -81,7 +81,7 @@ def _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client):
         task = bar.add_task("", total=len(fleet.sites))
 
         def done(site_id: str, res: dict) -> None:
-            bar.update(task, advance=1, description=f"{site_id}" + (" [red]failed[/red]" if res.get("error") else ""))
+            bar.update(task, advance=1, description=escape(str(site_id)) + (" [red]failed[/red]" if res.get("error") else ""))
             if res.get("error"):
                 # one line per failed site, never wrapped at the terminal's width (grep, logs)
                 err.print(f"site {site_id}: error: {res['error']}", highlight=False, markup=False, soft_wrap=True)
@@ -94,13 +94,14 @@ def _run(fleet, workers, scheduler, serial, err, run_fleet, fleet_client):
 
 def _print_league(data: dict, con) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     fmt = lambda x, nd=0: "-" if x is None else f"{x:,.{nd}f}"
     t = Table("site", "kWh", "kWh/unit", "t-CO2", "waste kWh", "waste %", "waste JPY", "plan JPY/yr",
               "top measure", title="Fleet league (by waste share)")
     for s in sorted(data["sites"], key=lambda s: (s["error"] is not None, -(s.get("waste_share") or 0.0), s["id"])):
         if s["error"]:
-            t.add_row(s["id"], "[red]error[/red]", "", "", "", "", "", "", s["error"][:60])
+            t.add_row(s["id"], Text("error", style="red"), "", "", "", "", "", "", s["error"][:60])
             continue
         unit = (s.get("production") or {}).get("unit", "")
         tm = s.get("top_measure") or {}

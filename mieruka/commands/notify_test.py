@@ -5,12 +5,13 @@ import sys
 
 import click
 
+from . import FiniteFloat
 from ..site import load_site
 
 
 @click.command("notify-test")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Site config (TOML).")
-@click.option("--retry-for", type=float, default=10.0, show_default=True, metavar="S",
+@click.option("--retry-for", type=FiniteFloat(min=0, max=3600), default=10.0, show_default=True, metavar="S",
               help="Retry a failing target with back-off for S seconds.")
 def command(config_path: str, retry_for: float) -> int:
     """Send one test event (the same payload as a real alarm, event "test") to every

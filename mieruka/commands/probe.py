@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import FiniteFloat, console
 from ..errors import MierukaError
 from .scan import baud_option, check_host
 
@@ -27,7 +28,7 @@ from .scan import baud_option, check_host
 @click.option("--map", "map_name", required=True,
               help="Register map: a name in config/registers (e.g. sdm630) or a path to a .toml map.")
 @click.option("--id", "meter_id", default=None, help="Meter id for the snippet [default: <map>-u<unit>].")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(0.01, 10), default=0.5, show_default=True,
+@click.option("--timeout", "timeout_s", type=FiniteFloat(0.01, 10), default=0.5, show_default=True,
               help="Seconds to wait per request.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"map", "best", "candidates", "fields", "snippet"} as JSON.')
@@ -81,17 +82,17 @@ def command(host, port, rtu_over_tcp, serial_port, baudrate, parity, unit, map_n
                                "candidates": [c.as_dict() for c in cands], "fields": fields, "snippet": text},
                               indent=2, ensure_ascii=False, allow_nan=False))
         return 0
-    con = Console()
+    con = console()
     t = Table("word order", "address base", "score", "fields read", "plausible", title=f"{regmap.title}, unit {unit}")
     for c in cands:
         t.add_row(c.word_order, str(c.address_base), f"{c.score:.2f}", f"{c.readable}/{len(regmap.fields)}",
                   str(c.plausible), style="bold" if c is best else None)
     con.print(t)
     if best.plausible == 0:
-        con.print("[yellow]no layout gives plausible values: the unit answers, but probably not as this map "
-                  "says (another model, or a device that echoes register numbers); try another --map[/yellow]")
+        con.print("no layout gives plausible values: the unit answers, but probably not as this map "
+                  "says (another model, or a device that echoes register numbers); try another --map", style="yellow")
     elif len(cands) > 1 and cands[1].score >= best.score - 0.05:
-        con.print("[yellow]the two best candidates score alike: check one value against the meter's display[/yellow]")
+        con.print("the two best candidates score alike: check one value against the meter's display", style="yellow")
     v = Table("field", "value", "unit", title=f"values ({best.word_order}, base {best.address_base})")
     for name, f in regmap.fields.items():
         val = fields[name]

@@ -19,7 +19,7 @@ import click
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Write the findings as JSON (byte-identical for the same input, factor set and version).")
 @click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False), help="Write the Excel workbook (CO2 sheet, findings, plan).")
-@click.option("--fiscal-year", "fy", type=int, default=None, help="Fiscal year of the CO2 sheet (default: that of the last reading).")
+@click.option("--fiscal-year", "fy", type=click.IntRange(2000, 2100), default=None, help="Fiscal year of the CO2 sheet (default: that of the last reading).")
 @click.option("--bills", "bills_path", type=click.Path(dir_okay=False, exists=True),
               help="CSV of bills (the `mieruka co2` format) added to the CO2 sheet; a bill replaces the metered month.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -46,8 +46,7 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
              no_progress, sources=None) -> int:
     # imported here, not at the top: `mieruka --help` and the other commands must not
     # pay for numpy, the analytics and the report stack at start-up
-    from rich.console import Console
-
+    from . import console
     from ..site import load_site
     from ..store.base import open_store
     from ..outputs import check_output
@@ -62,7 +61,7 @@ def _command(recording: str, config_path: str, report_path, pdf_path, json_path,
         from ..analytics.co2 import CO2Engine
         from ..analytics.co2.inputcsv import read_energy_csv
         read_energy_csv(bills, CO2Engine.from_site(cfg))
-    con = Console(stderr=True)
+    con = console(stderr=True)
     from ..timezones import check_zone
     ok, fitting = check_zone(recording, cfg.site.timezone) if Path(recording).is_file() else (True, [])
     if not ok:      # nights, shifts and days off would be wrong: say so before the figures

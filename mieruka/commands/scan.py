@@ -6,10 +6,10 @@ import json
 import logging
 
 import click
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import FiniteFloat, console
 from ..errors import MierukaError
 from ..site import SERIAL_BAUDRATES, check_baudrate
 
@@ -61,7 +61,7 @@ def _split(text: str, what: str, cast):
                    f"{SERIAL_BAUDRATES[0]}..{SERIAL_BAUDRATES[-1]}).")
 @click.option("--parity", default="N,E", show_default=True, help="Parities to try on --serial: N, E, O (comma-separated).")
 @click.option("--units", default="1-247", show_default=True, help="Unit ids to try: 1-247, or a list like 1,2,10-20.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(0.01, 10), default=None,
+@click.option("--timeout", "timeout_s", type=FiniteFloat(0.01, 10), default=None,
               help="Seconds to wait per unit id [default: 0.3 on TCP, 0.15 on serial].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_s, as_json) -> int:
@@ -103,7 +103,7 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
         return 0
     from ..collector.discovery import RESERVED_UNIT, exception_name
 
-    con = Console()
+    con = console()
     if not found:
         con.print(f"no unit answered on {where} ({len(unit_ids)} unit ids"
                   + (f", {len(settings)} serial settings" if serial_port else "")
@@ -119,9 +119,9 @@ def command(host, port, rtu_over_tcp, serial_port, baud, parity, units, timeout_
         if len(shown) < len(found):
             con.print(f"... and {len(found) - len(shown)} more ids answering alike (--json lists them all)")
     if echo:
-        con.print(f"[yellow]warning: {where} also answers unit id {RESERVED_UNIT}, which no device may have: it "
+        con.print(f"warning: {where} also answers unit id {RESERVED_UNIT}, which no device may have: it "
                   f"ignores the unit id (a Modbus TCP meter, or a gateway that does not route by unit id), so "
-                  f"the ids above are one device answering for each id[/yellow]")
+                  f"the ids above are one device answering for each id", style="yellow")
     if garbled:
         con.print(f"{garbled} garbled answers: a device may be there at other serial settings")
     return 0
@@ -137,7 +137,7 @@ async def _scan(host, port, rtu_over_tcp, serial_port, settings, unit_ids, timeo
     from ..site import Meter
 
     found, garbled, echo = [], 0, False
-    err = Console(stderr=True)
+    err = console(stderr=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("scanning", total=len(settings) * len(unit_ids))
         for b, p in settings:

@@ -41,13 +41,15 @@ def check_co2_inputs(cfg, bills_path: str | None = None) -> str | None:
         bills_path = str(cfg.resolve_path(cfg.co2.bills_file))
         if not Path(bills_path).is_file():
             from ..errors import ConfigError
-            raise ConfigError(f"{cfg.source}: co2.bills_file: no such file {bills_path}")
+            what = "is a folder, not a bills file" if Path(bills_path).is_dir() else "no such file"
+            raise ConfigError(f"{cfg.source}: co2.bills_file: {what}: {bills_path}")
     if bills_path:
         read_energy_csv(bills_path, engine)
     return bills_path
 
 
-def token_block(tok: str, name: str | None, role: str, hash_fn, table: str = "api.tokens") -> str:
+def token_block(tok: str, name: str | None, role: str, hash_fn, table: str = "api.tokens",
+                expires=None) -> str:
     """The token on stderr (shown once; only its hash is kept) and, on stdout, a
     TOML block that goes under the site config (`[[api.tokens]]`) or into the
     `[api] tokens_file` (`[[tokens]]`) as it is; `mieruka check` accepts either."""
@@ -60,7 +62,8 @@ def token_block(tok: str, name: str | None, role: str, hash_fn, table: str = "ap
     # JSON string escapes are valid TOML basic-string escapes: any name stays one valid string
     return "\n".join(["", f"# API token made {now:%Y-%m-%d %H:%M} UTC by `mieruka serve --hash-token`",
                       f"[[{table}]]", f"name = {json.dumps(name, ensure_ascii=False)}",
-                      f'role = "{role}"', f'sha256 = "{hash_fn(tok)}"'])
+                      f'role = "{role}"', f'sha256 = "{hash_fn(tok)}"']
+                     + ([f"expires = {expires.isoformat()}"] if expires else []))
 
 
 @click.command("serve")
@@ -74,6 +77,8 @@ def token_block(tok: str, name: str | None, role: str, hash_fn, table: str = "ap
               help="With --hash-token: the token's name in the config (default: token-<UTC time>).")
 @click.option("--role", "token_role", type=click.Choice(["read", "admin"]), default="read", show_default=True,
               help="With --hash-token: the token's role.")
+@click.option("--expires", "token_expires", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="With --hash-token: the last day the token is valid (site time); afterwards it is refused (401).")
 @click.option("--for-tokens-file", is_flag=True,
               help="With --hash-token: print a [[tokens]] block for the [api] tokens_file instead of [[api.tokens]] "
                    "for the site config.")
@@ -84,7 +89,7 @@ def token_block(tok: str, name: str | None, role: str, hash_fn, table: str = "ap
               help="Server processes (one per core helps under load; each keeps its own cache and rate buckets).")
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
 def command(config_path: str | None, host: str | None, port: int | None, hash_token: bool, token_name: str | None,
-            token_role: str, for_tokens_file: bool, bills_path: str | None, workers: int, no_access_log: bool) -> int:
+            token_role: str, token_expires, for_tokens_file: bool, bills_path: str | None, workers: int, no_access_log: bool) -> int:
     """Serve the REST API (/api/v1, /openapi.json, /docs), the report and the dashboard.
 
     Tokens: `mieruka serve --hash-token` prints a new token and its hash; put the
@@ -96,7 +101,8 @@ def command(config_path: str | None, host: str | None, port: int | None, hash_to
     from ..api.auth import hash_token as _hash, new_token
     if hash_token:
         click.echo(token_block(new_token(), token_name, token_role, _hash,
-                               table="tokens" if for_tokens_file else "api.tokens"))
+                               table="tokens" if for_tokens_file else "api.tokens",
+                               expires=token_expires.date() if token_expires else None))
         return 0
     if not config_path:
         raise click.UsageError("--config is required")

@@ -8,7 +8,7 @@ import signal
 
 import click
 
-from . import POSITIVE
+from . import POSITIVE, FiniteFloat
 from ..errors import MierukaError
 from ..site import load_site
 
@@ -22,11 +22,11 @@ from ..site import load_site
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="TCP port (default: the meters' port in the site file).")
-@click.option("--speed", type=float, default=1.0, show_default=True,
+@click.option("--speed", type=FiniteFloat(min=0, min_open=True, max=1e6), default=1.0, show_default=True,
               help="Simulated seconds per wall-clock second.")
 @click.option("--duration", type=POSITIVE, default=None,
               help="Stop serving after this many seconds.")
-@click.option("--seed", type=int, default=None, help="Random seed (default: [simulation].seed, else 0).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Random seed (default: [simulation].seed, else 0).")
 @click.option("--fault", "fault_specs", multiple=True, metavar="METER:KIND[:ARG]",
               help="Live fault, repeatable: pm-hvac:timeout, pm-hvac:timeout:2.5 (answer after 2.5 s), "
                    "pm-press:exception:6, pm-main:garbage:huge, pm-lighting:stuck, pm-main:reset.")
@@ -34,8 +34,8 @@ from ..site import load_site
               "converter in transparent mode) instead of Modbus TCP.")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False), default=None,
               help="Write a recording (CSV, format v1) and OUT.truth.json instead of serving.")
-@click.option("--days", type=float, default=7.0, show_default=True, help="Recording length in days.")
-@click.option("--step", "step_s", type=float, default=60.0, show_default=True, help="Recording step in seconds.")
+@click.option("--days", type=FiniteFloat(min=0, min_open=True, max=3660), default=7.0, show_default=True, help="Recording length in days.")
+@click.option("--step", "step_s", type=FiniteFloat(min=0.1, max=86400), default=60.0, show_default=True, help="Recording step in seconds.")
 @click.option("--start", default="2026-04-01", show_default=True,
               help="Recording start, site-local date or date-time (ISO 8601).")
 def command(config_path: str | None, scenario_path: str | None, host: str, port: int | None, speed: float,
@@ -86,6 +86,8 @@ def _record(cfg, scenario_path, out, days, step_s, start, seed) -> int:
 
     if days <= 0 or step_s <= 0:
         raise MierukaError("--days and --step must be > 0")
+    if days * 86400 < step_s:
+        raise MierukaError(f"--days {days:g} is shorter than one --step of {step_s:g} s: the recording would be empty")
     from pathlib import Path
     if not Path(out).resolve().parent.is_dir():
         raise MierukaError(f"--record: folder {Path(out).parent} does not exist")

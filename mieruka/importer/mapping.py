@@ -312,12 +312,28 @@ class Mapping(_Model):
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and validate a mapping file; ConfigError naming the file and key."""
-    from ..site import format_validation_error, read_toml
+    from ..site import format_validation_error, line_of, read_toml
     data = read_toml(path, "mapping")
+    cols = data.get("columns")
+    seen: dict[object, tuple[int, object]] = {}
+    for i, c in enumerate(cols if isinstance(cols, list) else []):
+        # the same channel (or column) twice, with the lines of both: the model's own check
+        # has only the whole file to point at
+        if not isinstance(c, dict):
+            continue
+        for key in ("channel", "column"):
+            v = c.get(key)
+            if isinstance(v, (str, int)) and (key, v) in seen and not (key == "channel" and seen[(key, v)][1] == c.get("column")):
+                j = seen[(key, v)][0]
+                n, n0 = line_of(path, ("columns", i, key)), line_of(path, ("columns", j, key))
+                raise ConfigError(f"{path}: {f'line {n}: ' if n else ''}columns[{i}].{key}: {key} {v!r} is mapped twice"
+                                  + (f" (first on line {n0}, columns[{j}])" if n0 else f" (first in columns[{j}])"))
+            if isinstance(v, (str, int)):
+                seen.setdefault((key, v), (i, c.get("column")))
     try:
         return Mapping.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path), data)) from None
+        raise ConfigError(format_validation_error(e, str(path), data, model=Mapping)) from None
 
 
 __all__ = ["Mapping", "Column", "Source", "TimeSpec", "load_mapping", "QUANTITY_DIMENSION"]

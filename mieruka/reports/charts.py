@@ -57,7 +57,9 @@ def stacked_bars(labels: list[str], series: dict[str, list[float]], ylabel: str,
         if title:
             ax.set_title(title)
         if series:
-            ax.legend(loc="upper right", fontsize=8, frameon=False)
+            # above the plot, not on it: inside, a tall bar hid the legend's own colour patches
+            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=min(len(series), 4), fontsize=8,
+                      frameon=False)
         return _svg(fig)
 
 

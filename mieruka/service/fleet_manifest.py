@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..envsubst import MissingVariable, expand
 from ..errors import ConfigError
-from ..site import format_validation_error, read_toml
+from ..site import _line_for, duplicate_ids, format_validation_error, line_of, read_toml, toml_key_lines
 
 RECORDING_SUFFIXES = (".csv", ".csv.gz")
 
@@ -187,11 +187,11 @@ def _period_text(p: Period | None) -> tuple[str | None, str | None]:
     return p.start.isoformat(), p.end.isoformat()
 
 
-def _site_paths(base: Path, key: str, s: FleetSite) -> tuple[Path, tuple[str, ...], str | None, str | None]:
+def _site_paths(base: Path, at, s: FleetSite) -> tuple[Path, tuple[str, ...], str | None, str | None]:
     """(config, recordings, store file, bills) of one site, every one checked to exist."""
     cfg = _resolve(base, s.config)
     if not cfg.is_file():
-        raise ConfigError(f"{key}.config: no such site config file: {cfg}")
+        raise ConfigError(f"{at('config')}: no such site config file: {cfg}")
     recs: tuple[str, ...] = ()
     if s.recordings is not None:
         found: set[str] = set()
@@ -200,7 +200,7 @@ def _site_paths(base: Path, key: str, s: FleetSite) -> tuple[Path, tuple[str, ..
             hits = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
             hits = [h for h in hits if Path(h).is_file() and h.lower().endswith(RECORDING_SUFFIXES)]
             if not hits:
-                raise ConfigError(f"{key}.recordings: {pat!r} matches no .csv/.csv.gz file (relative to {base})")
+                raise ConfigError(f"{at('recordings')}: {pat!r} matches no .csv/.csv.gz file (relative to {base})")
             found.update(str(Path(h).resolve()) for h in hits)
         recs = tuple(sorted(found))
     store = None
@@ -210,13 +210,13 @@ def _site_paths(base: Path, key: str, s: FleetSite) -> tuple[Path, tuple[str, ..
             from ..store.embedded import DB_NAME
             sp = sp / DB_NAME
         if not sp.is_file():
-            raise ConfigError(f"{key}.store: no embedded store at {sp}")
+            raise ConfigError(f"{at('store')}: no embedded store at {sp}")
         store = str(sp)
     bills = None
     if s.bills is not None:
         b = _resolve(base, s.bills)
         if not b.is_file():
-            raise ConfigError(f"{key}.bills: no such file: {b}")
+            raise ConfigError(f"{at('bills')}: no such file: {b}")
         bills = str(b)
     return cfg, recs, store, bills
 
@@ -232,15 +232,21 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None, split_rea
     try:
         data = expand(data, env)
     except MissingVariable as e:
-        raise ConfigError(f"{where}: {e.path}: {e}") from None
+        line = line_of(where, e.loc)
+        raise ConfigError(f"{where}: {f'line {line}: ' if line else ''}{e.path}: {e}") from None
+    duplicate_ids(where, data.get("sites"), ("sites",), "site")
     try:
         m = FleetManifest.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, where, data)) from None
+        raise ConfigError(format_validation_error(e, where, data, model=FleetManifest)) from None
     base = path.resolve().parent
     fleet = Fleet(path.resolve(), m.company)
+    lines = toml_key_lines(where)
     for i, s in enumerate(m.sites):
-        key = f"{where}: sites[{i}:{s.id}]"
+        def at(field: str, i: int = i, s=s) -> str:
+            """`FILE: line N: sites[i:id].field` (the line of that key in the manifest)."""
+            n = _line_for(lines, ("sites", i, field))
+            return f"{where}: {f'line {n}: ' if n else ''}sites[{i}:{s.id}].{field}"
         start, end = _period_text(s.period or m.period)
         limit = split_readings if split_readings is not None else (
             s.split_readings if s.split_readings is not None else m.split_readings)
@@ -250,7 +256,7 @@ def load_manifest(path: str | Path, env: dict[str, str] | None = None, split_rea
             # (measured: parsing costs ~30x the analysis), so recordings split only on request
             limit = 0
         try:
-            cfg, recs, store, bills = _site_paths(base, key, s)
+            cfg, recs, store, bills = _site_paths(base, at, s)
         except ConfigError as e:        # that site fails (one line), the others are analysed
             fleet.sites.append(SiteSpec(s.id, str(_resolve(base, s.config)), start=start, end=end, error=str(e)))
             continue
