@@ -90,8 +90,18 @@ def choose_channel(infos: dict[str, ChannelInfo], settings: DemandSettings) -> s
         return settings.channel
     totals = sorted(c for c, i in infos.items() if i.quantity in (POWER, ENERGY) and is_site_total(i))
     if not totals:
+        # a recording of one meter without an equipment kind (a logger on the main breaker,
+        # a utility's interval data) is the site's meter, as in the analysis
+        for q in (POWER, ENERGY):
+            only = [c for c, i in infos.items() if i.quantity == q]
+            if len(only) == 1 and not infos[only[0]].equipment_kind:
+                return only[0]
+            if only:
+                break
+        meters = sorted(c for c, i in infos.items() if i.quantity in (POWER, ENERGY))
         raise DemandInputError("no site-total channel (equipment_kind incomer/main/受電/主幹); "
-                               "name the incomer with --channel or [demand] channel")
+                               "name the incomer with --channel or [demand] channel"
+                               + (f" (power/energy channels: {', '.join(meters[:12])})" if meters else ""))
     power = [c for c in totals if infos[c].quantity == POWER]
     return (power or totals)[0]
 

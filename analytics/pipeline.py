@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +33,7 @@ from . import resample as rs
 from . import savings as sav
 from . import base_load as bl
 from . import baseline_model as bm
+from . import shifts as shifts_mod
 from . import weather as wx
 from .air_system import DEFAULT_SPECIFIC_ENERGY_KWH_PER_M3, analyze_air_systems, is_compressor
 from .findings import Collector, local_dt
@@ -114,6 +116,7 @@ class SiteContext:
     temp_day: tuple[int, np.ndarray] | None
     days_off: set[int]
     demand_grid: np.ndarray | None = None
+    shifts_note: dict | None = None         # production hours read off the load (calendar_for_site)
 
 
 @dataclass
@@ -140,7 +143,7 @@ class ChannelPart:
 def prepare_series(channels: dict[str, ChannelData], calendar: CachedCalendar, params: AnalysisParams,
                    tick: Callable[[str], None] = lambda _m: None) -> dict[str, Series]:
     """The channels the detectors use (select_channels), cleaned and as rates, by id in order."""
-    series: dict[str, Series] = {}
+    series = SeriesMap()
     axes: dict = {}
     for cid in sorted(select_channels(channels)):
         ch = channels[cid]
@@ -148,7 +151,42 @@ def prepare_series(channels: dict[str, ChannelData], calendar: CachedCalendar, p
         if s is not None:
             series[cid] = s
         tick(f"prepare {cid}")
+    # generation is no consumption: left out of every detector, listed in the summary
+    for cid, kwh in _generation(_by_role(series, "power")).items():
+        series.generation[cid] = kwh
+        del series[cid]
     return series
+
+
+class SeriesMap(dict):
+    """The prepared series by channel id, and `generation`: the power channels left out
+    as generation (kWh generated; see _generation)."""
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        self.generation: dict[str, float] = {}
+
+
+def calendar_for_site(channels: dict[str, ChannelData], calendar: CachedCalendar, params: AnalysisParams,
+                      series: dict[str, Series]) -> tuple[CachedCalendar, dict[str, Series], dict | None]:
+    """(calendar, series, note): when nobody stated the shifts, the production hours read
+    off the site's load (analytics/shifts.py) and the series prepared again with them."""
+    power = _by_role(series, "power")
+    if getattr(calendar, "shifts_configured", True) or not power:
+        return calendar, series, None
+    inferred, why = _shifts_from_load(power, calendar)
+    note = {"inferred": inferred is not None, "basis": why, "shifts": inferred,
+            "spec": shifts_mod.spec(inferred) if inferred else None}
+    if inferred is None:
+        return calendar, series, note
+    cal = with_shifts(calendar, inferred)
+    return cal, prepare_series(channels, cal, params), note
+
+
+def with_shifts(calendar, shifts: dict) -> CachedCalendar:
+    """A calendar like `calendar` with `shifts` stated."""
+    base = calendar._cal if isinstance(calendar, CachedCalendar) else calendar
+    return CachedCalendar(dc_replace(base, shifts=shifts, shifts_configured=True))
 
 
 def _by_role(series: dict[str, Series], r: str) -> dict[str, Series]:
@@ -165,7 +203,7 @@ def site_context(series: dict[str, Series], calendar: CachedCalendar, params: An
     outdoor-air channels and (without an incomer) every non-compressor power channel.
     `mats`: a cache of day matrices, filled and reused by channel_part."""
     power = _by_role(series, "power")
-    totals = [c for c, s in power.items() if is_site_total(s.info)]
+    totals = [c for c, s in power.items() if is_site_total(s.info)] or _only_meter(power)
     temp_day = _outdoor_temperature(_by_role(series, "temperature"), calendar) if params.adaptive_baseline else None
     days_off: set[int] = set()
     if params.adaptive_baseline:
@@ -189,7 +227,7 @@ def channel_part(cid: str, s: Series, calendar: CachedCalendar, ctx: SiteContext
     energy = rs.wsum(s.rate, s.dur_s) / 3600.0
     standby = base = None
     if not is_compressor(s):          # compressors: see the air systems (night stop, leaks)
-        standby, base = _standby_or_base_load(cid, s, 1.0, out, extra_allowance_kw)
+        standby, base = _standby_or_base_load(cid, s, 1.0, out, extra_allowance_kw, site_total=cid in ctx.totals)
     tick(f"standby {cid}")
     fit, excess = _baseline(cid, s, mat if mat is not None else _day_matrix(s, calendar), calendar, out,
                             ctx.temp_day, ctx.days_off, params.adaptive_baseline)
@@ -240,11 +278,13 @@ def analyze(channels: dict[str, ChannelData], calendar: SiteCalendar, engine, pa
     tick = progress or (lambda _msg: None)
     calendar = CachedCalendar(calendar)
     series = prepare_series(channels, calendar, params, tick)
+    calendar, series, shifts_note = calendar_for_site(channels, calendar, params, series)
     power = _by_role(series, "power")
     if not power and not _by_role(series, "flow"):
         return _empty_result()
     mats: dict = {}
     ctx = site_context(series, calendar, params, mats)
+    ctx.shifts_note = shifts_note
     parts = {cid: channel_part(cid, s, calendar, ctx, params, mats.get(cid), tick=tick)
              for cid, s in power.items() if cid not in ctx.totals}
     return combine(series, parts, calendar, engine, params, ctx, mats, tick)
@@ -347,6 +387,11 @@ def combine(series: dict[str, Series], parts: dict[str, ChannelPart], calendar: 
         "days_analysed": days,
         "outdoor_temperature": ctx.temp_day is not None,
     }
+    if ctx.shifts_note is not None:
+        summary["shifts_from_load"] = ctx.shifts_note
+    generation = getattr(series, "generation", None)
+    if generation:
+        summary["generation_kwh"] = dict(generation)
     return AnalysisResult([findings[i] for i in order], plan, summary, [out.texts[i] for i in order])
 
 
@@ -380,8 +425,56 @@ def _peak_cut(total: Series, kwh: dict[str, np.ndarray], tz: str, params: Analys
     m.demand_cost_jpy_per_year = float(jpy)
 
 
-def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, extra_allowance_kw: float = 0.0
-                          ) -> tuple[float | None, float | None]:
+def _generation(power: dict[str, Series]) -> dict[str, float]:
+    """Channels that deliver more energy than they take over the period (PV, a
+    generator, a meter counting export as negative): kWh generated per channel.  They
+    are no consumption: summed with the loads they made a site's energy negative and
+    its savings over 100 %, and standby or baseline findings on them mean nothing."""
+    out = {}
+    for cid, s in power.items():
+        e = rs.wsum(s.rate, s.dur_s) / 3600.0
+        if e < 0:
+            out[cid] = -e
+    return out
+
+
+def _shifts_from_load(power: dict[str, Series], calendar) -> tuple[dict | None, str]:
+    """Production hours read off the site's hourly load (analytics/shifts.py): the
+    site-total channels, else every power channel that is not a compressor."""
+    from mieruka.calendar import SATURDAY, WORKDAY
+    use = [c for c, s in power.items() if is_site_total(s.info)] or _only_meter(power) or \
+        [c for c, s in power.items() if not is_compressor(s)] or list(power)
+    prof = np.zeros((2, 24))
+    seen = np.zeros((2, 24), bool)
+    days = [0, 0]
+    for cid in use:
+        s = power[cid]
+        lt, day_type, _, _ = calendar.classify_idle(s.t_ms)
+        p = shifts_mod.hourly_profile((lt.minute // 60).astype(np.int64), day_type, s.rate, (WORKDAY, SATURDAY))
+        seen |= np.isfinite(p)
+        prof += np.nan_to_num(p)
+        for i, t in enumerate((WORKDAY, SATURDAY)):
+            days[i] = max(days[i], int(np.unique(lt.day[day_type == t]).size))
+    prof[~seen] = np.nan
+    return shifts_mod.infer_shifts(prof, (days[0], days[1]))
+
+
+def _only_meter(power: dict[str, Series]) -> list[str]:
+    """Without an incomer, a recording's one power meter (no equipment kind, not a
+    compressor) is the site's meter: a logger on the main breaker, a utility's interval
+    data.  Its night load holds everything that must run, so its standby is a pointer
+    to track down on the breakers (as an incomer's), not a saving: claimed, it made half
+    of a steel plant's energy "switch-off" waste."""
+    if len(power) != 1:
+        return []
+    cid, s = next(iter(power.items()))
+    if s.info.equipment_kind or is_compressor(s) or is_always_on(s.info):
+        return []
+    return [cid]
+
+
+def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, extra_allowance_kw: float = 0.0,
+                          site_total: bool = False) -> tuple[float | None, float | None]:
     """The standby finding of one power channel, or its base_load finding when the load
     must run (configured, an always-on kind) or does not follow production.
     Returns (standby waste kWh or None, base kW or None)."""
@@ -416,7 +509,9 @@ def _standby_or_base_load(cid: str, s: Series, per_year: float, out: Collector, 
          "days": sb.days, "mean_kw_excluding_breaks": nb.mean_kw if nb is not None else None}
     if extra_allowance_kw:
         m["always_on_loads_kw"] = extra_allowance_kw
-    total = is_site_total(s.info)
+    total = site_total or is_site_total(s.info)
+    if total:
+        m["site_total"] = True          # a pointer to the breakers, not a saving (fleet waste, plan)
     out.finding("standby", cid, int(s.t_ms[0]), end_ms(s), sb.waste_kwh, m, sb.waste_kwh * per_year,
                 template="standby_total" if total else None)
     return sb.waste_kwh, None
@@ -504,6 +599,11 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
             excl[[g.row for g in gaps]] = True
         fit = fit | base_mod.metrics_from_predictions(kw, choice.predictions, choice.n_params,
                                                       f"hourly, {choice.spec.name}, 4-fold by week, out of sample")
+        if choice.weather_adjusted and temp_day is not None:
+            gaps, excused = _weather_excused(gaps, temp_day)
+            if excused:
+                fit["gap_days_weather_excused"] = [calendar.day_to_date(dm.first_day + r).isoformat()
+                                                   for r in excused]
     excl_fit = fit
     if gaps:
         # ASHRAE G14 allows non-routine events to be excluded: the same metrics without
@@ -546,6 +646,30 @@ def _baseline(cid: str, s: Series, mat, calendar, out: Collector, temp_by_day=No
         f.start = dt.datetime.combine(d_first, dt.time(first.first_hour), tz)
         f.end = dt.datetime.combine(d_last, dt.time(last.last_hour), tz) + dt.timedelta(hours=1)
     return fit, sum(g.excess_kwh for g in gaps)
+
+
+EXTREME_WEATHER_PCT = 10.0      # days beyond this percentile of the period's temperatures, each side
+
+
+def _weather_excused(gaps: list, temp_day: np.ndarray) -> tuple[list, list[int]]:
+    """Gap days of a weather-driven channel that its weather explains: on the period's
+    hottest or coldest days (beyond the 10th/90th percentile of daily mean temperature)
+    a load that runs high all day or at night is the cooling or heating a straight-line
+    temperature model under-predicts (degree-hours grow faster than the daily mean), not
+    waste.  Equipment left on and holiday runs stay findings whatever the weather.
+    Returns (gaps kept, rows excused)."""
+    t = temp_day[np.isfinite(temp_day)]
+    if t.size < 20:
+        return gaps, []
+    lo, hi = np.percentile(t, [EXTREME_WEATHER_PCT, 100.0 - EXTREME_WEATHER_PCT])
+    keep, excused = [], []
+    for g in gaps:
+        x = temp_day[g.row]
+        if g.pattern in ("high_day", "night_high") and np.isfinite(x) and (x >= hi or x <= lo):
+            excused.append(g.row)
+        else:
+            keep.append(g)
+    return keep, excused
 
 
 def _episodes(gaps: list) -> list[list]:

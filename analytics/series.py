@@ -166,7 +166,55 @@ def select_channels(channels: dict[str, ChannelData]) -> dict[str, ChannelData]:
             continue
         if role(info):
             out[cid] = ch
+    # a counter whose rise equals a rate channel's energy over the same time is that
+    # meter's other quantity, whatever the names (a logger's `有効電力` and `積算電力量`)
+    for cq, rq in (("energy_kwh", "power_kw"), ("air_volume_m3", "air_flow_m3min")):
+        counters = [c for c, ch in out.items() if ch.info.quantity == cq]
+        rates = [c for c, ch in out.items() if ch.info.quantity == rq]
+        if not counters or not rates or len(counters) * len(rates) > MAX_PAIRS:
+            continue
+        per_h = 3600.0 if cq == "energy_kwh" else 60.0
+        for c in counters:
+            if any(_integrates(out[c], out[r], per_h) for r in rates):
+                del out[c]
     return out
+
+
+MAX_PAIRS = 2500                # counters x rate channels compared at most (each is one pass over both)
+SAME_METER_TOLERANCE = 0.03     # counter rise vs integrated rate over the common span
+
+
+def _ok_ms(ch: ChannelData) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(ch.time)
+    if np.issubdtype(t.dtype, np.datetime64):
+        t = t.astype("datetime64[ms]").astype(np.int64)
+    v = np.asarray(ch.value, np.float64)
+    ok = np.isfinite(v)
+    if ch.quality is not None:
+        ok &= np.asarray(ch.quality) == Quality.OK
+    return t[ok], v[ok]
+
+
+def _integrates(counter: ChannelData, rate: ChannelData, per_h: float) -> bool:
+    """True when the counter's rise over the span both cover equals the rate channel's
+    integral over it within SAME_METER_TOLERANCE (resets and wraps are left out)."""
+    tc, vc = _ok_ms(counter)
+    tr, vr = _ok_ms(rate)
+    if tc.size < 4 or tr.size < 4:
+        return False
+    lo, hi = max(int(tc[0]), int(tr[0])), min(int(tc[-1]), int(tr[-1]))
+    if hi <= lo:
+        return False
+    mc = (tc >= lo) & (tc <= hi)
+    d = np.diff(vc[mc])
+    rise = float(d[d >= 0].sum())
+    mr = (tr >= lo) & (tr < hi)
+    t_r = tr[mr]
+    if rise <= 0 or t_r.size < 3:
+        return False
+    dt_h = np.diff(np.append(t_r, hi)) / 3_600_000.0
+    energy = float((vr[mr] * dt_h).sum()) * (3600.0 / per_h)
+    return abs(energy - rise) <= SAME_METER_TOLERANCE * rise
 
 
 class CachedCalendar:

@@ -31,12 +31,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
               "新たな漏れを点検してください。",
     },
     "baseline_gap": {
-        "en": "{channel} on {date} ({day_type}): {excess_kwh:,.0f} kWh above its usual {day_type} profile over "
+        "en": "{channel} on {date} ({day_type_en}): {excess_kwh:,.0f} kWh above its usual {day_type_en} profile over "
               "{hours} h ({pattern_en}).",
         "ja": "{channel} は {date}（{day_type_ja}）に通常より {excess_kwh:,.0f} kWh 多い（{hours} 時間、{pattern_ja}）。",
     },
     "baseline_gap_episode": {
-        "en": "{channel} from {date} to {last_date} ({days} days, {day_type}): {excess_kwh:,.0f} kWh above its usual "
+        "en": "{channel} from {date} to {last_date} ({days} days, {day_type_en}): {excess_kwh:,.0f} kWh above its usual "
               "profile over {hours} h ({pattern_en}).",
         "ja": "{channel} は {date}〜{last_date}（{days} 日間、{day_type_ja}）に通常より {excess_kwh:,.0f} kWh 多い"
               "（{hours} 時間、{pattern_ja}）。",
@@ -62,6 +62,16 @@ PATTERNS = {
     "high_day": ("higher than usual", "通常より高い"),
 }
 DAY_TYPES_JA = {"workday": "平日", "saturday": "土曜", "sunday_holiday": "日曜・祝日", "company_holiday": "会社休日"}
+DAY_TYPES_EN = {"workday": "workday", "saturday": "Saturday", "sunday_holiday": "Sunday/holiday",
+                "company_holiday": "company holiday"}
+
+
+def day_type_words(day_type: str) -> tuple[str, str]:
+    """(English, Japanese) words for a day type, or for an episode's several types
+    joined by `+` (`saturday+workday`): people read words, not ids."""
+    parts = [p for p in str(day_type).split("+") if p]
+    return (", ".join(DAY_TYPES_EN.get(p, p) for p in parts),
+            "・".join(DAY_TYPES_JA.get(p, p) for p in parts))
 BASE_LOAD_REASONS = {
     "configured": ("always_on in the site config", "設定で常時運転"),
     "equipment_kind": ("an always-on kind of equipment", "常時運転の設備種別"),
@@ -96,7 +106,7 @@ def explain(kind: str, channel: str, metrics: dict, energy_kwh: float, lang: str
     if "pattern" in fields:
         fields["pattern_en"], fields["pattern_ja"] = PATTERNS.get(fields["pattern"], (fields["pattern"],) * 2)
     if "day_type" in fields:
-        fields["day_type_ja"] = DAY_TYPES_JA.get(fields["day_type"], fields["day_type"])
+        fields["day_type_en"], fields["day_type_ja"] = day_type_words(fields["day_type"])
     if "reason" in fields:
         fields["reason_en"], fields["reason_ja"] = BASE_LOAD_REASONS.get(fields["reason"], (fields["reason"],) * 2)
     if "method" in fields:

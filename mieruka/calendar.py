@@ -11,6 +11,7 @@ national holidays), company_holiday.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +25,16 @@ WORKDAY, SATURDAY, SUNDAY_HOLIDAY, COMPANY_HOLIDAY = range(4)
 _EPOCH = dt.date(1970, 1, 1)
 _MS_PER_DAY = 86_400_000
 _MS_PER_HOUR = 3_600_000
+
+
+@functools.lru_cache(maxsize=64)
+def holidays_of_zone(zone: str) -> str:
+    """The national holiday calendar of a site in `zone`: its country when the
+    holidays library has it, else JP (the product's home; UTC and fixed offsets)."""
+    import holidays as hol
+    from .timezones import country_of_zone
+    c = country_of_zone(zone)
+    return c if c and c in hol.list_supported_countries() else "JP"
 
 
 def fiscal_year(date: dt.date | dt.datetime) -> int:
@@ -81,30 +92,44 @@ class LocalTime:
 @dataclass
 class SiteCalendar:
     timezone: str = "Asia/Tokyo"
-    holidays_country: str = "JP"
+    holidays_country: str = "auto"        # "auto": the country of `timezone` (JP when it has none)
     subdivision: str | None = None
     shifts: dict[str, list[str]] = field(default_factory=lambda: CalendarSection().shifts)
     company_holidays: list = field(default_factory=list)      # CompanyHoliday models
     workdays: list[dt.date] = field(default_factory=list)
+    # False: the shifts are the default, nobody stated them; the analysis then reads the
+    # production hours off the site's load (analytics/shifts.py)
+    shifts_configured: bool = True
 
     @classmethod
     def from_config(cls, cfg: SiteConfig) -> "SiteCalendar":
         c = cfg.calendar
-        return cls(cfg.site.timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays))
+        return cls(cfg.site.timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays),
+                   "shifts" in c.model_fields_set)
 
     @classmethod
     def from_section(cls, section: CalendarSection, timezone: str = "Asia/Tokyo") -> "SiteCalendar":
         c = section
-        return cls(timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays))
+        return cls(timezone, c.holidays, c.subdivision, c.shifts, list(c.company_holidays), list(c.workdays),
+                   "shifts" in c.model_fields_set)
 
     def describe(self) -> dict:
         """What the calendar is, for reports that must say which calendar they used."""
         return {
-            "timezone": self.timezone, "holidays": self.holidays_country, "subdivision": self.subdivision,
+            "timezone": self.timezone, "holidays": self.holidays, "subdivision": self.subdivision,
             "shifts": self.shifts,
             "company_holidays": [h.model_dump(by_alias=True, exclude_none=True, mode="json") for h in self.company_holidays],
             "workdays": [d.isoformat() for d in self.workdays],
         }
+
+    @property
+    def holidays(self) -> str:
+        """The holiday calendar used: the configured country, or with "auto" the
+        country of the site's zone when the holidays library knows it (a plant in
+        Asia/Seoul keeps Korean holidays, not Japanese ones), else JP."""
+        if self.holidays_country != "auto":
+            return self.holidays_country
+        return holidays_of_zone(self.timezone)
 
     @cached_property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -154,10 +179,11 @@ class SiteCalendar:
 
     # ---------------------------------------------------------------- days
     def _holiday_set(self, years: range) -> dict[dt.date, str]:
-        if self.holidays_country == "none":
+        country = self.holidays
+        if country == "none":
             return {}
         import holidays as hol
-        return dict(hol.country_holidays(self.holidays_country, subdiv=self.subdivision, years=list(years)))
+        return dict(hol.country_holidays(country, subdiv=self.subdivision, years=list(years)))
 
     def day_types(self, first_day: int, last_day: int) -> np.ndarray:
         """Day type code (see DAY_TYPES) for each local day number in [first, last]."""

@@ -150,7 +150,8 @@ class CompanyHoliday(_Model):
 
 
 class CalendarSection(_Model):
-    holidays: str = Field(default="JP", description="country code for the `holidays` library, or 'none'")
+    holidays: str = Field(default="auto", description="country code for the `holidays` library, 'none', or "
+                                                      "'auto' (default): the country of the site's time zone")
     subdivision: str | None = None
     shifts: dict[str, list[str]] = Field(default_factory=lambda: {
         d: (["08:00-12:00", "13:00-17:00"] if d not in ("sat", "sun") else []) for d in WEEKDAYS})
@@ -160,8 +161,8 @@ class CalendarSection(_Model):
     @field_validator("holidays")
     @classmethod
     def _country(cls, v: str) -> str:
-        if v.lower() == "none":
-            return "none"
+        if v.lower() in ("none", "auto"):
+            return v.lower()
         import holidays as hol
         if v.upper() not in hol.list_supported_countries():
             raise ValueError(f"{v!r} is not a country code the holidays library knows (e.g. JP, KR, US, DE)")

@@ -126,3 +126,46 @@ def check_zone(path: str | Path, zone: str, time_column: int = 0) -> tuple[bool,
     if zone_fits(zone, t, o):
         return True, [zone]
     return False, zones_fitting(t, o)
+
+
+# The country of a zone, for the default holiday calendar: a site in Asia/Seoul keeps
+# Korean holidays, one in Europe/Berlin German ones.  The IANA database's own table
+# (zone.tab: zone -> ISO 3166 country) is read when the system has it; these cover the
+# usual zones when it does not.
+_ZONE_COUNTRY = {
+    "Asia/Tokyo": "JP", "Asia/Seoul": "KR", "Asia/Shanghai": "CN", "Asia/Taipei": "TW", "Asia/Hong_Kong": "HK",
+    "Asia/Singapore": "SG", "Asia/Bangkok": "TH", "Asia/Ho_Chi_Minh": "VN", "Asia/Jakarta": "ID",
+    "Asia/Manila": "PH", "Asia/Kuala_Lumpur": "MY", "Asia/Kolkata": "IN", "Europe/London": "GB",
+    "Europe/Berlin": "DE", "Europe/Paris": "FR", "Europe/Madrid": "ES", "Europe/Rome": "IT",
+    "Europe/Amsterdam": "NL", "Europe/Brussels": "BE", "Europe/Vienna": "AT", "Europe/Zurich": "CH",
+    "Europe/Warsaw": "PL", "Europe/Prague": "CZ", "Europe/Stockholm": "SE", "Europe/Helsinki": "FI",
+    "America/New_York": "US", "America/Chicago": "US", "America/Denver": "US", "America/Los_Angeles": "US",
+    "America/Phoenix": "US", "America/Toronto": "CA", "America/Vancouver": "CA", "America/Mexico_City": "MX",
+    "America/Sao_Paulo": "BR", "Australia/Sydney": "AU", "Australia/Melbourne": "AU", "Pacific/Auckland": "NZ",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_tab() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for root in zoneinfo.TZPATH:
+        p = Path(root) / "zone.tab"
+        try:
+            text = p.read_text("utf-8")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                out[parts[2].strip()] = parts[0].strip().upper()
+        if out:
+            break
+    return out
+
+
+def country_of_zone(zone: str) -> str | None:
+    """ISO 3166 country code of an IANA zone (`Asia/Seoul` -> `KR`), None for UTC,
+    fixed offsets and zones of no one country."""
+    return _ZONE_COUNTRY.get(zone) or _zone_tab().get(zone)

@@ -88,7 +88,7 @@ def test_weather_file_errors(tmp_path):
     p.write_text("time,temperature_c\n2025-01-01T00:00,5.0\n2025-01-01T01:00,warm\n", "utf-8")
     with pytest.raises(InputError, match=r"w.csv: line 3: field `temperature_c`: 'warm' is not a number"):
         read_weather(p, tz)
-    p.write_text("time,temp\n2025-01-01T00:00,5.0\n", "utf-8")
+    p.write_text("time,humidity\n2025-01-01T00:00,5.0\n", "utf-8")
     with pytest.raises(InputError, match="line 1: header lacks column 'temperature_c'"):
         read_weather(p, tz)
     p.write_text("time,temperature_c\nyesterday,5.0\n", "utf-8")
@@ -145,3 +145,36 @@ def test_store_made_before_always_on_is_migrated(tmp_path):
         st.set_channels([ChannelInfo("srv", "power_kw", "kW", "server", always_on=True)])
         got = {i.id: i for i in st.channels()}
         assert got["power"].always_on is None and bool(got["srv"].always_on) is True
+
+
+def test_weather_service_export_as_it_comes(tmp_path):
+    """An auditor downloads outdoor temperature from 気象庁: Shift_JIS, its own lines
+    above the names, 年月日時 / 気温(℃) with a quality row under them, `///` for a missing
+    hour, 24:00, a doubtful value marked `)`.  It was refused ('not a UTF-8 text file')."""
+    import zoneinfo
+    tz = zoneinfo.ZoneInfo("Asia/Tokyo")
+    p = tmp_path / "data.csv"
+    text = ("ダウンロードした時刻：2024/09/01 10:00:00\r\n\r\n,東京,東京,東京\r\n"
+            "年月日時,気温(℃),気温(℃),気温(℃)\r\n,,品質情報,均質番号\r\n"
+            "2024/6/3 1:00:00,20.1,8,1\r\n2024/6/3 2:00:00,///,0,1\r\n2024/6/3 3:00:00,19.5 ),5,1\r\n"
+            "2024/6/3 24:00:00,18.0,8,1\r\n")
+    p.write_bytes(text.encode("cp932"))
+    w = read_weather(p, tz)
+    assert w.value.tolist() == [20.1, 19.5, 18.0]
+    assert [str(x) for x in w.time] == ["2024-06-02T16:00:00.000", "2024-06-02T18:00:00.000",
+                                        "2024-06-03T15:00:00.000"]
+    p.write_bytes(text.replace("19.5 )", "暑い").encode("cp932"))
+    with pytest.raises(InputError, match=r"data.csv: line 8: field `気温\(℃\)`: '暑い' is not a number"):
+        read_weather(p, tz)
+
+
+def test_weather_in_fahrenheit_and_other_column_names(tmp_path):
+    """eemeter's sample temperatures: `dt,tempF`, and `,dt,tempC` with an index column."""
+    import zoneinfo
+    tz = zoneinfo.ZoneInfo("America/Chicago")
+    p = tmp_path / "f.csv"
+    p.write_text("dt,tempF\n2015-11-22T00:00:00-06:00,32.0\n2015-11-22T01:00:00-06:00,50\n", "utf-8")
+    w = read_weather(p, tz)
+    assert w.value.tolist() == pytest.approx([0.0, 10.0])
+    p.write_text(",dt,tempC\n0,2020-04-01 01:00:00,5.5\n", "utf-8")
+    assert read_weather(p, tz).value.tolist() == [5.5]

@@ -74,12 +74,22 @@ def test_check_prints_names_and_tags_as_written(tmp_path, capsys, monkeypatch):
     assert "equipment=[bold]250t[/] プレス" in out, out
 
 
+def _two_breakers(path: Path) -> Path:
+    """Press and weld power: two breakers, so neither is taken for the site's only meter
+    and the press's standby is a measure of the plan (`... [press]`)."""
+    _recording(path)
+    lines = path.read_text("utf-8").splitlines()
+    weld = [r.replace(",press,", ",weld,").replace(",30.0", ",20.0") for r in lines[1:]]
+    path.write_text("\n".join(lines + weld) + "\n", "utf-8")
+    return path
+
+
 def test_analyze_shows_the_plan_target_in_brackets(tmp_path, capsys):
     """The savings plan's `measure [target]` lost its `[press]`: rich read it as a style tag."""
-    rec = _recording(tmp_path / "rec.csv")
+    rec = _two_breakers(tmp_path / "rec.csv")
     assert main(["analyze", str(rec)]) == 0
     out = capsys.readouterr().out
-    assert "[press]" in out, out
+    assert "[press,weld]" in out, out
 
 
 def test_recording_on_a_full_disk_names_the_output_and_leaves_nothing(tmpfs, tmp_path, capsys):
@@ -99,6 +109,6 @@ def test_a_mistyped_command_names_the_one_meant_and_analyse_works(tmp_path, caps
     assert _one_error(capsys) == "error: No such command 'chek'. Did you mean 'check'? (see `mieruka --help`)"
     assert main(["xyz"]) == 2
     assert "Did you mean" not in _one_error(capsys)
-    rec = _recording(tmp_path / "rec.csv")
+    rec = _two_breakers(tmp_path / "rec.csv")
     assert main(["analyse", str(rec)]) == 0          # the help texts' own spelling
-    assert "[press]" in capsys.readouterr().out
+    assert "[press,weld]" in capsys.readouterr().out

@@ -74,3 +74,22 @@ def test_year_of_minutes_is_vectorised_and_consistent():
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(365)]
     workdays = sum(1 for d in days if d.weekday() < 5 and d not in jp)
     assert prod.sum() == workdays * 8 * 60
+
+
+@pytest.mark.parametrize("zone, country, holiday", [
+    ("Asia/Seoul", "KR", dt.date(2018, 9, 24)),          # Chuseok
+    ("America/New_York", "US", dt.date(2024, 7, 4)),     # Independence Day
+    ("Europe/Berlin", "DE", dt.date(2024, 10, 3)),       # Tag der Deutschen Einheit
+    ("Asia/Tokyo", "JP", dt.date(2024, 11, 3)),          # 文化の日 (a Sunday: still a holiday)
+    ("UTC", "JP", dt.date(2024, 11, 4)),                 # no country: the product's home calendar (振替休日)
+])
+def test_default_holidays_follow_the_site_zone(zone, country, holiday):
+    """A plant in Seoul or New York without a [calendar] holidays line gets its own
+    country's holidays; Japanese ones turned Chuseok into a workday gap."""
+    cal = SiteCalendar.from_section(CalendarSection(), timezone=zone)
+    assert cal.holidays == country and cal.describe()["holidays"] == country
+    day = (holiday - dt.date(1970, 1, 1)).days
+    assert cal.day_types(day, day)[0] == SUNDAY_HOLIDAY
+    # a configured country wins over the zone
+    assert SiteCalendar.from_section(CalendarSection(holidays="none"), timezone=zone).holidays == "none"
+    assert SiteCalendar.from_section(CalendarSection(holidays="kr"), timezone="Europe/Berlin").holidays == "KR"

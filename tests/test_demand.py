@@ -191,3 +191,47 @@ def test_period_tracker_live():
     # 29 steps of 2 kWh (the reset step counts nothing): 58 kWh -> 116 kW, 29/30 measured
     assert out[-1] == (ms("2026-04-01T10:00:00+09:00"), pytest.approx(116.0), pytest.approx(29 / 30))
     assert tr3.start_ms == ms("2026-04-01T10:30:00+09:00")
+
+
+def test_the_only_meter_of_a_recording_is_the_demand_channel():
+    """A logger's export of one meter (no equipment kind) is the site's meter: demand
+    refused it ('no site-total channel') although there was nothing else to take."""
+    from mieruka.analytics.demand_result import DemandInputError, DemandSettings, choose_channel
+    from mieruka.models import ChannelInfo
+    one = {"usage": ChannelInfo("usage", "power_kw", "kW")}
+    assert choose_channel(one, DemandSettings()) == "usage"
+    # a power channel and its own counter: the power channel
+    pair = one | {"usage_kwh": ChannelInfo("usage_kwh", "energy_kwh", "kWh")}
+    assert choose_channel(pair, DemandSettings()) == "usage"
+    assert choose_channel({"c": ChannelInfo("c", "energy_kwh", "kWh")}, DemandSettings()) == "c"
+    # several meters, or one labelled as a machine: which is the site is not known
+    for infos in ({"a": ChannelInfo("a", "power_kw", "kW"), "b": ChannelInfo("b", "power_kw", "kW")},
+                  {"press": ChannelInfo("press", "power_kw", "kW", "press")}):
+        with pytest.raises(DemandInputError, match="no site-total channel.*--channel.*power/energy channels: "):
+            choose_channel(infos, DemandSettings())
+
+
+def test_demand_and_bill_warn_when_the_recording_is_from_another_zone(tmp_path):
+    """Demand periods, months and time bands follow the site zone: a New York recording
+    read as Asia/Tokyo put its peaks at 01:00; say so, and --timezone auto takes the zone."""
+    import subprocess
+    import sys
+    import zoneinfo
+    ny = zoneinfo.ZoneInfo("America/New_York")
+    t0 = dt.datetime(2024, 7, 1, tzinfo=ny)
+    rows = ["time,channel,quantity,value"]
+    for k in range(3 * 48):
+        t = t0 + dt.timedelta(minutes=30 * k)
+        rows.append(f"{t.isoformat()},main,power_kw,{100.0 if t.hour == 14 else 20.0}")
+    rec = tmp_path / "ny.csv"
+    rec.write_text("\n".join(rows) + "\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "mieruka.cli", "demand", str(rec), *a],   # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    r = run()
+    assert r.returncode == 0 and "do not fit Asia/Tokyo; they suggest America/New_York" in r.stderr
+    r = run("--timezone", "auto", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    d = json.loads(r.stdout)
+    assert d["timezone"] == "America/New_York"
+    assert d["peaks"][0]["start"].startswith("2024-07-0") and "T14:00:00-04:00" in d["peaks"][0]["start"]

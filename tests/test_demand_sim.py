@@ -175,7 +175,9 @@ def test_bad_input_is_one_line(tmp_path, dst, capsys):
     code, err = run("demand", str(tmp_path / "missing.csv"))
     assert code == 2 and "missing.csv" in err
     breakers = tmp_path / "breakers.csv"
-    breakers.write_text("time,channel,quantity,value\n2026-04-01T09:00:00+09:00,press,power_kw,5\n", "utf-8")
+    # two breakers and no incomer: which is the site is not known (a lone meter would be the site's)
+    breakers.write_text("time,channel,quantity,value\n2026-04-01T09:00:00+09:00,press,power_kw,5\n"
+                        "2026-04-01T09:00:00+09:00,weld,power_kw,3\n", "utf-8")
     code, err = run("demand", str(breakers))
     assert code == 2 and "no site-total channel" in err and "--channel" in err
     cfg = tmp_path / "s.toml"

@@ -762,3 +762,124 @@ def test_impossible_values_flagged_out_of_range_with_a_warning(tmp_path):
     out = tmp_path / "rec.csv"
     res.write(out)
     assert read_recording(out).channels["p"].quality.tolist() == [0, Quality.OUT_OF_RANGE]
+
+
+def test_fault_marks_inf_and_over_range_are_missing_not_errors(tmp_path):
+    """Loggers write a meter fault or an overflow as text (Graphtec `+++++`/`BURNOUT`,
+    `+OVER`, `inf` from numpy/pandas exports): a missing reading, kept with quality
+    error, not an import that stops at the first fault."""
+    marks = ["inf", "-inf", "+OVER", "-Over", "+++++", "BURNOUT", "Infinity", "#NUM!", "OL"]
+    src = tmp_path / "faults.csv"
+    src.write_text("time,P_kW\n" + "".join(f"2026-04-01 {h:02d}:00:00,{m}\n" for h, m in enumerate(marks))
+                   + f"2026-04-01 {len(marks):02d}:00:00,12.5\n")
+    res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+    p = res.channels["p"]
+    assert list(p.quality) == [Quality.ERROR] * len(marks) + [0]
+    assert np.isnan(p.value[:-1]).all() and p.value[-1] == 12.5
+    # a number that overflows float is still refused with its line (it is not a mark)
+    src.write_text("time,P_kW\n2026-04-01 00:00:00,1\n2026-04-01 01:00:00,1e999\n")
+    with pytest.raises(InputError, match=r"faults.csv: line 3: field 'P_kW': '1e999' is not a finite number"):
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+
+
+def test_excel_serial_days_with_six_decimals_land_on_the_logger_grid(tmp_path):
+    """A serial day printed with 6 decimals resolves 86 ms: 14:45 must stay 14:45:00,
+    not 14:44:59.957 (off every quarter-hour grid)."""
+    base = dt.datetime(1899, 12, 30)
+    times = [dt.datetime(2024, 5, 19, 14, 45) + dt.timedelta(minutes=15 * k) for k in range(6)]
+    src = tmp_path / "serial.csv"
+    src.write_text("time,P_kW\n" + "".join(f"{(t - base).total_seconds() / 86400:.6f},{k}\n"
+                                            for k, t in enumerate(times)), "utf-8")
+    res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP.replace(
+        'column = "time"', 'column = "time"\nformat = "excel"'))))
+    t = res.channels["p"].time_ms
+    assert list(t) == [int(x.replace(tzinfo=JST).timestamp() * 1000) for x in times]
+
+
+def test_guess_finds_excel_serial_and_unix_time_columns(tmp_path):
+    base = dt.datetime(1899, 12, 30)
+    rows = [dt.datetime(2024, 5, 6) + dt.timedelta(minutes=15 * k) for k in range(20)]
+    src = tmp_path / "serial.csv"
+    src.write_text("Serial,Load kW\n" + "".join(f"{(t - base).total_seconds() / 86400:.6f},{k + 1}\n"
+                                                 for k, t in enumerate(rows)), "utf-8")
+    text = guess_mapping(src)
+    assert 'format = "excel"' in text
+    res = import_files([src], load_mapping(write_map(tmp_path, text)))
+    assert res.channels["load"].time_ms[0] == ms(2024, 5, 6)
+    src.write_text("unix,Load kW\n" + "".join(f"{1_700_000_000 + 60 * k},{k}\n" for k in range(20)), "utf-8")
+    assert 'format = "unix"' in guess_mapping(src)
+    # a rising counter in the first column is not a time
+    src.write_text("kWh,P_kW\n" + "".join(f"{45000.25 + 0.37 * k:.2f},{k}\n" for k in range(20)), "utf-8")
+    with pytest.raises(InputError, match="found no time column"):
+        guess_mapping(src)
+
+
+def test_iso_offsets_give_the_zone_in_the_guess_and_a_warning_on_a_wrong_zone(tmp_path):
+    """A logger writing ISO times with offsets (+01:00 in winter, +02:00 in summer) is in
+    Europe/Berlin: the guess says so, and a mapping left at Asia/Tokyo is warned about
+    (the recording would state Berlin's instants in Tokyo time: nights become mornings)."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    u0 = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
+    src = tmp_path / "berlin.csv"
+    src.write_text("timestamp,P_kW\n" + "".join(
+        f"{(u0 + dt.timedelta(hours=6 * k)).astimezone(berlin).isoformat()},{k}\n" for k in range(4 * 60)), "utf-8")
+    text = guess_mapping(src)
+    assert 'zone = "Europe/Berlin"' in text
+    res = import_files([src], load_mapping(write_map(tmp_path, text)))
+    assert not [w for w in res.warnings if "UTC offsets" in w]
+    res = import_files([src], load_mapping(write_map(tmp_path, text.replace('"Europe/Berlin"', '"Asia/Tokyo"'))))
+    warn = [w for w in res.warnings if "UTC offsets" in w]
+    assert len(warn) == 1 and "+01:00, +02:00" in warn[0] and "Europe/Berlin" in warn[0] and "Asia/Tokyo" in warn[0]
+    assert res.channels["p"].time_ms[0] == int(u0.timestamp() * 1000)       # the instants are kept
+
+
+def test_two_values_for_one_instant_in_one_file_named_with_the_way_out(tmp_path):
+    src = tmp_path / "dup.csv"
+    src.write_text("time,P_kW\n2026-04-01 00:00:00,1\n2026-04-01 00:15:00,2\n2026-04-01 00:15:00,2.5\n"
+                   "2026-04-01 00:30:00,3\n2026-04-01 00:30:00,3\n", "utf-8")
+    with pytest.raises(InputError, match=r"dup.csv: line 3 and .*dup.csv: line 4 disagree on channel 'p' .*"
+                                         r"one file gives two values for one instant.*ambiguous = \"infer\".*duplicates"):
+        import_files([src], load_mapping(write_map(tmp_path, DAY_MAP)))
+    for policy, kept in (("first", 2.0), ("last", 2.5)):
+        res = import_files([src], load_mapping(write_map(tmp_path, DAY_MAP.replace(
+            'column = "time"', f'column = "time"\nduplicates = "{policy}"'))))
+        assert list(res.channels["p"].value) == [1.0, kept, 3.0]
+        assert any("1 time(s) with two different values" in w and f"kept the {policy}" in w for w in res.warnings)
+
+
+def test_guess_sees_midnight_rows_dated_with_the_day_they_close(tmp_path):
+    """A logger that writes 24:00 as `01/01/2018 0:00` after `01/01/2018 23:45` stamps
+    interval ends: the guess says stamp = "end" and midnight = "end_of_day" (the steel
+    export was imported a day and 15 minutes off at every midnight), and a day past the
+    12th settles day/month."""
+    src = tmp_path / "ends.csv"
+    rows = ["date,Usage_kWh"]
+    t = dt.datetime(2018, 1, 1)
+    for k in range(96 * 15):
+        t = t + dt.timedelta(minutes=15)
+        stamp = t - dt.timedelta(days=1) if (t.hour, t.minute) == (0, 0) else t
+        rows.append(f"{stamp.day:02d}/{stamp.month:02d}/{stamp.year} {stamp.hour}:{stamp.minute:02d},{k % 7}")
+    src.write_text("\n".join(rows) + "\n", "utf-8")
+    text = guess_mapping(src)
+    assert 'stamp = "end"' in text and 'midnight = "end_of_day"' in text
+    assert "both day/month and month/day fit" not in text
+    res = import_files([src], load_mapping(write_map(tmp_path, text)))
+    assert not [w for w in res.warnings if "time goes back" in w]
+    t_ms = res.channels["usage"].time_ms
+    assert t_ms[0] == ms(2018, 1, 1) and (np.diff(t_ms) == 900_000).all()
+    # a logger stamping starts (00:00 dated with its own day) keeps stamp = "start"
+    src.write_text("time,P_kW\n" + "".join(f"{dt.datetime(2018, 1, 1) + dt.timedelta(minutes=15 * k):%d/%m/%Y %H:%M},1\n"
+                                           for k in range(300)), "utf-8")
+    text = guess_mapping(src)
+    assert 'stamp = "start"' in text and "midnight" not in text.split("[[columns]]")[0].split("[time]")[1]
+
+
+def test_mapping_without_columns_says_what_to_do(tmp_path):
+    """A guess that could read no column's unit leaves them all commented out; the import
+    said only 'columns: required key is missing'."""
+    src = tmp_path / "il.csv"
+    src.write_text("start,value\n" + "".join(f"2015-11-22T{h:02d}:00:00-06:00,{h / 10}\n" for h in range(24)))
+    text = guess_mapping(src)
+    assert '# column = "value"' in text and 'zone = "America/Chicago"' in text
+    with pytest.raises(ConfigError, match=r"no \[\[columns\]\] table: map at least one column.*commented blocks"):
+        load_mapping(write_map(tmp_path, text))

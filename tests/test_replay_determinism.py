@@ -32,15 +32,17 @@ def _rows(cfg_path):
 def test_replay_twice_is_byte_identical_and_doubles_nothing(tmp_path):
     cfg = write_config(tmp_path)            # an auditor's config: no meters at all
     rec = make_recording(tmp_path / "rec.csv", days=14)
-    r1 = _replay(cfg, rec, "--json", str(tmp_path / "a.json"))
+    r1 = _replay(cfg, rec, "--json", str(tmp_path / "a.json"), "--xlsx", str(tmp_path / "a.xlsx"))
     assert r1.returncode == 0, r1.stderr
     rows1 = _rows(cfg)
     assert rows1 == {c: 14 * 1440 for c in ("main_power", "press_power", "compressor_power", "air_flow", "lighting_power")}
-    r2 = _replay(cfg, rec, "--json", str(tmp_path / "b.json"))
+    r2 = _replay(cfg, rec, "--json", str(tmp_path / "b.json"), "--xlsx", str(tmp_path / "b.xlsx"))
     assert r2.returncode == 0, r2.stderr
     assert _rows(cfg) == rows1                                   # idempotent on (channel, time)
     a, b = (tmp_path / "a.json").read_bytes(), (tmp_path / "b.json").read_bytes()
     assert a == b
+    # the workbook too: openpyxl stamped it with the time of writing
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
     doc = json.loads(a)
     prov = doc["provenance"]
     assert prov["input"]["sha256"] == hashlib.sha256(rec.read_bytes()).hexdigest()

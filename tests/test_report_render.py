@@ -148,3 +148,19 @@ def test_bills_file_from_the_site_config(tmp_path):
         assert doc["sheet"]["location_t_co2"]["city_gas"][0] == pytest.approx(2 * 2.05)
     finally:
         store.close()
+
+
+def test_profile_of_hourly_interval_data_has_a_line_to_draw():
+    """Hourly data on the profile's 15-minute slots left three slots in four empty: the
+    chart of an hourly utility export drew nothing.  Each interval mean holds over the
+    slots it covers; a real hole (no data for hours) stays empty."""
+    import numpy as np
+
+    from mieruka.reports.loadprofile import _hold_interval_means
+    row = np.full(96, np.nan)
+    row[::4] = np.arange(24.0)                 # hourly means at each hour's first slot
+    row[40:60] = np.nan                        # 10:00-15:00 not measured at all
+    out = _hold_interval_means(row)
+    assert list(out[4:8]) == [1.0, 1.0, 1.0, 1.0] and list(out[92:96]) == [23.0] * 4
+    assert np.isnan(out[40:60]).all() and out[36:40].tolist() == [9.0] * 4
+    assert np.isfinite(out).sum() == 96 - 20

@@ -14,7 +14,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 
 from ...energy import KINDS
-from ...xlsxcells import text_only
+from ...xlsxcells import text_only, workbook_bytes
 from .report import SCOPE2_LABELS, to_json
 from .sheet import MONTH_LABELS, Sheet
 
@@ -125,4 +125,4 @@ def write_xlsx(s: Sheet, path: Path) -> None:
         for c in row:
             c.font = BOLD
     text_only(wb)      # names and sources from input files never become formulas
-    wb.save(path)
+    Path(path).write_bytes(workbook_bytes(wb))      # same sheet, same bytes

@@ -35,6 +35,7 @@ def _calendar(cfg, timezone: str | None, holidays: str | None, shift: str | None
     if shift:
         try:
             cal.shifts = parse_shift_spec(shift)
+            cal.shifts_configured = True
         except ValueError as e:
             raise InputError(f"--shift: {str(e).splitlines()[0]}") from None
         cal.__dict__.pop("_shift_tables", None)
@@ -77,7 +78,8 @@ def _progress(enabled: bool):
               "recording's UTC offsets fit.")
 @click.option("--weather", "weather_path", type=click.Path(dir_okay=False), help="Outdoor temperature CSV "
               "(columns time,temperature_c): weather-normalised baselines.")
-@click.option("--holidays", help="National holidays country code (JP, KR, ...; 'none').")
+@click.option("--holidays", help="National holidays country code (JP, KR, ...; 'none'); "
+                                 "default: the country of the site's time zone.")
 @click.option("--shift", help='Production shifts, e.g. "mon-fri 08:00-12:00,13:00-17:00; sat 08:00-12:00".')
 @click.option("--tariff-jpy-per-kwh", type=float, help="Flat electricity price (default: the config's tariffs, "
               "or 25 JPY/kWh).")
@@ -150,6 +152,11 @@ def _command(recording, config_path, start, end, timezone, weather_path, holiday
                 result = analyze_store(store, infos, cal, cfg, t0, t1, params, engine, tick, extra)
             finally:
                 store.close()
+    sh = result.summary.get("shifts_from_load")
+    if sh and not as_json:
+        how = f"read off the load: {sh['spec']}" if sh["inferred"] else \
+            f"not read off the load ({sh['basis']}): the default shifts are used"
+        click.echo(f"note: production hours {how}; give --shift or [calendar] shifts to state them", err=True)
     if warnings:
         result.summary["warnings"] = warnings
         for w in warnings:
@@ -218,6 +225,10 @@ def print_report(result, lang: str = "ja") -> None:
     con.print("mieruka analyze", style="bold", end="")
     con.print(f"  {per.get('start', '?')} .. {per.get('end', '?')}  "
               f"({per.get('hours', 0) / 24:.1f} days); site {_fmt(s.get('site', {}).get('energy_kwh'))} kWh")
+    gen = s.get("generation_kwh") or {}
+    if gen:       # PV and other generation: not consumption, not analysed for waste
+        con.print("generation (not counted as consumption): "
+                  + ", ".join(f"{c} {_fmt(k)} kWh" for c, k in sorted(gen.items())), highlight=False)
     t = Table("#", "kind", "channel", "when", "kWh", "JPY", "t-CO2", title="Findings (ranked by yen)")
     for i, f in enumerate(result.findings, 1):
         when = _when(f)

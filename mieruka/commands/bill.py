@@ -27,7 +27,8 @@ def command(recording, config_path, start, end, channel, as_json) -> int:
     from ..service.demand import bills_for
     from .demand import load_demand_inputs
 
-    chans, cfg, tz, s_ms, e_ms = load_demand_inputs(recording, config_path, start, end, None)
+    warnings: list[str] = []
+    chans, cfg, tz, s_ms, e_ms = load_demand_inputs(recording, config_path, start, end, None, warnings)
     if cfg.bill is None:
         raise InputError(f"{config_path}: bill: the site config has no [bill] section "
                          "(basic_jpy_per_kw, energy_rates, ...; see docs/demand.md)")
@@ -45,6 +46,8 @@ def command(recording, config_path, start, end, channel, as_json) -> int:
     if not bills:
         raise InputError(f"{recording or config_path}: no month with a fully measured demand period and no "
                          "[demand] contract_kw: the contract power is unknown")
+    for w in warnings:            # after every refusal: a bad input stays one line
+        click.echo(f"warning: {w}", err=True)
     out = {"channel": comp.channel, "timezone": tz, "months": [b.to_dict() for b in bills]}
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))

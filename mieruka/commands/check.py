@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from ..calendar import SiteCalendar
 from . import console
 from ..site import load_site
 
@@ -21,7 +22,7 @@ def command(config_path: str) -> int:
     _validate_owned_sections(cfg)
     con = console()
     con.print(cfg.site.name, style="bold", end="")
-    con.print(f"  time zone {cfg.site.timezone}, holidays {cfg.calendar.holidays}, "
+    con.print(f"  time zone {cfg.site.timezone}, holidays {SiteCalendar.from_config(cfg).holidays}, "
               f"store {cfg.storage.backend} at {cfg.data_dir}")
     t = Table("meter", "protocol", "address", "channel", "quantity", "tags")
     for m, c in cfg.channels():

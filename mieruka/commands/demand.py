@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -9,8 +10,30 @@ from . import POSITIVE
 from ..errors import InputError
 
 
-def load_demand_inputs(recording, config_path, start, end, timezone):
-    """(channels, cfg or None, tz name, start_ms, end_ms) from a recording or the store."""
+def _zone_of_recording(recording: str, tz: str, asked: str | None, warnings: list[str]) -> str:
+    """The zone to use for a recording: with --timezone auto the one its UTC offsets
+    fit; otherwise `tz`, with a warning when the offsets do not fit it (periods, months
+    and time bands would be hours off)."""
+    from ..timezones import check_zone
+    auto = bool(asked) and asked.lower() == "auto"
+    ok, fitting = check_zone(recording, "UTC" if auto else tz)
+    if auto:
+        if fitting:
+            warnings.append(f"{recording}: --timezone auto: the offsets fit {fitting[0]}; used")
+            return fitting[0]
+        default = "Asia/Tokyo"
+        warnings.append(f"{recording}: --timezone auto: the time stamps say nothing about the zone; {default} used")
+        return default
+    if not ok:
+        warnings.append(f"{recording}: the UTC offsets of its time stamps do not fit {tz}; they suggest "
+                        f"{fitting[0] if fitting else 'another zone'} (demand: --timezone auto or ZONE; "
+                        f"a site config: [site] timezone)")
+    return tz
+
+
+def load_demand_inputs(recording, config_path, start, end, timezone, warnings: list[str] | None = None):
+    """(channels, cfg or None, tz name, start_ms, end_ms) from a recording or the store;
+    `warnings` gets what to tell once the figures stand (a bad input stays one line)."""
     from ..site import load_site
     from ..store.base import parse_time
 
@@ -18,6 +41,8 @@ def load_demand_inputs(recording, config_path, start, end, timezone):
         raise click.UsageError("give a RECORDING file, or --config with --start/--end to use the store")
     cfg = load_site(config_path) if config_path else None
     tz = timezone or (cfg.site.timezone if cfg is not None else "Asia/Tokyo")
+    if recording is not None and Path(recording).is_file():
+        tz = _zone_of_recording(recording, tz, timezone, warnings if warnings is not None else [])
     import zoneinfo
     try:
         z = zoneinfo.ZoneInfo(tz)
@@ -68,7 +93,8 @@ def load_demand_inputs(recording, config_path, start, end, timezone):
 @click.option("--period-min", type=click.IntRange(1, 1440), help="Demand period in minutes (default 30).")
 @click.option("--contract-kw", type=POSITIVE, help="契約電力 on the current bill.")
 @click.option("--target-kw", type=POSITIVE, help="Demand target (目標電力).")
-@click.option("--timezone", help="Site time zone (default: the config's, else Asia/Tokyo).")
+@click.option("--timezone", help="Site time zone (default: the config's, else Asia/Tokyo); 'auto': the zone "
+                                 "the recording's UTC offsets fit.")
 @click.option("--top", type=click.IntRange(1, 1000), help="How many peaks to list (default 10).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"channel", "period_min", "timezone", "periods", '
               '"monthly", "peaks", "summary"}.')
@@ -84,13 +110,16 @@ def command(recording, config_path, start, end, channel, period_min, contract_kw
 
     if period_min is not None and 1440 % period_min:
         raise InputError(f"--period-min {period_min}: use a divisor of a day (e.g. 15, 30, 60)")
-    chans, cfg, tz, s_ms, e_ms = load_demand_inputs(recording, config_path, start, end, timezone)
+    warnings: list[str] = []
+    chans, cfg, tz, s_ms, e_ms = load_demand_inputs(recording, config_path, start, end, timezone, warnings)
     settings = DemandSettings.from_site(cfg, channel=channel, period_min=period_min, contract_kw=contract_kw,
                                         target_kw=target_kw, top_peaks=top, start_ms=s_ms, end_ms=e_ms)
     try:
         comp = compute_demand(chans, tz, settings, cfg.bill if cfg is not None else None)
     except DemandInputError as e:
         raise InputError(f"{recording or config_path}: {e}") from None
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
     if as_json:
         click.echo(json.dumps(comp.result, ensure_ascii=False))
         return 0

@@ -91,7 +91,7 @@ def _distinct_outputs(recording: str, paths: dict[str, str | None]) -> None:
 def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path, fy, bills, no_progress,
          sources=None) -> int:
     from ..service.context import Context
-    from ..service.replay import replay
+    from ..service.replay import replay, use_shifts_of
     res = replay(recording, cfg, store, progress=not no_progress, sources=sources, bills=bills)
     con.print(f"replayed {res.rows:,} readings of {len(res.recording.channels)} channels "
               f"(sha256 {res.recording.sha256[:16]}…); {len(res.channels_added)} channels taken from the recording")
@@ -104,7 +104,8 @@ def _run(cfg, store, con, recording, report_path, pdf_path, json_path, xlsx_path
     outputs: list[tuple[Path, bytes, str, str]] = []
     if json_path:
         outputs.append((Path(json_path), res.findings_json().encode("utf-8"), "findings JSON", "--json"))
-    ctx = Context(cfg, store, bills_path=bills)
+    ctx = Context(cfg, store, bills_path=bills, channels=list(res.recording.channels))
+    use_shifts_of(ctx, res.view)
     if report_path or pdf_path:
         from ..reports.report import build_report
         html = build_report(ctx, res.view, fy, res.provenance, Path(recording).name).encode("utf-8")

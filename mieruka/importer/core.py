@@ -8,6 +8,7 @@ both files and lines.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,7 @@ def import_files(paths: list[str | Path], mapping: Mapping, mapping_path: str | 
             warnings.append(f"channel {cid!r} ({col!r} in the mapping) has no rows in any file")
             continue
         t, v, q, row, f = (np.concatenate([p[i] for p in parts]) for i in range(5))
-        channels[cid] = _merge(cid, ChannelRows(info, t, v, q, f, row), files)
+        channels[cid] = _merge(cid, ChannelRows(info, t, v, q, f, row), files, mapping.time.duplicates, warnings)
     return ImportResult(files, channels, _dedupe(notes), _dedupe(warnings))
 
 
@@ -152,6 +153,7 @@ class _Batches:
     def reset(self) -> None:
         self.local: list[np.ndarray] = []
         self.absolute: set[bool] = set()
+        self.offsets: list[tuple[int, int]] = []       # (UTC ms, offset min) of a sample of times with offsets
         self.values: dict[str, list[np.ndarray]] = {c: [] for c in self.value_columns}
         self.missing: dict[str, list[np.ndarray]] = {c: [] for c in self.value_columns}
 
@@ -168,6 +170,8 @@ class _Batches:
                 from None
         self.local.append(local)
         self.absolute.add(absolute)
+        if absolute:
+            self.offsets += _offset_sample(text, local)
         if len(self.absolute) > 1:
             raise InputError(f"{table.where()}: line {table.line_of(row0)}: field {'+'.join(names)!r}: some times "
                              f"carry a UTC offset and some do not")
@@ -180,6 +184,51 @@ class _Batches:
         cat = lambda xs, dt: np.concatenate(xs) if xs else np.empty(0, dt)     # noqa: E731
         return (cat(self.local, np.int64), bool(self.absolute and self.absolute.pop()),
                 {c: (cat(self.values[c], np.float64), cat(self.missing[c], bool)) for c in self.value_columns})
+
+
+def _offset_sample(text, utc_ms: np.ndarray, each: int = 200) -> list[tuple[int, int]]:
+    """(UTC ms, UTC offset in minutes) of up to `each` times of a block that carry an offset."""
+    import datetime as dt
+    out = []
+    for i in np.unique(np.linspace(0, len(text) - 1, min(len(text), each)).astype(np.int64)):
+        s = str(text[int(i)].as_py()).strip()
+        try:
+            t = dt.datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
+        except ValueError:
+            continue
+        if t.tzinfo is not None:
+            out.append((int(utc_ms[int(i)]), int(t.utcoffset().total_seconds() // 60)))
+    return out
+
+
+def _zone_warning(where: str, zone: str, sample: list[tuple[int, int]]) -> str | None:
+    """A warning when the UTC offsets the file's times carry do not fit the mapping's
+    zone: the recording is written with that zone's offsets, and `analyze` reads
+    them as the site's clock (nights and shifts would be hours off)."""
+    from ..timezones import informative, zone_fits, zones_fitting
+    if not sample:
+        return None
+    t = np.array([x[0] for x in sample], np.int64)
+    o = np.array([x[1] for x in sample], np.int64)
+    if not informative(o):
+        return None
+    fixed = re.match(r"^([+-])(\d{2}):(\d{2})$", zone)
+    if fixed:
+        off = (1 if fixed.group(1) == "+" else -1) * (int(fixed.group(2)) * 60 + int(fixed.group(3)))
+        if (o == off).all():
+            return None
+    else:
+        try:
+            if zone_fits(zone, t, o):
+                return None
+        except (KeyError, ValueError, OSError):
+            pass
+    fit = zones_fitting(t, o, limit=3)
+    seen = ", ".join(f"{'+' if x >= 0 else '-'}{abs(x) // 60:02d}:{abs(x) % 60:02d}" for x in sorted(set(o.tolist())))
+    return (f"{where}: the times carry UTC offsets {seen}, which do not fit [time] zone {zone!r}"
+            + (f" but fit {', '.join(fit)}" if fit else "")
+            + f"; the instants are kept, but the recording states them in {zone} time, which analyze and replay "
+              f"take as the site's clock: set [time] zone to the logger's zone")
 
 
 def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warnings, progress=None):
@@ -225,6 +274,9 @@ def _import_one(path: Path, m: Mapping, mapping_path, memory_limit, notes, warni
         local = local + np.where(local % 86_400_000 == 0, 86_400_000, 0)
     if absolute:
         utc = local
+        w = _zone_warning(where, m.time.zone, batches.offsets)
+        if w:
+            warnings.append(w)
     else:
         try:
             utc = parse.localize(local, m.time.zone, m.time.ambiguous)
@@ -394,8 +446,10 @@ def _quality(c: Column, v: np.ndarray, miss: np.ndarray, rows: np.ndarray, table
     return q
 
 
-def _merge(cid: str, ch: ChannelRows, files: list[RawTable]) -> ChannelRows:
-    """Sort by time; of rows at the same time keep one if they agree, refuse if not."""
+def _merge(cid: str, ch: ChannelRows, files: list[RawTable], duplicates: str = "raise",
+           warnings: list[str] | None = None) -> ChannelRows:
+    """Sort by time; of rows at the same time keep one if they agree, refuse if not
+    (or keep the first/last in file order when `duplicates` says so, with a warning)."""
     if (np.diff(ch.time_ms) > 0).all():      # one file in time order: nothing to sort or merge
         return ch
     order = np.lexsort((ch.row, ch.file, ch.time_ms))
@@ -411,15 +465,25 @@ def _merge(cid: str, ch: ChannelRows, files: list[RawTable]) -> ChannelRows:
         i, j = int(a[np.argmax(bad)]), int(b[np.argmax(bad)])
         when = str(np.datetime64(int(t[i]), "ms").astype("datetime64[s]")) + "Z"
         fi, fj = files[f[i]], files[f[j]]
-        raise InputError(f"{fi.where()}: line {fi.line_of(r[i])} and {fj.where()}: line {fj.line_of(r[j])} "
-                         f"disagree on channel {cid!r} at {when}: {v[i]:g} vs {v[j]:g} "
-                         f"(overlapping files must agree)")
+        where = f"{fi.where()}: line {fi.line_of(r[i])} and {fj.where()}: line {fj.line_of(r[j])}"
+        if duplicates == "raise":
+            why = ("overlapping files must agree" if f[i] != f[j] else
+                   "one file gives two values for one instant: a clock set back, or repeating an hour when "
+                   "daylight saving time ends (then set [time] zone to the logger's zone and ambiguous = "
+                   "\"infer\"); or set [time] duplicates = \"first\" or \"last\" to keep one")
+            raise InputError(f"{where} disagree on channel {cid!r} at {when}: {v[i]:g} vs {v[j]:g} ({why})")
+        if warnings is not None:
+            warnings.append(f"{where}: {int(bad.sum()):,} time(s) with two different values on channel {cid!r} "
+                            f"(first at {when}: {v[i]:g} vs {v[j]:g}); kept the {duplicates} in file order "
+                            f"([time] duplicates)")
     # drop one of each agreeing pair: the not-OK one if only one is OK, else the second
     drop = np.zeros(t.size, bool)
     drop_a = (q[a] != Quality.OK) & (q[b] == Quality.OK)
+    if duplicates == "last":
+        drop_a |= bad
     drop[a[drop_a]] = True
     drop[b[~drop_a]] = True
     # a run of three equal times: the loop above compares neighbours pairwise, which is enough
     keep = ~drop
     out = ChannelRows(ch.info, t[keep], v[keep], q[keep], f[keep], r[keep])
-    return _merge(cid, out, files) if (out.time_ms[1:] == out.time_ms[:-1]).any() else out
+    return _merge(cid, out, files, duplicates) if (out.time_ms[1:] == out.time_ms[:-1]).any() else out

@@ -111,11 +111,101 @@ def _fits(values: list[str], fmt: str) -> bool:
     return ok > 0
 
 
+def _numeric_time_format(values: list[str]) -> str | None:
+    """"excel" (serial days since 1899-12-30, local), "unix" or "unix_ms" (UTC) for a
+    column of numbers that rise in whole-second steps within a plausible span of
+    years; None otherwise (a counter or an index column)."""
+    try:
+        x = [float(v.strip()) for v in values if v.strip()]
+    except ValueError:
+        return None
+    if len(x) < 3 or any(b <= a for a, b in zip(x, x[1:])):
+        return None
+    for fmt, lo, hi, per_s in (("excel", 25569.0, 62091.0, 86400.0),            # 1970 .. 2069
+                               ("unix", 6.3e8, 3.2e9, 1.0), ("unix_ms", 6.3e11, 3.2e12, 0.001)):
+        if all(lo <= v <= hi for v in x):
+            steps = [(b - a) * per_s for a, b in zip(x, x[1:])]
+            # a logging interval: whole seconds under a minute, else whole minutes (serial days
+            # printed with 6+ decimals are within 0.1 s); a counter's steps are neither
+            if all(abs(st - round(st)) < 0.1 and st >= 0.9 and (st < 60 or round(st) % 60 == 0) for st in steps) \
+                    and (fmt != "unix" or all(float(v).is_integer() for v in x)):
+                return fmt
+    return None
+
+
 def _format_of(values: list[str], formats: list[str]) -> str | None:
     for f in formats:
         if _fits(values, f):
             return f
     return None
+
+
+MIDNIGHT_ROWS = 3000     # rows read to see a few midnights of 15-minute data
+
+
+def _time_texts(path: Path, enc: str, delim: str | None, data_start: int, time_cols: list[int],
+                data: list[list[str]]) -> list[str]:
+    """The time texts of the first MIDNIGHT_ROWS data rows (a day past the 12th tells
+    day/month from month/day), or of the sample rows for a workbook."""
+    if enc == "xlsx":
+        return [" ".join(x[c] for c in time_cols) for x in data]
+    out = []
+    for line in _read_head(path, enc, data_start + MIDNIGHT_ROWS)[data_start:]:
+        cells = _split(line, delim or ",")
+        if len(cells) > max(time_cols) and cells[time_cols[0]].strip():
+            out.append(" ".join(cells[c].strip() for c in time_cols))
+    return out
+
+
+def _midnight_closes_day(path: Path, enc: str, delim: str | None, data_start: int, time_cols: list[int],
+                         fmt: str) -> bool:
+    """True when the times step back exactly at 00:00 rows, each dated with the day it
+    closes (`01/01/2018 0:00` after `01/01/2018 23:45`): the logger writes 24:00 as 00:00
+    of the same date, i.e. it stamps interval ends."""
+    lines = _read_head(path, enc, data_start + MIDNIGHT_ROWS)[data_start:]
+    times = []
+    for line in lines:
+        cells = _split(line, delim or ",")
+        try:
+            times.append(dt.datetime.strptime(" ".join(cells[c].strip() for c in time_cols), fmt))
+        except (ValueError, IndexError):
+            continue
+    back = [i for i in range(1, len(times)) if times[i] < times[i - 1]]
+    return bool(back) and all(times[i].time() == dt.time(0, 0) and times[i].date() == times[i - 1].date()
+                              for i in back)
+
+
+def _zone_of(path: Path, enc: str, delim: str | None, texts: list[str], col: int) -> tuple[str, str]:
+    """(zone, comment) for ISO times: the zone whose UTC offsets the times carry
+    (`+01:00` in winter and `+02:00` in summer: Europe/Berlin), read at places spread
+    over a plain CSV (to see DST changes) or in the sample rows."""
+    from ..timezones import informative, offsets_sample, zones_fitting
+    t_ms, off = [], []
+    for x in texts:
+        x = x.strip()
+        try:
+            t = dt.datetime.fromisoformat(x[:-1] + "+00:00" if x.endswith(("Z", "z")) else x)
+        except ValueError:
+            continue
+        if t.tzinfo is not None:
+            t_ms.append(int(t.timestamp() * 1000))
+            off.append(int(t.utcoffset().total_seconds() // 60))
+    import numpy as np
+    t_a, o_a = np.array(t_ms, np.int64), np.array(off, np.int64)
+    if delim == "," and enc in ("utf-8", "utf-8-sig", "ascii"):
+        try:
+            t2, o2 = offsets_sample(path, col)
+            t_a, o_a = np.concatenate([t_a, t2]), np.concatenate([o_a, o2])
+        except (OSError, ValueError):
+            pass
+    if not informative(o_a):
+        return "Asia/Tokyo", ("the times are UTC (or carry no offset): they say nothing about the site's zone; "
+                              "analyze with --timezone")
+    fit = zones_fitting(t_a, o_a, limit=4)
+    if not fit:
+        return "Asia/Tokyo", "CHECK: no zone fits the times' UTC offsets"
+    also = f" (also fit: {', '.join(fit[1:])})" if len(fit) > 1 else ""
+    return fit[0], f"from the times' UTC offsets{also}: CHECK"
 
 
 def _sample_rows(path: Path) -> tuple[list[list[str]], str, str | None]:
@@ -178,7 +268,7 @@ def guess_mapping(path: str | Path) -> str:
             vals = [x[c] for x in block]
             if not vals[0].strip():
                 continue
-            f = _format_of(vals, DATETIME_FORMATS + ["iso"])
+            f = _format_of(vals, DATETIME_FORMATS + ["iso"]) or (_numeric_time_format(vals) if c < 2 else None)
             if f:
                 time_cols, fmt = [c], f
                 break
@@ -228,11 +318,20 @@ def guess_mapping(path: str | Path) -> str:
     else:
         out.append(f"columns = [{', '.join(_q(header[c]) for c in time_cols)}]")
     out.append(f"format = {_q(fmt)}")
-    if fmt and fmt.startswith("%d/%m") and _fits([' '.join(x[c] for c in time_cols) for x in data],
+    if fmt and fmt.startswith("%d/%m") and _fits(_time_texts(path, enc, delim, data_start, time_cols, data),
                                                   fmt.replace("%d/%m", "%m/%d")):
         out.append("# both day/month and month/day fit the sample: check which the logger writes")
-    out += ['zone = "Asia/Tokyo"    # the zone of the logger\'s clock',
-            'stamp = "start"    # "end" if each time closes its interval (usual for interval kWh)', ""]
+    midnight_end = enc != "xlsx" and fmt not in ("iso", "excel", "unix", "unix_ms") and \
+        _midnight_closes_day(path, enc, delim, data_start, time_cols, fmt)
+    zone, zone_note = _zone_of(path, enc, delim, [x[time_cols[0]] for x in data], time_cols[0]) \
+        if fmt == "iso" else ("Asia/Tokyo", "the zone of the logger's clock")
+    out += [f'zone = "{zone}"    # {zone_note}',
+            ('stamp = "end"    # the 00:00 rows are dated with the day they close: times mark interval ends'
+             if midnight_end else
+             'stamp = "start"    # "end" if each time closes its interval (usual for interval kWh)')]
+    if midnight_end:
+        out.append('midnight = "end_of_day"    # "24:00" written as 00:00 of the day it ends (time goes back there)')
+    out.append("")
     taken: set[str] = set()
     ignore = []
     unknown: list[str] = []

@@ -115,6 +115,9 @@ class TimeSpec(_Model):
     stamp: Literal["start", "end"] = "start"
     midnight: Literal["start_of_day", "end_of_day"] = "start_of_day"
     interval: str | None = None
+    # rows at the same instant for a channel that disagree: refuse (default), or keep the
+    # first/last in file order (a logger that writes a second reading at the same second)
+    duplicates: Literal["raise", "first", "last"] = "raise"
 
     @model_validator(mode="after")
     def _one_of(self) -> "TimeSpec":
@@ -277,6 +280,10 @@ class Mapping(_Model):
             data["source"] = src
         if "channels" in data and "columns" not in data:
             data["columns"] = data.pop("channels")
+        if not data.get("columns") and (data.get("source") or {}).get("layout", "wide") != "long":
+            raise ValueError("no [[columns]] table: map at least one column (column, channel, quantity, unit); "
+                             "`mieruka import --guess` leaves the columns it could not read as commented blocks "
+                             "to complete")
         src = data.get("source")
         if isinstance(src, dict) and "skip_rows" in src:
             src = dict(src)

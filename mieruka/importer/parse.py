@@ -1,7 +1,8 @@
 """Text columns -> numbers and UTC times, vectorised with Arrow compute.
 
 Values: surrounding spaces, full-width digits and thousands separators are
-accepted; blank, `-`, `--`, `***`, `N/A`, `#N/A`, `ERR` ... are missing values
+accepted; blank, `-`, `--`, `***`, `N/A`, `#N/A`, `ERR`, and fault marks (`inf`, `+OVER`,
+`+++++`, `BURNOUT`) ... are missing values
 (kept as readings with quality `error`, never dropped); anything else is refused
 with its line.  Times: strptime formats (Arrow's parser, with Python's as the
 fallback for codes Arrow lacks such as `%f`), `24:00` as the end of a day, and
@@ -16,8 +17,14 @@ import zoneinfo
 
 import numpy as np
 
-MISSING = ("", "-", "--", "---", "*", "**", "***", "****", "n/a", "na", "#n/a", "nan", "null", "none",
-           "err", "error", "#value!", "#div/0!", "―", "‐", "ー", "－", "×", "欠測", "なし")
+MISSING = ("", "-", "--", "---", "----", "-----", "*", "**", "***", "****", "*****", "n/a", "na", "#n/a", "nan",
+           "-nan", "+nan", "null", "none", "err", "error", "#value!", "#div/0!", "#num!", "#ref!", "#name?", "#null!",
+           "―", "‐", "ー", "－", "×", "欠測", "なし",
+           # a meter or logger fault, not a reading: overflow and over-range marks (Graphtec `+++++`,
+           # `BURNOUT`; `+OVER`/`-OVER`, `OL`), and inf as numpy/pandas/Excel exports write it
+           "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "∞", "+∞", "-∞", "+++", "++++", "+++++",
+           "over", "+over", "-over", "overflow", "overrange", "over range", "ol", "+ol", "-ol", "o.l", "burnout",
+           "b.out", "オーバー", "オーバーフロー", "断線")
 _MS_H = 3_600_000
 _MS_D = 86_400_000
 
@@ -79,6 +86,21 @@ def parse_values(arr, decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------ times
+def _round_serial_ms(ms: np.ndarray, arr) -> np.ndarray:
+    """Serial-day times rounded to what their printed decimals can resolve: a day
+    printed with 6 decimals resolves 86 ms, so 45418.614583 is 14:45:00.0 and not
+    14:44:59.957 (each reading would otherwise sit off the logger's grid)."""
+    import pyarrow.compute as pc
+    dot = pc.find_substring(arr, ".").to_numpy(zero_copy_only=False)
+    length = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+    decimals = np.where(dot >= 0, length - dot - 1, 0)
+    if pc.any(pc.match_substring_regex(arr, "[eE]")).as_py() or decimals.size == 0:
+        return np.round(ms).astype(np.int64)
+    resolution_ms = _MS_D * 10.0 ** -int(decimals.max())
+    q = next((q for q in (1, 10, 100, 1000) if q >= resolution_ms), 1000)
+    return (np.round(ms / q) * q).astype(np.int64)
+
+
 def join_time_columns(arrays: list):
     import pyarrow.compute as pc
     if len(arrays) == 1:
@@ -109,7 +131,7 @@ def parse_local_times(arr, fmt: str) -> tuple[np.ndarray, bool]:
             row = int(np.argmax(~ok))
             raise ParseError(row, f"time {arr[row].as_py()!r} is not a number ({fmt} time)") from None
         if fmt == "excel":        # days since 1899-12-30 (Excel's 1900 system, as Excel itself counts them)
-            return np.round((x - 25569.0) * _MS_D).astype(np.int64), False
+            return _round_serial_ms((x - 25569.0) * _MS_D, arr), False
         return np.round(x * (1000.0 if fmt == "unix" else 1.0)).astype(np.int64), True
     if fmt == "iso":
         try:

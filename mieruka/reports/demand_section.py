@@ -20,11 +20,14 @@ def demand_section(ctx, start: dt.datetime, end: dt.datetime) -> dict[str, Any] 
         return None
     res = dict(res)
     res["peaks"] = res["peaks"][:10]
+    ja = ctx.cfg.site.language == "ja"
     for p in res["peaks"]:
         p["ran"] = ", ".join(f"{k} {v:.0%}" for k, v in list(p["shares"].items())[:4])
+        if not p["shares"]:         # a dash alone reads as missing data: say why there is no breakdown
+            p["ran"] = "内訳なし（分岐回路の計測なし）" if ja else "no breakdown (no breaker metered)"
         rest = 1.0 - sum(p["shares"].values())
         if p["shares"] and rest >= 0.05:           # below the breakers: unmetered feeders, losses
-            p["ran"] += f"; {'未計測' if ctx.cfg.site.language == 'ja' else 'unmetered'} {rest:.0%}"
+            p["ran"] += f"; {'未計測' if ja else 'unmetered'} {rest:.0%}"
     return res
 
 

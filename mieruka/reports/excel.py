@@ -5,7 +5,6 @@ sees the numbers and no text can turn into a live formula (mieruka.xlsxcells).""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 
 from openpyxl import Workbook
@@ -14,7 +13,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from ..calendar import fiscal_year
-from ..xlsxcells import text_only
+from ..xlsxcells import text_only, workbook_bytes
 from ..service.analysis import plan_measures
 from ..service.co2sheet import co2_sheet
 from ..service.replay import provenance
@@ -147,9 +146,7 @@ def build_workbook(ctx, view, fy: int | None = None, prov: dict | None = None) -
     _widths(wv, [24, 100])
 
     text_only(wb)      # data text (ids, names, explanations) never becomes a formula
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb, view.end)     # same content, same bytes (replay)
 
 
 def _imported_rows(prov: dict, t) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 
 from ..analytics.co2.xlsx import write_xlsx
+from ..xlsxcells import text_only, workbook_bytes
 from .fleet_report import league
 
 BOLD = Font(bold=True)
@@ -91,4 +92,5 @@ def write_fleet_xlsx(data: dict[str, Any], sheet, path: Path) -> None:
         chart.y_axis.numFmt = "0%"
         chart.width, chart.height = 18, max(6, 0.6 * len(ok) + 3)
         ws.add_chart(chart, f"A{r + 3}")
-    wb.save(path)
+    text_only(wb)      # site names and findings from manifests never become formulas
+    Path(path).write_bytes(workbook_bytes(wb))      # same league, same bytes

@@ -27,7 +27,30 @@ def day_type_profiles(ctx, channel: str, start: dt.datetime, end: dt.datetime,
     n = np.bincount(key[ok], minlength=len(DAY_TYPES) * slots)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (s / n).reshape(len(DAY_TYPES), slots)
-    return {DAY_TYPES[k]: mean[k] for k in range(len(DAY_TYPES)) if n.reshape(len(DAY_TYPES), slots)[k].any()}
+    return {DAY_TYPES[k]: _hold_interval_means(mean[k]) for k in range(len(DAY_TYPES))
+            if n.reshape(len(DAY_TYPES), slots)[k].any()}
+
+
+MAX_HELD_SLOTS = 3      # 30- and 60-minute data on 15-minute slots; a longer hole stays a hole
+
+
+def _hold_interval_means(row: np.ndarray) -> np.ndarray:
+    """30- or 60-minute interval data leaves every other (or three in four) 15-minute
+    slots empty, and a line through isolated points draws nothing: the report's profile
+    of an hourly utility export was a blank chart.  An interval's mean holds over the
+    slots it covers (it is stamped at its start), for holes of up to MAX_HELD_SLOTS."""
+    ok = np.isfinite(row)
+    if ok.all() or not ok.any():
+        return row
+    pos = np.flatnonzero(ok)
+    # the data's step in slots (the usual spacing of the values), at most MAX_HELD_SLOTS + 1
+    step = min(int(np.median(np.diff(pos))) if pos.size > 1 else 1, MAX_HELD_SLOTS + 1)
+    idx = np.maximum.accumulate(np.where(ok, np.arange(row.size), -1))
+    run = np.arange(row.size) - idx                 # slots since the last value
+    fill = ~ok & (idx >= 0) & (run < step)
+    out = row.copy()
+    out[fill] = row[idx[fill]]
+    return out
 
 
 def production_slots(ctx, interval_min: int = 15) -> np.ndarray:

@@ -129,11 +129,16 @@ def co2_sheet(ctx, fy: int) -> dict:
     channels_used: dict[str, list[str]] = {}
     for energy, chans in metered_channels(infos).items():
         per = [monthly_amounts(ctx, c, kind, months) for c, kind in chans]
+        # generation (PV, export counted negative) is no consumption, as in the analysis
+        keep = [k for k, p in enumerate(per) if sum(x or 0.0 for x in p) >= 0.0]
+        chans, per = [chans[k] for k in keep], [per[k] for k in keep]
+        if not chans:
+            continue
         unit = METERED[infos[chans[0][0]].quantity][1]
         for i, month in enumerate(months):
             if all(p[i] is None for p in per) or (energy, month) in billed:
                 continue
-            amount = float(sum(p[i] or 0.0 for p in per))
+            amount = max(float(sum(p[i] or 0.0 for p in per)), 0.0)     # a month of net export buys nothing
             try:
                 rows.append(PricedRow(to_date(month), engine.price(energy, amount, unit, month)))
             except ValueError as e:

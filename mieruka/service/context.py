@@ -73,7 +73,8 @@ class LockedStore:
 class Context:
     """Everything a request needs: config, store, calendar and the analysis cache."""
 
-    def __init__(self, cfg: SiteConfig, store: Store, cache_ttl_s: float = 300.0, bills_path=None):
+    def __init__(self, cfg: SiteConfig, store: Store, cache_ttl_s: float = 300.0, bills_path=None,
+                 channels: list[str] | None = None):
         if not isinstance(store, LockedStore):
             store = LockedStore(store)
         self.cfg = cfg
@@ -90,6 +91,9 @@ class Context:
         self._memo: dict = {}
         self._default: tuple = (None, None)
         self._infos: tuple | None = None
+        # replay: only the recording's channels (the store may hold other recordings' channels,
+        # which must not feed this report's CO2 sheet, demand or charts)
+        self.only_channels = None if channels is None else set(channels)
 
     # ------------------------------------------------------------- channels
     def infos(self) -> dict[str, ChannelInfo]:
@@ -99,6 +103,8 @@ class Context:
         if hit is not None and now - hit[0] < 2.0:
             return hit[1]
         out = channel_infos(self.cfg, self.store)
+        if self.only_channels is not None:
+            out = {c: i for c, i in out.items() if c in self.only_channels}
         self._infos = (now, out)
         return out
 

@@ -267,10 +267,21 @@ def _site_task(spec: SiteSpec) -> dict[str, Any]:
 
 
 def _context(chans, cal, params):
-    from ..analytics.pipeline import prepare_series, site_context
+    from ..analytics.pipeline import calendar_for_site, prepare_series, site_context
     from ..analytics.series import CachedCalendar
     c = CachedCalendar(cal)
-    return site_context(prepare_series(chans, c, params), c, params)
+    c, series, note = calendar_for_site(chans, c, params, prepare_series(chans, c, params))
+    ctx = site_context(series, c, params)
+    ctx.shifts_note = note           # the groups and the combine use the same production hours
+    return ctx
+
+
+def _calendar_of(cal, ctx):
+    """The site's calendar with the shifts its context read off the load, if it did."""
+    from ..analytics.pipeline import with_shifts
+    from ..analytics.series import CachedCalendar
+    note = getattr(ctx, "shifts_note", None) or {}
+    return with_shifts(cal, note["shifts"]) if note.get("inferred") else CachedCalendar(cal)
 
 
 def group_task(spec: SiteSpec, plan: dict, ids: list[str]) -> dict[str, Any]:
@@ -280,13 +291,12 @@ def group_task(spec: SiteSpec, plan: dict, ids: list[str]) -> dict[str, Any]:
 
 def _group_task(spec: SiteSpec, plan: dict, ids: list[str]) -> dict[str, Any]:
     from ..analytics.pipeline import channel_part, prepare_series
-    from ..analytics.series import CachedCalendar
     from .site_run import channel_digest
     _check_stamps(plan)
     cfg, cal, _engine, params = _setup(spec)
     chans, _, _ = site_channels(spec, cfg, cal, ids=set(ids), period=plan["period"])
-    c = CachedCalendar(cal)
     ctx = plan["context"]
+    c = _calendar_of(cal, ctx)
     parts = {cid: channel_part(cid, s, c, ctx, params) for cid, s in prepare_series(chans, c, params).items()}
     return {"id": spec.id, "parts": parts, "digests": {cid: channel_digest(cid, v) for cid, v in chans.items()},
             "readings": _readings(chans)}
@@ -303,7 +313,6 @@ def combine_task(spec: SiteSpec, plan: dict, *groups: dict) -> dict[str, Any]:
 
 def _combine_task(spec: SiteSpec, plan: dict, groups: tuple[dict, ...]) -> dict[str, Any]:
     from ..analytics.pipeline import combine, prepare_series
-    from ..analytics.series import CachedCalendar
     from .site_run import channel_digest
     _check_stamps(plan)
     cfg, cal, engine, params = _setup(spec)
@@ -317,7 +326,7 @@ def _combine_task(spec: SiteSpec, plan: dict, groups: tuple[dict, ...]) -> dict[
         n += g["readings"]
     if not n:
         raise _no_readings(spec, cfg, t0, t1)
-    c = CachedCalendar(cal)
+    c = _calendar_of(cal, plan["context"])
     series = prepare_series({cid: chans[cid] for cid in plan["site"] if cid in chans}, c, params)
     result = combine(series, parts, c, engine, params, plan["context"])
     return _finish(spec, cfg, cal, engine, result, chans, digests, t0, t1)
@@ -333,7 +342,8 @@ def _waste(findings: list[dict], totals: set[str], incomers: set[str]) -> tuple[
     on a site-total channel are left out when breakers below it are analysed too: they
     would count the same energy twice."""
     use = [f for f in findings if f.get("kind") in WASTE_KINDS and f.get("channel") not in totals
-           and not (f.get("kind") == "standby" and f.get("channel") in incomers)]
+           and not (f.get("kind") == "standby" and (f.get("channel") in incomers
+                                                    or (f.get("metrics") or {}).get("site_total")))]
     return (sum(f.get("energy_kwh") or 0.0 for f in use), sum(f.get("cost_jpy") or 0.0 for f in use),
             sum(f.get("co2_t") or 0.0 for f in use))
 

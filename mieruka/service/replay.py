@@ -108,13 +108,29 @@ def replay(path: str | Path, cfg: SiteConfig, store: Store, progress: bool = Tru
     (`sources`: what the recording was imported from, see `import_sources`)."""
     rec = read_recording(path)
     added, rows = load_recording(rec, cfg, store, progress)
-    ctx = Context(cfg, store)
+    ctx = Context(cfg, store, channels=list(rec.channels))
     rng = rec.time_range()
     if rng is None:
         raise InputError(f"{path}: the recording has no readings")
     start, end = _day_bounds(ctx, rng)
     view = run_analysis(ctx, start, end, channels=list(rec.channels))
-    return ReplayResult(rec, added, rows, provenance(cfg, rec.sha256, sources=sources, bills=bills), view)
+    prov = provenance(cfg, rec.sha256, sources=sources, bills=bills)
+    inferred = view.summary.get("shifts_from_load")
+    if inferred:            # the shifts used are the ones read off the load: say so, with how
+        prov["calendar"] = dict(prov["calendar"], shifts_from_load=inferred)
+        if inferred.get("inferred"):
+            prov["calendar"]["shifts"] = inferred["shifts"]
+    return ReplayResult(rec, added, rows, prov, view)
+
+
+def use_shifts_of(ctx, view: AnalysisView) -> None:
+    """Give the context's calendar the shifts the analysis used when it read them off
+    the load, so the report's charts shade the same production hours as the figures."""
+    inferred = view.summary.get("shifts_from_load") or {}
+    if inferred.get("inferred") and inferred.get("shifts"):
+        ctx.calendar.shifts = inferred["shifts"]
+        ctx.calendar.shifts_configured = True
+        ctx.calendar.__dict__.pop("_shift_tables", None)
 
 
 def _day_bounds(ctx, rng):
