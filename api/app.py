@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..service.context import Context
 from ..site import SiteConfig, load_site
 from ..store.base import Store, open_store
+from ..store.embedded import DB_NAME
 from . import errors, routes_analysis, routes_data, routes_demand
 from .auth import Auth
 from .schemas import Health
@@ -35,13 +36,30 @@ def site_slug(cfg: SiteConfig) -> str:
     return "site"
 
 
+def _open_for_api(cfg: SiteConfig) -> Store:
+    """The API only reads: an embedded store that is there is opened as a reader, so the
+    collector's writes (or a lock another writer holds) never hold it up and a read-only
+    data directory still serves; a writer only creates a store not there yet (the API
+    started before the collector on a fresh gateway)."""
+    if cfg.storage.backend == "influxdb":
+        return open_store(cfg)
+    if not (cfg.data_dir / DB_NAME).exists():
+        open_store(cfg).close()          # created (schema and all), then read like any other
+    try:
+        return open_store(cfg, readonly=True)
+    except ConfigError as e:
+        if "not initialised yet" not in str(e):
+            raise
+    return open_store(cfg)
+
+
 def create_app(cfg: SiteConfig, store: Store | None = None, env: dict[str, str] | None = None,
                bills_path: Path | None = None) -> FastAPI:
     """The API over the site's store (opened from the config unless given).
     `bills_path`: a CSV of bills (the `mieruka co2` format) added to the CO2 sheet;
     default: the config's `[co2] bills_file` (see Context)."""
     if store is None:
-        store = open_store(cfg)
+        store = _open_for_api(cfg)
     app = FastAPI(title="mieruka API", version=__version__,
                   description="Meter readings, findings (kWh, yen, t-CO2), the CO2 sheet and the savings plan "
                               "of one factory. Bearer tokens; errors are RFC 9457 problem+json.",

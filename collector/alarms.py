@@ -85,6 +85,10 @@ class AlarmWatch:
                                       options.demand_min_elapsed_s)
         self.started = time.time()
         self.offline: dict[str, float] = {}    # device -> since (epoch s)
+        # the system clock stepping (NTP after a power cut) is not a meter's silence: silence is
+        # counted from the step at most (wall clock minus monotonic clock: changes only by steps)
+        self._skew = time.time() - time.monotonic()
+        self._floor = 0.0
         self._dropped = buffer.dropped if buffer is not None else 0
         self._disk_low = False
         self.raised = 0
@@ -154,9 +158,14 @@ class AlarmWatch:
     def check_devices(self, now: float) -> None:
         if self.devices is None:
             return
+        skew = time.time() - time.monotonic()
+        if abs(skew - self._skew) > 2.0:
+            self._floor = now
+        self._skew = skew
         for dev, st in self.devices().items():
             last = getattr(st, "last_success", None)
             since = last if last is not None else self.started
+            since = max(min(since, now), self._floor)
             silent = now - since
             if dev not in self.offline and silent >= self.o.offline_after_s:
                 self.offline[dev] = since

@@ -23,7 +23,14 @@ Design: append-only segment files plus a committed-offset file.
 - On open, segments are scanned; a torn record at the end (kill -9 or power cut
   during a write) fails its length/CRC check and is cut off: it was never
   acknowledged to its sender (MQTT PUBACK is sent after the fsync), so the
-  sender still has it.
+  sender still has it.  Damaged bytes in the middle of a segment (a disk fault) are
+  skipped up to the next valid record: they cost that record only, not the ones after.
+- A `committed` file that is damaged or names no place a commit can leave (inside a
+  record, past the files, a record number the files do not have) is not trusted:
+  everything the buffer holds is forwarded again (the store keeps one reading per
+  channel and time), instead of skipping readings never confirmed.  Stray files
+  (`seg-copy.log`, a directory) are left alone; a damaged `channels.json` is logged
+  and the inputs announce their channels again.
 
 Why not SQLite: an append-only log needs no index, no page rewrites and no
 delete-then-vacuum to give disk back; dropping the oldest data when full is
@@ -187,59 +194,116 @@ class DiskBuffer:
         # later write could flush (the cause of duplicated records on a full disk)
         return os.open(self._seg_path(seq), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def _scan(self, path: Path, start: int = 0, after: int = 0):
-        """The valid records of a segment from byte `start`, stopping at a bad one
-        (torn or corrupt).  A record numbered `after` or lower, or not above one
-        before it, repeats a record already seen: it comes with `dup` set."""
+    def _scan(self, path: Path, start: int = 0, after: int = 0, damaged: list | None = None):
+        """The valid records of a segment from byte `start`.  Bytes that are no valid record
+        (torn or corrupt) are skipped up to the next valid record, if one follows (damage
+        in the middle of a file must not cost the records after it); `damaged` gets
+        (offset, bytes) of each such stretch.  A record numbered `after` or lower, or not
+        above one before it, repeats a record already seen: it comes with `dup` set."""
         with open(path, "rb") as f:
             f.seek(start)
             off = start
             while True:
-                head = f.read(_HEADER.size)
-                if head[:4] == _MAGIC and len(head) == _HEADER.size:
-                    _, length, crc, n, t_min, rseq = _HEADER.unpack(head)
-                    payload = f.read(length)
-                    if len(payload) < length or _crc(n, t_min, rseq, payload) != crc:
+                rec = self._record_at(f, off)
+                if rec is None:
+                    nxt = self._resync(f, off)
+                    if nxt is None:
                         return
-                    end = off + _HEADER.size + length
-                elif head[:4] == _MAGIC_V1 and len(head) >= _HEADER_V1.size:
-                    _, length, crc, n, t_min = _HEADER_V1.unpack(head[:_HEADER_V1.size])
-                    f.seek(off + _HEADER_V1.size)
-                    payload = f.read(length)
-                    if len(payload) < length or zlib.crc32(payload) != crc:
-                        return
-                    rseq, end = -1, off + _HEADER_V1.size + length
-                else:
-                    return
+                    if damaged is not None:
+                        damaged.append((off, nxt - off))
+                    off = nxt
+                    f.seek(off)
+                    rec = self._record_at(f, off)
+                n, t_min, rseq, payload, end = rec
                 dup = 0 <= rseq <= after
                 yield _Record(off, end, n, t_min, rseq, payload, dup)
                 after = max(after, rseq)
                 off = end
                 f.seek(off)
 
+    @staticmethod
+    def _record_at(f, off: int):
+        """(readings, oldest ms, record number, payload, end) of a valid record at `off`, else None."""
+        f.seek(off)
+        head = f.read(_HEADER.size)
+        if head[:4] == _MAGIC and len(head) == _HEADER.size:
+            _, length, crc, n, t_min, rseq = _HEADER.unpack(head)
+            payload = f.read(length)
+            if len(payload) < length or _crc(n, t_min, rseq, payload) != crc:
+                return None
+            return n, t_min, rseq, payload, off + _HEADER.size + length
+        if head[:4] == _MAGIC_V1 and len(head) >= _HEADER_V1.size:
+            _, length, crc, n, t_min = _HEADER_V1.unpack(head[:_HEADER_V1.size])
+            f.seek(off + _HEADER_V1.size)
+            payload = f.read(length)
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                return None
+            return n, t_min, -1, payload, off + _HEADER_V1.size + length
+        return None
+
+    def _resync(self, f, off: int) -> int | None:
+        """Where the next valid record after damaged bytes at `off` starts, or None."""
+        f.seek(off + 1)
+        rest = f.read()
+        i = 0
+        while True:
+            i2, i1 = rest.find(_MAGIC, i), rest.find(_MAGIC_V1, i)
+            cands = [x for x in (i2, i1) if x >= 0]
+            if not cands:
+                return None
+            i = min(cands)
+            if self._record_at(f, off + 1 + i) is not None:
+                return off + 1 + i
+            i += 1
+
     def _recover(self) -> None:
-        seqs = sorted(int(p.name[len(_SEG_PREFIX):-len(_SEG_SUFFIX)]) for p in self.dir.glob(f"{_SEG_PREFIX}*{_SEG_SUFFIX}"))
+        seqs = []
+        for p in self.dir.glob(f"{_SEG_PREFIX}*{_SEG_SUFFIX}"):
+            digits = p.name[len(_SEG_PREFIX):-len(_SEG_SUFFIX)]
+            if digits.isdigit() and p.is_file():
+                seqs.append(int(digits))
+            else:       # not ours (a copy, a stray directory): never read, never deleted
+                log.warning("buffer: ignoring %s (not a segment file this buffer wrote)", p)
+        seqs.sort()
         self.committed, self.committed_rseq = self._read_committed(seqs)
+        ends: dict[int, int] = {}            # committed segment: record end -> the number a commit there writes
+        first = None                         # committed segment: its first record's number
         for seq in seqs:
             path = self._seg_path(seq)
-            size, readings, dups = 0, 0, 0
-            for r in self._scan(path, 0, self.last_rseq):
+            size, readings, dups, damaged = 0, 0, 0, []
+            for r in self._scan(path, 0, self.last_rseq, damaged):
                 size = r.end
                 if r.dup:
                     dups += 1
                 else:
                     readings += r.readings
                     self.last_rseq = max(self.last_rseq, r.rseq)
+                if seq == self.committed.seq:
+                    ends[r.end] = self.last_rseq
+                    first = r.rseq if first is None else first
             if dups:
                 log.warning("buffer %s: %d records repeat earlier ones; they are skipped", path.name, dups)
+            for off, n in damaged:
+                log.error("buffer %s: %d damaged bytes at offset %d skipped (a disk fault); the records after "
+                          "them are kept", path.name, n, off)
             actual = path.stat().st_size
-            if actual != size:
+            if actual > size:
                 log.warning("buffer %s: cutting %d bytes of a torn record at the end (written during a crash "
                             "or a failed write; never acknowledged to its sender)", path.name, actual - size)
                 with open(path, "r+b") as f:
                     f.truncate(size)
                     os.fsync(f.fileno())
             self.segments.append(_Segment(seq, size, readings))
+        c = self.committed
+        if seqs and (c.seq > seqs[-1] or (c.seq in seqs and (
+                ends.get(c.offset) != self.committed_rseq if c.offset
+                else first is not None and first >= 0 and self.committed_rseq >= first))):
+            # not a place a commit can have left (a damaged or hand-edited `committed` file):
+            # everything still here is sent again (the store keeps one reading per channel and
+            # time), rather than skipping readings never confirmed
+            log.error("buffer: the committed position (%d %d %d) does not match the segment files; "
+                      "forwarding everything the buffer holds again", c.seq, c.offset, self.committed_rseq)
+            self.committed, self.committed_rseq = Position(seqs[0], 0), 0
         self.last_rseq = max(self.last_rseq, self.committed_rseq)
         if not self.segments:
             self._seg_path(1).touch()
@@ -253,7 +317,13 @@ class DiskBuffer:
             parts = [int(x) for x in (self.dir / "committed").read_text().split()]
             seq, off = parts[0], parts[1]
             rseq = parts[2] if len(parts) > 2 else 0
-        except (FileNotFoundError, ValueError, IndexError):
+            if min(seq, off, rseq) < 0:
+                raise ValueError("negative")
+        except FileNotFoundError:
+            return Position(seqs[0] if seqs else 1, 0), 0
+        except (ValueError, IndexError, UnicodeDecodeError, OSError) as e:
+            log.error("buffer: the committed file is damaged (%s); forwarding everything the buffer holds "
+                      "again (the store keeps one reading per channel and time)", e)
             return Position(seqs[0] if seqs else 1, 0), 0
         return Position(seq, off), rseq
 
@@ -441,9 +511,13 @@ class DiskBuffer:
             _atomic_write(self.dir / "channels.json", data)
 
     def load_channels(self) -> list[ChannelInfo]:
+        path = self.dir / "channels.json"
         try:
-            return [ChannelInfo(**d) for d in json.loads((self.dir / "channels.json").read_text())]
+            return [ChannelInfo(**d) for d in json.loads(path.read_text())]
         except FileNotFoundError:
+            return []
+        except (ValueError, TypeError, UnicodeDecodeError) as e:     # damaged: the inputs announce theirs again
+            log.error("buffer %s is damaged (%s); channel metadata comes again from the inputs", path, e)
             return []
 
     def close(self) -> None:

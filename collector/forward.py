@@ -50,8 +50,9 @@ def _retryable(e: BaseException) -> bool:
 
 class Forwarder:
     """Moves readings from the buffer to `store`.  `prepare(batch) -> dict` may add
-    keyword arguments for `store.write` (the runner's counter offsets); it is
-    called once per batch, in buffer order."""
+    keyword arguments for `store.write` (the runner's counter offsets) and, as `batch`,
+    the batch to write instead (counter glitches flagged); it is called once per batch,
+    in buffer order."""
 
     def __init__(self, buffer: DiskBuffer, store: Store, *, batch_size: int = 5000, prepare=None,
                  max_backoff_s: float = 5.0) -> None:
@@ -68,7 +69,7 @@ class Forwarder:
         # the batch being forwarded, its buffer position and its prepared store arguments:
         # kept until the store confirms it, so a retry sends exactly the same thing and
         # `prepare` (counter tracking) sees each reading once
-        self._inflight: tuple[ReadingBatch, object, dict] | None = None
+        self._inflight: tuple[ReadingBatch, object, dict, int] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._infos: dict[str, ChannelInfo] = {i.id: i for i in buffer.load_channels()}
@@ -140,8 +141,10 @@ class Forwarder:
             if not len(batch):
                 return 0
             kwargs = self.prepare(batch) if self.prepare else {}     # once per batch, in buffer order
-            self._inflight = (batch, pos, kwargs)
-        batch, pos, kwargs = self._inflight
+            n = len(batch)                                            # readings from the buffer
+            batch = kwargs.pop("batch", batch)                        # prepare may flag or add readings
+            self._inflight = (batch, pos, kwargs, n)
+        batch, pos, kwargs, n = self._inflight
         stop = stop or asyncio.Event()
 
         async def sleep(s: float) -> None:
@@ -169,7 +172,7 @@ class Forwarder:
                 log.warning("store reachable again after %.0f s; forwarding %d buffered readings",
                             time.time() - s.down_since, self.buffer.pending)
             s.down_since = None
-            s.written += len(batch)
+            s.written += n
             s.writes += 1
             s.last_success = time.time()
             for tap in self.taps:
@@ -178,8 +181,8 @@ class Forwarder:
                 except Exception as e:    # an output must never hold up storage
                     log.warning("output %s failed: %s", getattr(tap, "__qualname__", tap), e)
         self._inflight = None
-        await asyncio.to_thread(self.buffer.commit, pos, len(batch))
-        return len(batch)
+        await asyncio.to_thread(self.buffer.commit, pos, n)
+        return n
 
     async def run(self, stop: asyncio.Event) -> None:
         """Forward until `stop` is set."""

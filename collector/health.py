@@ -6,7 +6,7 @@ nothing to keep in sync).  Names:
 
 - `mieruka_input_readings_total{input}` (counter) and
   `mieruka_input_readings_per_second{input}` (gauge, over the last snapshot interval)
-- `mieruka_errors_total{kind}`: bad_payload, timeout, exception, out_of_range, stale,
+- `mieruka_errors_total{kind}`: bad_payload, clock, timeout, exception, out_of_range, stale,
   error (device readings flagged), sink_write_failure, sink_rejected, buffer_dropped,
   buffer_write_failure (the disk buffer could not be written: disk full?)
 - `mieruka_buffer_readings`, `mieruka_buffer_bytes`, `mieruka_buffer_oldest_age_seconds`,
@@ -171,7 +171,9 @@ class Health:
             snap["devices"].append({"input": name, "device": str(getattr(st, "device", "?")),
                                     "latency_s": getattr(st, "last_latency_s", None),
                                     "last_success": getattr(st, "last_success", None),
-                                    "problem": getattr(st, "problem", None), "errors": _errors(st)})
+                                    "problem": getattr(st, "problem", None), "errors": _errors(st),
+                                    "missed_slots": getattr(st, "missed_slots", 0),
+                                    "clock_steps": getattr(st, "clock_steps", 0)})
         for i in self.inputs:
             for b in i.brokers.values():
                 snap["brokers"].append({"broker": b.broker, "connected": b.connected,

@@ -38,6 +38,8 @@ from .modbus_plan import Block, plan_reads
 from .registers import Field, load_register_map
 
 log = logging.getLogger(__name__)
+CLOCK_STEP_S = 2.0       # wall clock off the monotonic clock by this much at once: a step, not drift
+_clock_logged: list[float] = [0.0, 0.0]   # (monotonic time, step) of the last step logged (one line per step)
 ADDRESS_CODES = (2, 3)   # illegal data address / value: a field the meter does not have -> bisect the read
 
 
@@ -57,6 +59,7 @@ class DeviceStats:
     problem_since: float | None = None
     problem_polls: int = 0
     bad_fields: dict[str, int] = field(default_factory=dict)   # field -> exception code
+    clock_steps: int = 0                                   # system clock steps seen (NTP fix, manual set)
 
 
 class _Stale:
@@ -108,6 +111,7 @@ class ModbusDevice:
         self.last_slot: int | None = None    # k of the last slot emitted
         self.resume_slot: int | None = None  # first slot to poll (a reload hands the schedule on)
         self.stopping = asyncio.Event()      # set: finish the poll in progress, emit it, then return
+        self._clock_ref: tuple[float, float] | None = None    # (wall, monotonic) at the last clock check
 
     # -------------------------------------------------------------- reading
     async def _read(self, block: Block, deadline: float) -> list[int]:
@@ -294,21 +298,50 @@ class ModbusDevice:
     def _skip_probe(self, k: int) -> bool:
         return self.shared and self.stats.problem == "timeout" and k < self._next_probe
 
+    def _clock_check(self) -> float:
+        """Seconds the system clock stepped (+ forward, - back) since the last check,
+        beyond what the monotonic clock ran; 0 for none.  Logged once per step."""
+        wall, mono = time.time(), time.monotonic()
+        ref, self._clock_ref = self._clock_ref, (wall, mono)
+        step = 0.0 if ref is None else (wall - ref[0]) - (mono - ref[1])
+        if abs(step) < CLOCK_STEP_S:
+            return 0.0
+        self.stats.clock_steps += 1
+        if mono - _clock_logged[0] > 10 or abs(step - _clock_logged[1]) > CLOCK_STEP_S:
+            _clock_logged[:] = [mono, step]
+            log.warning("the system clock stepped %s by %.0f s (NTP setting it after a power cut?); meters are "
+                        "polled on the new clock%s", "forward" if step > 0 else "back", abs(step),
+                        "; readings may repeat times already stored" if step < 0 else "")
+        return step
+
     async def run(self, emit) -> None:
         interval = self.meter.poll_interval_s
         k = math.ceil(time.time() / interval)          # slots on the wall-clock grid: t_k = k * interval
         tolerance = min(0.5 * interval, 2.0)           # a slot missed by less than this is still polled
         if self.resume_slot is not None:               # after a reload: the next slot of the old schedule
             k = max(self.resume_slot, math.ceil((time.time() - tolerance) / interval))
+        self._clock_check()
         while not self.stopping.is_set():
             t_k = k * interval
             delay = t_k - time.time()
+            if delay > interval + tolerance:
+                # the next slot is more than an interval away: the clock went back (a step, see
+                # _clock_check).  Waiting for the old grid would leave the meter unpolled for as
+                # long as the step; the grid starts again on the new clock.
+                self._clock_check()
+                k = math.ceil(time.time() / interval)
+                continue
             if delay > 0:
                 try:                                   # stopping while idle: return at once
                     await asyncio.wait_for(self.stopping.wait(), delay)
                     return
                 except asyncio.TimeoutError:
                     pass
+                step = self._clock_check()
+                if step > 0:                           # forward while waiting: on to the new clock's slot
+                    k = max(k, math.ceil((time.time() - tolerance) / interval))
+                if step:
+                    continue
             t0 = time.monotonic()
             if self._skip_probe(k):     # known dead: flag the slot without spending the line's time
                 batch = self._readings(t_k, {f.name: (math.nan, Quality.TIMEOUT) for _, f in self.channels})
@@ -334,7 +367,8 @@ class ModbusDevice:
                 await r
             self.last_slot = k
             nxt = max(k + 1, math.ceil((time.time() - tolerance) / interval))
-            self.stats.missed_slots += nxt - (k + 1)
+            if self._clock_check() <= 0:       # slots a forward step jumped over were never due: not missed
+                self.stats.missed_slots += nxt - (k + 1)
             k = nxt
 
 

@@ -43,6 +43,18 @@ from .mqtt_decoders import BadPayload, Decoded, ShellyDecoder, decode_json, deco
 log = logging.getLogger(__name__)
 _NOT_CLIENT_ID = re.compile(r"[^A-Za-z0-9_.:\-\u3040-\u30ff\u4e00-\u9fff]")
 MAX_BATCH_MESSAGES = 5000
+MAX_PAYLOAD_BYTES = 1 << 20          # a meter message is a few kB; anything this big is not one
+EARLIEST_MS = 946_684_800_000        # 2000-01-01 UTC: a message time before it is a clock never set
+MAX_AHEAD_S = 86_400                 # a message time over a day ahead of the gateway is a wrong clock
+
+
+def _show_ms(t_ms: int, tz) -> str:
+    """A message time in the site's zone, or the raw number when no calendar holds it."""
+    import datetime as dt
+    try:
+        return dt.datetime.fromtimestamp(t_ms / 1000, tz).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"{float(t_ms):.4g} ms since 1970"
 
 
 @dataclass
@@ -134,6 +146,7 @@ class MqttInput(Input):
         self.stats: dict[str, DeviceStats] = {}
         self.brokers = {b.id: BrokerStats(b.id) for b in self.section.brokers}
         self.bad_payloads = 0
+        self.clock_errors = 0            # messages whose own time was impossible (stamped on receipt)
         self.emit_errors = 0
         self.unmatched = 0
         self._unmatched_seen: set[str] = set()
@@ -143,7 +156,9 @@ class MqttInput(Input):
         self._last_recv_ms: dict[str, int] = {}
         self._closing = False
         self._bad_log: dict[str, tuple[float, int]] = {}
-        self._queue: list[tuple[str, str, bytes, int, int, float]] = []
+        self._queue: list[tuple[str, str, bytes, int, int, float, bool]] = []
+        self.retained_skipped = 0        # retained messages without a time of their own, not taken
+        self._retained_seen: set[str] = set()
         self._lock = threading.Lock()
         self.clients: dict[str, mqtt.Client] = {}
 
@@ -226,13 +241,23 @@ class MqttInput(Input):
 
         def on_message(client, userdata, msg):
             with self._lock:
-                self._queue.append((b.id, msg.topic, msg.payload, msg.mid, msg.qos, time.time()))
+                self._queue.append((b.id, msg.topic, msg.payload, msg.mid, msg.qos, time.time(), bool(msg.retain)))
                 n = len(self._queue)
             if n == 1 or n >= MAX_BATCH_MESSAGES:
                 loop.call_soon_threadsafe(wake.set)
 
+        def on_connect_fail(client, userdata):
+            # the broker down or unreachable: said once per outage, and in the status file
+            if st.last_error is None or not st.last_error.startswith("cannot connect"):
+                log.warning("MQTT broker %s (%s) cannot be reached; retrying every %g-%g s (readings wait in the "
+                            "broker's queue for our persistent session)", b.id, b.url, b.reconnect_min_s,
+                            b.reconnect_max_s)
+            st.connected = False
+            st.last_error = f"cannot connect to {b.url} (broker down or unreachable)"
+
         c.on_connect, c.on_disconnect, c.on_message = on_connect, on_disconnect, on_message
         c.on_subscribe = on_subscribe
+        c.on_connect_fail = on_connect_fail
         return c
 
     # ------------------------------------------------------------ decoding
@@ -261,15 +286,47 @@ class MqttInput(Input):
             self._new_channels = True
         return cid
 
+    def _clock(self, device: str, topic: str, t_ms: int | None, t_recv: float) -> int | None:
+        """The message's own time, or None (stamp on receipt) when no meter clock can be
+        right: before 2000 (a device that never got its time: 1970, year 0) or more than
+        `MAX_AHEAD_S` ahead of the gateway.  Stored at such a time a reading would be out
+        of sight (or out of range of a 64-bit time), and a far-future one would make
+        everything before it look old."""
+        if t_ms is None:
+            return None
+        recv_ms = int(t_recv * 1000)
+        if EARLIEST_MS <= t_ms <= recv_ms + MAX_AHEAD_S * 1000:
+            return t_ms
+        if recv_ms < EARLIEST_MS <= t_ms < (1 << 53):   # the gateway's clock is the one not set (no RTC, no NTP yet)
+            return t_ms
+        st = self.stats.setdefault(device, DeviceStats(device))
+        st.errors["clock"] += 1
+        self.clock_errors += 1
+        shown = _show_ms(t_ms, self.tz)
+        self._clock_problem = f"device clock wrong: message time {shown}"
+        last, suppressed = self._bad_log.get("clock:" + topic, (0.0, 0))
+        now = time.monotonic()
+        if now - last >= self.section.bad_payload_log_every_s:
+            extra = f" ({suppressed} more since the last report)" if suppressed else ""
+            log.warning("MQTT message on %s carries the time %s, which no meter clock can have (before 2000 "
+                        "or over %d h ahead of this gateway): stamped on receipt instead%s", topic, shown,
+                        MAX_AHEAD_S // 3600, extra)
+            self._bad_log["clock:" + topic] = (now, 0)
+        else:
+            self._bad_log["clock:" + topic] = (last, suppressed + 1)
+        return None
+
     def _decode(self, sub: Subscription, topic: str, payload: bytes, t_recv: float, rows: list) -> bool:
         """Append (time ms, channel, value) rows; True when they were stamped on receipt."""
         levels = topic.split("/")
-        n0 = len(rows)
         if sub.decoder == "json":
             wild = [lv for lv, f in zip(levels, sub.topic.split("/")) if f == "+"]
             device = self.templates.fill(sub.device, topic, "") if sub.device else (wild[0] if wild else topic)
         else:   # Shelly: the prefix (device id); Tasmota: tele/<topic>/SENSOR
             device = levels[-2] if sub.decoder == "tasmota" and len(levels) >= 2 else levels[0]
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self._bad(topic, device, f"{len(payload)} bytes, over the {MAX_PAYLOAD_BYTES} a meter message can be")
+            return False
         try:
             if sub.decoder == "shelly":
                 d = self.shelly(topic, payload)
@@ -280,38 +337,65 @@ class MqttInput(Input):
                 d = Decoded(device, t_ms, [])
                 for i, v in vals:
                     m = sub.mapping[i]
-                    rows.append((t_ms if t_ms is not None else int(t_recv * 1000),
-                                 self._channel(sub, topic, device, m.path, m.quantity, m.channel), v))
+                    d.values.append((m.path, m.quantity, v, m.channel))
         except BadPayload as e:
             self._bad(topic, device, str(e))
             return False
         device = d.device
+        self._clock_problem = None
+        d.time_ms = self._clock(device, topic, d.time_ms, t_recv)
         t_ms = d.time_ms if d.time_ms is not None else int(t_recv * 1000)
-        if sub.decoder != "json":
-            keep = set(sub.fields) if sub.fields else None
-            for fname, quantity, v in d.values:
-                if keep is None or fname in keep:
-                    rows.append((t_ms, self._channel(sub, topic, device, fname, quantity), v))
+        keep = set(sub.fields) if sub.fields and sub.decoder != "json" else None
+        n0 = len(rows)
+        for fname, quantity, v, *template in d.values:
+            if keep is None or fname in keep:
+                rows.append((t_ms, self._channel(sub, topic, device, fname, quantity, *template), v))
         st = self.stats.setdefault(device, DeviceStats(device))
         st.messages += 1
         st.readings += len(rows) - n0
         st.last_success = t_recv
-        st.problem = st.problem_since = None
+        if self._clock_problem:          # the readings are kept (at receipt time), the clock is the problem
+            st.problem, st.problem_since = self._clock_problem, st.problem_since or t_recv
+        else:
+            st.problem = st.problem_since = None
         if d.time_ms is not None:
             st.last_latency_s = max(0.0, t_recv - d.time_ms / 1000)
         return d.time_ms is None
+
+    def _skip_retained(self, topic: str) -> None:
+        self.retained_skipped += 1
+        if topic not in self._retained_seen and len(self._retained_seen) < 1000:
+            self._retained_seen.add(topic)
+            log.warning("retained message on %s carries no time of its own: not stored (the broker sends it "
+                        "again at every subscribe, and its value may be old); the device's live messages are",
+                        topic)
 
     def decode_messages(self, messages: list) -> ReadingBatch:
         """Decode queued messages into one batch (event loop thread)."""
         rows: list[tuple[int, str, float]] = []
         recv_rows: list[int] = []        # rows stamped on receipt (the message had no time)
-        for broker_id, topic, payload, _mid, _qos, t_recv in messages:
+        for m in messages:
+            broker_id, topic, payload, _mid, _qos, t_recv = m[:6]
+            retained = len(m) > 6 and m[6]
             matched = False
             for sub in self._subs(broker_id):
                 if mqtt.topic_matches_sub(sub.topic, topic):
                     matched = True
                     n0 = len(rows)
-                    if self._decode(sub, topic, payload, t_recv, rows):
+                    try:
+                        stamped = self._decode(sub, topic, payload, t_recv, rows)
+                    except Exception as e:      # one odd message must never stop the input (nor come back
+                        del rows[n0:]           # for ever: it is acknowledged like any bad payload)
+                        log.debug("decoding a message on %s failed", topic, exc_info=True)
+                        self._bad(topic, topic.split("/")[0], f"cannot be decoded ({type(e).__name__}: {e})")
+                        continue
+                    if stamped and retained:
+                        # the broker replays a retained message at every subscribe (every reconnect):
+                        # without a time of its own it would be stored again, stamped "now", each time,
+                        # with a value that may be hours old; the device's next live message counts
+                        del rows[n0:]
+                        self._skip_retained(topic)
+                    elif stamped:
                         recv_rows.extend(range(n0, len(rows)))
             if not matched:     # e.g. a subscription an earlier config left in the persistent session
                 self.unmatched += 1
@@ -379,7 +463,7 @@ class MqttInput(Input):
                                       "unacknowledged and are retried: %s", self.emit_errors, e)
                         await asyncio.sleep(1.0)
                 # only now: the readings are in the buffer (or, without one, with the runner)
-                for broker_id, _topic, _payload, mid, qos, _t in messages:
+                for broker_id, _topic, _payload, mid, qos, *_ in messages:
                     if qos > 0:
                         self.clients[broker_id].ack(mid, qos)
                 for b in self.brokers.values():

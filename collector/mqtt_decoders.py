@@ -25,7 +25,7 @@ class BadPayload(ValueError):
 class Decoded:
     device: str
     time_ms: int | None
-    values: list[tuple[str, str, float]] = field(default_factory=list)   # (field, quantity, value)
+    values: list[tuple] = field(default_factory=list)   # (field, quantity, value[, channel template])
 
 
 def _json(payload: bytes) -> Any:
@@ -33,6 +33,8 @@ def _json(payload: bytes) -> Any:
         return json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadPayload(f"not JSON ({e})") from None
+    except RecursionError:      # "[[[[..." thousands deep: Python's parser gives up
+        raise BadPayload("JSON nested too deep") from None
 
 
 def _number(v: Any) -> float | None:
@@ -192,7 +194,10 @@ def _parse_time(raw: Any, fmt: str, tz: zoneinfo.ZoneInfo) -> int:
         raise BadPayload(f"timestamp {raw!r} is not {fmt}") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz)
-    return int(round(t.timestamp() * 1000))
+    try:
+        return int(round(t.timestamp() * 1000))
+    except (OverflowError, ValueError):     # year 1 or 9999 shifted out of range by the zone
+        raise BadPayload(f"timestamp {raw!r} is out of range") from None
 
 
 def decode_json(payload: bytes, mapping: list, time_path: str | None, time_format: str,

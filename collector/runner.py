@@ -21,19 +21,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mieruka.errors import MierukaError
 from mieruka.models import Quality, ReadingBatch
+from mieruka.quantities import counter_max_rate_per_s
 from mieruka.site import SiteConfig, validate_section
 from mieruka.store import Store, open_store
 
 from mieruka.events import EventSink
 
 from .alarms import AlarmWatch
-from .counters import CounterTracker
+from .counters import CounterTracker, flag_glitches
 from .inputs import Input, build_inputs
 from .live_demand import LiveDemand
 
@@ -128,6 +131,12 @@ def _mqtt_part(cfg: SiteConfig):
     return cfg.mqtt
 
 
+def _max_rates(counters: dict, infos: list) -> dict[str, float | None]:
+    """Counter channel -> the fastest it can run (its unit per second), from its quantity."""
+    quantity = {i.id: i.quantity for i in infos}
+    return {c: counter_max_rate_per_s(quantity[c]) if c in quantity else None for c in counters}
+
+
 class Runner:
     def __init__(self, cfg: SiteConfig, inputs: list[Input] | None = None, store: Store | None = None,
                  options: CollectorOptions | None = None, on_event: EventSink | None = None,
@@ -154,6 +163,8 @@ class Runner:
         self.on_event = on_event
         self.health_extras = list(health_extras or [])      # (name, snapshot fn, prometheus collector|None)
         self.alarms: AlarmWatch | None = None
+        self._retention_ref: tuple[float, float] | None = None     # (wall, monotonic) at the last check
+        self._retention_hold = 0.0       # monotonic time before which retention deletes nothing
 
     def device_stats(self) -> dict:
         out = {}
@@ -216,7 +227,7 @@ class Runner:
         counters = {}
         for inp in self.inputs:
             counters.update(inp.counters())
-        self.tracker = CounterTracker(counters)
+        self.tracker = CounterTracker(counters, _max_rates(counters, infos))
         try:
             self.tracker.restore(self.store)
         except MierukaError as e:    # issue 5: an InfluxDB that is down at start must not stop collection
@@ -225,10 +236,11 @@ class Runner:
         # store-and-forward + health (issue 5): disk buffer -> forwarder -> store; metrics, status file
         from .forward import Pipeline
         self.pipeline = Pipeline(self.cfg, self.store, self.inputs,
-                                 prepare=lambda b: {"counter_offsets": self.tracker.observe(b)},
+                                 prepare=self._prepare,
                                  metrics_port=self.options.metrics_port, metrics_host=self.options.metrics_host,
                                  status_interval_s=self.options.status_interval_s, account=self.account,
                                  observers=[self.live_demand.observe] if self.live_demand.enabled else [])
+        self.pipeline.health.add_extra("counters", self._counter_status)
         if self.live_demand.enabled:
             self.pipeline.health.add_extra("demand", self.live_demand.status)
         for name, snap, metrics in self.health_extras:
@@ -260,8 +272,9 @@ class Runner:
                 await self.flush()
                 if time.monotonic() >= next_retention:
                     next_retention = time.monotonic() + self.options.retention_check_s
-                    # issue 5: under the forwarder's store lock, so it never races a write
-                    await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention)
+                    now = self._retention_now()
+                    if now is not None:     # issue 5: under the forwarder's store lock, never racing a write
+                        await asyncio.to_thread(self.pipeline.forwarder.call, self.store.apply_retention, now)
         finally:
             if alarm_task is not None:
                 alarm_stop.set()
@@ -276,6 +289,32 @@ class Runner:
             if own_store:
                 self.store.close()
         return self.stats
+
+    def _counter_status(self) -> dict:
+        """Counter channels that stepped (wrap, reset, jump) or glitched since start, for the status file."""
+        keys = ("wraps", "resets", "jumps", "glitches")
+        return {ch: {k: getattr(st, k) for k in keys}
+                for ch, st in self.tracker.state.items() if any(getattr(st, k) for k in keys)}
+
+    def _prepare(self, batch: ReadingBatch) -> dict:
+        """Store arguments of a batch, in buffer order: counter offsets, and the batch with the
+        counter glitches the tracker found flagged (mieruka.collector.counters)."""
+        offsets = self.tracker.observe(batch)
+        return {"counter_offsets": offsets, "batch": flag_glitches(batch, self.tracker.take_glitches())}
+
+    def _retention_now(self) -> np.datetime64 | None:
+        """The time retention counts back from: the gateway's clock (not the newest reading
+        stored: one reading stamped years ahead by a wrong clock made it delete all history).
+        None skips this round: for a day after the clock stepped forward by over a minute,
+        so that a clock set years ahead for a while (RTC fault before NTP) deletes nothing."""
+        wall, mono = time.time(), time.monotonic()
+        ref, self._retention_ref = self._retention_ref, (wall, mono)
+        step = 0.0 if ref is None else (wall - ref[0]) - (mono - ref[1])
+        if step > 60:
+            self._retention_hold = mono + 86400
+            log.warning("the system clock stepped forward by %.0f s: retention waits a day before it deletes "
+                        "anything by this clock", step)
+        return None if mono < self._retention_hold else np.datetime64(int(wall * 1000), "ms")
 
     def _reload_demand(self, cfg: SiteConfig) -> None:
         """A reloaded [demand]/[alarms]: new target and stages apply to the running period;
@@ -354,12 +393,13 @@ class Runner:
             counters.update(inp.counters())
         added = {c: m for c, m in counters.items() if c not in self.tracker.state or self.tracker.modulus[c] != m}
         if added:
-            extra = CounterTracker(added)
+            extra = CounterTracker(added, _max_rates(added, infos))
             try:
                 await asyncio.to_thread(self.pipeline.forwarder.call, extra.restore, self.store)
             except MierukaError as e:
                 log.warning("counter state of new channels not restored (%s)", e)
             self.tracker.modulus.update(extra.modulus)
+            self.tracker.max_rate.update(extra.max_rate)
             self.tracker.state.update({c: st for c, st in extra.state.items() if c not in self.tracker.state})
         if self._closing:                     # stopped while the old inputs finished their polls
             for inp in new:

@@ -55,6 +55,18 @@ _ALL = [
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in _ALL}
 
 
+_RATE_SECONDS = {"kW": 3600.0, "kvar": 3600.0, "m3/min": 60.0, "m3/h": 3600.0}   # rate unit -> s per counter unit
+
+
+def counter_max_rate_per_s(counter: str) -> float | None:
+    """The fastest a counter can run, in its unit per second: the physical bound of the
+    rate that integrates to it (1e6 kW -> 278 kWh/s).  None when no rate is known."""
+    for q in _ALL:
+        if q.rate_of == counter and q.unit in _RATE_SECONDS:
+            return max(abs(q.lo), abs(q.hi)) / _RATE_SECONDS[q.unit]
+    return None
+
+
 def bounds(quantity: str, *narrower: tuple[float | None, float | None]) -> tuple[float, float]:
     """The plausible range of a channel: the quantity's physical bounds, narrowed by
     any (min, max) pairs given (a register map field's, a channel's; None = not set)."""

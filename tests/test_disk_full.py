@@ -192,7 +192,8 @@ def test_duplicates_and_rounding_are_not_resets_but_real_resets_and_wraps_are():
     (ch, _, off), = tr.observe(b)
     assert ch == "e" and off == pytest.approx(1_843_210.0 + 0.5 * 20) and st.resets == 1
     assert tr.observe(energy(0, 3, raw0=990, step=4.0, channel="w")) == []
-    (ch, _, off), = tr.observe(energy(3, 1, raw0=-10, step=1.0, channel="w"))   # 1002 -> 2 wraps (1000)
+    # 1002 -> 2 wraps (1000), judged when the next reading (3) follows it
+    (ch, _, off), = tr.observe(energy(3, 2, raw0=-10, step=1.0, channel="w"))
     assert ch == "w" and off == 1000.0
 
 

@@ -137,6 +137,23 @@ def _show(snap: dict, con: Console, tz, data_dir) -> int:
             t.add_row(x["name"], x["type"], str(x["sent"]), str(x["failures"]), str(x["given_up"]), str(x["dropped"]),
                       str(x["queued"]), escape((x.get("last_error") or "-")[:60]))
         con.print(t)
+    counters = snap.get("counters")
+    if isinstance(counters, dict) and counters:
+        parts = []
+        for ch, c in sorted(counters.items()):
+            if not isinstance(c, dict):
+                continue
+            said = ", ".join(f"{c[k]} {k}" for k in ("wraps", "resets", "jumps", "glitches")
+                             if isinstance(c.get(k), int) and c[k])
+            parts.append(f"{ch}: {said}")
+            if c.get("glitches") or c.get("jumps"):
+                problems.append(f"counter {ch}: {said} (glitch readings are stored flagged out_of_range; "
+                                f"a jump is a meter replaced or set higher)")
+        if parts:
+            con.print(escape("counter steps since start: " + "; ".join(parts)), highlight=False)
+    steps = max((d.get("clock_steps") or 0 for d in snap.get("devices", []) if isinstance(d, dict)), default=0)
+    if steps:
+        con.print(f"the system clock stepped {steps} times since start (NTP? see the log); polling follows it")
     errors = {k: v for k, v in snap.get("errors", {}).items() if v}
     if errors:
         con.print("errors since start: " + ", ".join(f"{k} {v}" for k, v in sorted(errors.items())))

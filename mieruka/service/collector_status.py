@@ -119,6 +119,10 @@ def collector_state(snap: dict, tz, now: float | None = None, pid_check=pid_stat
             state, words = "starting", f"starting (pid {pid}); previous run stopped at {stopped}"
     elif proc in ("gone", "other"):
         state, words = "exited", f"not running (exited without a clean stop: pid {pid} is gone; {beat})"
+    elif t - now > limit:
+        # written since the clock went back, a collector rewrites it with the new time: this one has not
+        state, words = "stale", (f"stale heartbeat: {beat}, ahead of this clock by {t - now:.0f} s (the system "
+                                 f"clock went back?) and not rewritten since (written every {interval:g} s)")
     elif age > limit:
         state, words = "stale", (f"stale heartbeat: {beat} (written every {interval:g} s); "
                                  + (f"pid {pid} is alive but not reporting (hung?)" if proc == "alive"

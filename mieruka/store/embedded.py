@@ -99,15 +99,9 @@ def _to_v2(cur: sqlite3.Cursor) -> None:
 _MIGRATIONS = {1: _to_v1, 2: _to_v2}
 
 
-def store_error(path: Path, e: sqlite3.Error) -> ConfigError:
-    """A SQLite failure on an embedded store, worded for people (file and cause)."""
-    msg = str(e)
-    if "locked" in msg or "busy" in msg:
-        return ConfigError(f"{path}: the embedded store is locked by another process ({msg} after waiting "
-                           "30 s); try again when it is released")
-    if "not a database" in msg or "malformed" in msg:
-        return ConfigError(f"{path}: not a readable embedded store ({msg}); restore it from a backup")
-    return ConfigError(f"{path}: cannot open the embedded store: {msg}")
+def store_error(path: Path, e: BaseException, readonly: bool = True) -> ConfigError:
+    """A SQLite (or file) failure on an embedded store, worded for people (file and cause)."""
+    return ConfigError(_open_error(path, e, readonly))
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -180,6 +174,29 @@ def _dedup_last(t: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
     return (t[keep],) + tuple(c[o][keep] for c in cols)
 
 
+def _on_readonly_fs(path: Path) -> bool:
+    import os
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _open_error(path: Path, e: BaseException, readonly: bool) -> str:
+    """Why a store could not be opened, in words a person can act on."""
+    why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    text = why.lower()
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"{path}: not a readable embedded store: it is damaged ({why}); move it aside (keep it: "
+                f"`sqlite3 FILE .recover` saves what it can) and start again for a new store, or restore a "
+                f"backup (`mieruka restore`)")
+    if "locked" in text or "busy" in text:
+        return (f"{path}: the embedded store is locked by another process ({why} after waiting 30 s); "
+                f"try again when it is released")
+    what = "read the embedded store" if readonly else "open the embedded store for writing"
+    return f"{path}: cannot {what} ({why}); check the data directory's permissions and free space"
+
+
 class EmbeddedStore(Store):
     """SQLite (WAL) store of per-channel numpy chunks.  One writer process at a time
     (the collector or a replay); any number of reader processes."""
@@ -191,33 +208,53 @@ class EmbeddedStore(Store):
         self.retention_days = retention_days
         self.tz = tz
         self.stage_rows = stage_rows
+        self.db = None
         try:
-            if readonly:
-                if not self.path.exists():
-                    raise ConfigError(f"{self.path}: no embedded store here yet (run `mieruka collect` or `replay` first)")
+            self._open(synchronous)
+        except (sqlite3.DatabaseError, OSError) as e:      # damaged, unreadable, read-only, full disk
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+            raise ConfigError(_open_error(self.path, e, readonly)) from None
+        self._codes: dict[str, int] = {}
+
+    def _open(self, synchronous: str) -> None:
+        readonly = self.readonly
+        if readonly:
+            if not self.path.exists():
+                raise ConfigError(f"{self.path}: no embedded store here yet (run `mieruka collect` or `replay` first)")
+            try:
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None,
                                           check_same_thread=False)
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
-                self.db.execute(f"PRAGMA synchronous={synchronous}")
-                self.db.execute("PRAGMA busy_timeout=30000")
-                _create_or_migrate(self.db, self.path)                     # all tables or none
+                self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                if not _on_readonly_fs(self.path) or Path(f"{self.path}-wal").exists():
+                    raise
+                # a WAL store on a read-only mount (a copy for an auditor, a data dir remounted
+                # read-only): SQLite cannot make its shared-memory file; with no WAL file nobody
+                # can be writing, so the file is read as it is
+                if self.db is not None:
+                    self.db.close()
+                self.db = sqlite3.connect(f"file:{self.path}?immutable=1", uri=True, isolation_level=None,
+                                          check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed batch survives power loss too, not only kill -9 (one fsync per batch)
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.execute("PRAGMA busy_timeout=30000")
-            if readonly and self.db.execute("SELECT count(*) FROM sqlite_master WHERE name='counter_offsets'"
-                                            ).fetchone()[0] == 0:
-                self.db.close()
-                raise ConfigError(f"{self.path}: the embedded store is not initialised yet (its writer is starting)")
-            if readonly and schema_version(self.db) > SCHEMA_VERSION:
-                v = schema_version(self.db)
-                self.db.close()
-                raise ConfigError(f"{self.path}: embedded store schema version {v} is newer than this mieruka "
-                                  f"understands ({SCHEMA_VERSION}); upgrade mieruka")
-            self._codes: dict[str, int] = {}
-        except sqlite3.DatabaseError as e:       # OperationalError too: locked, unreadable
-            raise store_error(self.path, e) from None
+            _create_or_migrate(self.db, self.path)                     # all tables or none
+        self.db.execute("PRAGMA busy_timeout=30000")
+        if readonly and self.db.execute("SELECT count(*) FROM sqlite_master WHERE name='counter_offsets'"
+                                        ).fetchone()[0] == 0:
+            self.db.close()
+            raise ConfigError(f"{self.path}: the embedded store is not initialised yet (its writer is starting)")
+        if readonly and schema_version(self.db) > SCHEMA_VERSION:
+            v = schema_version(self.db)
+            self.db.close()
+            raise ConfigError(f"{self.path}: embedded store schema version {v} is newer than this mieruka "
+                              f"understands ({SCHEMA_VERSION}); upgrade mieruka")
         self._staged = 0 if readonly else self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
 
     @classmethod

@@ -205,9 +205,18 @@ class InfluxStore(Store):
         except httpx.HTTPError as e:
             raise InfluxWriteError(f"InfluxDB at {self.url} unreachable: {e}", retry=True) from None
         if r.status_code == 404 and "database not found" in r.text and not self._db_checked:
+            # created when missing: at the first write, and again whenever it is gone (InfluxDB
+            # restarted on an empty data dir); before, the collector retried a 404 for ever
             self._db_checked = True
-            self.query(f"CREATE DATABASE {_ident(self.database)}", post=True)
-            return self._write_v1(body)
+            try:
+                self.query(f"CREATE DATABASE {_ident(self.database)}", post=True)
+                log.warning("InfluxDB at %s had no database %r: created", self.url, self.database)
+                return self._write_v1(body)
+            except InfluxQueryError as e:
+                raise InfluxWriteError(f"InfluxDB at {self.url}: database {self.database!r} not found and not "
+                                       f"created ({e})", retry=True) from None
+            finally:
+                self._db_checked = False
         self._check(r.status_code, r.text)
 
     def _write_v2(self, body: str) -> None:
