@@ -176,7 +176,8 @@ class Health:
                                     "clock_steps": getattr(st, "clock_steps", 0)})
         for i in self.inputs:
             for b in i.brokers.values():
-                snap["brokers"].append({"broker": b.broker, "connected": b.connected, "connects": b.connects,
+                snap["brokers"].append({"broker": b.broker, "connected": b.connected,
+                                        "subscribed": getattr(b, "subscribed", None), "connects": b.connects,
                                         "messages": b.messages, "last_error": b.last_error})
         if self.forwarder is not None:
             buf, s = self.forwarder.buffer, self.forwarder.stats

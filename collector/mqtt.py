@@ -86,6 +86,7 @@ class DeviceStats:
 class BrokerStats:
     broker: str
     connected: bool = False
+    subscribed: bool = False          # every subscription of this connection acknowledged (SUBACK)
     connects: int = 0
     disconnects: int = 0
     messages: int = 0
@@ -203,21 +204,38 @@ class MqttInput(Input):
         c = make_client(b, cid)
         st = self.brokers[b.id]
         subs = self._subs(b.id)
+        pending: dict[int, str] = {}      # SUBSCRIBE message id -> topic, until the broker acknowledges
 
         def on_connect(client, userdata, flags, rc, props):
             if rc.is_failure:
                 st.last_error = f"connect refused: {rc}"
                 log.error("MQTT broker %s (%s) refused the connection: %s", b.id, b.url, rc)
                 return
-            st.connected, st.connects = True, st.connects + 1
+            st.connected, st.connects, st.subscribed = True, st.connects + 1, not subs
             log.info("MQTT connected to %s (session present: %s)", b.url, flags.session_present)
+            pending.clear()
             for s in subs:     # again on every connect: harmless with a kept session, needed without
-                client.subscribe(s.topic, qos=b.qos)
+                rc_, mid = client.subscribe(s.topic, qos=b.qos)
+                pending[mid] = s.topic
+
+        def on_subscribe(client, userdata, mid, reason_codes, props):
+            # a broker can refuse a subscription (ACL: SUBACK 0x80): said, not silently missing data
+            topic = pending.pop(mid, None)
+            if topic is None:
+                return
+            refused = [rc for rc in reason_codes if rc.is_failure]
+            if refused:
+                st.last_error = f"subscription to {topic} refused: {refused[0]}"
+                log.error("MQTT broker %s (%s) refused the subscription to %s: %s", b.id, b.url, topic, refused[0])
+                pending[-1] = topic       # this connection never counts as fully subscribed
+            elif not pending:
+                st.subscribed = True
+                log.info("MQTT subscribed on %s (%d topics)", b.url, len(subs))
 
         def on_disconnect(client, userdata, flags, rc, props):
             if st.connected and not self._closing:
                 log.warning("MQTT disconnected from %s (%s); reconnecting", b.url, rc)
-            st.connected = False
+            st.connected = st.subscribed = False
             st.disconnects += 1
             st.last_error = f"disconnected: {rc}"
 
@@ -238,6 +256,7 @@ class MqttInput(Input):
             st.last_error = f"cannot connect to {b.url} (broker down or unreachable)"
 
         c.on_connect, c.on_disconnect, c.on_message = on_connect, on_disconnect, on_message
+        c.on_subscribe = on_subscribe
         c.on_connect_fail = on_connect_fail
         return c
 

@@ -75,6 +75,22 @@ class RunnerStats:
     by_channel: dict[str, Counter] = field(default_factory=dict)   # channel -> quality name -> readings
 
 
+async def cancel_and_wait(tasks: list[asyncio.Task], again_after_s: float = 1.0) -> None:
+    """Cancel `tasks` and wait until every one has ended, cancelling again any that is
+    still running after `again_after_s`: on Python < 3.12 `asyncio.wait_for` returns the
+    inner result instead of raising when the cancellation lands in the same loop turn as
+    that result (CPython gh-86296; pymodbus awaits every reply so), and the input's poll
+    loop then just goes on; one cancel and an unbounded wait hung the stop."""
+    for t in tasks:
+        t.cancel()
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=again_after_s)
+        for t in pending:
+            t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)     # (their outcomes retrieved, none raised)
+
+
 def prepare(cfg: SiteConfig, options: CollectorOptions | None = None) -> tuple[CollectorOptions, list[Input]]:
     """Everything `collect` builds before it polls, built without connecting: the
     `[collector]` options, every input of the registry constructed from the site
@@ -264,10 +280,7 @@ class Runner:
                 alarm_stop.set()
                 await asyncio.gather(alarm_task, return_exceptions=True)
             self._closing = True              # a reload in progress starts nothing new now
-            tasks = list(self._tasks.values())
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(list(self._tasks.values()))
             for inp in self.inputs:
                 inp.close()
             await self.flush()
@@ -334,8 +347,7 @@ class Runner:
                 log.warning("reload: input %s did not finish its poll within 60 s; stopped", inp.name)
             except Exception as e:            # it failed on its own: say so, the reload goes on
                 log.error("reload: input %s ended with an error: %s", inp.name, e)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task])
         inp.close()
 
     async def reload(self, cfg: SiteConfig) -> bool:

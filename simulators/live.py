@@ -82,11 +82,15 @@ class LiveFaults:
     """Faults active at a simulated instant, per meter (no window: always)."""
 
     def __init__(self, faults: list[FaultSpec], tz) -> None:
+        self.tz = tz
         self.by_meter: dict[str, list[tuple[FaultSpec, int, int]]] = {}
         for f in faults:
-            a = to_ms(f.start, tz) if f.start else -(1 << 62)
-            b = to_ms(f.end, tz) if f.end else 1 << 62
-            self.by_meter.setdefault(f.meter, []).append((f, a, b))
+            self.add(f)
+
+    def add(self, f: FaultSpec) -> None:
+        a = to_ms(f.start, self.tz) if f.start else -(1 << 62)
+        b = to_ms(f.end, self.tz) if f.end else 1 << 62
+        self.by_meter.setdefault(f.meter, []).append((f, a, b))
 
     def active(self, meter_id: str, t_ms: int) -> list[FaultSpec]:
         return [f for f, a, b in self.by_meter.get(meter_id, ()) if a <= t_ms < b]

@@ -16,6 +16,7 @@ its own PDU; framing, transport and serial handling stay pymodbus's.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 from collections import Counter
@@ -363,6 +364,27 @@ class ModbusSimulator:
         with suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+    def add_fault(self, fault: FaultSpec) -> None:
+        """Inject a fault into the running simulator (its window in simulated time, naive =
+        site time): a test can place it once the client under test is really polling, not
+        at a wall-clock time guessed before anything started."""
+        gw = self.handle.gateway
+        if fault.meter not in {m.id for m in gw.cfg.meters}:
+            raise MierukaError(f"fault {fault.kind}: no meter {fault.meter!r} in the site config")
+        done = threading.Event()
+
+        def add() -> None:
+            gw.faults.add(fault)
+            done.set()
+        self._loop.call_soon_threadsafe(add)
+        if not done.wait(30):
+            raise RuntimeError("the simulator did not take the fault within 30 s")
+
+    def now(self) -> dt.datetime:
+        """The simulator's clock (site time, naive), for faults placed relative to it."""
+        gw = self.handle.gateway
+        return dt.datetime.fromtimestamp(gw.live.now_ms() / 1000, gw.faults.tz).replace(tzinfo=None)
 
     def stop(self) -> None:
         if self._loop and self.handle:

@@ -6,8 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from helpers.net import free_port
 from helpers.proc import start, socat_pty_pair
+
+
+# CI is a loaded 2-core box: generating examples can be slow there without anything being
+# wrong, and a per-example deadline measures the machine, not the code. Tests that set
+# their own @settings keep what they set; this is the default for the rest.
+settings.register_profile("mieruka", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mieruka")
 
 
 @pytest.fixture

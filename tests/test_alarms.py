@@ -108,7 +108,7 @@ def test_repeats_are_suppressed_until_the_condition_ends(tmp_path):
             assert n.submit(ev("meter_back", "meter_offline:a", 200))             # its end always goes out
             assert n.submit(ev("meter_offline", "meter_offline:a", 260))          # ... and re-arms it
             assert n.submit(ev("meter_offline", "meter_offline:b", 160 + 3601))   # repeat_after_min (60) passed
-            wait_for(lambda: len(rx.posts) == 5, 10, what="5 posts")
+            wait_for(lambda: len(rx.posts) == 5, 60, what="5 posts")
         finally:
             n.close()
         got = [(e["event"], e["data"] == {}) for e in rx.events()]
@@ -139,7 +139,7 @@ def test_templates_make_slack_and_teams_bodies(tmp_path):
             """)
         n = Notifier(cfg).start()
         n.submit(Event("demand_alarm", "critical", "デマンド限界 \"予測\" 120 kW", "Demand limit: 120 kW", {"stage": 3}))
-        wait_for(lambda: slack.posts and teams.posts, 10, what="both posts")
+        wait_for(lambda: slack.posts and teams.posts, 60, what="both posts")
         n.close()
     s = json.loads(slack.posts[0][2])
     assert s == {"text": '*critical* デマンド限界 "予測" 120 kW'}
@@ -192,7 +192,7 @@ def test_a_dead_webhook_never_blocks_submit_and_is_counted(tmp_path):
             n.submit(Event("buffer_dropping", "critical", "ja", "en", {"i": i}, key=f"k{i}"))
         st = n.status()["targets"][0]
         assert st["queued"] <= 5 and st["dropped"] >= 190           # bounded: the oldest went
-        wait_for(lambda: n.status()["targets"][0]["failures"] >= 2, 10, what="retries counted")
+        wait_for(lambda: n.status()["targets"][0]["failures"] >= 2, 60, what="retries counted")
         metrics = "".join(str(m) for m in n.collect())
         assert "mieruka_notify_failures" in metrics
     finally:
@@ -292,7 +292,7 @@ def test_findings_digest_from_the_store_reaches_the_webhook(tmp_path):
             """).notify
         n = Notifier(cfg).start()
         ev = DigestScheduler(cfg, n.submit).run_once(dt.datetime(2026, 4, 20, 8, 0, tzinfo=cfg.tz))
-        wait_for(lambda: rx.posts, 10, what="the digest")
+        wait_for(lambda: rx.posts, 60, what="the digest")
         n.close()
     assert ev is not None and ev.event == "findings_digest"
     (p,) = rx.events()

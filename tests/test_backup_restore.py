@@ -85,7 +85,7 @@ def test_backup_while_collecting_then_restore_elsewhere_keeps_every_reading(tmp_
         p = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "collect", "--config", str(site1), "-q"],
                              env=env1, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.time() + 20
+            deadline = time.time() + 60
             while _stored(cfg1) < 13 * 3:
                 assert time.time() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
                 time.sleep(0.3)
@@ -97,10 +97,14 @@ def test_backup_while_collecting_then_restore_elsewhere_keeps_every_reading(tmp_
             # restoring over the running collector's store is refused, even with --force
             r3 = _cli("restore", str(archive), "--config", str(site1), "--force", env=env1)
             assert r3.returncode == 2 and "collector is running" in r3.stderr, r3.stderr
-            time.sleep(1.0)                                 # collecting goes on after the backup
+            n = _stored(cfg1)                               # collecting goes on after the backup
+            deadline = time.time() + 60
+            while _stored(cfg1) <= n:
+                assert time.time() < deadline, "no reading stored after the backup"
+                time.sleep(0.3)
         finally:
             p.send_signal(signal.SIGTERM)
-            p.wait(20)
+            p.wait(60)
     assert p.returncode == 0, p.stderr
     manifest = read_manifest(archive)
     assert {"config/site.toml", "config/tokens.toml", "data/mieruka.sqlite"} <= set(manifest["files"])

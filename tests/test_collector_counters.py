@@ -9,6 +9,7 @@ import pytest
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from helpers.collect import collect_until
 from mieruka.collector.counters import step_kind
 from mieruka.collector.runner import CollectorOptions, Runner
 from mieruka.models import Quality
@@ -30,7 +31,7 @@ def site(port: int, data_dir) -> object:
     return parse_site({
         "site": {"name": "counter test", "data_dir": str(data_dir)},
         "meters": [{"id": "km", "model": "omron_km_n1", "host": "127.0.0.1", "port": port, "unit_id": 1,
-                    "poll_interval_s": 0.2, "timeout_s": 0.5,
+                    "poll_interval_s": 0.2, "timeout_s": 5.0,     # a loaded machine is slow, not the meter
                     "channels": [{"id": "e", "register": "energy_wh", "quantity": "energy_kwh"}]}]})
 
 
@@ -59,8 +60,9 @@ class CounterMeter:
 async def run_once(cfg, meter: CounterMeter, port: int, seconds: float):
     srv = await meter.serve(port)
     try:
-        runner = Runner(cfg, options=CollectorOptions(flush_interval_s=0.2))
-        await runner.run(duration_s=seconds)
+        runner = Runner(cfg, options=CollectorOptions(flush_interval_s=0.2, metrics_port=0))
+        # at least `seconds`, and until the meter has been read past the end of its script
+        await collect_until(runner, lambda r: meter.i > len(meter.script), min_s=seconds)
     finally:
         await srv.shutdown()
     return runner

@@ -35,7 +35,7 @@ def snapshot(cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         s.close()
 
 
-def wait_for_rows(cfg, n: int, timeout_s: float = 15) -> None:
+def wait_for_rows(cfg, n: int, timeout_s: float = 60) -> None:
     end = time.time() + timeout_s
     while time.time() < end:
         try:
@@ -81,7 +81,7 @@ def test_sigterm_flushes_and_summarises_then_export_round_trips(port, data_dir, 
             wait_for_rows(cfg, 13 * 2)
             time.sleep(0.5)
             p.proc.send_signal(signal.SIGTERM)
-            out, err = p.proc.communicate(timeout=15)
+            out, err = p.proc.communicate(timeout=60)
             rc = p.proc.returncode
         finally:
             p.stop()

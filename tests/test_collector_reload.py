@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers.collect import polled
 from mieruka.simulators.modbus_server import ModbusSimulator
 from mieruka.site import load_site
 from mieruka.store.embedded import EmbeddedStore
@@ -25,7 +26,7 @@ id = "{id}"
 model = "{model}"
 port = {port}
 unit_id = {unit}
-timeout_s = 0.5
+timeout_s = 2.0
 {channels}
 """
 CHANNEL = """
@@ -83,23 +84,23 @@ def test_sighup_reload_keeps_every_reading_once(port, tmp_path):
         p = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "collect", "--config", str(site)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
         try:
-            wait_for(lambda: count_rows(cfg, "b_power") >= 2, 20, "first readings")
+            wait_for(lambda: count_rows(cfg, "b_power") >= 2, 60, "first readings")
             # reload 1: pm-b removed, pm-c added, pm-a gains a channel
             write_site(site, data_dir, port, [A2, C])
             p.send_signal(signal.SIGHUP)
-            wait_for(lambda: count_rows(cfg, "c_power") >= 2, 15, "the added meter's readings")
+            wait_for(lambda: count_rows(cfg, "c_power") >= 2, 60, "the added meter's readings")
             # reload 2: a broken config (unknown register map) is refused; the old one keeps running
             write_site(site, data_dir, port, [A2, ("pm-c", 3, "no_such_map", C[3])])
             n_before = count_rows(cfg, "c_power")
             p.send_signal(signal.SIGHUP)
-            wait_for(lambda: count_rows(cfg, "c_power") >= n_before + 2, 15, "readings after the refused reload")
+            wait_for(lambda: count_rows(cfg, "c_power") >= n_before + 2, 60, "readings after the refused reload")
             # reload 3: not even TOML
             site.write_text("[site\nname = ", "utf-8")
             n_before = count_rows(cfg, "c_power")
             p.send_signal(signal.SIGHUP)
-            wait_for(lambda: count_rows(cfg, "c_power") >= n_before + 2, 15, "readings after the second refusal")
+            wait_for(lambda: count_rows(cfg, "c_power") >= n_before + 2, 60, "readings after the second refusal")
             p.send_signal(signal.SIGTERM)
-            out, err = p.communicate(timeout=20)
+            out, err = p.communicate(timeout=60)
         finally:
             if p.poll() is None:
                 p.kill()
@@ -141,11 +142,23 @@ def test_reload_in_process_refuses_a_moved_store_and_applies_a_new_meter(port, t
 
     async def scenario():
         assert not await runner.reload(load_site(tmp_path / "two.toml"))       # not running yet: ignored
-        task = asyncio.create_task(runner.run(duration_s=3.6))
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop=stop))
         await asyncio.sleep(1.0)
+        await until(polled(1, "pm-a"), "the first poll")
         assert not await runner.reload(load_site(tmp_path / "moved.toml"))     # the store cannot move
         assert await runner.reload(load_site(tmp_path / "two.toml"))
+        await asyncio.sleep(2.6)
+        await until(polled(2, "pm-b"), "two polls of the added meter")
+        stop.set()
         return await task
+
+    async def until(cond, what: str) -> None:
+        for _ in range(600):                   # up to 60 s on a loaded machine
+            if cond(runner):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
 
     import asyncio
     with ModbusSimulator(load_site(tmp_path / "sim.toml"), port=port):
@@ -181,7 +194,7 @@ def test_reload_keeps_the_mqtt_input_unless_mqtt_changed(tmp_path):
                                                                  "em:0": {"total_act_power": 100.0 + i}}})
                 for i in range(first, first + n)]
 
-    async def until(cond, what: str, timeout_s: float = 10.0) -> None:
+    async def until(cond, what: str, timeout_s: float = 60.0) -> None:
         for _ in range(int(timeout_s / 0.05)):
             if cond():
                 return
@@ -194,9 +207,8 @@ def test_reload_keeps_the_mqtt_input_unless_mqtt_changed(tmp_path):
 
         async def main():
             task = asyncio.create_task(runner.run(duration_s=20))
-            await until(lambda: runner.pipeline is not None and runner.inputs[0].brokers["default"].connected,
-                        "the first connection")
-            await asyncio.sleep(0.3)
+            await until(lambda: runner.pipeline is not None and runner.inputs[0].brokers["default"].subscribed,
+                        "the first subscription")
             await asyncio.to_thread(mq.pub, "pro3em-1/events/rpc", frames(0, 3))
             await until(lambda: runner.stats.written >= 3, "the first messages")
             first = runner.inputs[0]
@@ -205,8 +217,7 @@ def test_reload_keeps_the_mqtt_input_unless_mqtt_changed(tmp_path):
             assert await runner.reload(cfg("reload-b"))          # changed: a new input, connected anew
             second = runner.inputs[0]
             assert second is not first
-            await until(lambda: second.brokers["default"].connected, "the second connection")
-            await asyncio.sleep(0.3)
+            await until(lambda: second.brokers["default"].subscribed, "the second subscription")
             written = runner.stats.written
             await asyncio.to_thread(mq.pub, "pro3em-1/events/rpc", frames(3, 3))
             await until(lambda: runner.stats.written >= written + 3, "messages after the reload")

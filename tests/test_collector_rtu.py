@@ -12,6 +12,7 @@ from helpers.demo import REPO
 from mieruka.collector.runner import CollectorOptions, Runner
 from mieruka.models import Quality
 from mieruka.simulators.modbus_server import ModbusSimulator
+from helpers.collect import polled, run_collector
 from mieruka.site import load_site
 from mieruka.store.embedded import EmbeddedStore
 
@@ -24,8 +25,8 @@ def test_rtu_meters_on_one_line(pty_pair, data_dir):
     cfg = load_site(REPO / "config/examples/modbus-rtu.toml",
                     env={"MIERUKA_SERIAL_PORT": collector_end, "MIERUKA_DATA_DIR": str(data_dir)})
     with ModbusSimulator(cfg, serial_port=server_end, baudrate=19200):
-        runner = Runner(cfg, options=CollectorOptions())
-        asyncio.run(runner.run(duration_s=4.5))
+        runner = Runner(cfg, options=CollectorOptions(metrics_port=0))
+        run_collector(runner, polled(2), min_s=4.5)
     s = EmbeddedStore.from_site(cfg, readonly=True)
     for ch, step_ms in (("line1_power", 1000), ("line1_voltage", 1000), ("line2_power", 1000),
                         ("air_flow", 2000), ("air_volume", 2000)):

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 
+from helpers.collect import polled, run_collector
 from helpers.demo import demo_site
 from mieruka.collector.modbus_conn import WriteRefused, _only_reads
 from mieruka.collector.modbus_plan import Block, plan_reads
@@ -19,9 +20,10 @@ from mieruka.simulators.scenario import FaultSpec
 from mieruka.store.embedded import EmbeddedStore
 
 
-def collect(cfg, seconds: float, **opts):
-    runner = Runner(cfg, options=CollectorOptions(**opts))
-    stats = asyncio.run(runner.run(duration_s=seconds))
+def collect(cfg, seconds: float, until=None, **opts):
+    """At least `seconds` of collection, and on until `until(runner)` holds."""
+    runner = Runner(cfg, options=CollectorOptions(**{"metrics_port": 0, **opts}))   # not the fixed 9810
+    stats = run_collector(runner, until, min_s=seconds)
     return runner, stats
 
 
@@ -34,7 +36,7 @@ def on_grid(t: np.ndarray, step_ms: int = 1000) -> bool:
 def test_collects_every_demo_channel_on_the_one_second_grid(port, data_dir):
     cfg = demo_site(port, data_dir)
     with ModbusSimulator(cfg, port=port):
-        runner, stats = collect(cfg, 3.6)
+        runner, stats = collect(cfg, 3.6, polled(3))
     s = EmbeddedStore.from_site(cfg, readonly=True)
     for _, ch in cfg.channels():
         t, v, q = s.read_quality(ch.id)
@@ -63,7 +65,9 @@ def test_faulty_meters_are_flagged_and_the_others_keep_their_schedule(port, data
               FaultSpec(meter="pm-main", kind="stuck")]       # the incomer never reads 0 (zeros are never stale)
     caplog.set_level(logging.WARNING, logger="mieruka.collector")
     with ModbusSimulator(cfg, port=port, faults=faults):
-        runner, stats = collect(cfg, 4.6, stale_after_s=1.5)
+        runner, stats = collect(cfg, 4.6, lambda r: polled(4, "pm-lighting", "fm-air")(r) and polled(
+            4, "pm-compressor", "pm-machining", "pm-main", ok=False)(r) and r.device_stats()["pm-hvac"].errors["timeout"] >= 2,
+            stale_after_s=1.5)
     s = EmbeddedStore.from_site(cfg, readonly=True)
 
     def q(ch):
@@ -100,7 +104,7 @@ def test_illegal_address_loses_only_that_field(port, data_dir, caplog):
     faults = [FaultSpec(meter="pm-main", kind="exception", exception_code=2, address=0x34)]
     caplog.set_level(logging.WARNING, logger="mieruka.collector")
     with ModbusSimulator(cfg, port=port, faults=faults):
-        runner, _ = collect(cfg, 3.6, recheck_bad_fields_s=1.0)
+        runner, _ = collect(cfg, 3.6, polled(3, "pm-main", ok=False), recheck_bad_fields_s=1.0)
     s = EmbeddedStore.from_site(cfg, readonly=True)
     assert (s.read_quality("main_power")[2] == Quality.EXCEPTION).all()
     # re-probed every second, still refused: said once, not once per probe
@@ -169,7 +173,8 @@ def test_shared_gateway_connection_a_dead_unit_costs_the_others_no_slot(port, da
     cfg = demo_site(port, data_dir, lambda t: t.replace("poll_interval_s = 1.0\n", "poll_interval_s = 1.0\n", 1)
                     .replace("unit_id = 5\n", "unit_id = 5\ntimeout_s = 0.15\n"))
     with ModbusSimulator(cfg, port=port, faults=[FaultSpec(meter="pm-hvac", kind="timeout")]):
-        runner, _ = collect(cfg, 4.6, tcp_connection="per_gateway")
+        runner, _ = collect(cfg, 4.6, polled(4, "pm-main", "pm-press", "pm-machining", "fm-air", "pm-compressor"),
+                            tcp_connection="per_gateway")
     assert len(runner.inputs[0].connections) == 1
     s = EmbeddedStore.from_site(cfg, readonly=True)
     assert (s.read_quality("hvac_power")[2] == Quality.TIMEOUT).all()

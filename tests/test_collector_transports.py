@@ -9,6 +9,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from helpers.collect import polled, run_collector
 from mieruka.collector.runner import CollectorOptions, Runner
 from mieruka.models import Quality
 from mieruka.simulators.modbus_server import ModbusSimulator
@@ -53,9 +54,10 @@ register = "import_energy"
     return parse_site(tomllib.loads(text), "<test>")
 
 
-def run(cfg, seconds: float, **opts) -> Runner:
+def run(cfg, seconds: float, until=polled(2), **opts) -> Runner:
+    """At least `seconds` of collection, and on until `until` (2 answered polls of every meter)."""
     runner = Runner(cfg, options=CollectorOptions(metrics_port=0, **opts))
-    asyncio.run(runner.run(duration_s=seconds))
+    run_collector(runner, until, min_s=seconds)
     return runner
 
 
@@ -76,7 +78,7 @@ def test_rtu_over_tcp_reads_every_channel_and_modbus_tcp_framing_does_not(port, 
     # the same server read with MBAP framing gets nothing usable: the framing is really RTU
     cfg2 = site(port, data_dir.parent / "other", "modbus_tcp")
     with ModbusSimulator(cfg2, port=port, rtu_over_tcp=True):
-        runner = run(cfg2, 1.6)
+        runner = run(cfg2, 1.6, until=polled(1, ok=False))
     st = runner.device_stats()["pm1"]
     assert st.ok_polls == 0 and st.polls >= 1
 
@@ -119,7 +121,7 @@ def test_rtu_over_tcp_sample_config_collects(port, data_dir):
                     env={"MIERUKA_CONVERTER_PORT": str(port), "MIERUKA_DATA_DIR": str(data_dir)})
     assert {m.protocol for m in cfg.meters} == {"rtu_over_tcp"}
     with ModbusSimulator(cfg, port=port, rtu_over_tcp=True):
-        runner = run(cfg, 5.5)
+        runner = run(cfg, 5.5, until=polled(1))
     assert list(runner.inputs[0].connections) == [f"rtu:127.0.0.1:{port}"]     # one line, one connection
     s = EmbeddedStore.from_site(cfg, readonly=True)
     for ch in ("press_power", "weld_power", "weld_voltage"):

@@ -8,6 +8,7 @@ keeps the config, the tokens and the data.
 Needs root (it creates the `mieruka` system user, as on a gateway)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
@@ -88,6 +89,7 @@ def _site_text(data: Path, port: int, api_port: int) -> str:
 
 @needs_root
 @pytest.mark.slow
+@pytest.mark.timeout(1200)      # a wheelhouse and two offline installs: 85 s quiet, 279 s on a loaded box
 def test_offline_install_runs_services_as_mieruka_and_upgrade_keeps_everything(tmp_path):
     wheelhouse = tmp_path / "wheelhouse"
     r = subprocess.run(["bash", str(REPO / "deploy" / "wheelhouse.sh"), str(wheelhouse), "--host-only"],
@@ -141,7 +143,18 @@ def test_offline_install_runs_services_as_mieruka_and_upgrade_keeps_everything(t
                         pass
                     assert time.time() < deadline, "serve did not answer"
                     time.sleep(0.5)
-                time.sleep(3)                                   # a few seconds of polling
+                # a few polls of every meter stored (however long a loaded machine takes)
+                store_file = data / "mieruka.sqlite"
+                deadline = time.time() + 90
+                while True:
+                    assert collect.poll() is None, collect.communicate()[1]
+                    if store_file.exists():
+                        with contextlib.suppress(Exception):    # (schema not committed yet)
+                            with EmbeddedStore(store_file, readonly=True) as s:
+                                if s.count() >= 13 * 2:
+                                    break
+                    assert time.time() < deadline, "the collector stored fewer than 26 readings in 90 s"
+                    time.sleep(0.5)
                 h = httpx.get(base + "/api/v1/collector/health", headers={"Authorization": f"Bearer {token}"})
                 assert h.status_code == 200, h.text
                 assert httpx.get(base + "/api/v1/collector/health").status_code == 401

@@ -99,11 +99,10 @@ def test_poison_messages_on_a_persistent_session_never_stop_the_input(tmp_path):
             got = []
             task = asyncio.create_task(inp.run(lambda b: got.extend(zip(b.channel.tolist(), b.value.tolist()))))
             try:
-                for _ in range(400):
-                    if inp.brokers["default"].connected:
+                for _ in range(1200):                             # subscriptions acknowledged (SUBACK)
+                    if inp.brokers["default"].subscribed:
                         break
                     await asyncio.sleep(0.05)
-                await asyncio.sleep(0.3)                          # subscriptions acknowledged
                 await asyncio.to_thread(mq.pub, "sh1/events/rpc", [rpc(1e20, 100.0).decode()])
                 await asyncio.to_thread(mq.pub, "plant/p1/meter", ["[" * 100_000 + "]" * 100_000])
                 await asyncio.to_thread(mq.pub, "plant/p1/meter", ['{"ts": %d, "p": 7.5}' % int(time.time())])

@@ -35,7 +35,7 @@ def frames(n: int) -> list[str]:
             for i in range(n)]
 
 
-async def run_until(inp: MqttInput, emit, cond, timeout_s: float = 10.0) -> None:
+async def run_until(inp: MqttInput, emit, cond, timeout_s: float = 60.0) -> None:
     task = asyncio.create_task(inp.run(emit))
     try:
         for _ in range(int(timeout_s / 0.05)):
@@ -48,12 +48,12 @@ async def run_until(inp: MqttInput, emit, cond, timeout_s: float = 10.0) -> None
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def connected(inp: MqttInput) -> None:
-    for _ in range(200):
-        if inp.brokers["default"].connected:
-            await asyncio.sleep(0.2)            # subscribe acknowledged
+async def connected(inp: MqttInput, timeout_s: float = 60.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if inp.brokers["default"].subscribed:     # the broker acknowledged the subscription
             return
         await asyncio.sleep(0.05)
+    raise TimeoutError("the broker never acknowledged the subscription")
 
 
 @pytest.mark.slow
@@ -75,7 +75,7 @@ def test_unacknowledged_messages_come_back_and_emit_failures_are_retried(tmp_pat
             task = asyncio.create_task(first.run(stall))
             await connected(first)
             await asyncio.to_thread(mq.pub, "pro3em-1/events/rpc", frames(5))
-            for _ in range(100):
+            for _ in range(1200):                 # up to 60 s on a loaded machine
                 if seen:
                     break
                 await asyncio.sleep(0.05)
@@ -100,5 +100,31 @@ def test_unacknowledged_messages_come_back_and_emit_failures_are_retried(tmp_pat
         assert second.emit_errors == 2 and calls[0] == calls[2]            # the same batch retried
         assert len(got) == 5 and sorted(v for _, v in got) == pytest.approx([0.1, 0.101, 0.102, 0.103, 0.104])
         assert len({t for t, _ in got}) == 5                                # message times, not receipt
+    finally:
+        mq.stop()
+
+
+def test_subscribed_is_reported_once_the_broker_acknowledged(tmp_path, caplog):
+    """`subscribed` (stats, status file, log line) means the SUBACK arrived: the tests publish
+    only then. (mosquitto 2.0 grants an ACL-denied subscription and filters later, so the
+    refusal branch is not reachable with the Debian broker.)"""
+    mq = Mosquitto(tmp_path).start()
+    try:
+        async def main():
+            inp = MqttInput(cfg_for(mq.url))
+            assert not inp.brokers["default"].subscribed
+            task = asyncio.create_task(inp.run(lambda batch: True))
+            await connected(inp)
+            st = inp.brokers["default"]
+            state = (st.connected, st.subscribed, st.last_error)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            inp.close()
+            return state, st.subscribed
+
+        with caplog.at_level("INFO", logger="mieruka"):
+            (conn, sub, err), after = asyncio.run(main())
+        assert conn and sub and err is None and not after       # and no longer once disconnected
+        assert f"MQTT subscribed on {mq.url}" in caplog.text
     finally:
         mq.stop()

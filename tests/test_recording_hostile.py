@@ -108,11 +108,15 @@ def test_replay_any_bytes_exit_0_or_one_error_line(data):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "rec.csv"
         path.write_bytes(data)
+        before = os.environ.get("MIERUKA_DATA_DIR")
         os.environ["MIERUKA_DATA_DIR"] = str(Path(d) / "data")
         try:
             assert_clean_outcome(*run_cli("replay", str(path), "--config", str(DEMO_SITE), "--no-progress"))
-        finally:
-            del os.environ["MIERUKA_DATA_DIR"]
+        finally:                                 # the environment as it was (set or not) for later tests
+            if before is None:
+                del os.environ["MIERUKA_DATA_DIR"]
+            else:
+                os.environ["MIERUKA_DATA_DIR"] = before
 
 
 def write(tmp_path: Path, body: str, name: str = "rec.csv", encoding: str = "utf-8") -> Path:

@@ -14,6 +14,7 @@ import tomllib
 import numpy as np
 import pytest
 
+from helpers.collect import polled, run_collector
 from mieruka.collector.discovery import probe
 from mieruka.collector.modbus_conn import Connection
 from mieruka.collector.registers import load_register_map
@@ -62,7 +63,7 @@ def test_each_map_served_by_the_simulator_reads_back_plausibly(port, data_dir):
     cfg = site_with_every_map(port, data_dir)
     with ModbusSimulator(cfg, port=port) as sim:
         runner = Runner(cfg, options=CollectorOptions(metrics_port=0))
-        asyncio.run(runner.run(duration_s=2.6))
+        run_collector(runner, polled(2), min_s=2.6)
 
         async def probe_all():
             out = {}

@@ -58,15 +58,11 @@ def test_months_without_data_show_a_dash_not_zero(report):
     assert "0.000</td>" not in sheet
 
 
-def test_co2_cli_labels_both_totals(tmp_path, capsys):
+def test_co2_cli_labels_both_totals(tmp_path, capsys, monkeypatch):
     from mieruka.cli import main
     from mieruka.config import EXAMPLES_DIR
-    import os
-    os.environ["COLUMNS"] = "200"
-    try:
-        assert main(["co2", str(EXAMPLES_DIR / "energy-fy2024.csv")]) == 0
-    finally:
-        del os.environ["COLUMNS"]
+    monkeypatch.setenv("COLUMNS", "200")         # restored afterwards, whatever it was before
+    assert main(["co2", str(EXAMPLES_DIR / "energy-fy2024.csv")]) == 0
     out = capsys.readouterr().out
     assert "合計 total (market-based)" in out
     assert "total, Scope 2 location-based" in out and "total, Scope 2 market-based (used in this sheet's totals)" in out

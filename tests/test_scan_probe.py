@@ -126,7 +126,8 @@ def test_probe_recognises_word_order_and_address_base_and_the_snippet_collects(p
                              "--map", "sdm630", "--timeout", "0.3")
         assert rc == 2 and "unit 9" in err and "does not answer" in err
         # the human form prints the same block
-        rc, out, _ = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "2", "--map", "sdm630")
+        rc, out, _ = run_cli(capsys, "probe", "--host", "127.0.0.1", "--port", str(port), "--unit", "2", "--map", "sdm630",
+                              "--timeout", "2")
         assert 'word_order = "little"' in out and "address_base = 1" in out
         assert set(sim.handle.gateway.function_codes) <= {3, 4}
 
@@ -181,16 +182,16 @@ def test_scan_an_rs485_line(tmp_path, data_dir, capsys):
             time.sleep(0.05)
         cfg = factory(502, data_dir)
         with ModbusSimulator(cfg, serial_port=str(a), baudrate=19200):
-            # --timeout 0.5, not the 0.15 s serial default: the simulator answers from a thread of
+            # --timeout 1, not the 0.15 s serial default: the simulator answers from a thread of
             # this process, and a loaded CI box must not turn a slow answer into a missing unit
             rc, out, err = run_cli(capsys, "scan", "--serial", str(b), "--baud", "19200", "--parity", "N",
-                                   "--units", "1-6", "--json", "--timeout", "0.5")
+                                   "--units", "1-6", "--json", "--timeout", "1")
             assert rc == 0, err
             res = json.loads(out)
             assert [(f["unit"], f["baudrate"], f["parity"]) for f in res["found"]] == \
                 [(1, 19200, "N"), (2, 19200, "N"), (5, 19200, "N")]
             rc, out, err = run_cli(capsys, "probe", "--serial", str(b), "--baud", "19200", "--unit", "2",
-                                   "--map", "sdm630", "--json")
+                                   "--map", "sdm630", "--json", "--timeout", "2")
             res = json.loads(out)
             assert (res["best"]["word_order"], res["best"]["address_base"]) == ("little", 1)
             assert 'serial_port = "' in res["snippet"] and "baudrate = 19200" in res["snippet"]

@@ -53,7 +53,9 @@ def test_status_sees_a_killed_and_a_stopped_collector(tmp_path):
         pid = p.proc.pid
         p.kill()                                  # dies now: the status file still looks fresh
         snap = json.loads(status_file.read_text())
-        assert time.time() - snap["time"] < 3 and snap["pid"] == pid
+        # (its age is not asserted: on a loaded machine the last heartbeat can be seconds old;
+        # the pid/lock decides, whatever the age: test_stale_heartbeat_of_a_live_process...)
+        assert snap["pid"] == pid and not snap.get("stopped_at")
         r = _status(cfg)
         assert r.returncode == 1
         assert f"not running (exited without a clean stop: pid {pid} is gone" in r.stdout, r.stdout

@@ -137,10 +137,12 @@ def test_reader_process_reads_while_writer_writes(tmp_path):
         from mieruka.store.embedded import EmbeddedStore
         r = EmbeddedStore({str(path)!r}, readonly=True)
         seen = []
-        t_end = time.time() + 10
+        t_end = time.time() + 60
         while time.time() < t_end:
             t, v = r.read("x")
             assert (v == range(len(v))).all(), "torn read"
+            if not seen:
+                print("reading", flush=True)      # the writer starts now, however slowly we started
             seen.append(len(t))
             if len(t) >= 101000:
                 break
@@ -150,11 +152,12 @@ def test_reader_process_reads_while_writer_writes(tmp_path):
     p = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         import time
+        assert p.stdout.readline().strip() == "reading", p.stderr.read()
         for k in range(1, 101):                    # the writer keeps committing meanwhile
             time.sleep(0.02)
             s.write(ReadingBatch.single_channel("x", secs(k * 1000, (k + 1) * 1000),
                                                 np.arange(k * 1000, (k + 1) * 1000, dtype=float)))
-        out, err = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=90)
     finally:
         p.kill()
         s.close()

@@ -38,11 +38,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_port(port: int, timeout_s: float = 20.0) -> None:
+def _wait_port(port: int, sim: subprocess.Popen, timeout_s: float = 90.0) -> None:
+    """Until the simulator answers on `port`. A small gateway busy with other work can take
+    tens of seconds to start Python with numpy and scipy; a simulator that exited (its
+    port taken by another program) is said at once, with its last words."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if sim.poll() is not None:
+            err = (sim.stderr.read() if sim.stderr else "").strip().splitlines()
+            raise MierukaError(f"the simulator stopped before it opened port {port}"
+                               + (f": {err[-1]}" if err else f" (exit {sim.returncode})"))
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
                 return
         except OSError:
             time.sleep(0.2)
@@ -84,10 +91,10 @@ def command(out_dir: str, collect_seconds: float, days: float) -> int:
 
     steps.title(f"Simulated factory on Modbus TCP 127.0.0.1:{port}, collected for {collect_seconds:.0f} s")
     sim = subprocess.Popen([sys.executable, "-m", "mieruka.cli", "simulate", "--config", site, "--port", str(port),
-                            "--duration", str(collect_seconds + 30)], env=live_env,
+                            "--duration", str(collect_seconds + 600)], env=live_env,   # stopped below
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_port(port)
+        _wait_port(port, sim)
         con.print(f"$ mieruka simulate --config {site} --port {port}   (in the background)", style="dim")
         steps.run("collect", "--config", site, "--duration", str(collect_seconds))
     finally:

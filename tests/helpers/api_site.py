@@ -104,15 +104,15 @@ class Server(Process):
         self.log.write_bytes(b"")
         try:
             self.spawn([sys.executable, "-m", "mieruka.cli", "serve", "--config", config, "--port", str(self.port),
-                        *args], log=self.log, env=dict(os.environ, **(env or {})), port=self.port, timeout_s=30)
-            wait_for(self._healthy, 30, 0.1, what="serve /healthz")
+                        *args], log=self.log, env=dict(os.environ, **(env or {})), port=self.port, timeout_s=60)
+            wait_for(self._healthy, 60, 0.1, what="serve /healthz")
         except BaseException:
             self.stop()
             raise RuntimeError(f"serve did not start: {self.log.read_text()}") from None
 
     def _healthy(self) -> bool:
         try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+            return httpx.get(self.url + "/healthz", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 

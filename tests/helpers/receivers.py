@@ -89,7 +89,7 @@ class SmtpServer:
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, tls_context=ctx,
                                      require_starttls=True, authenticator=auth, auth_require_tls=True,
-                                     ready_timeout=10)
+                                     ready_timeout=60)
 
     def __enter__(self) -> "SmtpServer":
         self.controller.start()

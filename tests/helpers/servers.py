@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -58,12 +59,12 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
     def start(self) -> "Influxd":
         self.spawn(["/usr/bin/influxd", "-config", self.conf], log=self.dir / "influxd.log", port=self.port)
-        wait_for(lambda: self._ping(), 20, what="influxd /ping")
+        wait_for(lambda: self._ping(), 60, what="influxd /ping")
         return self
 
     def _ping(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
+            with urllib.request.urlopen(self.url + "/ping", timeout=5) as r:
                 return r.status == 204
         except OSError:
             return False
@@ -74,8 +75,26 @@ bind-address = "127.0.0.1:{self.rpc_port}"
             req = urllib.request.Request(self.url + "/query", data=data.encode(), method="POST")
         else:
             req = urllib.request.Request(self.url + "/query?" + data)
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
+
+    def create_database(self, db: str) -> None:
+        """CREATE DATABASE, checked: InfluxDB answers HTTP 200 even when a statement failed
+        (the error is in the body), so the body is read, and the database must be listed."""
+        doc = self.query(f'CREATE DATABASE "{db}"', db="", post=True)
+        assert "error" not in doc["results"][0], doc
+        wait_for(lambda: [db] in (self.query("SHOW DATABASES", db="")["results"][0]["series"][0].get("values") or []),
+                 30, what=f"database {db} listed")
+
+    def write_lines(self, db: str, body: str) -> None:
+        """Line protocol (ms) straight to /write; an HTTP error names the server's reason."""
+        req = urllib.request.Request(f"{self.url}/write?db={urllib.parse.quote(db)}&precision=ms", method="POST",
+                                     data=body.encode())
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                assert r.status == 204, r.status
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"influxd at {self.url} refused the write: HTTP {e.code} {e.read()[:300]!r}") from None
 
     def count(self, db: str = "energy", measurement: str = "energy", field: str = "quality",
               where: str = "") -> int:
