@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from mieruka.models import ReadingBatch
 from mieruka.simulators.modbus_server import ModbusSimulator
 from mieruka.store.embedded import EmbeddedStore
 from helpers.demo import demo_site
+from helpers.mounts import mount_tmpfs, temporary_tmpfs
 from test_collector_process import snapshot, start_collect, wait_for_rows
 
 
@@ -60,16 +60,8 @@ def fill(path: Path) -> None:
 
 @pytest.fixture
 def tmpfs():
-    d = Path(tempfile.mkdtemp(prefix="mieruka-tmpfs-"))
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        d.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {r.stderr.strip()}")
-    try:
+    with temporary_tmpfs("2m") as d:
         yield d
-    finally:
-        subprocess.run(["umount", "-l", str(d)], check=False)
-        d.rmdir()
 
 
 def append_or_keep(buf: DiskBuffer, kept: list, batch: ReadingBatch) -> None:
@@ -199,9 +191,7 @@ def test_duplicates_and_rounding_are_not_resets_but_real_resets_and_wraps_are():
 
 # ------------------------------------------------------- a real collector process
 def mounted_tmpfs(d: Path) -> None:
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {r.stderr.strip()}")
+    mount_tmpfs(d, "2m")
 
 
 def wait_for_nearly_full_page(buffer_dir: Path, timeout_s: float = 30) -> None:

@@ -6,13 +6,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers.demo import DEMO_SITE, demo_site
+from helpers.mounts import temporary_tmpfs
 from mieruka.models import ReadingBatch
 from mieruka.store.embedded import DB_NAME, EmbeddedStore
 
@@ -68,16 +68,8 @@ def test_the_api_reads_a_store_a_writer_holds_locked(data_dir):
 
 @pytest.fixture
 def ro_mount():
-    d = Path(tempfile.mkdtemp(prefix="mieruka-ro-"))
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(d)], capture_output=True, text=True)
-    if r.returncode != 0:
-        d.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {r.stderr.strip()}")
-    try:
+    with temporary_tmpfs("4m", prefix="mieruka-ro-") as d:
         yield d
-    finally:
-        subprocess.run(["umount", "-l", str(d)], check=False)
-        d.rmdir()
 
 
 def test_a_read_only_data_dir_the_collector_refuses_and_the_api_still_serves(ro_mount):
