@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mieruka.models import ChannelInfo, ReadingBatch
-from mieruka.reports.loadprofile import main_power_channel
+from mieruka.reports.loadprofile import day_type_profiles, site_power_channels
 from mieruka.roles import SITE_TOTAL_KINDS, is_air_meter, is_compressor, is_site_total
 from mieruka.service.co2sheet import co2_sheet, metered_channels
 from mieruka.service.context import Context
@@ -79,7 +79,10 @@ def test_co2_sheet_counts_the_main_meter_once(tmp_path):
         view = ctx.analysis(*rng)
         assert view.summary["site"]["channels"] == ["main_kw"]
         assert view.summary["site"]["energy_kwh"] == pytest.approx(kwh, rel=1e-3)
-        assert main_power_channel(ctx.infos()) == "main_kw"
+        assert site_power_channels(ctx.infos()) == ["main_kw"]
+        # the report's site profile is the incomer alone, not main + breakers
+        prof = day_type_profiles(ctx, site_power_channels(ctx.infos()), *rng)
+        assert np.nanmax(prof["workday"]) == pytest.approx(100.0)
     finally:
         store.close()
 
@@ -87,6 +90,42 @@ def test_co2_sheet_counts_the_main_meter_once(tmp_path):
 def test_without_a_main_meter_the_breakers_are_summed(tmp_path):
     infos = {c: ChannelInfo(c, "power_kw", equipment_kind=k) for c, k in (("a", "press"), ("b", "hvac"))}
     assert metered_channels(infos) == {"electricity": [("a", "rate"), ("b", "rate")]}
+    assert site_power_channels(infos) == ["a", "b"]
+
+
+def test_site_profile_without_an_incomer_sums_the_breakers(tmp_path):
+    """The report's 日負荷曲線 showed the first breaker as if it were the site; it is the
+    sum of the breakers, slot by slot (a breaker missing a slot adds nothing there), and
+    a generating channel's negative power is no consumption."""
+    cfg = load_site(_config(tmp_path))
+    store = open_store(cfg)
+    try:
+        store.set_channels([ChannelInfo("a", "power_kw", "kW", equipment_kind="press"),
+                            ChannelInfo("b", "power_kw", "kW", equipment_kind="hvac"),
+                            ChannelInfo("pv", "power_kw", "kW", equipment_kind="pv")])
+        n = 1440
+        t = START + np.arange(n).astype("timedelta64[m]").astype("timedelta64[ms]")
+        hour = np.arange(n) // 60                                  # local hour (START is 00:00 JST)
+        a = np.where((hour >= 8) & (hour < 17), 60.0, 5.0)
+        b = np.full(n, 40.0)
+        b_ok = hour != 3                                           # b lost 03:00-04:00
+        pv = np.where((hour >= 10) & (hour < 14), -20.0, 0.0)
+        for cid, kw, ok in (("a", a, np.ones(n, bool)), ("b", b, b_ok), ("pv", pv, np.ones(n, bool))):
+            store.write(ReadingBatch(t[ok], np.full(ok.sum(), cid, dtype=object), kw[ok], np.zeros(ok.sum(), np.uint8)))
+        ctx = Context(cfg, store)
+        chans = site_power_channels(ctx.infos())
+        assert sorted(chans) == ["a", "b", "pv"]
+        rng = (dt.datetime(2025, 5, 1, tzinfo=cfg.tz), dt.datetime(2025, 5, 2, tzinfo=cfg.tz))
+        prof = day_type_profiles(ctx, chans, *rng)
+        (day,) = prof.values()                                     # one day, one day type
+        slot = {h: day[h * 4] for h in (2, 3, 9, 12)}
+        assert slot[2] == pytest.approx(45.0) and slot[9] == pytest.approx(100.0)
+        assert slot[3] == pytest.approx(5.0)                       # only a measured then
+        assert slot[12] == pytest.approx(100.0)                    # pv's -20 kW is not subtracted
+        one, listed = day_type_profiles(ctx, "a", *rng), day_type_profiles(ctx, ["a"], *rng)
+        assert one.keys() == listed.keys() and all(np.array_equal(one[k], listed[k]) for k in one)
+    finally:
+        store.close()
 
 
 def test_site_config_gives_the_channel_infos(tmp_path):

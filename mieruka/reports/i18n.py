@@ -81,6 +81,7 @@ LABELS: dict[str, dict[str, str]] = {
     "unverified": {"ja": "未検証の係数を含む", "en": "includes unverified factors"},
     "production": {"ja": "稼働時間", "en": "Production hours"},
     "non_production": {"ja": "非稼働時間", "en": "Outside production"},
+    "sum_of_breakers": {"ja": "受電の計測なし: 分岐回路の合計", "en": "No incomer metered: sum of the breakers"},
     "standby_level": {"ja": "待機電力レベル", "en": "Standby level"},
     "no_data": {"ja": "データなし", "en": "no data"},
     "scope1": {"ja": "Scope 1（燃料）", "en": "Scope 1 (fuels)"},

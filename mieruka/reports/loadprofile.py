@@ -12,23 +12,43 @@ from ..roles import is_site_total
 from ..service.timefmt import to_ms
 
 
-def day_type_profiles(ctx, channel: str, start: dt.datetime, end: dt.datetime,
+def day_type_profiles(ctx, channel: str | list[str], start: dt.datetime, end: dt.datetime,
                       interval_min: int = 15) -> dict[str, np.ndarray]:
-    """{day type: mean per slot (NaN where no data)} for the day types present."""
+    """{day type: mean per slot (NaN where no data)} for the day types present.  Several
+    channels are summed slot by slot (the site without an incomer: its breakers), with
+    their negative readings (generation) left out of the sum."""
     slots = 1440 // interval_min
-    agg = ctx.store.aggregate(channel, to_ms(start), to_ms(end), float(interval_min * 60))
-    if len(agg.time) == 0:
+    t_ms, kw = _summed_means(ctx, [channel] if isinstance(channel, str) else list(channel),
+                             to_ms(start), to_ms(end), float(interval_min * 60))
+    if len(t_ms) == 0:
         return {}
-    lt, day_type, _ = ctx.calendar.classify(agg.time)
+    lt, day_type, _ = ctx.calendar.classify(t_ms)
     slot = lt.minute // interval_min
     key = day_type.astype(np.int64) * slots + slot
-    ok = np.isfinite(agg.mean)
-    s = np.bincount(key[ok], weights=agg.mean[ok], minlength=len(DAY_TYPES) * slots)
+    ok = np.isfinite(kw)
+    s = np.bincount(key[ok], weights=kw[ok], minlength=len(DAY_TYPES) * slots)
     n = np.bincount(key[ok], minlength=len(DAY_TYPES) * slots)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (s / n).reshape(len(DAY_TYPES), slots)
     return {DAY_TYPES[k]: _hold_interval_means(mean[k]) for k in range(len(DAY_TYPES))
             if n.reshape(len(DAY_TYPES), slots)[k].any()}
+
+
+def _summed_means(ctx, channels: list[str], start_ms, end_ms, every_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Interval means of one channel, or of several summed on their common grid (every
+    aggregate is aligned on `start`, so equal times are the same interval)."""
+    aggs = [ctx.store.aggregate(c, start_ms, end_ms, every_s) for c in channels]
+    if len(aggs) == 1:
+        return aggs[0].time, aggs[0].mean
+    times = np.unique(np.concatenate([a.time for a in aggs])) if aggs else np.array([], "datetime64[ms]")
+    total = np.zeros(len(times))
+    seen = np.zeros(len(times), bool)
+    for a in aggs:
+        ok = np.isfinite(a.mean)
+        i = np.searchsorted(times, a.time[ok])
+        total[i] += np.maximum(a.mean[ok], 0.0)
+        seen[i] = True
+    return times, np.where(seen, total, np.nan)
 
 
 MAX_HELD_SLOTS = 3      # 30- and 60-minute data on 15-minute slots; a longer hole stays a hole
@@ -60,11 +80,9 @@ def production_slots(ctx, interval_min: int = 15) -> np.ndarray:
     return minutes.reshape(-1, interval_min).any(axis=1)
 
 
-def main_power_channel(infos) -> str | None:
-    """The channel that best stands for the whole site's electricity: the incomer
-    if there is one, else the power channel with the most readings' worth of tags."""
+def site_power_channels(infos) -> list[str]:
+    """The channels whose sum is the site's electricity: the incomer when one is metered,
+    else every power channel (the breakers, summed)."""
     power = [i for i in infos.values() if i.quantity == "power_kw"]
-    for i in power:
-        if is_site_total(i):
-            return i.id
-    return power[0].id if power else None
+    totals = [i.id for i in power if is_site_total(i)]
+    return totals[:1] if totals else [i.id for i in power]

@@ -26,7 +26,7 @@ from ..service.replay import provenance
 from . import charts
 from .demand_section import daily_max_chart, demand_section
 from .i18n import T
-from .loadprofile import day_type_profiles, main_power_channel, production_slots
+from .loadprofile import day_type_profiles, production_slots, site_power_channels
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
@@ -67,11 +67,13 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
                                                         "t-CO2")
         out_charts["co2_share"] = charts.composition([r["label"] for r in co2["rows"]], [r["total"] for r in co2["rows"]])
     infos = ctx.infos()
-    chan = main_power_channel({k: v for k, v in infos.items() if not view_channels(view) or k in view_channels(view)})
+    site_chans = site_power_channels({k: v for k, v in infos.items()
+                                      if not view_channels(view) or k in view_channels(view)})
+    chan = site_chans[0] if len(site_chans) == 1 else _sum_caption(t, site_chans)
     hours = np.arange(96) / 4.0
     nonprod = ~production_slots(ctx)
-    if chan:
-        prof = day_type_profiles(ctx, chan, view.start, view.end)
+    if site_chans:
+        prof = day_type_profiles(ctx, site_chans, view.start, view.end)
         if prof:
             out_charts["profile"] = charts.profiles(hours, {t(k): v for k, v in prof.items()}, t("power_kw"), t("hour"),
                                                     shade=nonprod, shade_label=t("non_production"))
@@ -119,6 +121,12 @@ def build_report(ctx, view, fy: int | None = None, prov: dict | None = None, inp
 
 def view_channels(view) -> set[str]:
     return set(getattr(view, "channels", None) or [])
+
+
+def _sum_caption(t: T, channels: list[str], shown: int = 6) -> str:
+    """Under the site profile when no incomer is metered: the breakers it sums."""
+    names = ", ".join(channels[:shown]) + (f" … (+{len(channels) - shown})" if len(channels) > shown else "")
+    return f"{t('sum_of_breakers')}: {names}"
 
 
 def _sum(values) -> float | None:
