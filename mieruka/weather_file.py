@@ -19,6 +19,7 @@ import numpy as np
 from .errors import InputError
 from .importer.readers import detect_encoding
 from .models import ChannelData, ChannelInfo
+from .store.base import supported_time
 
 CHANNEL_ID = "outdoor_air"
 
@@ -125,7 +126,7 @@ def read_weather(path: str | Path, tz) -> ChannelData:
                 continue                 # a second header line (気象庁: 品質情報, 均質番号)
             raise InputError(f"{path}: line {line_no}: field `time`: {r[it].strip()!r} is not a time "
                              f"(ISO 8601 or YYYY/MM/DD HH:MM)")
-        if not 1970 <= t.year <= 2200:       # year 0001 in UTC+9 is before year 1: a traceback
+        if not supported_time(t):            # year 0001 in UTC+9 is before year 1: a traceback
             raise InputError(f"{path}: line {line_no}: field `time`: {r[it].strip()!r}: year out of range 1970..2200")
         started = True
         v = unicodedata.normalize("NFKC", r[iv]).strip()

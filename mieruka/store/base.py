@@ -156,16 +156,20 @@ def parse_time(text: str, tz=None) -> dt.datetime:
         raise ValueError(f"{text!r} is not an ISO 8601 time (e.g. 2026-04-01T00:00:00+09:00 or 2026-04-01)") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz or dt.timezone.utc)
-    # year 0001 or 9999 overflows once shifted to UTC or made a timestamp (an OverflowError
-    # traceback in demand and bill); no meter reading lies outside these years
-    try:
-        t.timestamp()
-        ok = 1970 <= t.year <= 2200
-    except (OverflowError, ValueError, OSError):
-        ok = False
-    if not ok:
+    if not supported_time(t):
         raise ValueError(f"{text!r}: year out of range 1970..2200")
     return t
+
+
+def supported_time(t: dt.datetime) -> bool:
+    """True for an aware time in the years 1970..2200.  Year 0001 or 9999 overflows once
+    shifted to UTC or made a timestamp (an OverflowError traceback in demand and bill);
+    no meter reading lies outside these years."""
+    try:
+        t.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return False
+    return 1970 <= t.year <= 2200
 
 
 def continuous_counter(t: np.ndarray, raw: np.ndarray, offset_times: np.ndarray, offsets: np.ndarray) -> np.ndarray:
