@@ -39,6 +39,7 @@ wins, so replaying the same recording twice changes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import sqlite3
@@ -53,6 +54,8 @@ from .base import Aggregate, Store, TimeLike, to_datetime64
 
 if TYPE_CHECKING:
     from ..site import SiteConfig
+
+log = logging.getLogger(__name__)
 
 CHUNK_POINTS = 8192      # readings per chunk: big enough that per-chunk overhead vanishes on reads
 STAGE_ROWS = 50_000      # staged rows (all channels) before they are folded into chunks
@@ -108,14 +111,26 @@ def schema_version(db: sqlite3.Connection) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
-    """Create a new store at the newest schema, or migrate an older one step by step."""
-    import logging
-    from .. import __version__
-    log = logging.getLogger(__name__)
+@contextlib.contextmanager
+def write_transaction(db: sqlite3.Connection):
+    """A cursor inside BEGIN IMMEDIATE (the write lock taken at once, so two writers
+    queue instead of failing half-way): COMMIT when the block ends, ROLLBACK when it
+    raises (disk full, killed thread), so the store holds all of it or none."""
     cur = db.cursor()
     cur.execute("BEGIN IMMEDIATE")
     try:
+        yield cur
+        cur.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            cur.execute("ROLLBACK")
+        raise
+
+
+def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Create a new store at the newest schema, or migrate an older one step by step."""
+    from .. import __version__
+    with write_transaction(db) as cur:
         version = schema_version(db)
         fresh = cur.execute("SELECT count(*) FROM sqlite_master WHERE name='chunks'").fetchone()[0] == 0
         if version > SCHEMA_VERSION:
@@ -127,30 +142,20 @@ def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
             cur.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)",
                             [("created", _now_iso()), ("created_by", __version__)])
             cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        cur.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            cur.execute("ROLLBACK")
-        raise
     if fresh:
         return
     while version < SCHEMA_VERSION:
         target = version + 1
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            if schema_version(db) != version:       # another writer migrated meanwhile
-                cur.execute("ROLLBACK")
-                version = schema_version(db)
-                continue
-            _MIGRATIONS[target](cur)
-            cur.execute("INSERT OR REPLACE INTO meta VALUES (?,?)",
-                        (f"migrated_to_{target}", f"{_now_iso()} by mieruka {__version__}"))
-            cur.execute(f"PRAGMA user_version={target}")
-            cur.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                cur.execute("ROLLBACK")
-            raise
+        with write_transaction(db) as cur:
+            found = schema_version(db)
+            if found == version:                # else another writer migrated meanwhile: nothing written
+                _MIGRATIONS[target](cur)
+                cur.execute("INSERT OR REPLACE INTO meta VALUES (?,?)",
+                            (f"migrated_to_{target}", f"{_now_iso()} by mieruka {__version__}"))
+                cur.execute(f"PRAGMA user_version={target}")
+        if found != version:
+            version = found
+            continue
         log.warning("%s: embedded store migrated from schema %d to %d", path, version, target)
         version = target
 
@@ -292,30 +297,26 @@ class EmbeddedStore(Store):
         bounds = np.searchsorted(idx[order], np.arange(len(names) + 1))
         t_all = batch.time.astype(np.int64)
         counts = np.diff(bounds)
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            codes = np.array([self._code(n, create=True) for n in names], np.int64)
-            # many points of a channel (replay, bulk load): merged straight into its chunks
-            for k in np.flatnonzero(counts >= DIRECT_POINTS):
-                rows = order[bounds[k]:bounds[k + 1]]
-                self._merge(cur, int(codes[k]), t_all[rows], batch.value[rows], batch.quality[rows])
-            # a few points of many channels (a collector's flush): one executemany of staged rows
-            small = counts[idx] < DIRECT_POINTS if len(idx) else np.empty(0, bool)
-            if small.any():
-                cur.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?)",
-                                zip(codes[idx[small]].tolist(), t_all[small].tolist(), batch.value[small].tolist(),
-                                    batch.quality[small].tolist()))
-                self._staged += int(small.sum())
-                if self._staged >= self.stage_rows:
-                    self._fold_all(cur)
-            for ch, t, off in counter_offsets or ():
-                cur.execute("INSERT OR REPLACE INTO counter_offsets VALUES (?,?,?)",
-                            (self._code(ch, create=True), int(np.datetime64(t, "ms").astype(np.int64)), float(off)))
-            cur.execute("COMMIT")
+            with write_transaction(self.db) as cur:
+                codes = np.array([self._code(n, create=True) for n in names], np.int64)
+                # many points of a channel (replay, bulk load): merged straight into its chunks
+                for k in np.flatnonzero(counts >= DIRECT_POINTS):
+                    rows = order[bounds[k]:bounds[k + 1]]
+                    self._merge(cur, int(codes[k]), t_all[rows], batch.value[rows], batch.quality[rows])
+                # a few points of many channels (a collector's flush): one executemany of staged rows
+                small = counts[idx] < DIRECT_POINTS if len(idx) else np.empty(0, bool)
+                if small.any():
+                    cur.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?,?)",
+                                    zip(codes[idx[small]].tolist(), t_all[small].tolist(), batch.value[small].tolist(),
+                                        batch.quality[small].tolist()))
+                    self._staged += int(small.sum())
+                    if self._staged >= self.stage_rows:
+                        self._fold_all(cur)
+                for ch, t, off in counter_offsets or ():
+                    cur.execute("INSERT OR REPLACE INTO counter_offsets VALUES (?,?,?)",
+                                (self._code(ch, create=True), int(np.datetime64(t, "ms").astype(np.int64)), float(off)))
         except BaseException:
-            if self.db.in_transaction:
-                cur.execute("ROLLBACK")
             self._codes.clear()
             self._staged = self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
             raise
@@ -382,15 +383,8 @@ class EmbeddedStore(Store):
         """Fold every staged row into chunks (on close; after bulk loads)."""
         if self.readonly:
             return
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db) as cur:
             self._fold_all(cur)
-            cur.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                cur.execute("ROLLBACK")
-            raise
 
     def compact(self) -> int:
         """Merge runs of small neighbouring chunks of each channel into big ones (reads then
@@ -399,9 +393,7 @@ class EmbeddedStore(Store):
             return 0
         merged = 0
         small = CHUNK_POINTS // 2
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db) as cur:
             for (code,) in cur.execute("SELECT DISTINCT channel FROM chunks WHERE n<?", (small,)).fetchall():
                 meta = cur.execute("SELECT t0, n FROM chunks WHERE channel=? ORDER BY t0", (code,)).fetchall()
                 runs, run, total = [], [], 0
@@ -423,11 +415,6 @@ class EmbeddedStore(Store):
                     cur.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
                                 (code, int(t[0]), int(t[-1]), len(t), t.tobytes(), v.tobytes(), q.tobytes()))
                     merged += len(run) - 1
-            cur.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                cur.execute("ROLLBACK")
-            raise
         return merged
 
     # ------------------------------------------------------------------ reading
@@ -600,9 +587,7 @@ class EmbeddedStore(Store):
             now_ms = _ms(now, self.tz, 0)
         cut = now_ms - int(self.retention_days * 86400_000)
         deleted = 0
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db) as cur:
             deleted += cur.execute("DELETE FROM staged WHERE t<?", (cut,)).rowcount
             deleted += cur.execute("SELECT coalesce(sum(n),0) FROM chunks WHERE t1<?", (cut,)).fetchone()[0]
             cur.execute("DELETE FROM chunks WHERE t1<?", (cut,))
@@ -615,11 +600,6 @@ class EmbeddedStore(Store):
                 cur.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
                             (code, int(t[k]), int(t[-1]), len(t) - k, t[k:].tobytes(),
                              np.frombuffer(vals, np.float64)[k:].tobytes(), np.frombuffer(qual, np.uint8)[k:].tobytes()))
-            cur.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                cur.execute("ROLLBACK")
-            raise
         self._staged = self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
         self.compact()
         return deleted
@@ -636,7 +616,7 @@ class EmbeddedStore(Store):
         except sqlite3.OperationalError as e:
             # e.g. a full disk: the staged rows are committed already and are folded
             # into chunks at the next flush; closing must not fail for it
-            logging.getLogger(__name__).warning("store %s: staged rows not folded at close (%s); "
+            log.warning("store %s: staged rows not folded at close (%s); "
                                                 "they are kept and folded later", self.path, e)
         finally:
             self.db.close()
